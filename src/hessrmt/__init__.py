@@ -1,0 +1,16 @@
+"""hessrmt: Hessian spectra of neural-network loss surfaces, tested against random matrix theory.
+
+Layers (imports only point down):
+
+* :mod:`hessrmt.rmt` -- pure NumPy/SciPy random matrix theory (never imports torch);
+* :mod:`hessrmt.curvature` -- PyTorch curvature operators, dense matrices, Lanczos, SLQ, traces;
+* :mod:`hessrmt.experiments` -- one reproducible, seeded pipeline per paper;
+* :mod:`hessrmt.report` and :mod:`hessrmt.cli` -- figures, HTML reports, the ``hessrmt`` command.
+
+Shared foundations with no heavy imports: :mod:`hessrmt.errors`, :mod:`hessrmt.rng`,
+:mod:`hessrmt.io`, :mod:`hessrmt.results`.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

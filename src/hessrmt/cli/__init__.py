@@ -1,0 +1,1 @@
+"""The ``hessrmt`` command line. See :mod:`hessrmt.cli.main`."""

@@ -1,0 +1,7 @@
+"""Curvature of PyTorch losses: Hessian, Gauss-Newton and residual operators, dense matrices,
+Lanczos, stochastic Lanczos quadrature and trace estimators.
+
+Every operator subclasses :class:`hessrmt.curvature.linop.CurvatureOperator` (shape, dtype,
+device, ``matmat``), so the algorithms work on any of them, and on a plain dense matrix through
+:class:`hessrmt.curvature.linop.DenseOperator`.
+"""

@@ -1,0 +1,1 @@
+"""Reproducible, seeded pipelines: one sub-package per paper, each with a light ``cli`` module."""

@@ -1,0 +1,24 @@
+"""Shared test configuration."""
+
+from __future__ import annotations
+
+import os
+
+# Deterministic, contention-free numerics on the 2-core CI machine.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "hessrmt", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("hessrmt")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fixed-seed generator; tests that need several streams should spawn from it."""
+    return np.random.default_rng(20261123)
