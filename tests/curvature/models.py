@@ -1,0 +1,172 @@
+"""Small float64 test models and tiny random data, shared by the curvature tests.
+
+Every builder takes a ``seed`` and returns a :class:`Problem`: a model (float64, eval mode), a
+mean-reduced loss, and a list of (inputs, targets) batches of UNEVEN sizes (so that a wrong batch
+weighting shows up). Parameter counts are kept small (tens to a few hundred) so that a dense
+reference Hessian by ``torch.func.hessian`` takes well under a second.
+
+Use :func:`full_data` to concatenate the batches (for reference computations of the full-data
+loss) and :func:`ALL_PROBLEMS` to parametrise a test over every model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+#: Default uneven batch sizes (N = 23).
+BATCH_SIZES: tuple[int, ...] = (7, 5, 11)
+
+
+@dataclass
+class Problem:
+    """A model, a loss and uneven batches of data: everything a curvature operator needs.
+
+    Attributes:
+        name: short identifier (for test ids).
+        model: a float64 ``nn.Module`` in eval mode.
+        loss_fn: the loss (mean reduction unless stated otherwise).
+        batches: list of (inputs, targets) tuples of uneven sizes.
+        task: "classification" or "regression".
+    """
+
+    name: str
+    model: nn.Module
+    loss_fn: nn.Module
+    batches: list[tuple[torch.Tensor, torch.Tensor]]
+    task: str
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+
+def _split(
+    X: torch.Tensor, y: torch.Tensor, sizes: tuple[int, ...]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    out, start = [], 0
+    for s in sizes:
+        out.append((X[start : start + s], y[start : start + s]))
+        start += s
+    return out
+
+
+def _class_data(
+    gen: torch.Generator, input_shape: tuple[int, ...], n_classes: int, sizes: tuple[int, ...]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    n = sum(sizes)
+    X = torch.randn(n, *input_shape, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, n_classes, (n,), generator=gen)
+    return _split(X, y, sizes)
+
+
+def _finish(
+    name: str,
+    model: nn.Module,
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+    loss_fn: nn.Module | None = None,
+    task: str = "classification",
+) -> Problem:
+    model = model.to(torch.float64).eval()
+    return Problem(name, model, loss_fn or nn.CrossEntropyLoss(), batches, task)
+
+
+def mlp_tanh(seed: int = 0, sizes: tuple[int, ...] = BATCH_SIZES) -> Problem:
+    """MLP 4 -> 6 -> 5 -> 3 with tanh, cross-entropy (P = 30 + 35 + 18 = 83)."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3))
+    gen = torch.Generator().manual_seed(seed + 1)
+    return _finish("mlp_tanh", model, _class_data(gen, (4,), 3, sizes))
+
+
+def mlp_relu(seed: int = 0, sizes: tuple[int, ...] = BATCH_SIZES) -> Problem:
+    """MLP 5 -> 8 -> 3 with ReLU, cross-entropy (P = 48 + 27 = 75).
+
+    ReLU is piecewise linear, so the residual (H1) term is zero almost everywhere: H = GGN.
+    """
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    gen = torch.Generator().manual_seed(seed + 1)
+    return _finish("mlp_relu", model, _class_data(gen, (5,), 3, sizes))
+
+
+class SmallCNN(nn.Module):
+    """Conv(1->3, 3x3) - tanh - avg-pool 2 - Linear(27 -> 3) on 1 x 8 x 8 inputs (P = 30 + 84)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, kernel_size=3)
+        self.pool = nn.AvgPool2d(2)
+        self.fc = nn.Linear(27, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.pool(torch.tanh(self.conv(x)))
+        return self.fc(h.flatten(1))
+
+
+def small_cnn(seed: int = 0, sizes: tuple[int, ...] = BATCH_SIZES) -> Problem:
+    """A small CNN on 1 x 8 x 8 random images, cross-entropy (P = 114)."""
+    torch.manual_seed(seed)
+    model = SmallCNN()
+    gen = torch.Generator().manual_seed(seed + 1)
+    return _finish("small_cnn", model, _class_data(gen, (1, 8, 8), 3, sizes))
+
+
+def batchnorm_mlp(seed: int = 0, sizes: tuple[int, ...] = BATCH_SIZES) -> Problem:
+    """Linear(4->6) - BatchNorm1d(6) - tanh - Linear(6->3), cross-entropy (P = 30 + 12 + 21 = 63).
+
+    The BatchNorm running statistics are set to non-trivial values (as after training) so that
+    eval mode and train mode give different curvatures.
+    """
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 3))
+    gen = torch.Generator().manual_seed(seed + 1)
+    bn = model[1]
+    with torch.no_grad():
+        bn.running_mean.copy_(0.3 * torch.randn(6, generator=gen))
+        bn.running_var.copy_(0.5 + torch.rand(6, generator=gen))
+        bn.weight.copy_(1.0 + 0.2 * torch.randn(6, generator=gen))
+        bn.bias.copy_(0.1 * torch.randn(6, generator=gen))
+    return _finish("batchnorm_mlp", model, _class_data(gen, (4,), 3, sizes))
+
+
+def softmax_regression(
+    seed: int = 0, sizes: tuple[int, ...] = BATCH_SIZES, n_features: int = 5, n_classes: int = 4
+) -> Problem:
+    """Multinomial logistic regression: one ``nn.Linear(d, C)`` and cross-entropy (P = C(d+1))."""
+    torch.manual_seed(seed)
+    model = nn.Linear(n_features, n_classes)
+    gen = torch.Generator().manual_seed(seed + 1)
+    return _finish("softmax_regression", model, _class_data(gen, (n_features,), n_classes, sizes))
+
+
+def regression_mlp(seed: int = 0, sizes: tuple[int, ...] = BATCH_SIZES) -> Problem:
+    """MLP 3 -> 5 -> 2 with tanh and MSE loss on random targets (P = 20 + 12 = 32)."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
+    gen = torch.Generator().manual_seed(seed + 1)
+    n = sum(sizes)
+    X = torch.randn(n, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    return _finish("regression_mlp", model, _split(X, y, sizes), nn.MSELoss(), "regression")
+
+
+def full_data(
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All batches concatenated: (X, y) of the full data set."""
+    return torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+
+
+#: name -> builder(seed) for every classification/regression test problem.
+ALL_PROBLEMS: dict[str, Callable[..., Problem]] = {
+    "mlp_tanh": mlp_tanh,
+    "mlp_relu": mlp_relu,
+    "small_cnn": small_cnn,
+    "batchnorm_mlp": batchnorm_mlp,
+    "softmax_regression": softmax_regression,
+    "regression_mlp": regression_mlp,
+}
