@@ -1,0 +1,385 @@
+"""Built-in data sets, all offline.
+
+Bundled with scikit-learn: ``digits`` (8x8 images, 10 classes), ``iris``, ``wine``,
+``breast-cancer``. Generated: ``synthetic`` (Gaussian-mixture classification),
+``synthetic-regression`` (a random tanh teacher plus noise), ``random`` (Gaussian inputs with
+uniformly random labels: pure memorisation). From files the user already has under ``root``
+(nothing is ever downloaded): ``mnist`` and ``fashion-mnist`` (IDX files, optionally gzipped, in
+``root``, ``root/raw`` or ``root/<MNIST|FashionMNIST>/raw`` as torchvision lays them out),
+``cifar10`` (the python pickles in ``root/cifar-10-batches-py``), ``bike`` (UCI Bike-Sharing
+``hour.csv``, preprocessed as in Baskerville et al.'s code: ``dteday`` -> day of month, ``instant``,
+``casual``, ``registered`` dropped, target ``cnt`` divided by its mean).
+
+Conventions: inputs are float64 arrays of shape ``(n, *input_shape)``; images are
+``(channels, height, width)`` scaled to [0, 1]; tabular inputs are standardised with the
+training split's mean and standard deviation; classification labels are int64 in
+``0 .. n_classes - 1``; regression targets are float64 of shape ``(n,)``. The train/test split is a
+seeded permutation (``seed``), recorded in :attr:`Dataset.seed`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hessrmt.errors import DataError, InputError
+
+#: names accepted by :func:`load_dataset`, with a one-line description.
+DATASETS: dict[str, str] = {
+    "digits": "scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes)",
+    "iris": "scikit-learn's bundled iris flowers (150 samples, 4 features, 3 classes)",
+    "wine": "scikit-learn's bundled wine recognition (178 samples, 13 features, 3 classes)",
+    "breast-cancer": "scikit-learn's bundled breast cancer Wisconsin (569 samples, 30 features)",
+    "synthetic": "Gaussian mixture, 4 classes in 20 dimensions (seeded)",
+    "synthetic-regression": "random tanh teacher network plus Gaussian noise, 10 inputs (seeded)",
+    "random": "Gaussian inputs with uniformly random labels, 10 classes (memorisation; seeded)",
+    "mnist": "MNIST from local IDX files under --data-root",
+    "fashion-mnist": "Fashion-MNIST from local IDX files under --data-root",
+    "cifar10": "CIFAR-10 from the local python pickles under --data-root",
+    "bike": "UCI Bike-Sharing hour.csv under --data-root (regression)",
+}
+
+LOCAL_DATASETS = ("mnist", "fashion-mnist", "cifar10", "bike")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A data set split into train and test parts (see the module docstring for conventions)."""
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    task: str  # "classification" or "regression"
+    n_classes: int | None
+    input_shape: tuple[int, ...]
+    seed: int
+    citation: str = ""
+    preprocessing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of network outputs the data needs (classes, or 1 for regression)."""
+        return int(self.n_classes) if self.task == "classification" else 1
+
+    @property
+    def n_train(self) -> int:
+        return int(self.X_train.shape[0])
+
+    def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` of ``"train"``, ``"test"`` or ``"all"``."""
+        if which == "train":
+            return self.X_train, self.y_train
+        if which == "test":
+            return self.X_test, self.y_test
+        if which == "all":
+            return (
+                np.concatenate([self.X_train, self.X_test]),
+                np.concatenate([self.y_train, self.y_test]),
+            )
+        raise InputError(f"split must be 'train', 'test' or 'all', got {which!r}")
+
+    def describe(self) -> dict[str, object]:
+        """Plain-dict description for result metadata."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "n_classes": self.n_classes,
+            "n_train": self.n_train,
+            "n_test": int(self.X_test.shape[0]),
+            "input_shape": list(self.input_shape),
+            "split_seed": self.seed,
+            "citation": self.citation,
+            "preprocessing": dict(self.preprocessing),
+        }
+
+
+def _split_and_finish(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    task: str,
+    n_classes: int | None,
+    seed: int,
+    n_samples: int | None,
+    test_fraction: float,
+    standardize: bool,
+    citation: str,
+    preprocessing: dict[str, str],
+) -> Dataset:
+    if not 0.0 <= test_fraction < 1.0:
+        raise InputError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(X.shape[0])
+    if n_samples is not None:
+        if n_samples < 2:
+            raise InputError(f"n_samples must be at least 2, got {n_samples}")
+        order = order[: min(int(n_samples), X.shape[0])]
+    n_test = int(round(test_fraction * order.size))
+    test, train = order[:n_test], order[n_test:]
+    X = np.asarray(X, dtype=np.float64)
+    Xtr, Xte = X[train], X[test]
+    if standardize:
+        mu = Xtr.mean(axis=0)
+        sd = Xtr.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
+        preprocessing = {**preprocessing, "inputs": "standardised with train mean/std"}
+    ydt = np.int64 if task == "classification" else np.float64
+    return Dataset(
+        name=name,
+        X_train=Xtr,
+        y_train=np.asarray(y[train], dtype=ydt),
+        X_test=Xte,
+        y_test=np.asarray(y[test], dtype=ydt),
+        task=task,
+        n_classes=n_classes,
+        input_shape=tuple(int(s) for s in X.shape[1:]),
+        seed=seed,
+        citation=citation,
+        preprocessing=preprocessing,
+    )
+
+
+def _sklearn(name: str):  # type: ignore[no-untyped-def]
+    from sklearn import datasets as skd
+
+    loader = {
+        "digits": skd.load_digits,
+        "iris": skd.load_iris,
+        "wine": skd.load_wine,
+        "breast-cancer": skd.load_breast_cancer,
+    }[name]
+    return loader()
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DataError(f"{path} is not an IDX file")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _find(root: Path, names: list[str], subdirs: list[str]) -> Path:
+    for sub in subdirs:
+        for n in names:
+            for cand in (root / sub / n, root / sub / (n + ".gz")):
+                if cand.is_file():
+                    return cand
+    raise DataError(
+        f"could not find {names[0]} (or .gz) under {root}; point --data-root at the "
+        "folder holding the files (nothing is downloaded)"
+    )
+
+
+def _load_mnist(root: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    sub = ["", "raw", f"{kind}/raw", kind]
+    parts = []
+    for prefix in ("train", "t10k"):
+        Xp = _read_idx(
+            _find(root, [f"{prefix}-images-idx3-ubyte", f"{prefix}-images.idx3-ubyte"], sub)
+        )
+        yp = _read_idx(
+            _find(root, [f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels.idx1-ubyte"], sub)
+        )
+        parts.append((Xp, yp))
+    X = np.concatenate([p[0] for p in parts]).astype(np.float64)[:, None, :, :] / 255.0
+    y = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    return X, y
+
+
+def _load_cifar10(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    base = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
+    files = [base / f"data_batch_{i}" for i in range(1, 6)] + [base / "test_batch"]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise DataError(
+            f"CIFAR-10 files {missing} not found under {base}; point --data-root at "
+            "the folder holding cifar-10-batches-py (nothing is downloaded)"
+        )
+    Xs, ys = [], []
+    for f in files:
+        with open(f, "rb") as fh:
+            d = pickle.load(fh, encoding="bytes")
+        Xs.append(np.asarray(d[b"data"], dtype=np.float64).reshape(-1, 3, 32, 32) / 255.0)
+        ys.append(np.asarray(d[b"labels"], dtype=np.int64))
+    return np.concatenate(Xs), np.concatenate(ys)
+
+
+def _load_bike(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    path = root / "hour.csv" if (root / "hour.csv").is_file() else root
+    if not path.is_file():
+        raise DataError(
+            f"hour.csv not found under {root}; point --data-root at the UCI "
+            "Bike-Sharing folder (nothing is downloaded)"
+        )
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "cnt" not in rows[0]:
+        raise DataError(f"{path} does not look like the Bike-Sharing hour.csv (no 'cnt' column)")
+    drop = {"instant", "casual", "registered", "cnt"}
+    cols = [c for c in rows[0] if c not in drop]
+    X = np.array(
+        [[float(r[c].split("-")[-1]) if c == "dteday" else float(r[c]) for c in cols] for r in rows]
+    )
+    y = np.array([float(r["cnt"]) for r in rows])
+    return X, y / y.mean()
+
+
+def load_dataset(
+    name: str,
+    *,
+    root: str | Path | None = None,
+    seed: int = 0,
+    n_samples: int | None = None,
+    test_fraction: float = 0.2,
+) -> Dataset:
+    """Load a built-in data set (see :data:`DATASETS`), split train/test with ``seed``.
+
+    Args:
+        name: one of :data:`DATASETS`.
+        root: folder holding the files of ``mnist``, ``fashion-mnist``, ``cifar10``, ``bike``.
+        seed: seeds the split (and generation for the synthetic sets).
+        n_samples: keep only this many samples (a seeded subset) before splitting.
+        test_fraction: fraction held out as the test split.
+    """
+    key = name.lower().replace("_", "-")
+    if key not in DATASETS:
+        raise InputError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    common = {"seed": seed, "n_samples": n_samples, "test_fraction": test_fraction}
+    if key in ("digits", "iris", "wine", "breast-cancer"):
+        b = _sklearn(key)
+        cite = "scikit-learn bundled data set: " + key
+        if key == "digits":
+            X = np.asarray(b.data, dtype=np.float64).reshape(-1, 1, 8, 8) / 16.0
+            return _split_and_finish(
+                key,
+                X,
+                b.target,
+                task="classification",
+                n_classes=10,
+                standardize=False,
+                citation=cite,
+                preprocessing={"inputs": "pixels / 16 in [0, 1]"},
+                **common,
+            )
+        n_classes = int(np.max(b.target)) + 1
+        return _split_and_finish(
+            key,
+            b.data,
+            b.target,
+            task="classification",
+            n_classes=n_classes,
+            standardize=True,
+            citation=cite,
+            preprocessing={},
+            **common,
+        )
+    gen = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    if key == "synthetic":
+        n = n_samples or 1000
+        centers = gen.standard_normal((4, 20)) * 1.5
+        y = gen.integers(0, 4, size=n)
+        X = centers[y] + gen.standard_normal((n, 20))
+        return _split_and_finish(
+            key,
+            X,
+            y,
+            task="classification",
+            n_classes=4,
+            standardize=True,
+            citation="generated by hessrmt",
+            preprocessing={"generator": "4 Gaussian clusters, scale 1.5"},
+            **common,
+        )
+    if key == "synthetic-regression":
+        n = n_samples or 1000
+        X = gen.standard_normal((n, 10))
+        W1 = gen.standard_normal((10, 16)) / np.sqrt(10)
+        w2 = gen.standard_normal(16) / 4.0
+        y = np.tanh(X @ W1) @ w2 + 0.1 * gen.standard_normal(n)
+        return _split_and_finish(
+            key,
+            X,
+            y,
+            task="regression",
+            n_classes=None,
+            standardize=True,
+            citation="generated by hessrmt",
+            preprocessing={"generator": "tanh teacher 10-16-1, noise 0.1"},
+            **common,
+        )
+    if key == "random":
+        n = n_samples or 512
+        X = gen.standard_normal((n, 32))
+        y = gen.integers(0, 10, size=n)
+        return _split_and_finish(
+            key,
+            X,
+            y,
+            task="classification",
+            n_classes=10,
+            standardize=False,
+            citation="generated by hessrmt",
+            preprocessing={"generator": "N(0, 1) inputs, uniform labels"},
+            **common,
+        )
+    # local files
+    if root is None:
+        raise DataError(
+            f"data set {key!r} is read from local files: pass --data-root (root=) "
+            "pointing at them; nothing is downloaded"
+        )
+    rootp = Path(root).expanduser()
+    if not rootp.exists():
+        raise DataError(f"data root {rootp} does not exist")
+    if key in ("mnist", "fashion-mnist"):
+        X, y = _load_mnist(rootp, "MNIST" if key == "mnist" else "FashionMNIST")
+        return _split_and_finish(
+            key,
+            X,
+            y,
+            task="classification",
+            n_classes=10,
+            standardize=False,
+            citation=f"{key} (local files)",
+            preprocessing={"inputs": "pixels / 255"},
+            **common,
+        )
+    if key == "cifar10":
+        X, y = _load_cifar10(rootp)
+        return _split_and_finish(
+            key,
+            X,
+            y,
+            task="classification",
+            n_classes=10,
+            standardize=False,
+            citation="CIFAR-10 (local files)",
+            preprocessing={"inputs": "pixels / 255"},
+            **common,
+        )
+    X, y = _load_bike(rootp)
+    return _split_and_finish(
+        key,
+        X,
+        y,
+        task="regression",
+        n_classes=None,
+        standardize=True,
+        citation="UCI Bike-Sharing hour.csv (local file)",
+        preprocessing={"target": "cnt / mean(cnt)", "dteday": "day of month"},
+        **common,
+    )
