@@ -121,7 +121,7 @@ def _split_and_finish(
         if n_samples < 2:
             raise InputError(f"n_samples must be at least 2, got {n_samples}")
         order = order[: min(int(n_samples), X.shape[0])]
-    n_test = int(round(test_fraction * order.size))
+    n_test = round(test_fraction * order.size)
     test, train = order[:n_test], order[n_test:]
     X = np.asarray(X, dtype=np.float64)
     Xtr, Xte = X[train], X[test]

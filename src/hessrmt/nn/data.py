@@ -15,7 +15,7 @@ def to_tensors(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs as ``dtype``; classification targets int64, regression targets ``(n, 1)`` ``dtype``."""
+    """Inputs as ``dtype``; targets int64 (classification) or ``(n, 1)`` ``dtype`` (regression)."""
     X, y = dataset.split(split)
     xt = torch.as_tensor(X, dtype=dtype, device=device)
     if dataset.task == "classification":
