@@ -92,6 +92,8 @@ class Metadata:
 
 
 def _is_array(value: Any) -> bool:
+    if isinstance(value, np.generic):  # NumPy scalars go to JSON
+        return False
     return isinstance(value, np.ndarray) or (
         hasattr(value, "__array__")
         and not isinstance(value, (int, float, complex, str, bool))
@@ -105,20 +107,24 @@ def _to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
+def _key(prefix: str, name: object) -> str:
+    return f"{prefix}.{name}" if prefix else str(name)
+
+
 def _split(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
     """Return the JSON part of ``obj``; arrays are moved into ``arrays`` under dotted keys."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
-            out[f.name] = _split(getattr(obj, f.name), f"{prefix}{f.name}", arrays)
+            out[f.name] = _split(getattr(obj, f.name), _key(prefix, f.name), arrays)
         return out
     if _is_array(obj):
         arrays[prefix] = _to_numpy(obj)
         return {"__array__": prefix}
     if isinstance(obj, dict):
-        return {k: _split(v, f"{prefix}.{k}", arrays) for k, v in obj.items()}
+        return {k: _split(v, _key(prefix, k), arrays) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)) and any(_is_array(v) for v in obj):
-        return [_split(v, f"{prefix}.{i}", arrays) for i, v in enumerate(obj)]
+        return [_split(v, _key(prefix, i), arrays) for i, v in enumerate(obj)]
     return to_jsonable(obj)
 
 
