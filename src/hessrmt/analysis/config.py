@@ -1,0 +1,153 @@
+"""Settings of the ``hessrmt analyze`` pipeline.
+
+:class:`AnalysisConfig` is a frozen dataclass holding every choice that affects the numbers of a
+run (model, data, training, curvature method, dtype, seed, sizes). Its :meth:`fingerprint` is a
+hash of those choices: a checkpoint left by an interrupted run is reused only when the
+fingerprint matches, so a resumed run gives the same numbers as an uninterrupted one.
+
+The defaults are the built-in default run: the zoo's ``mlp`` on scikit-learn's bundled ``digits``
+data, trained with the paper-1 SGD schedule (Baskerville et al., arXiv 2102.06740) for
+:data:`DEFAULT_EPOCHS` epochs, exact float64 Hessians (full data and batches of 64).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from hessrmt.errors import InputError
+
+#: Epochs of training in the default run (digits, batch 128, paper-1 schedule).
+DEFAULT_EPOCHS = 60
+#: Batch Hessians (batch 64) pooled for local statistics in the default run.
+DEFAULT_BATCH_HESSIANS = 6
+
+METHODS = ("auto", "dense", "lanczos")
+DTYPES = ("float64", "float32")
+_MODEL_RE = re.compile(r"^[A-Za-z_][\w-]*$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+#: Fields that do not change the numbers of a run (excluded from the fingerprint).
+_NOT_NUMERIC = frozenset({"out", "progress", "overwrite", "device", "max_dense_params"})
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisConfig:
+    """Every setting of one analysis run (see the module docstring for the defaults).
+
+    Attributes:
+        model: zoo name (``logreg``, ``mlp``, ``deep-mlp``, ``lenet``, ``regression-mlp``) or
+            ``"package.module:function"`` returning an ``nn.Module`` (called with ``input_shape``,
+            ``n_outputs``, ``seed``, ``dtype`` keywords by :func:`hessrmt.nn.zoo.build_model`).
+        data: data set name for :func:`hessrmt.data.load_dataset`.
+        data_root: folder holding local data files (mnist, fashion-mnist, cifar10, bike).
+        n_samples: cap on the number of samples loaded (None: all).
+        checkpoint: a ``state_dict`` file (``torch.save``) replacing training; None: train.
+        epochs: training epochs (0: the trained point is the initialisation).
+        loss: loss name for :func:`hessrmt.nn.losses.make_loss`; None: cross-entropy for
+            classification, mean squared error for regression. Always mean-reduced.
+        method: ``dense`` (exact eigenvalues), ``lanczos`` (extremes + SLQ density) or ``auto``
+            (dense when the P x P matrix fits in memory, see
+            :func:`hessrmt.analysis.method.dense_parameter_limit`).
+        batch_hessians: number of batch Hessians (batches of ``batch_size`` training samples, in
+            order, no shuffling) pooled for local statistics; 0 skips them.
+        batch_size: batch size of the batch Hessians (64, as in Baskerville et al.).
+        train_batch_size: SGD batch size.
+        dtype: ``float64`` (default) or ``float32`` for model, Hessian and eigenvalues.
+        device: torch device (``cpu``, ``cuda``...).
+        seed: seed of data split, initialisation, training order, SLQ probes and statistics.
+        slq_probes, slq_steps: stochastic Lanczos quadrature settings.
+        lanczos_k: extremal eigenvalues per end computed by the Lanczos method.
+        zero_rtol: relative tolerance for eigenvalues counted as zero (None: the default of
+            :func:`hessrmt.rmt.bulk.split_spectrum`).
+        max_dense_params: override the memory-derived parameter limit of ``method="auto"``.
+        out: run folder (None: ``runs/<UTC timestamp>``).
+        overwrite: replace an existing non-empty run folder.
+        progress: show progress bars (stderr).
+    """
+
+    model: str = "mlp"
+    data: str = "digits"
+    data_root: str | None = None
+    n_samples: int | None = None
+    checkpoint: str | None = None
+    epochs: int = DEFAULT_EPOCHS
+    loss: str | None = None
+    method: str = "auto"
+    batch_hessians: int = DEFAULT_BATCH_HESSIANS
+    batch_size: int = 64
+    train_batch_size: int = 128
+    dtype: str = "float64"
+    device: str = "cpu"
+    seed: int = 0
+    slq_probes: int = 8
+    slq_steps: int = 80
+    lanczos_k: int = 20
+    zero_rtol: float | None = None
+    max_dense_params: int | None = None
+    out: str | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` naming the first invalid setting."""
+        if not isinstance(self.model, str) or not _MODEL_RE.match(self.model):
+            raise InputError(
+                f"--model {self.model!r} is neither a zoo name (logreg, mlp, deep-mlp, lenet) "
+                "nor of the form package.module:function"
+            )
+        if self.method not in METHODS:
+            raise InputError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.dtype not in DTYPES:
+            raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        for name in ("epochs", "batch_hessians", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InputError(f"{name} must be a non-negative integer, got {value!r}")
+        for name in ("batch_size", "train_batch_size", "slq_probes", "slq_steps", "lanczos_k"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if self.n_samples is not None and (
+            not isinstance(self.n_samples, int) or self.n_samples < 10
+        ):
+            raise InputError(f"n_samples must be an integer >= 10 or None, got {self.n_samples!r}")
+        if self.max_dense_params is not None and self.max_dense_params < 1:
+            raise InputError(f"max_dense_params must be positive, got {self.max_dense_params!r}")
+        if self.zero_rtol is not None and not (0 < self.zero_rtol < 1):
+            raise InputError(f"zero_rtol must lie in (0, 1), got {self.zero_rtol!r}")
+
+    def replace(self, **changes: Any) -> AnalysisConfig:
+        """A copy with ``changes`` applied (validated)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise InputError(f"unknown analysis setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnalysisConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def numeric_settings(self) -> dict[str, Any]:
+        """The settings that determine the numbers (everything but output and display)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_NUMERIC}
+        if self.checkpoint is not None:
+            d["checkpoint"] = str(Path(self.checkpoint).resolve())
+        if self.data_root is not None:
+            d["data_root"] = str(Path(self.data_root).resolve())
+        return d
+
+    def fingerprint(self) -> str:
+        """SHA-256 (first 16 hex digits) of :meth:`numeric_settings`."""
+        text = json.dumps(self.numeric_settings(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

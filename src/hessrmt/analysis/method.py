@@ -1,0 +1,89 @@
+"""Choice between exact dense eigenvalues and Lanczos/SLQ, from the memory at hand.
+
+A dense P x P curvature matrix in a dtype of ``b`` bytes takes ``b P^2`` bytes, and the symmetric
+eigensolver needs about as much again for its working copy and workspace. ``method="auto"``
+therefore takes the dense path when ``DENSE_COPIES * b * P^2`` is at most ``MEMORY_FRACTION`` of
+the memory available now (``MemAvailable`` of ``/proc/meminfo`` on the CPU, free GPU memory on
+CUDA), i.e. P <= sqrt(MEMORY_FRACTION * available / (DENSE_COPIES * b)).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+#: Copies of the P x P matrix alive at once (matrix, eigensolver copy, workspace).
+DENSE_COPIES = 3
+#: Share of the available memory the dense path may use.
+MEMORY_FRACTION = 0.5
+
+
+def available_memory(device: str = "cpu") -> int:
+    """Bytes of memory available now on ``device`` (host RAM for the CPU)."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4 * 1024**3  # a cautious guess where the system does not say
+
+
+def dense_parameter_limit(dtype: str = "float64", device: str = "cpu") -> tuple[int, int]:
+    """(largest P for the dense path, bytes available) on ``device`` for ``dtype``."""
+    itemsize = 8 if dtype == "float64" else 4
+    avail = available_memory(device)
+    return math.isqrt(int(MEMORY_FRACTION * avail / (DENSE_COPIES * itemsize))), avail
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """The curvature method used and why (recorded in summary.json and printed)."""
+
+    method: str
+    limit: int
+    available_bytes: int | None
+    reason: str
+
+
+def choose_method(
+    requested: str,
+    n_params: int,
+    *,
+    dtype: str = "float64",
+    device: str = "cpu",
+    max_dense_params: int | None = None,
+) -> MethodChoice:
+    """Resolve ``requested`` (``auto``, ``dense``, ``lanczos``) for a model of ``n_params``."""
+    if max_dense_params is not None:
+        limit, avail = int(max_dense_params), None
+        source = f"the limit of {limit} parameters set by max_dense_params"
+    else:
+        limit, avail = dense_parameter_limit(dtype, device)
+        source = (
+            f"{avail / 1024**3:.1f} GiB available on {device} allows a dense {dtype} Hessian "
+            f"up to P = {limit}"
+        )
+    if requested == "dense":
+        return MethodChoice("dense", limit, avail, f"dense requested (P = {n_params}; {source})")
+    if requested == "lanczos":
+        return MethodChoice("lanczos", limit, avail, f"lanczos requested (P = {n_params})")
+    if n_params <= limit:
+        return MethodChoice("dense", limit, avail, f"auto: dense, since P = {n_params}; {source}")
+    return MethodChoice(
+        "lanczos",
+        limit,
+        avail,
+        f"auto: lanczos + SLQ, since P = {n_params} exceeds the dense limit ({source}); "
+        "local statistics and batch Hessians are skipped",
+    )

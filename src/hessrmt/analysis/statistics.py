@@ -1,0 +1,103 @@
+"""RMT analysis of one spectrum (or a batch of spectra) for ``summary.json``.
+
+Pure NumPy/SciPy on top of :mod:`hessrmt.rmt`. For each spectrum the record holds
+
+* the keys printed by ``hessrmt stats --json`` (:meth:`SpectrumSummary.to_summary_dict`: zero mass
+  split into exact zeros and round-off, bulk edges, outliers, mean reduced ratio with its standard
+  error, KS tests against GOE and Poisson, fitted beta, Brody q, verdict), computed on the bulk;
+* ``lambda_max``, ``lambda_min``; ``trace`` = sum of the eigenvalues (for a batch of spectra: the
+  mean over spectra of each spectrum's sum); ``n_negative`` = number of eigenvalues below
+  ``-tol`` with ``tol`` the zero tolerance of :func:`hessrmt.rmt.bulk.split_spectrum` (negative
+  round-off is not counted; for a batch: per-spectrum tolerances, total over spectra);
+  ``n_negative_raw`` counts every eigenvalue < 0;
+* ``fits``: least-squares semicircle and Marchenko-Pastur fits (:mod:`hessrmt.rmt.fit`) to the
+  non-zero eigenvalues, with KS and 1-Wasserstein distances saying how badly each law fits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hessrmt.io import to_jsonable
+
+#: Spectra smaller than this are not analysed for local statistics.
+MIN_EIGENVALUES = 10
+
+
+def _fit_record(fit: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {"name": getattr(fit, "name", type(fit).__name__)}
+    for key in ("params", "parameters", "law_params"):
+        if isinstance(getattr(fit, key, None), dict):
+            rec["params"] = dict(getattr(fit, key))
+            break
+    for key in ("ks_statistic", "wasserstein"):
+        rec[key] = getattr(fit, key, None)
+    return to_jsonable(rec)
+
+
+def fit_laws(values: np.ndarray) -> dict[str, Any]:
+    """Semicircle and Marchenko-Pastur fits to ``values`` (see :mod:`hessrmt.rmt.fit`)."""
+    from hessrmt.rmt.fit import fit_marchenko_pastur, fit_semicircle
+
+    out: dict[str, Any] = {}
+    for key, fn in (("semicircle", fit_semicircle), ("marchenko_pastur", fit_marchenko_pastur)):
+        try:
+            out[key] = _fit_record(fn(values))
+        except (ValueError, ArithmeticError) as exc:  # InputError is a ValueError
+            out[key] = {"name": key, "error": str(exc)}
+    return out
+
+
+def spectrum_record(
+    eigs: np.ndarray,
+    *,
+    zero_rtol: float | None = None,
+    seed: int = 0,
+    dtype: str | None = "float64",
+) -> dict[str, Any]:
+    """The ``summary.json`` record of ``eigs`` (1-D: one spectrum; 2-D: rows are spectra)."""
+    from hessrmt.rmt.bulk import default_zero_rtol, split_spectrum
+    from hessrmt.rmt.summary import summarize_spectrum
+
+    eigs = np.asarray(eigs, dtype=np.float64)
+    if zero_rtol is None:  # the tolerance of the precision the eigenvalues were computed in
+        zero_rtol = default_zero_rtol(dtype or "float64")
+    summary = summarize_spectrum(eigs, zero_rtol=zero_rtol, rng=seed)
+    record: dict[str, Any] = dict(summary.to_summary_dict())
+    parts = split_spectrum(eigs, zero_rtol=zero_rtol, dtype=dtype)
+    rows = eigs if eigs.ndim == 2 else eigs[None, :]
+    tol = np.broadcast_to(np.asarray(parts.zero_tolerance, dtype=np.float64), (rows.shape[0],))
+    record["lambda_max"] = float(eigs.max())
+    record["lambda_min"] = float(eigs.min())
+    record["trace"] = float(rows.sum(axis=1).mean())
+    record["n_negative"] = int((rows < -tol[:, None]).sum())
+    record["n_negative_raw"] = int((eigs < 0).sum())
+    record["zero_tolerance"] = float(tol.max())
+    nonzero = eigs[~np.asarray(parts.zero_mask)].ravel()
+    record["fits"] = (
+        fit_laws(nonzero)
+        if nonzero.size >= MIN_EIGENVALUES
+        else {"skipped": f"fewer than {MIN_EIGENVALUES} non-zero eigenvalues"}
+    )
+    return to_jsonable(record)
+
+
+def partial_record(eigs: np.ndarray, *, trace: float | None, trace_stderr: float | None) -> dict:
+    """Record of a spectrum known only at its extremes (Lanczos): no local statistics."""
+    eigs = np.asarray(eigs, dtype=np.float64)
+    return to_jsonable(
+        {
+            "n_spectra": 1,
+            "n_eigenvalues": int(eigs.size),
+            "lambda_max": float(eigs.max()),
+            "lambda_min": float(eigs.min()),
+            "trace": trace,
+            "trace_stderr": trace_stderr,
+            "n_negative": None,
+            "verdict": None,
+            "skipped": "only extremal eigenvalues (Lanczos) are known: density from SLQ, "
+            "no local statistics, zero mass or fits",
+        }
+    )

@@ -1,0 +1,209 @@
+"""``hessrmt analyze`` (model -> exact Hessian spectra -> RMT verdict -> HTML report) and
+``hessrmt report RUN_DIR`` (rebuild the report of a run folder).
+
+Torch and matplotlib are imported only inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hessrmt.analysis.config import (
+    DEFAULT_BATCH_HESSIANS,
+    DEFAULT_EPOCHS,
+    DTYPES,
+    METHODS,
+    AnalysisConfig,
+)
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``analyze`` and ``report`` sub-commands."""
+    p = sub.add_parser(
+        "analyze",
+        help="train or load a network, compute its Hessian spectra, test them against RMT",
+        description="Exact Hessian spectra of a network (full data at initialisation and after "
+        "training, batch Hessians, Gauss-Newton / residual split), analysed against random "
+        "matrix theory, written to a run folder with summary.json, spectrum.npz, figures and a "
+        "self-contained report.html. With no arguments: the built-in default (mlp on digits).",
+    )
+    p.add_argument(
+        "--model",
+        default="mlp",
+        help="logreg, mlp, deep-mlp, lenet, regression-mlp or package.module:function "
+        "returning an nn.Module (default: mlp)",
+    )
+    p.add_argument(
+        "--data",
+        default="digits",
+        help="digits, iris, wine, breast-cancer, synthetic, synthetic-regression, "
+        "random, or mnist, fashion-mnist, cifar10, bike with --data-root "
+        "(default: digits)",
+    )
+    p.add_argument("--data-root", default=None, help="folder holding local data files")
+    p.add_argument(
+        "--n-samples",
+        type=int,
+        default=None,
+        help="use only this many samples of the data set (seeded subset)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="state_dict file (torch.save) to analyse instead of training",
+    )
+    p.add_argument(
+        "--epochs",
+        type=_nonneg_int,
+        default=DEFAULT_EPOCHS,
+        help=f"training epochs (default: {DEFAULT_EPOCHS})",
+    )
+    p.add_argument(
+        "--loss", default=None, help="cross-entropy or mse (default: by task), mean over samples"
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="auto",
+        help="dense (all eigenvalues), lanczos (extremes + SLQ density) or auto "
+        "(dense when the matrix fits in memory; default)",
+    )
+    p.add_argument(
+        "--batch-hessians",
+        type=_nonneg_int,
+        default=DEFAULT_BATCH_HESSIANS,
+        metavar="N",
+        help=f"batch Hessians (batch 64) pooled for local statistics "
+        f"(default: {DEFAULT_BATCH_HESSIANS})",
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="batch size of batch Hessians")
+    p.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float64",
+        help="precision of model, Hessian and eigenvalues (default: float64)",
+    )
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of everything (default: 0)")
+    p.add_argument(
+        "--zero-rtol",
+        type=float,
+        default=None,
+        help="relative tolerance of zero eigenvalues (default: by dtype)",
+    )
+    p.add_argument("--slq-probes", type=int, default=8, help="SLQ probe vectors (default: 8)")
+    p.add_argument("--slq-steps", type=int, default=80, help="SLQ Lanczos steps (default: 80)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="run folder (default: runs/<UTC timestamp>); rerun with the same "
+        "--out to resume an interrupted run",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing non-empty run folder"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars or step messages")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print summary.json's verdicts as JSON instead of a table",
+    )
+    p.set_defaults(handler=run_analyze)
+
+    r = sub.add_parser(
+        "report",
+        help="rebuild report.html of an analyze run folder",
+        description="Rebuild figures/*.png and report.html of a run folder written by "
+        "hessrmt analyze, from its summary.json and spectrum.npz.",
+    )
+    r.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by hessrmt analyze")
+    r.set_defaults(handler=run_report)
+
+
+def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
+    """The :class:`AnalysisConfig` of parsed ``analyze`` arguments."""
+    return AnalysisConfig(
+        model=args.model,
+        data=args.data,
+        data_root=args.data_root,
+        n_samples=args.n_samples,
+        checkpoint=args.checkpoint,
+        epochs=args.epochs,
+        loss=args.loss,
+        method=args.method,
+        batch_hessians=args.batch_hessians,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        device=args.device,
+        seed=args.seed,
+        zero_rtol=args.zero_rtol,
+        slq_probes=args.slq_probes,
+        slq_steps=args.slq_steps,
+        out=args.out,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+
+
+def _num(value: Any, spec: str = ".4g") -> str:
+    return "-" if not isinstance(value, (int, float)) else format(value, spec)
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """Plain-text verdict table of a summary."""
+    lines = [
+        f"{'spectrum':<9} {'eigs':>7} {'lambda_min':>11} {'lambda_max':>11} {'zero frac':>9} "
+        f"{'<r~>':>7} {'+-SE':>7}  verdict"
+    ]
+    for name in summary["spectra"]:
+        rec = summary[name]
+        lines.append(
+            f"{name:<9} {rec.get('n_eigenvalues', 0):>7} {_num(rec.get('lambda_min')):>11} "
+            f"{_num(rec.get('lambda_max')):>11} {_num(rec.get('zero_fraction'), '.3f'):>9} "
+            f"{_num(rec.get('mean_ratio'), '.4f'):>7} {_num(rec.get('mean_ratio_se'), '.4f'):>7}"
+            f"  {rec.get('verdict') or 'skipped'}"
+        )
+    return "\n".join(lines)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    import json
+
+    from hessrmt.analysis.pipeline import analyze
+
+    result = analyze(config_from_args(args))
+    s = result.summary
+    if args.json:
+        doc = {k: s[k] for k in ("n_params", "method", "dtype", "seed")}
+        doc["out"] = result.out
+        doc["verdicts"] = result.verdicts()
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"hessrmt analyze: {s['model']} on {s['data']['name']}, P = {s['n_params']}")
+    print(f"method: {s['method_reason']}")
+    print(format_table(s))
+    for name, why in s.get("skipped", {}).items():
+        print(f"skipped {name}: {why}")
+    print(f"run folder: {result.out} (report: {result.out}/report.html)")
+    sys.stdout.flush()
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from hessrmt.report.analysis_report import build_report
+
+    path = build_report(args.run_dir)
+    print(f"report written: {path}")
+    return 0

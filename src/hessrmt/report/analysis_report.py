@@ -1,0 +1,414 @@
+"""The HTML report of a ``hessrmt analyze`` run folder, rebuilt from its files alone.
+
+:func:`build_report` reads ``summary.json``, ``spectrum.npz`` and ``slq.npz`` of a run folder (or
+takes them from the pipeline), draws the figures (:mod:`hessrmt.report.figures`) into
+``figures/*.png`` and writes ``report.html`` (self-contained: figures embedded as data URIs),
+every file atomically. ``hessrmt report RUN_DIR`` calls it on an existing folder.
+
+Local statistics shown in the figures are recomputed from the eigenvalues with the same rules as
+the summary: the bulk of each spectrum (:func:`hessrmt.rmt.bulk.split_spectrum`, zeros and
+outliers removed), reduced ratios on the raw bulk, unfolded spacings by pooled unfolding across
+batches (Baskerville et al.) for the batch spectra and Gaussian-kernel unfolding for single
+spectra.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hessrmt.errors import DataError
+from hessrmt.io import atomic_write_bytes
+
+REPORT_FILES = ("summary.json", "spectrum.npz")
+TITLE = "hessrmt analyze: Hessian spectrum against random matrix theory"
+
+#: Captions of the figures, keyed by file stem.
+CAPTIONS = {
+    "density": "Exact eigenvalue density of the trained full-data Hessian (histogram, log scale) "
+    "with the fitted semicircle and Marchenko-Pastur laws and the SLQ density (band: spread "
+    "across probes) as a cross-check.",
+    "spectra": "Trained Hessian H against its Gauss-Newton part H0 and residual H1 = H - H0, "
+    "and the Hessian at initialisation (symlog axis).",
+    "batch_density": "Pooled eigenvalues of the batch Hessians (histogram, log scale) with the "
+    "fitted laws.",
+    "ratios": "Reduced spacing ratios r~ = min(r, 1/r) on the bulk of each spectrum against the "
+    "GOE and GUE ratio laws (Atas et al. surmise) and Poisson.",
+    "spacings": "Unfolded nearest-neighbour spacings on the bulk against the exact GOE law "
+    "(Gaudin-Mehta), the Wigner surmise and Poisson. Batch: pooled unfolding across batches "
+    "(leave-one-out); single spectra: Gaussian-kernel unfolding.",
+    "zeros": "Mass at zero: fraction of eigenvalues with |lambda| <= eps max|lambda| per "
+    "spectrum; the dashed line is the zero tolerance used to separate zeros from the bulk.",
+}
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``summary.json``, ``spectrum.npz`` and (if present) ``slq.npz`` of a run folder."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise DataError(f"run folder {run} not found; give the folder written by hessrmt analyze")
+    for name in REPORT_FILES:
+        if not (run / name).is_file():
+            raise DataError(f"{run} has no {name}; it is not a complete hessrmt analyze run folder")
+    try:
+        summary = json.loads((run / "summary.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{run / 'summary.json'} cannot be read: {exc}") from exc
+    if not isinstance(summary, dict) or "spectra" not in summary:
+        raise DataError(f"{run / 'summary.json'} is not a hessrmt analyze summary")
+    spectra = _load_npz(run / "spectrum.npz")
+    slq = _load_npz(run / "slq.npz") if (run / "slq.npz").is_file() else {}
+    return summary, spectra, slq
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} cannot be read: {exc}") from exc
+
+
+def _law_density(record: Mapping[str, Any]) -> Any:
+    """Density function of a fitted law from its ``fits`` record (None if unusable)."""
+    from hessrmt.rmt.laws import MarchenkoPastur, Semicircle
+
+    params = record.get("params")
+    if not isinstance(params, dict) or "error" in record:
+        return None
+    name = str(record.get("name", "")).lower().replace("-", "_").replace(" ", "_")
+    cls = Semicircle if "semicircle" in name else MarchenkoPastur if "marchenko" in name else None
+    if cls is None:
+        return None
+    accepted = set(inspect.signature(cls).parameters)
+    try:
+        law = cls(**{k: v for k, v in params.items() if k in accepted})
+    except (TypeError, ValueError):
+        return None
+    return law.density
+
+
+def _fit_curves(record: Mapping[str, Any]) -> dict[str, Any]:
+    curves = {}
+    for key, label in (("semicircle", "semicircle fit"), ("marchenko_pastur", "MP fit")):
+        rec = (record.get("fits") or {}).get(key)
+        if isinstance(rec, dict):
+            fn = _law_density(rec)
+            if fn is not None:
+                ks = rec.get("ks_statistic")
+                curves[label + (f" (KS {ks:.2f})" if isinstance(ks, float) else "")] = fn
+    return curves
+
+
+def local_statistics(
+    eigs: np.ndarray, *, zero_rtol: float | None, dtype: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(reduced ratios, unfolded spacings) of the bulk of ``eigs`` (see the module docstring)."""
+    from hessrmt.rmt.bulk import split_spectrum
+    from hessrmt.rmt.spacings import reduced_ratios
+    from hessrmt.rmt.unfolding import unfold_gaussian_kernel, unfold_pooled
+
+    eigs = np.asarray(eigs, dtype=np.float64)
+    parts = split_spectrum(eigs, zero_rtol=zero_rtol, dtype=dtype)
+    mask = np.asarray(parts.bulk_mask)
+    if eigs.ndim == 1:
+        bulk = np.sort(eigs[mask])
+        if bulk.size < 4:
+            return np.empty(0), np.empty(0)
+        ratios = np.asarray(reduced_ratios(bulk)).ravel()
+        spac = np.diff(np.asarray(unfold_gaussian_kernel(bulk)))
+        return ratios, spac
+    rows = [np.sort(r[m]) for r, m in zip(eigs, mask) if m.sum() >= 4]
+    if not rows:
+        return np.empty(0), np.empty(0)
+    ratios = np.concatenate([np.asarray(reduced_ratios(r)).ravel() for r in rows])
+    if len(rows) < 2:
+        return ratios, np.empty(0)
+    unfolded = unfold_pooled(rows)
+    spac = np.concatenate([np.diff(np.asarray(u)) for u in unfolded])
+    return ratios, spac
+
+
+def _fmt(value: Any, digits: int = 4) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    return value
+
+
+def _get(d: Mapping[str, Any] | None, *keys: str) -> Any:
+    cur: Any = d
+    for k in keys:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(k)
+    return cur
+
+
+def verdict_table(summary: Mapping[str, Any]) -> Any:
+    """The verdict table: one row per spectrum."""
+    from hessrmt.report.html import Table
+
+    header = [
+        "spectrum", "spectra x eigenvalues", "lambda_min", "lambda_max", "trace", "n_negative",
+        "zero fraction", "exact / round-off zeros", "outliers", "<r~> +- SE", "KS GOE p",
+        "KS Poisson p", "beta fit [interval]", "verdict",
+    ]  # fmt: skip
+    rows = []
+    for name in summary.get("spectra", []):
+        rec = summary.get(name) or {}
+        mr, se = rec.get("mean_ratio"), rec.get("mean_ratio_se")
+        beta = _get(rec, "beta_fit", "beta")
+        lo, hi = _get(rec, "beta_fit", "low"), _get(rec, "beta_fit", "high")
+        rows.append(
+            [
+                name,
+                f"{rec.get('n_spectra')} x {_per_spectrum(rec)}",
+                _fmt(rec.get("lambda_min")),
+                _fmt(rec.get("lambda_max")),
+                _fmt(rec.get("trace")),
+                rec.get("n_negative"),
+                _fmt(rec.get("zero_fraction")),
+                f"{rec.get('n_zero_exact')} / {rec.get('n_zero_roundoff')}"
+                if "n_zero_exact" in rec
+                else None,
+                rec.get("n_outliers"),
+                f"{mr:.4f} +- {se:.4f}" if isinstance(mr, float) and isinstance(se, float) else mr,
+                _fmt(_get(rec, "ks_goe", "pvalue"), 3),
+                _fmt(_get(rec, "ks_poisson", "pvalue"), 3),
+                f"{beta:.2f} [{lo:.2f}, {hi:.2f}]"
+                if all(isinstance(v, float) for v in (beta, lo, hi))
+                else _fmt(beta),
+                rec.get("verdict") or rec.get("skipped", "-")[:40],
+            ]
+        )
+    return Table(
+        "Verdicts (local statistics on the bulk; zeros and outliers excluded)", header, rows
+    )
+
+
+def _per_spectrum(rec: Mapping[str, Any]) -> Any:
+    n, m = rec.get("n_eigenvalues"), rec.get("n_spectra") or 1
+    return n // m if isinstance(n, int) and isinstance(m, int) and m else n
+
+
+def fits_table(summary: Mapping[str, Any]) -> Any:
+    """How badly the semicircle and Marchenko-Pastur laws fit each spectrum."""
+    from hessrmt.report.html import Table
+
+    rows = []
+    for name in summary.get("spectra", []):
+        fits = (summary.get(name) or {}).get("fits") or {}
+        for key in ("semicircle", "marchenko_pastur"):
+            rec = fits.get(key)
+            if not isinstance(rec, dict):
+                continue
+            params = rec.get("params") or {}
+            rows.append(
+                [
+                    name,
+                    key.replace("_", "-"),
+                    ", ".join(f"{k} = {_fmt(v)}" for k, v in params.items()) or rec.get("error"),
+                    _fmt(rec.get("ks_statistic")),
+                    _fmt(rec.get("wasserstein")),
+                ]
+            )
+    return Table(
+        "Global density fits to the non-zero eigenvalues (KS: sup |F_emp - F_law|; W1: "
+        "1-Wasserstein distance; large values mean the law does not describe the spectrum)",
+        ["spectrum", "law", "parameters", "KS distance", "W1"],
+        rows,
+    )
+
+
+def _reference_table(summary: Mapping[str, Any]) -> Any:
+    from hessrmt.report.html import Table
+
+    ref = None
+    for name in summary.get("spectra", []):
+        ref = (summary.get(name) or {}).get("reference")
+        if isinstance(ref, dict):
+            break
+    rows = [[k, _fmt(v)] for k, v in (ref or {}).items()]
+    return Table("Reference values of <r~> (large N, Atas et al. 2013)", ["ensemble", "<r~>"], rows)
+
+
+def _training_table(summary: Mapping[str, Any]) -> Any:
+    from hessrmt.report.html import Table
+
+    tr = summary.get("training") or {}
+    rows = [[k, _fmt(v) if not isinstance(v, dict) else json.dumps(v)] for k, v in tr.items()]
+    return Table("Training", ["setting", "value"], rows)
+
+
+def _intro(summary: Mapping[str, Any]) -> str:
+    data = summary.get("data") or {}
+    data_name = data.get("name", data) if isinstance(data, dict) else data
+    trained = summary.get("trained") or {}
+    batch = summary.get("batch") or {}
+    parts = [
+        f"<p>Model <b>{html.escape(str(summary.get('model')))}</b> on "
+        f"<b>{html.escape(str(data_name))}</b>: P = {summary.get('n_params')} parameters, "
+        f"loss {html.escape(str(summary.get('loss')))}, {html.escape(str(summary.get('dtype')))}, "
+        f"seed {summary.get('seed')}. Method: {html.escape(str(summary.get('method_reason')))}."
+        "</p>"
+    ]
+    if trained.get("verdict"):
+        parts.append(
+            f"<p>Trained full-data Hessian: verdict <b>{html.escape(str(trained['verdict']))}"
+            f"</b> (&lt;r~&gt; = {trained.get('mean_ratio', float('nan')):.4f} &plusmn; "
+            f"{trained.get('mean_ratio_se', float('nan')):.4f}; GOE 0.5307, Poisson 0.3863).</p>"
+        )
+    if batch.get("verdict"):
+        parts.append(
+            f"<p>Batch Hessians ({batch.get('n_spectra')} batches pooled): verdict "
+            f"<b>{html.escape(str(batch['verdict']))}</b> (&lt;r~&gt; = "
+            f"{batch.get('mean_ratio', float('nan')):.4f} &plusmn; "
+            f"{batch.get('mean_ratio_se', float('nan')):.4f}).</p>"
+        )
+    for name, why in (summary.get("skipped") or {}).items():
+        parts.append(f"<p>Skipped <b>{html.escape(name)}</b>: {html.escape(str(why))}.</p>")
+    return "".join(parts)
+
+
+def make_figures(
+    summary: Mapping[str, Any],
+    spectra: Mapping[str, np.ndarray],
+    slq: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """The report's figures, keyed by file stem (see :data:`CAPTIONS`)."""
+    from hessrmt.report import figures as F
+
+    dense = summary.get("method") == "dense"
+    dtype = summary.get("dtype")
+    zero_rtol = (summary.get("settings") or {}).get("zero_rtol")
+    figs: dict[str, Any] = {}
+    if "trained" in spectra:
+        rec = summary.get("trained") or {}
+        trained = np.asarray(spectra["trained"], dtype=np.float64)
+        tol = rec.get("zero_tolerance") or 0.0
+        mass = float(np.mean(np.abs(trained) > tol)) if dense else 1.0
+        figs["density"] = F.density_figure(
+            trained,
+            title="Trained full-data Hessian" + ("" if dense else " (Lanczos extremes + SLQ)"),
+            fits=_fit_curves(rec) if dense else None,
+            fit_mass=mass,
+            slq=slq or None,
+        )
+    comp = {k: spectra[k] for k in ("trained", "ggn", "residual", "init") if k in spectra}
+    if dense and comp:
+        figs["spectra"] = F.comparison_figure(comp, title="H, H0 (GGN), H1 (residual), init")
+    if dense and "batch" in spectra:
+        rec = summary.get("batch") or {}
+        b = np.asarray(spectra["batch"], dtype=np.float64)
+        tol = rec.get("zero_tolerance") or 0.0
+        figs["batch_density"] = F.density_figure(
+            b,
+            title="Batch Hessians (pooled)",
+            name="batch",
+            fits=_fit_curves(rec),
+            fit_mass=float(np.mean(np.abs(b) > tol)),
+        )
+    if dense:
+        ratios, spacings, notes = {}, {}, {}
+        for name in summary.get("spectra", []):
+            if name not in spectra:
+                continue
+            r, s = local_statistics(spectra[name], zero_rtol=zero_rtol, dtype=dtype)
+            ratios[name], spacings[name] = r, s
+            rec = summary.get(name) or {}
+            mr, verdict = rec.get("mean_ratio"), rec.get("verdict")
+            if isinstance(mr, float):
+                notes[name] = f"<r~> = {mr:.3f}, verdict {verdict}"
+        if ratios:
+            figs["ratios"] = F.ratio_figure(ratios, notes=notes)
+            figs["spacings"] = F.spacing_figure(spacings)
+        figs["zeros"] = F.degeneracy_figure(
+            {k: spectra[k] for k in summary.get("spectra", []) if k in spectra},
+            zero_rtol=_zero_rtol_used(summary),
+        )
+    return figs
+
+
+def _zero_rtol_used(summary: Mapping[str, Any]) -> float | None:
+    rtol = (summary.get("settings") or {}).get("zero_rtol")
+    if rtol is None:
+        from hessrmt.rmt.bulk import default_zero_rtol
+
+        rtol = default_zero_rtol(summary.get("dtype") or "float64")
+    return float(rtol)
+
+
+def build_report(
+    run_dir: str | Path,
+    *,
+    summary: Mapping[str, Any] | None = None,
+    spectra: Mapping[str, np.ndarray] | None = None,
+    slq: Mapping[str, np.ndarray] | None = None,
+) -> Path:
+    """Draw the figures into ``run_dir/figures/`` and write ``run_dir/report.html``.
+
+    Anything not given is read from the run folder (:func:`load_run`). Returns the report path.
+    """
+    from hessrmt.report.html import Section, figure_to_png, write_report
+
+    run = Path(run_dir)
+    if summary is None or spectra is None:
+        s2, sp2, slq2 = load_run(run)
+        summary = summary if summary is not None else s2
+        spectra = spectra if spectra is not None else sp2
+        slq = slq if slq is not None else slq2
+    figs = make_figures(summary, spectra, slq)
+    pngs: dict[str, Path] = {}
+    for stem, fig in figs.items():
+        pngs[stem] = atomic_write_bytes(run / "figures" / f"{stem}.png", figure_to_png(fig))
+
+    def fig_list(*stems: str) -> list[tuple[str, Path]]:
+        return [(CAPTIONS[s], pngs[s]) for s in stems if s in pngs]
+
+    slq_info = _get(summary, "steps", "slq") or {}
+    slq_note = (
+        f"<p>SLQ cross-check: {slq_info.get('num_probes')} probes x {slq_info.get('num_steps')} "
+        f"Lanczos steps; 1-Wasserstein distance between the SLQ quadrature measure and the exact "
+        f"spectrum: {slq_info['wasserstein_to_exact']:.3g} (lambda_max = "
+        f"{_get(summary, 'trained', 'lambda_max'):.4g}).</p>"
+        if isinstance(slq_info.get("wasserstein_to_exact"), float)
+        else ""
+    )
+    sections = [
+        Section("Verdict", html=_intro(summary), tables=[verdict_table(summary)]),
+        Section(
+            "Global density",
+            html=slq_note,
+            figures=fig_list("density", "spectra", "batch_density"),
+            tables=[fits_table(summary)],
+        ),
+        Section(
+            "Local statistics",
+            html="<p>Spacing ratios need no unfolding; the verdict is based on them, with "
+            "p-values that account for the dependence of neighbouring ratios (see the "
+            "conventions below).</p>",
+            figures=fig_list("ratios", "spacings"),
+            tables=[_reference_table(summary)],
+        ),
+        Section("Zeros and degeneracy", figures=fig_list("zeros")),
+        Section("Training", tables=[_training_table(summary)]),
+    ]
+    meta = {
+        "settings": summary.get("settings"),
+        "conventions": summary.get("conventions"),
+        "steps": summary.get("steps"),
+        "versions": summary.get("versions"),
+    }
+    return write_report(
+        run / "report.html",
+        TITLE,
+        sections,
+        meta,
+        subtitle=f"{summary.get('model')} on {_get(summary, 'data', 'name')}",
+    )
