@@ -5,3 +5,5 @@ Every operator subclasses :class:`hessrmt.curvature.linop.CurvatureOperator` (sh
 device, ``matmat``), so the algorithms work on any of them, and on a plain dense matrix through
 :class:`hessrmt.curvature.linop.DenseOperator`.
 """
+
+from hessrmt.curvature.operators import GGNOperator, HessianOperator, ResidualOperator  # noqa: F401
