@@ -1,0 +1,124 @@
+"""``hessrmt stats FILE [--json] [--key KEY]``: zeros, outliers and spacing-ratio statistics.
+
+Reads eigenvalues (``.npy``, ``.npz`` or text; 1-D = one spectrum, 2-D = rows are independent
+spectra), runs :func:`hessrmt.rmt.summary.summarize_spectrum` and prints a table, or with
+``--json`` one JSON object (the keys of :data:`hessrmt.rmt.summary.SUMMARY_KEYS`). Never imports
+torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "stats",
+        help="zeros, outliers and spacing-ratio statistics of an eigenvalue file",
+        description=(
+            "Summarise eigenvalues read from FILE (.npy, .npz or text; 1-D = one spectrum, 2-D "
+            "= rows are independent spectra): zero fraction, outliers, bulk edges, mean reduced "
+            "spacing ratio with a standard error, KS tests against GOE and Poisson with "
+            "simulated-null p-values, fitted beta, Brody q and a verdict. Statistics use the bulk "
+            "only (zeros and outliers excluded)."
+        ),
+    )
+    parser.add_argument("file", metavar="FILE", help="eigenvalue file (.npy, .npz or text)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--key", default=None, help="array name inside a .npz file")
+    parser.add_argument(
+        "--zero-rtol",
+        type=float,
+        default=None,
+        help="relative zero tolerance |l| <= RTOL max|l| (default from --dtype)",
+    )
+    parser.add_argument(
+        "--dtype",
+        default=None,
+        choices=["float64", "float32", "float16", "bfloat16"],
+        help="precision the eigenvalues were computed in (default: the file's dtype)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated nulls")
+    parser.add_argument(
+        "--n-null", type=int, default=100, help="simulated-null replicates (0: asymptotic)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def format_table(d: dict[str, Any], warnings: tuple[str, ...] = ()) -> str:
+    """Readable text table of a summary dict."""
+    ref = d["reference"]
+    rows = [
+        ("spectra", d["n_spectra"]),
+        ("eigenvalues", d["n_eigenvalues"]),
+        (
+            "zero fraction",
+            f"{_fmt(d['zero_fraction'])} ({d['n_zero_exact']} exact, "
+            f"{d['n_zero_roundoff']} round-off)",
+        ),
+        ("outliers", d["n_outliers"]),
+        ("bulk edges", f"[{_fmt(d['bulk_edges'][0])}, {_fmt(d['bulk_edges'][1])}]"),
+        ("mean r~", f"{_fmt(d['mean_ratio'])} +- {_fmt(d['mean_ratio_se'], 2)}"),
+        (
+            "reference <r~>",
+            ", ".join(f"{k} {v:.4f}" for k, v in ref.items()),
+        ),
+        (
+            "KS vs GOE",
+            f"D = {_fmt(d['ks_goe']['statistic'])}, p = {_fmt(d['ks_goe']['pvalue'], 3)}",
+        ),
+        (
+            "KS vs Poisson",
+            f"D = {_fmt(d['ks_poisson']['statistic'])}, p = {_fmt(d['ks_poisson']['pvalue'], 3)}",
+        ),
+        (
+            "fitted beta",
+            f"{_fmt(d['beta_fit']['beta'], 3)} "
+            f"[{_fmt(d['beta_fit']['low'], 3)}, {_fmt(d['beta_fit']['high'], 3)}]",
+        ),
+        ("Brody q", _fmt(d["brody_q"], 3)),
+        ("verdict", d["verdict"]),
+        (
+            "excluded",
+            f"{d['excluded']['zeros']} zeros, {d['excluded']['outliers']} outliers, "
+            f"{d['excluded']['degenerate_merged']} merged near-degenerate levels",
+        ),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    lines.append("statistics on the bulk: zeros and outliers excluded")
+    lines += [f"warning: {w}" for w in warnings]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hessrmt.io import to_jsonable
+    from hessrmt.rmt.spectrum_io import load_spectrum
+    from hessrmt.rmt.summary import summarize_spectrum
+
+    eigs = load_spectrum(args.file, key=args.key)
+    summary = summarize_spectrum(
+        eigs,
+        zero_rtol=args.zero_rtol,
+        rng=args.seed,
+        dtype=args.dtype,
+        n_null=args.n_null,
+    )
+    d = summary.to_summary_dict()
+    if args.json:
+        sys.stdout.write(json.dumps(to_jsonable(d), allow_nan=False) + "\n")
+    else:
+        sys.stdout.write(format_table(d, summary.warnings) + "\n")
+    return 0
