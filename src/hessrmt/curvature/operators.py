@@ -238,6 +238,10 @@ class _EmpiricalRiskOperator(CurvatureOperator):
     def _prepare(self, batch: Any) -> Any:
         def move(t: Any) -> Any:
             if isinstance(t, torch.Tensor):
+                if t.is_floating_point() and not torch.isfinite(t).all():
+                    raise InputError(
+                        "a batch contains non-finite values (nan/inf); clean or impute the data"
+                    )
                 t = t.to(self.device)
                 return t.to(self._dtype) if t.is_floating_point() else t
             return t
