@@ -1,0 +1,131 @@
+"""dense_matrix and eigenvalues against known matrices and spectra."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hessrmt.curvature import DenseMatrixInfo, HessianOperator, dense_matrix, eigenvalues
+from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
+from hessrmt.errors import InputError
+from tests.curvature.models import mlp_tanh, reference_hessian
+
+
+def known_spectrum_matrix(n: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    """Q diag(lam) Q^T with a random orthogonal Q and prescribed eigenvalues lam."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    lam = np.sort(np.concatenate([np.linspace(-1.0, 1.0, n - 2), [3.0, 7.5]]))
+    return torch.from_numpy((Q * lam) @ Q.T), lam
+
+
+class Asymmetric(CurvatureOperator):
+    """A deliberately non-symmetric matrix, to see the asymmetry measured and removed."""
+
+    def __init__(self, A: torch.Tensor) -> None:
+        super().__init__(A.shape[0], A.dtype, A.device)
+        self.A = A
+
+    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
+        return self.A @ V
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 40, 1000])
+def test_dense_matrix_reproduces_matrix(chunk_size: int) -> None:
+    A, _ = known_spectrum_matrix(40)
+    A = (A + A.T) / 2
+    op = DenseOperator(A)
+    M, info = dense_matrix(op, chunk_size=chunk_size, return_info=True)
+    assert torch.equal(M, A)
+    assert isinstance(info, DenseMatrixInfo)
+    assert info.chunk_size == min(chunk_size, 40)
+    assert info.num_chunks == -(-40 // min(chunk_size, 40))
+    assert info.num_matvecs == 40 == op.num_matvecs
+    assert info.asymmetry_max == 0.0
+
+
+def test_symmetrization_and_reported_asymmetry() -> None:
+    gen = torch.Generator().manual_seed(0)
+    S = torch.randn(30, 30, generator=gen, dtype=torch.float64)
+    S = S + S.T
+    K = torch.randn(30, 30, generator=gen, dtype=torch.float64)
+    K = 1e-3 * (K - K.T)
+    M, info = dense_matrix(Asymmetric(S + K), chunk_size=8, return_info=True)
+    assert torch.allclose(M, S, rtol=0, atol=1e-15)
+    assert torch.equal(M, M.T)
+    expected_max = float((2 * K).abs().max() / (S + K).abs().max())
+    assert info.asymmetry_max == pytest.approx(expected_max, rel=1e-12)
+    expected_fro = float(torch.linalg.matrix_norm(2 * K) / (2 * torch.linalg.matrix_norm(S)))
+    assert info.asymmetry_fro == pytest.approx(expected_fro, rel=1e-12)
+    raw, info_raw = dense_matrix(Asymmetric(S + K), symmetrize=False, return_info=True)
+    assert torch.equal(raw, S + K)
+    assert info_raw.asymmetry_max == pytest.approx(expected_max, rel=1e-12)
+
+
+def test_symmetrize_block_loop_on_large_matrix() -> None:
+    """More than one 1024-block: the blockwise symmetrisation must cover every block pair."""
+    gen = torch.Generator().manual_seed(1)
+    A = torch.randn(1100, 1100, generator=gen, dtype=torch.float64)
+    M, info = dense_matrix(Asymmetric(A), chunk_size=550, return_info=True)
+    assert torch.allclose(M, (A + A.T) / 2, rtol=0, atol=0)
+    assert info.asymmetry_max == pytest.approx(float((A - A.T).abs().max() / A.abs().max()))
+
+
+def test_memory_budget_chooses_chunk_and_refuses_too_small() -> None:
+    A, _ = known_spectrum_matrix(50)
+    op = DenseOperator((A + A.T) / 2)
+    P, item = 50, 8
+    budget = P * P * item + 10 * 4 * P * item
+    M, info = dense_matrix(op, memory_budget=budget, return_info=True)
+    assert info.chunk_size == 10
+    assert torch.equal(M, op.matrix)
+    with pytest.raises(InputError, match="too small"):
+        dense_matrix(op, memory_budget=P * P * item)
+    with pytest.raises(InputError):
+        dense_matrix(op, chunk_size=0)
+
+
+def test_dense_matrix_of_model_operator_with_progress_bar() -> None:
+    p = mlp_tanh()
+    op = HessianOperator(p.model, p.loss_fn, p.batches)
+    M, info = dense_matrix(op, chunk_size=30, progress=True, return_info=True)
+    H = reference_hessian(p)
+    assert float((M - H).norm() / H.norm()) < 1e-10
+    assert info.asymmetry_max < 1e-13  # double backward: symmetric to round-off
+    assert info.meta.conventions["curvature"] == "hessian"
+    assert info.num_chunks == 3
+
+
+def test_eigenvalues_known_spectrum() -> None:
+    A, lam = known_spectrum_matrix(60, seed=3)
+    w = eigenvalues(A)
+    assert isinstance(w, torch.Tensor)
+    np.testing.assert_allclose(w.numpy(), lam, rtol=0, atol=1e-13)
+    wn = eigenvalues(A.numpy())
+    assert isinstance(wn, np.ndarray)
+    np.testing.assert_allclose(wn, lam, rtol=0, atol=1e-13)
+    w2, V = eigenvalues(A, vectors=True)
+    assert torch.allclose(V.T @ V, torch.eye(60, dtype=torch.float64), atol=1e-13)
+    assert torch.allclose(A @ V, V * w2, atol=1e-12)
+    # float32 input stays float32
+    assert eigenvalues(A.float()).dtype == torch.float32
+
+
+def test_eigenvalues_of_operator() -> None:
+    A, lam = known_spectrum_matrix(20, seed=4)
+    op = DenseOperator((A + A.T) / 2)
+    np.testing.assert_allclose(eigenvalues(op, chunk_size=6).numpy(), lam, atol=1e-13)
+
+
+def test_eigenvalues_errors() -> None:
+    with pytest.raises(InputError, match="square"):
+        eigenvalues(torch.zeros(3, 4))
+    with pytest.raises(InputError, match="non-finite"):
+        eigenvalues(torch.tensor([[1.0, float("nan")], [float("nan"), 1.0]]))
+    with pytest.raises(InputError):
+        eigenvalues([[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(InputError):
+        eigenvalues(torch.eye(2), chunk_size=3)
+    with pytest.raises(InputError):
+        dense_matrix(torch.eye(3))
