@@ -1,0 +1,208 @@
+"""Randomised trace estimators with standard errors: Hutchinson and Hutch++.
+
+* Hutchinson (1989): for probes ``z`` with ``E[z z^T] = I``, ``E[z^T A z] = tr A``; the estimate
+  is the mean of ``N`` samples and its standard error ``std(samples, ddof=1) / sqrt(N)``. For
+  Rademacher probes ``Var[z^T A z] = 2 (||A||_F^2 - sum_i A_ii^2)``; for Gaussian probes
+  ``2 ||A||_F^2``.
+* Hutch++ (Meyer, Musco, Musco & Woodruff 2021, "Hutch++: Optimal stochastic trace estimation",
+  SOSA): with ``m`` matrix-vector products split into thirds, ``Q = orth(A S)`` for a random
+  ``S`` (n x m/3), then ``tr A ~= tr(Q^T A Q) + (3/m) tr(G^T (I - QQ^T) A (I - QQ^T) G)``. The
+  first term is exact given ``Q``; the standard error reported is that of the Hutchinson part
+  (the sample standard error of ``g^T (I - QQ^T) A (I - QQ^T) g``), conditional on ``Q``.
+
+Probes are applied in blocks through ``op.matmat`` (``batch_size`` columns per operator
+application); all sums are in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from hessrmt.curvature.lanczos_utils import (
+    PROBE_KINDS,
+    apply64,
+    as_operator,
+    cgs2,
+    dtype_name,
+    operator_conventions,
+    probe_block,
+)
+from hessrmt.curvature.linop import CurvatureOperator
+from hessrmt.errors import InputError
+from hessrmt.results import Metadata, Result
+from hessrmt.rng import as_generator, seed_of
+
+
+@dataclass(frozen=True)
+class TraceResult(Result):
+    """A stochastic estimate of tr A.
+
+    Attributes:
+        estimate: the trace estimate.
+        stderr: its standard error (Hutchinson: sample SE of the mean; Hutch++: SE of the
+            Hutchinson part on the deflated operator, conditional on the sketch).
+        num_matvecs: operator-vector products spent.
+        samples: (N,) the Hutchinson samples ``z^T A z`` (Hutch++: of the deflated operator).
+        method: ``"hutchinson"`` or ``"hutch++"``.
+        low_rank_part: Hutch++ ``tr(Q^T A Q)`` (0 for Hutchinson).
+        meta: seed, dtype, conventions.
+    """
+
+    estimate: float
+    stderr: float
+    num_matvecs: int
+    samples: np.ndarray
+    method: str
+    low_rank_part: float = 0.0
+    meta: Metadata = field(default_factory=Metadata)
+
+    kind = "trace"
+
+    def interval(self, z: float = 1.96) -> tuple[float, float]:
+        """``estimate -+ z * stderr``."""
+        return (self.estimate - z * self.stderr, self.estimate + z * self.stderr)
+
+
+def _check_common(probes: str, batch_size: int | None) -> None:
+    if probes not in PROBE_KINDS:
+        raise InputError(f"probes must be one of {PROBE_KINDS}, got {probes!r}")
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise InputError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+
+
+def _quad_samples(
+    op: CurvatureOperator,
+    num: int,
+    rng: np.random.Generator,
+    probes: str,
+    batch_size: int,
+    Q: torch.Tensor | None = None,
+) -> np.ndarray:
+    """``num`` samples ``z^T P A P z`` with ``P = I - Q Q^T`` (``P = I`` if ``Q`` is None)."""
+    n = op.shape[0]
+    out = []
+    done = 0
+    while done < num:
+        c = min(batch_size, num - done)
+        Z = probe_block(n, c, rng, probes, op.device)
+        if Q is not None:
+            Z, _ = cgs2(Q, Z)
+        AZ = apply64(op, Z)
+        out.append((Z * AZ).sum(0).cpu().numpy())
+        done += c
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _metadata(op: CurvatureOperator, seed: int | None, method: str, **conv: object) -> Metadata:
+    conventions = operator_conventions(op)
+    conventions.update({"method": method, **conv})
+    return Metadata.create(seed=seed_of(seed), dtype=dtype_name(op.dtype), conventions=conventions)
+
+
+def hutchinson_trace(
+    op: CurvatureOperator | np.ndarray | torch.Tensor,
+    num_probes: int = 100,
+    *,
+    seed: int | None = 0,
+    probes: str = "rademacher",
+    batch_size: int | None = None,
+) -> TraceResult:
+    """Hutchinson's estimate of tr A with its standard error.
+
+    Args:
+        op: a :class:`~hessrmt.curvature.linop.CurvatureOperator` (or a symmetric matrix).
+        num_probes: number of probes N (>= 2 for a standard error).
+        seed: seed of the probes (recorded).
+        probes: ``"rademacher"`` (default, lower variance) or ``"gaussian"``.
+        batch_size: probes per operator application (default ``min(N, 32)``).
+    """
+    op = as_operator(op)
+    _check_common(probes, batch_size)
+    if not isinstance(num_probes, (int, np.integer)) or num_probes < 2:
+        raise InputError(
+            f"num_probes must be an integer >= 2 (for a standard error), got {num_probes!r}"
+        )
+    bs = int(batch_size or min(num_probes, 32))
+    rng = as_generator(seed)
+    start = op.num_matvecs
+    samples = _quad_samples(op, int(num_probes), rng, probes, bs)
+    est = float(samples.mean())
+    se = float(samples.std(ddof=1) / math.sqrt(samples.size))
+    return TraceResult(
+        estimate=est,
+        stderr=se,
+        num_matvecs=int(op.num_matvecs - start),
+        samples=samples,
+        method="hutchinson",
+        meta=_metadata(
+            op,
+            seed,
+            "hutchinson",
+            probe=probes,
+            num_probes=int(num_probes),
+            stderr="std(samples, ddof=1) / sqrt(N)",
+        ),
+    )
+
+
+def hutchpp_trace(
+    op: CurvatureOperator | np.ndarray | torch.Tensor,
+    num_matvecs: int,
+    *,
+    seed: int | None = 0,
+    probes: str = "rademacher",
+    batch_size: int | None = None,
+) -> TraceResult:
+    """Hutch++ estimate of tr A (Meyer et al. 2021) using ``num_matvecs`` products.
+
+    ``s = num_matvecs // 3`` (at most P) sketch vectors give ``Q = orth(A S)``; ``s`` more give
+    ``A Q``; the remaining ``num_matvecs - 2 s`` (>= 2) are Hutchinson probes of the deflated
+    operator ``(I - QQ^T) A (I - QQ^T)``. When ``Q`` spans the whole space the estimate is exact
+    and the remaining budget is not spent.
+    """
+    op = as_operator(op)
+    _check_common(probes, batch_size)
+    if not isinstance(num_matvecs, (int, np.integer)) or num_matvecs < 4:
+        raise InputError(f"num_matvecs must be an integer >= 4 for Hutch++, got {num_matvecs!r}")
+    n = op.shape[0]
+    s = min(int(num_matvecs) // 3, n)
+    rest = int(num_matvecs) - 2 * s
+    rng = as_generator(seed)
+    start = op.num_matvecs
+    S = probe_block(n, s, rng, probes, op.device)
+    AS = apply64(op, S)
+    Q, R = torch.linalg.qr(AS)
+    diag = torch.diagonal(R).abs()
+    tiny = 100 * n * float(np.finfo(np.float64).eps) * float(diag.max()) if diag.numel() else 0.0
+    Q = Q[:, diag > tiny]
+    AQ = apply64(op, Q) if Q.shape[1] else Q
+    low = float((Q * AQ).sum())
+    if Q.shape[1] >= n:
+        samples = np.zeros(0)
+        est, se = low, 0.0
+    else:
+        bs = int(batch_size or min(rest, 32))
+        samples = _quad_samples(op, rest, rng, probes, bs, Q=Q)
+        est = low + float(samples.mean())
+        se = float(samples.std(ddof=1) / math.sqrt(samples.size))
+    return TraceResult(
+        estimate=est,
+        stderr=se,
+        num_matvecs=int(op.num_matvecs - start),
+        samples=samples,
+        method="hutch++",
+        low_rank_part=low,
+        meta=_metadata(
+            op,
+            seed,
+            "hutch++",
+            probe=probes,
+            sketch_size=int(Q.shape[1]),
+            num_hutchinson=int(samples.size),
+            stderr="SE of the Hutchinson part on (I - QQ^T) A (I - QQ^T), conditional on Q",
+        ),
+    )

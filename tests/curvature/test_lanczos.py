@@ -1,0 +1,244 @@
+"""Thick-restart Lanczos against dense eigensolvers, ARPACK and power iteration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.sparse.linalg import eigsh
+
+from hessrmt.curvature.lanczos import LanczosResult, lanczos
+from hessrmt.curvature.linop import DenseOperator
+from hessrmt.errors import InputError
+
+
+def with_spectrum(eigs: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Q diag(eigs) Q^T with a random orthogonal Q (float64, exactly symmetric)."""
+    n = len(eigs)
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, n)))
+    A = (Q * eigs) @ Q.T
+    return (A + A.T) / 2
+
+
+N = 240
+SPECTRA = {
+    # evenly spaced, indefinite
+    "indefinite": np.linspace(-1.0, 3.0, N),
+    # clusters: tight groups at both ends (gaps 1e-3 inside a cluster, 0.5 between)
+    "clustered": np.r_[
+        -2.0 + 1e-3 * np.arange(12), np.linspace(0.0, 1.0, N - 24), 1.5 + 1e-3 * np.arange(12)
+    ],
+    # semicircle-like random spectrum
+    "semicircle": np.sort(np.random.default_rng(5).standard_normal(N)),
+    # Marchenko-Pastur-like PSD spectrum with many exact zeros (rank N/2)
+    "rank_deficient": np.r_[
+        np.zeros(N // 2), np.sort(np.random.default_rng(6).chisquare(3, N // 2))
+    ],
+}
+
+
+def expected(eigs: np.ndarray, k: int, which: str) -> np.ndarray:
+    asc = np.sort(eigs)
+    if which == "LA":
+        return asc[::-1][:k]
+    if which == "SA":
+        return asc[:k]
+    if which == "LM":
+        return asc[np.argsort(-np.abs(asc), kind="stable")][:k]
+    return np.sort(np.r_[asc[: k // 2], asc[len(asc) - (k - k // 2) :]])
+
+
+@pytest.mark.parametrize("name", sorted(SPECTRA))
+@pytest.mark.parametrize("which", ["LA", "SA", "BE"])
+def test_known_spectra_against_eigh(name: str, which: str) -> None:
+    A = with_spectrum(SPECTRA[name], seed=1)
+    ref_all = np.linalg.eigh(A)[0]  # independent dense float64 reference
+    k = 10
+    # rank_deficient: the bottom 10 lie in a 120-fold zero eigenspace; a single-vector Krylov
+    # space holds one direction of it, so ask for blocks as wide as the wanted multiplicity
+    block = k if name == "rank_deficient" and which != "LA" else 1
+    res = lanczos(A, k, which, tol=1e-10, block_size=block)
+    scale = np.abs(ref_all).max()
+    np.testing.assert_allclose(
+        res.eigenvalues, expected(ref_all, k, which), rtol=0, atol=1e-8 * scale
+    )
+    assert res.all_converged
+    # the reported residuals are the true ones: recompute ||A x - theta x|| densely
+    X = res.eigenvectors
+    true = np.linalg.norm(A @ X - X * res.eigenvalues, axis=0)
+    np.testing.assert_allclose(res.residuals, true, rtol=1e-6, atol=1e-13 * scale)
+    assert np.all(true <= 1e-9 * scale)
+    np.testing.assert_allclose(X.T @ X, np.eye(k), atol=1e-11)
+    assert res.num_matvecs > 0 and res.meta.conventions["which"] == which
+
+
+def test_ordering_and_largest_magnitude() -> None:
+    eigs = np.r_[-5.0, -4.0, np.linspace(-1, 1, 100), 3.0, 4.5]
+    A = with_spectrum(eigs, seed=2)
+    res = lanczos(A, 4, "LM", tol=1e-10)
+    np.testing.assert_allclose(res.eigenvalues, [-5.0, 4.5, -4.0, 3.0], atol=1e-9)
+    assert np.all(np.diff(lanczos(A, 3, "LA").eigenvalues) < 0)
+    assert np.all(np.diff(lanczos(A, 3, "SA").eigenvalues) > 0)
+    be = lanczos(A, 3, "BE", tol=1e-10)  # ceil(3/2) = 2 from the top, 1 from the bottom
+    np.testing.assert_allclose(be.eigenvalues, [-5.0, 3.0, 4.5], atol=1e-9)
+
+
+def test_degenerate_top_eigenvalue_needs_block() -> None:
+    """A triple top eigenvalue: block_size >= multiplicity recovers all three copies."""
+    eigs = np.r_[[5.0] * 3, [4.0] * 2, np.linspace(-2, 2, 150)]
+    A = with_spectrum(eigs, seed=3)
+    res = lanczos(A, 5, "LA", tol=1e-10, block_size=3)
+    np.testing.assert_allclose(res.eigenvalues, [5, 5, 5, 4, 4], atol=1e-9)
+    np.testing.assert_allclose(res.eigenvectors.T @ res.eigenvectors, np.eye(5), atol=1e-12)
+
+
+def test_float32_operator_float64_accumulation() -> None:
+    eigs = np.linspace(0.1, 3.0, 300)
+    A = with_spectrum(eigs, seed=4)
+    op = DenseOperator(torch.tensor(A, dtype=torch.float32))
+    res = lanczos(op, 10, "LA", tol=1e-8)
+    ref = np.linalg.eigh(op.matrix.double().numpy())[0][::-1][:10]  # the float32 matrix, exactly
+    # Ritz values of a float32 operator: error ~ residual^2 / gap + eps32 ||A|| (far below 1e-6)
+    np.testing.assert_allclose(res.eigenvalues, ref, rtol=1e-6)
+    # the basis lives in float64: Ritz vectors orthonormal to float64 precision, not float32
+    np.testing.assert_allclose(res.eigenvectors.T @ res.eigenvectors, np.eye(10), atol=1e-12)
+    assert res.eigenvectors.dtype == np.float64
+    assert res.meta.dtype == "float32"
+    assert res.tol_used == pytest.approx(10 * np.finfo(np.float32).eps)
+    assert res.all_converged
+    assert np.all(res.residuals <= 2e-5 * 3.0)
+
+
+def test_invariant_subspace_start_vector() -> None:
+    """v0 = e_1 of a diagonal matrix spans an invariant subspace at once: breakdown handling."""
+    d = np.linspace(1.0, 2.0, 60)
+    res = lanczos(np.diag(d), 5, "LA", tol=1e-10, v0=np.eye(60)[0])
+    np.testing.assert_allclose(res.eigenvalues, d[::-1][:5], atol=1e-10)
+    assert res.all_converged
+
+
+def test_small_operator_is_exact() -> None:
+    A = with_spectrum(np.array([3.0, -1.0, 0.5, 2.0, 0.0]), seed=7)
+    res = lanczos(A, 5, "SA")
+    np.testing.assert_allclose(res.eigenvalues, [-1.0, 0.0, 0.5, 2.0, 3.0], atol=1e-12)
+    assert res.num_matvecs == 5
+
+
+def _cases() -> list[tuple[np.ndarray, str]]:
+    rng = np.random.default_rng(11)
+    n = 300
+    mp = np.linalg.eigvalsh(np.cov(rng.standard_normal((n, 2 * n))))
+    specs = [np.linspace(-1, 3, n), np.sort(rng.standard_normal(n)), mp]
+    return [(with_spectrum(e, seed=i), w) for i, e in enumerate(specs) for w in ("LA", "SA")]
+
+
+def test_matvecs_no_more_than_arpack() -> None:
+    """Top/bottom 10 at relative residual 1e-6, same start vector: vs scipy's eigsh (ARPACK)."""
+    ours, arpack = [], []
+    for i, (A, which) in enumerate(_cases()):
+        v0 = np.random.default_rng(100 + i).standard_normal(A.shape[0])
+        op = DenseOperator(torch.tensor(A))
+        ref = eigsh(op.to_scipy(), k=10, which=which, tol=1e-6, v0=v0)[0]
+        res = lanczos(A, 10, which, tol=1e-6, v0=v0)
+        assert res.all_converged
+        np.testing.assert_allclose(np.sort(res.eigenvalues), np.sort(ref), atol=1e-8)
+        ours.append(res.num_matvecs)
+        arpack.append(op.num_matvecs)
+    ours_a, arpack_a = np.array(ours), np.array(arpack)
+    print("lanczos matvecs", ours, "ARPACK", arpack)
+    assert ours_a.sum() <= arpack_a.sum()
+    assert np.all(ours_a <= 1.05 * arpack_a)
+
+
+def _power_iteration_converged(A: np.ndarray, k: int, tol: float, budget: int) -> int:
+    """PyHessian-style power iteration with deflation; eigenpairs found within ``budget``."""
+    rng = np.random.default_rng(0)
+    found: list[np.ndarray] = []
+    used = 0
+    anorm = np.abs(np.linalg.eigvalsh(A)).max()
+    while len(found) < k:
+        v = rng.standard_normal(A.shape[0])
+        v /= np.linalg.norm(v)
+        while True:
+            if used >= budget:
+                return len(found)
+            w = A @ v
+            used += 1
+            for u in found:  # deflation
+                w -= (u @ w) * u
+            theta = v @ w
+            if np.linalg.norm(w - theta * v) <= tol * anorm:
+                found.append(v)
+                break
+            v = w / np.linalg.norm(w)
+    return len(found)
+
+
+def test_at_least_five_times_fewer_matvecs_than_power_iteration() -> None:
+    A = with_spectrum(np.linspace(0.0, 3.0, 300), seed=12)
+    res = lanczos(A, 10, "LA", tol=1e-6)
+    assert res.all_converged
+    assert _power_iteration_converged(A, 10, 1e-6, budget=5 * res.num_matvecs) < 10
+
+
+def test_seed_reproducible_and_recorded(tmp_path) -> None:
+    A = with_spectrum(SPECTRA["semicircle"], seed=8)
+    r1 = lanczos(A, 4, "BE", seed=3)
+    r2 = lanczos(A, 4, "BE", seed=3)
+    np.testing.assert_array_equal(r1.eigenvalues, r2.eigenvalues)
+    np.testing.assert_array_equal(r1.eigenvectors, r2.eigenvectors)
+    assert r1.meta.seed == 3 and r1.meta.dtype == "float64"
+    r1.save(tmp_path / "lz")
+    back = LanczosResult.load(tmp_path / "lz")
+    np.testing.assert_array_equal(back.eigenvalues, r1.eigenvalues)
+    np.testing.assert_array_equal(back.eigenvectors, r1.eigenvectors)
+    np.testing.assert_array_equal(back.converged, r1.converged)
+    assert back.num_matvecs == r1.num_matvecs and back.which == "BE"
+    assert back.meta.conventions["ncv"] == r1.meta.conventions["ncv"]
+
+
+def test_not_converged_warns_and_reports() -> None:
+    A = with_spectrum(np.linspace(0, 1, 200), seed=9)
+    with pytest.warns(RuntimeWarning, match="did not reach"):
+        res = lanczos(A, 5, "LA", tol=1e-12, max_iter=1)
+    assert not res.all_converged
+    assert np.all(res.residuals > 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"k": 0},
+        {"k": 31},
+        {"k": 2, "which": "XX"},
+        {"k": 2, "ncv": 2},
+        {"k": 2, "tol": -1.0},
+        {"k": 2, "block_size": 0},
+        {"k": 2, "v0": np.zeros(30)},
+        {"k": 2, "v0": np.ones(7)},
+    ],
+)
+def test_bad_input(kwargs: dict) -> None:
+    with pytest.raises(InputError):
+        lanczos(np.eye(30), **kwargs)
+
+
+@pytest.mark.slow
+def test_real_model_hessians() -> None:
+    """Top and bottom 10 Hessian eigenvalues of small models against eigvalsh of the dense H."""
+    models = pytest.importorskip("tests.curvature.models")
+    from hessrmt.curvature import HessianOperator
+
+    for problem in (models.mlp_tanh(seed=0),):
+        op = HessianOperator(problem.model, problem.loss_fn, problem.batches)
+        P = op.shape[0]
+        H = op.matmat(torch.eye(P, dtype=torch.float64))
+        H = (H + H.T) / 2
+        ref = torch.linalg.eigvalsh(H).numpy()
+        scale = np.abs(ref).max()
+        for which in ("LA", "SA"):
+            res = lanczos(op, 10, which, tol=1e-10)
+            np.testing.assert_allclose(
+                res.eigenvalues, expected(ref, 10, which), rtol=0, atol=1e-8 * scale
+            )
+            assert res.all_converged
