@@ -165,6 +165,16 @@ def test_corrected_density_nonnegative():
         assert np.all(ref.ratio_pdf(r, beta, corrected=True) >= 0)
 
 
+def test_extreme_arguments_give_limits_without_warnings():
+    r = np.array([0.0, 1e80, 1e300, np.inf])
+    for beta in (0, 1, 4):
+        for corrected in (False, True) if beta else (False,):
+            pdf = ref.ratio_pdf(r, beta, reduced=False, corrected=corrected)
+            cdf = ref.ratio_cdf(r, beta, reduced=False, corrected=corrected)
+            assert np.all(np.isfinite(pdf)) and np.all(pdf[2:] == 0.0)
+            np.testing.assert_array_equal(cdf, [0.0, 1.0, 1.0, 1.0])
+
+
 def test_bad_input():
     with pytest.raises(InputError, match="correction"):
         ref.ratio_pdf(0.5, 1.5, corrected=True)

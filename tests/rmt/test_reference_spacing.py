@@ -193,6 +193,21 @@ def test_nnn_law_is_rescaled_gse():
     )
 
 
+def test_extreme_arguments_give_limits_without_warnings():
+    s = np.array([1e4, 1e200, np.inf])
+    for beta in (1, 4, 100.0):
+        assert np.all(ref.wigner_surmise_pdf(s, beta) == 0.0)
+        assert np.all(ref.wigner_surmise_cdf(s, beta) == 1.0)
+    for q in (0.0, 0.5):
+        assert np.all(ref.brody_pdf(s, q) == 0.0)
+        assert np.all(ref.brody_cdf(s, q) == 1.0)
+    assert ref.brody_pdf(0.0, 0.0) == 1.0 and ref.brody_pdf(0.0, 0.5) == 0.0
+    for beta in (1, 2, 4):
+        assert np.all(ref.gaudin_pdf(s, beta) == 0.0)
+        assert np.all(ref.gaudin_cdf(s, beta) == 1.0)
+    assert np.all(ref.poisson_spacing_pdf(s) == 0.0)
+
+
 def test_bad_input_raises_input_error():
     with pytest.raises(InputError, match="beta"):
         ref.gaudin_pdf(1.0, 3)

@@ -178,7 +178,18 @@ def _half_cdf(x: np.ndarray, beta: float, corrected: bool, direct: bool) -> np.n
 
 
 def _density(r: np.ndarray, beta: float, corrected: bool) -> np.ndarray:
-    """Unreduced density at r >= 0 (r may exceed 1)."""
+    """Unreduced density at r >= 0 (r may exceed 1; P(r) = P(1/r)/r^2 is used for r > 1)."""
+    big = r > 1.0
+    with np.errstate(divide="ignore"):
+        inv = 1.0 / np.where(big, r, 1.0)
+    small = np.where(big, 0.0, r)
+    return np.where(
+        big, _density_01(inv, beta, corrected) * inv * inv, _density_01(small, beta, corrected)
+    )
+
+
+def _density_01(r: np.ndarray, beta: float, corrected: bool) -> np.ndarray:
+    """Unreduced density at 0 <= r <= 1."""
     if beta == 0:
         return 1.0 / (1.0 + r) ** 2
     z = atas_z(beta)
@@ -205,9 +216,7 @@ def ratio_pdf(
     upper = 1.0 if reduced else np.inf
     inside = (r >= 0) & (r <= upper)
     safe = np.where(inside, r, 0.0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        val = _density(safe, beta, corrected) * (2.0 if reduced else 1.0)
-    val = np.where(np.isinf(safe), 0.0, val)
+    val = _density(safe, beta, corrected) * (2.0 if reduced else 1.0)
     return _out(np.where(inside, val, np.where(np.isnan(r), np.nan, 0.0)))
 
 
@@ -240,7 +249,7 @@ def ratio_cdf(
         low = _half_cdf(np.minimum(x, 1.0), beta, corrected, direct)
         high = 1.0 - _half_cdf(inv, beta, corrected, direct)
         val = np.where(x > 1.0, high, low)
-    val = np.clip(val, 0.0, 1.0)
+    val = np.clip(np.where(x == 0.0, 0.0, val), 0.0, 1.0)
     return _out(np.where(np.isnan(r), np.nan, val))
 
 

@@ -128,9 +128,9 @@ def wigner_surmise_pdf(s: ArrayLike, beta: float) -> np.ndarray:
     beta = _check_positive_beta(beta)
     s = _as_float_array(s, "s")
     a, b = _surmise_constants(beta)
-    pos = np.where(s > 0, s, 0.0)
-    with np.errstate(invalid="ignore"):
-        val = a * pos**beta * np.exp(-b * pos * pos)
+    pos = np.where(s > 0, np.minimum(s, 1e150), 1.0)  # the density is exactly 0 far out
+    with np.errstate(over="ignore"):
+        val = np.exp(math.log(a) + beta * np.log(pos) - b * pos * pos)  # log space: no inf * 0
     return _out(np.where(s > 0, val, np.where(np.isnan(s), np.nan, 0.0)))
 
 
@@ -140,7 +140,8 @@ def wigner_surmise_cdf(s: ArrayLike, beta: float) -> np.ndarray:
     s = _as_float_array(s, "s")
     _, b = _surmise_constants(beta)
     pos = np.where(s > 0, s, 0.0)
-    val = special.gammainc((beta + 1.0) / 2.0, b * pos * pos)
+    with np.errstate(over="ignore"):
+        val = special.gammainc((beta + 1.0) / 2.0, b * pos * pos)
     return _out(np.where(np.isnan(s), np.nan, val))
 
 
@@ -185,10 +186,12 @@ def brody_pdf(s: ArrayLike, q: float) -> np.ndarray:
     q = _check_brody_q(q)
     s = _as_float_array(s, "s")
     alpha = _brody_alpha(q)
-    pos = np.where(s > 0, s, 0.0)
-    sq = pos**q if q > 0 else np.ones_like(pos)
-    val = (q + 1.0) * alpha * sq * np.exp(-alpha * pos * sq)
-    inside = (s > 0) | ((s == 0) & (q == 0))
+    pos = np.where(s > 0, np.minimum(s, 1e300), 1.0)
+    logs = np.log(pos)
+    with np.errstate(over="ignore"):
+        val = (q + 1.0) * alpha * np.exp(q * logs - alpha * np.exp((q + 1.0) * logs))
+    val = np.where(s == 0, (q + 1.0) * alpha if q == 0 else 0.0, val)
+    inside = s >= 0
     return _out(np.where(inside, val, np.where(np.isnan(s), np.nan, 0.0)))
 
 
@@ -198,7 +201,9 @@ def brody_cdf(s: ArrayLike, q: float) -> np.ndarray:
     s = _as_float_array(s, "s")
     alpha = _brody_alpha(q)
     pos = np.where(s > 0, s, 0.0)
-    return _out(np.where(np.isnan(s), np.nan, -np.expm1(-alpha * pos ** (q + 1.0))))
+    with np.errstate(over="ignore"):
+        val = -np.expm1(-alpha * pos ** (q + 1.0))
+    return _out(np.where(np.isnan(s), np.nan, val))
 
 
 # --------------------------------------------------------------------------------------------
