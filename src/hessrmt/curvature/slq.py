@@ -19,7 +19,7 @@ operator dtype, with optional full reorthogonalisation of each probe's Lanczos v
 own basis (CGS2; default on when ``num_steps <= 300`` and the bases fit in ``memory_budget``
 bytes). Without it, ghost copies of converged Ritz values appear (Paige); the quadrature
 moments stay accurate, the node positions less so. A probe whose ``beta_j`` falls below
-``max(100 sqrt(P) eps_64, 10 eps_op) * ||T||`` (an invariant subspace: its Krylov space is
+``max(1e-10, 10 eps_op) * ||T||`` (an invariant subspace: its Krylov space is
 exhausted) stops early; its unused nodes are padded with weight 0. Each tridiagonal is
 diagonalised with the symmetric tridiagonal solver ``scipy.linalg.eigh_tridiagonal``.
 
@@ -62,6 +62,9 @@ from hessrmt.rng import as_generator, seed_of
 DEFAULT_GRID_POINTS = 1024
 BAND_Z = 2.0
 KAPPA = 3.0
+#: beta_j <= BREAKDOWN_RTOL * ||T|| ends a probe's recurrence (nodes beyond would carry weight
+#: O(beta^2) and moments change by O(beta)).
+BREAKDOWN_RTOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def _lanczos_batch(
     used = np.full(p, m, dtype=np.int64)
     basis = torch.zeros((p, m, n), dtype=WORK_DTYPE, device=device) if reorth else None
     eps_op = float(torch.finfo(op.dtype).eps)
-    brk_rtol = max(100.0 * math.sqrt(n) * float(np.finfo(np.float64).eps), 10.0 * eps_op)
+    brk_rtol = max(BREAKDOWN_RTOL, 10.0 * eps_op)
     active = np.arange(p)
     q = Q0.clone()
     q_prev = torch.zeros_like(q)
@@ -227,7 +230,7 @@ def slq(
     seed: int | None = 0,
     grid: np.ndarray | int | None = None,
     width: float | None = None,
-    probes: str = "rademacher",
+    probes: str | np.ndarray | torch.Tensor = "rademacher",
     reorthogonalize: bool | None = None,
     memory_budget: int = 2 * 1024**3,
 ) -> SLQResult:
@@ -242,7 +245,9 @@ def slq(
         grid: evaluation grid (array), a number of points, or None (1024 points over the node
             range plus 5 widths on each side).
         width: Gaussian kernel standard deviation; None for the default (module docstring).
-        probes: ``"rademacher"`` or ``"gaussian"`` (normalised to unit length).
+        probes: ``"rademacher"`` or ``"gaussian"`` (normalised to unit length), or explicit
+            start vectors, an array (P,) or (P, num_probes) (then ``num_probes`` is its column
+            count and ``seed`` is unused).
         reorthogonalize: full reorthogonalisation of each probe's Lanczos vectors; None = on
             when ``num_steps <= 300`` and the bases (num_probes x num_steps x P float64) fit
             in ``memory_budget`` bytes.
@@ -256,8 +261,25 @@ def slq(
     for name, value in (("num_probes", num_probes), ("num_steps", num_steps)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
-    if probes not in PROBE_KINDS:
-        raise InputError(f"probes must be one of {PROBE_KINDS}, got {probes!r}")
+    user_probes = None
+    if isinstance(probes, str):
+        if probes not in PROBE_KINDS:
+            raise InputError(f"probes must be one of {PROBE_KINDS} or an array, got {probes!r}")
+    else:
+        user_probes = torch.as_tensor(
+            probes if isinstance(probes, torch.Tensor) else np.asarray(probes)
+        ).to(dtype=WORK_DTYPE, device=op.device)
+        if user_probes.ndim == 1:
+            user_probes = user_probes[:, None]
+        if user_probes.ndim != 2 or user_probes.shape[0] != n:
+            raise InputError(
+                f"explicit probes must have shape ({n},) or ({n}, num_probes), "
+                f"got {tuple(user_probes.shape)}"
+            )
+        norms = torch.linalg.vector_norm(user_probes, dim=0)
+        if not torch.isfinite(user_probes).all() or bool((norms == 0).any()):
+            raise InputError("explicit probes must be finite and non-zero")
+        num_probes = int(user_probes.shape[1])
     if width is not None and not (np.isfinite(width) and width > 0):
         raise InputError(f"width must be a positive finite number, got {width!r}")
     p = int(num_probes)
@@ -278,7 +300,7 @@ def slq(
 
     rng = as_generator(seed)
     start_mv = op.num_matvecs
-    Z = probe_block(n, p, rng, probes, op.device)
+    Z = probe_block(n, p, rng, probes, op.device) if user_probes is None else user_probes
     Q0 = Z / torch.linalg.vector_norm(Z, dim=0)
     alphas, betas, used = _lanczos_batch(op, Q0, m, reorth)
 
@@ -321,7 +343,7 @@ def slq(
     conventions.update(
         {
             "measure": "normalised spectral density (1/P) sum_i delta(x - lambda_i)",
-            "probe": f"{probes}, normalised to unit length",
+            "probe": f"{probes if user_probes is None else 'user-supplied'}, unit length",
             "num_probes": p,
             "num_steps": m,
             "reorthogonalisation": "full (CGS2) per probe" if reorth else "none",

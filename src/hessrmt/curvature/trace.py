@@ -11,7 +11,8 @@
   (the sample standard error of ``g^T (I - QQ^T) A (I - QQ^T) g``), conditional on ``Q``.
 
 Probes are applied in blocks through ``op.matmat`` (``batch_size`` columns per operator
-application); all sums are in float64.
+application); probe ``i`` comes from the ``i``-th child stream of the seed's generator, so the
+estimate does not depend on ``batch_size``; all sums are in float64.
 """
 
 from __future__ import annotations
@@ -84,11 +85,14 @@ def _quad_samples(
 ) -> np.ndarray:
     """``num`` samples ``z^T P A P z`` with ``P = I - Q Q^T`` (``P = I`` if ``Q`` is None)."""
     n = op.shape[0]
+    streams = rng.spawn(num)  # one stream per probe: results do not depend on the batching
     out = []
     done = 0
     while done < num:
         c = min(batch_size, num - done)
-        Z = probe_block(n, c, rng, probes, op.device)
+        Z = torch.cat(
+            [probe_block(n, 1, streams[done + i], probes, op.device) for i in range(c)], dim=1
+        )
         if Q is not None:
             Z, _ = cgs2(Q, Z)
         AZ = apply64(op, Z)
