@@ -16,7 +16,7 @@ r~ = min(r, 1/r) in [0, 1]. ``beta = 0`` means Poisson (independent levels).
 
 CDFs come from Gauss-Jacobi quadrature of t^beta g(t) on [0, x] (exact weight for the t^beta
 factor); for beta in {0, 1, 2, 4} they are served from a degree-48 Chebyshev interpolant of the
-quadrature on [0, 1] (accuracy ~1e-15, tested against the quadrature). Unreduced values for
+quadrature on [0, 1] (agreement ~2e-14, tested against the quadrature). Unreduced values for
 r > 1 use the symmetry: F(r) = 1 - F(1/r).
 """
 
