@@ -195,6 +195,8 @@ def test_errors():
         rig.delta3(np.arange(10.0), -1.0)
     with pytest.raises(InputError, match="complex"):
         rig.number_variance(np.arange(10.0) + 0j, 1.0)
+    with pytest.raises(InputError, match="one 1-D spectrum"):
+        rig.delta3_window(np.zeros((2, 5)), 0.0, 1.0)
     with pytest.raises(InputError, match="at least 2"):
         rig.number_variance([np.arange(10.0), np.array([1.0])], 1.0)
 

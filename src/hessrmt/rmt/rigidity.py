@@ -212,6 +212,8 @@ def delta3_window(levels: ArrayLike, starts: ArrayLike, L: float) -> np.ndarray:
 
     Delta(a) = min_{A,B} (1/L) int_a^{a+L} (N(x) - A x - B)^2 dx with N the counting staircase.
     """
+    if np.ndim(levels) != 1 or np.ndim(L) != 0:
+        raise InputError("delta3_window takes one 1-D spectrum and one window length L")
     (x,) = _spectra(np.asarray(levels))
     ell = float(_lengths(L))
     a = np.asarray(starts, dtype=np.float64)
