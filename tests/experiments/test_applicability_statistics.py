@@ -1,0 +1,105 @@
+"""Statistics of the applicability reproduction: binned-figure oracles (papers.md §2.5(b)),
+degeneracy counting, softmax Hessian closed form and rank (AT-3, §11.1), ratio means."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hessrmt.errors import InputError
+from hessrmt.experiments.applicability import statistics as st
+
+
+@pytest.mark.parametrize("kind,mean_r,mean_rt", [("goe", 1.460, 0.540), ("poisson", 1.644, 0.424)])
+def test_binned_surmise_oracles(kind: str, mean_r: float, mean_rt: float) -> None:
+    out = st.binned_ratio_stats(None, masses=st.binned_surmise(kind))
+    assert abs(out["mean_r_lt10"] - mean_r) <= 1e-3
+    assert abs(out["mean_rt_binned"] - mean_rt) <= 1e-3
+    assert out["tv_goe" if kind == "goe" else "tv_poisson"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_binned_stats_of_poisson_samples() -> None:
+    rng = np.random.default_rng(0)
+    levels = np.sort(rng.uniform(size=(200, 300)), axis=1)
+    r = st.paper_ratios(levels, cut=0.0)
+    out = st.binned_ratio_stats(r)
+    assert out["tv_poisson"] < 0.03 < 0.15 < out["tv_goe"]
+    assert abs(out["mean_r_lt10"] - 1.644) < 0.02
+
+
+def test_degeneracy_curve_counts() -> None:
+    spec = np.array(
+        [[0.0, 1e-50, 1e-25, 1e-9, 1e-5, 1.0, 2.0, 3.0], [0.0, 0.0, 1e-3, 1, 2, 3, 4, 5.0]]
+    )
+    out = st.degeneracy_curve(spec, rtol=1e-9)
+    f = dict(zip(out["eps"], out["fraction"]))
+    assert f[1e-100] == 3 / 16  # exact zeros only
+    assert f[1e-40] == 4 / 16
+    assert f[1e-20] == 5 / 16
+    assert f[1e-8] == 6 / 16
+    assert f[1e-4] == 7 / 16
+    assert out["exact_zero_fraction"] == 3 / 16
+    # relative cut 1e-9 * 3 = 3e-9 in row 0 catches 0, 1e-50, 1e-25, 1e-9; row 1: the two zeros
+    assert out["relative_zero_fraction"] == 6 / 16
+    with pytest.raises(InputError, match="NaN"):
+        st.degeneracy_curve(np.array([1.0, np.nan]))
+
+
+def test_softmax_hessian_matches_autograd() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    n, d, C = 7, 5, 3
+    X, W, b = rng.standard_normal((n, d)), rng.standard_normal((C, d)), rng.standard_normal(C)
+    y = torch.as_tensor(rng.integers(0, C, n))
+    Xt = torch.as_tensor(X)
+
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        Wt, bt = theta[: C * d].reshape(C, d), theta[C * d :]
+        return torch.nn.functional.cross_entropy(Xt @ Wt.T + bt, y, reduction="sum")
+
+    theta = torch.as_tensor(np.concatenate([W.ravel(), b]))
+    H_torch = torch.autograd.functional.hessian(loss, theta).numpy()
+    # permutation: ours is class-major (W_c, b_c); torch is (W row-major, b)
+    perm = [c * d + j for c in range(C) for j in range(d)]
+    order = []
+    for c in range(C):
+        order += [c * d + j for j in range(d)] + [C * d + c]
+    H = st.softmax_batch_hessian(X, W, b)
+    np.testing.assert_allclose(H, H_torch[np.ix_(order, order)], rtol=1e-10, atol=1e-12)
+    assert len(perm) == C * d
+    assert st.softmax_rank_bound(X, C) == (C - 1) * min(n, d + 1)
+
+
+def test_rank_check_at3() -> None:
+    """AT-3: d = 200, C = 10, b = 64: float64 has exactly 576 non-zero of 2010; float32 ~ all."""
+    out = st.rank_check_synthetic(seed=0)
+    assert out["n_params"] == 2010 and out["expected_rank"] == 576
+    assert out["float64_above_1e-10"] == 576
+    assert out["float64_above_rel_1e-9"] == 576
+    assert out["float32_above_1e-10"] >= 2000  # round-off: (almost) all pass the paper's cut
+
+
+def test_mean_reduced_ratio_goe_vs_poisson() -> None:
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((30, 200, 200))
+    goe = np.linalg.eigvalsh((a + np.swapaxes(a, 1, 2)) / 2)
+    out = st.mean_reduced_ratio(goe, rtol=None)
+    # all levels including edges: DE N=2000 gives 0.5316; allow finite-N edge bias 0.005
+    assert abs(out["mean_ratio"] - st.GOE_MEAN_RATIO) < 4 * out["mean_ratio_se"] + 0.005
+    single = st.mean_reduced_ratio(goe[0], rtol=None)
+    assert single["n_spectra"] == 1 and np.isfinite(single["mean_ratio_se"])
+    withzeros = np.concatenate([goe[:, :150], np.zeros((30, 50))], axis=1)
+    out0 = st.mean_reduced_ratio(withzeros, rtol=1e-9)
+    assert out0["n_levels_kept"] == 30 * 150
+
+
+def test_unfolded_spacings_goe() -> None:
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((60, 150, 150))
+    goe = np.linalg.eigvalsh((a + np.swapaxes(a, 1, 2)) / 2)
+    s = st.unfolded_spacings(goe[:, 25:-25], cut=None)
+    out = st.spacing_stats(s)
+    assert abs(out["mean"] - 1.0) < 0.05
+    assert abs(out["var"] - 0.2855) < 0.04
+    if "tv_wigner" in out:
+        assert out["tv_wigner"] < out["tv_poisson"]
