@@ -124,6 +124,15 @@ def test_small_operator_is_exact() -> None:
     assert res.num_matvecs == 5
 
 
+@pytest.mark.parametrize("n, k, b", [(7, 5, 3), (9, 2, 4), (12, 6, 5)])
+def test_blocks_near_the_full_space(n: int, k: int, b: int) -> None:
+    eigs = np.r_[np.arange(n - 3), [n, n, n]].astype(float)
+    A = with_spectrum(eigs, seed=n)
+    res = lanczos(A, k, "LA", tol=1e-12, block_size=b)
+    np.testing.assert_allclose(res.eigenvalues, np.sort(eigs)[::-1][:k], atol=1e-10)
+    np.testing.assert_allclose(res.eigenvectors.T @ res.eigenvectors, np.eye(k), atol=1e-12)
+
+
 def _cases() -> list[tuple[np.ndarray, str]]:
     rng = np.random.default_rng(11)
     n = 300
@@ -242,3 +251,13 @@ def test_real_model_hessians() -> None:
                 res.eigenvalues, expected(ref, 10, which), rtol=0, atol=1e-8 * scale
             )
             assert res.all_converged
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_operator() -> None:
+    A = with_spectrum(SPECTRA["indefinite"], seed=13)
+    res = lanczos(DenseOperator(torch.tensor(A, device="cuda")), 10, "BE", tol=1e-10)
+    np.testing.assert_allclose(
+        res.eigenvalues, expected(np.linalg.eigh(A)[0], 10, "BE"), rtol=0, atol=1e-8 * 3.0
+    )
+    assert isinstance(res.eigenvectors, np.ndarray)

@@ -213,3 +213,12 @@ def test_real_model_hessian_density() -> None:
     fine = slq(op, num_probes=6, num_steps=30, seed=0).wasserstein_to(exact)
     assert fine < coarse
     assert fine < 0.05 * (exact.max() - exact.min())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_operator_same_as_cpu() -> None:
+    A = goe(100, seed=19)
+    cpu = slq(A, num_probes=4, num_steps=15, seed=0)
+    gpu = slq(DenseOperator(torch.tensor(A, device="cuda")), num_probes=4, num_steps=15, seed=0)
+    np.testing.assert_allclose(gpu.nodes, cpu.nodes, atol=1e-10)
+    np.testing.assert_allclose(gpu.weights, cpu.weights, atol=1e-10)

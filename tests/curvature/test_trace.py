@@ -134,3 +134,15 @@ def test_round_trip_and_reproducible(tmp_path) -> None:
 def test_bad_input(call) -> None:
     with pytest.raises(InputError):
         call(np.eye(5))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_operator_same_as_cpu() -> None:
+    A = low_rank_plus_noise(60)
+    op = DenseOperator(torch.tensor(A, device="cuda"))
+    assert hutchinson_trace(op, 20, seed=1).estimate == pytest.approx(
+        hutchinson_trace(A, 20, seed=1).estimate, rel=1e-10
+    )
+    assert hutchpp_trace(op, 30, seed=1).estimate == pytest.approx(
+        hutchpp_trace(A, 30, seed=1).estimate, rel=1e-8
+    )

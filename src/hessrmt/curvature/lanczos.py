@@ -270,7 +270,7 @@ def lanczos(
             # next block: QR of the residual block, with breakdown (invariant subspace) handling
             Qn, Rn = torch.linalg.qr(R)
             Bn = Rn.cpu().numpy()
-            scale = max(anorm, float(torch.linalg.matrix_norm(AQ, ord=2)), np.finfo(float).tiny)
+            scale = max(anorm, float(torch.linalg.vector_norm(AQ)), np.finfo(float).tiny)
             bad = np.abs(np.diag(Bn)) <= breakdown_rtol * scale
             if bad.any():
                 Bn[bad, :] = 0.0
@@ -282,6 +282,12 @@ def lanczos(
                 Qn = Qn.clone()
                 Qn[:, torch.as_tensor(bad, device=device)] = fresh
             nb = min(b, n - j)
+            if nb < Qn.shape[1]:
+                # fewer than b directions remain outside the basis: span them exactly
+                U = torch.linalg.svd(R, full_matrices=False)[0]
+                Qn, _ = cgs2(V[:, :j], U[:, :nb])
+                Qn, _ = torch.linalg.qr(Qn)
+                Bn = (Qn.T @ R).cpu().numpy()
             Q = Qn[:, :nb]
             Bnext = Bn[:nb, :]
             res_est = np.linalg.norm(Bnext @ S[j - bb : j, :], axis=0)
