@@ -28,7 +28,7 @@ share a spacing, so they are *dependent* and any iid formula is anti-conservativ
 * **Brody q** (p_q(s) = (q+1) a s^q exp(-a s^(q+1)), a = Gamma((q+2)/(q+1))^(q+1)) by maximum
   likelihood on unfolded spacings (pooled leave-one-out unfolding across >= 2 spectra, else
   Gaussian-kernel unfolding with 10 % of each segment's levels dropped at either end), q in
-  [0, 2] on a 0.005 grid with parabolic refinement; 95 % interval by a bootstrap over spectra
+  [0, 2] on a 0.01 grid with parabolic refinement; 95 % interval by a bootstrap over spectra
   (>= 10 spectra) or over blocks of spacings.
 * **verdict** (:data:`VERDICT_RULE`): class c in {Poisson, GOE, GUE, GSE} is consistent when
   |mean - m_c| <= 3 sqrt(SE^2 + sys^2), sys = 0.003 + 1/n_seg (n_seg: median levels per segment;
@@ -48,18 +48,20 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 from scipy.linalg import eigvalsh_tridiagonal
+from scipy.linalg.lapack import dsterf as _sterf
 
 from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
+from hessrmt.rmt import reference
 from hessrmt.rmt.spacings import as_levels, reduced_ratios
 from hessrmt.rng import RngLike, as_generator, seed_of
 
 #: Large-N mean reduced ratios (Atas et al. 2013; rmt-oracles.md §4.3), keyed as in the verdict.
 LARGE_N_MEAN_RATIO = {
-    "Poisson": 2 * np.log(2) - 1,
-    "GOE": 0.5307,
-    "GUE": 0.5996,
-    "GSE": 0.6744,
+    "Poisson": reference.MEAN_REDUCED_RATIO["poisson"],
+    "GOE": reference.MEAN_REDUCED_RATIO["goe"],
+    "GUE": reference.MEAN_REDUCED_RATIO["gue"],
+    "GSE": reference.MEAN_REDUCED_RATIO["gse"],
 }
 _BETA_OF = {"Poisson": 0.0, "GOE": 1.0, "GUE": 2.0, "GSE": 4.0}
 
@@ -83,15 +85,9 @@ Segments = list[list[np.ndarray]]  # per spectrum, its sorted level segments
 # ---------------------------------------------------------------------------- reference curves
 
 
-def _reference() -> Any:
-    from hessrmt.rmt import reference  # lazy: built by engineer RMT-REF
-
-    return reference
-
-
 def goe_ratio_cdf(x: np.ndarray) -> np.ndarray:
     """Large-N GOE cdf of r~ (surmise + finite-N correction), from hessrmt.rmt.reference."""
-    return np.asarray(_reference().ratio_cdf(x, 1, reduced=True, corrected=True), dtype=float)
+    return np.asarray(reference.ratio_cdf(x, 1, reduced=True, corrected=True), dtype=float)
 
 
 def poisson_ratio_cdf(x: np.ndarray) -> np.ndarray:
@@ -100,12 +96,20 @@ def poisson_ratio_cdf(x: np.ndarray) -> np.ndarray:
     return 2 * x / (1 + x)
 
 
+#: The surmise is evaluated at beta >= this (its beta -> 0+ limit, 0.4085, is not Poisson).
+_BETA_FLOOR = 1e-9
+
+
 def mean_ratio_model(beta: float) -> float:
-    """m(beta): surmise <r~>(beta) plus the large-N correction interpolated in beta."""
-    surmise = float(_reference().mean_reduced_ratio_surmise(beta))
+    """m(beta): surmise <r~>(beta) plus the large-N correction interpolated in beta.
+
+    Continuous and increasing on [0, BETA_MAX]; m(0) = 2 ln 2 - 1 (Poisson), m(1), m(2), m(4) =
+    0.5307, 0.5996, 0.6744 (large N).
+    """
+    surmise = _surmise_at(max(float(beta), _BETA_FLOOR))
     anchors_b = np.array([0.0, 1.0, 2.0, 4.0])
     anchors_m = np.array([LARGE_N_MEAN_RATIO[c] for c in ("Poisson", "GOE", "GUE", "GSE")])
-    anchors_s = np.array([_surmise_at(b) for b in anchors_b])
+    anchors_s = np.array([_surmise_at(max(b, _BETA_FLOOR)) for b in anchors_b])
     delta = np.interp(beta, anchors_b, anchors_m - anchors_s)
     return surmise + float(delta)
 
@@ -114,8 +118,10 @@ _SURMISE_CACHE: dict[float, float] = {}
 
 
 def _surmise_at(beta: float) -> float:
+    if len(_SURMISE_CACHE) > 10_000:
+        _SURMISE_CACHE.clear()
     if beta not in _SURMISE_CACHE:
-        _SURMISE_CACHE[beta] = float(_reference().mean_reduced_ratio_surmise(beta))
+        _SURMISE_CACHE[beta] = float(reference.mean_reduced_ratio_surmise(beta))
     return _SURMISE_CACHE[beta]
 
 
@@ -137,21 +143,30 @@ def beta_of_mean_ratio(mean: float) -> float:
 # ---------------------------------------------------------------------------- null samplers
 
 
-def goe_tridiagonal_levels(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted eigenvalues of one n x n GOE via Dumitriu-Edelman (beta = 1).
+def goe_tridiagonal_levels(n: int, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
+    """Sorted eigenvalues of n x n GOE matrices via Dumitriu-Edelman (beta = 1).
 
     H = (1/sqrt 2) tridiag(diagonal N(0, 2); off-diagonal chi_{n-1}, ..., chi_1): the
-    beta-Hermite model, radius sqrt(2n) (rmt-oracles.md §10.1). Test machinery for the simulated
-    null; the public samplers are in :mod:`hessrmt.rmt.ensembles`.
+    beta-Hermite model, radius sqrt(2n) (rmt-oracles.md §10.1). Shape (n,) or (size, n). Test
+    machinery for the simulated null (the public samplers are in :mod:`hessrmt.rmt.ensembles`).
     """
-    d = rng.normal(0.0, np.sqrt(2.0), n) / np.sqrt(2.0)
-    e = np.sqrt(rng.chisquare(np.arange(n - 1, 0, -1, dtype=float))) / np.sqrt(2.0)
-    return eigvalsh_tridiagonal(d, e, check_finite=False)
+    m = 1 if size is None else int(size)
+    d = rng.standard_normal((m, n))
+    e = np.sqrt(rng.chisquare(np.arange(n - 1, 0, -1, dtype=float), size=(m, n - 1)) / 2.0)
+    out = np.empty((m, n))
+    for i in range(m):
+        w, info = _sterf(d[i], e[i])
+        if info != 0:  # pragma: no cover - LAPACK failure
+            w = eigvalsh_tridiagonal(d[i], e[i])
+        out[i] = np.sort(w)
+    return out[0] if size is None else out
 
 
-def poisson_levels(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted iid uniform levels on [0, 1] (a Poisson spectrum)."""
-    return np.sort(rng.random(n))
+def poisson_levels(n: int, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
+    """Sorted iid uniform levels on [0, 1] (a Poisson spectrum); shape (n,) or (size, n)."""
+    if size is None:
+        return np.sort(rng.random(n))
+    return np.sort(rng.random((int(size), n)), axis=1)
 
 
 # ---------------------------------------------------------------------------- result types
@@ -255,15 +270,34 @@ def _ks_stat(x: np.ndarray, cdf: Callable[[np.ndarray], np.ndarray]) -> float:
     return float(max(np.max(i / n - f), np.max(f - (i - 1) / n)))
 
 
+def _simulate_ratios(
+    sizes: list[int],
+    sampler: Callable[..., np.ndarray],
+    rng: np.random.Generator,
+    window: float,
+) -> np.ndarray:
+    """Reduced ratios of simulated spectra: for each size n, the central n levels of a spectrum
+    of round(n / window) levels (grouped by size so each group is sampled as one batch)."""
+    out = []
+    uniq, counts = np.unique(np.asarray(sizes), return_counts=True)
+    for n, c in zip(uniq, counts):
+        total = max(int(n), round(float(n) / window))
+        lo = (total - int(n)) // 2
+        levels = sampler(total, rng, int(c))[:, lo : lo + int(n)]
+        out.append(reduced_ratios(levels).ravel())
+    return np.concatenate(out)
+
+
 def _ks(
     per_spec: list[list[np.ndarray]],
     segments: Segments,
     cdf: Callable[[np.ndarray], np.ndarray],
-    sampler: Callable[[int, np.random.Generator], np.ndarray],
+    sampler: Callable[..., np.ndarray],
     rng: np.random.Generator,
     n_null: int,
     null_budget: int,
     max_null_size: int,
+    window: float,
     name: str,
 ) -> KSResult:
     flat = [r for spec in per_spec for r in spec if r.size]
@@ -292,19 +326,20 @@ def _ks(
                 used += capped[j]
         else:
             chosen = capped
-        sim = np.concatenate([reduced_ratios(sampler(n, rng)) for n in chosen])
+        sim = _simulate_ratios(chosen, sampler, rng, window)
         null[t] = _ks_stat(sim, cdf) * (np.sqrt(sim.size) if scaled else 1.0)
     obs = d * np.sqrt(k) if scaled else d
     p = float((1 + np.count_nonzero(null >= obs)) / (1 + n_null))
     how = f"simulated {name} null ({n_null} replicates" + (
-        ", scaled sqrt(K) D on subsets)" if scaled else ", same segment sizes)"
+        ", scaled sqrt(K) D on subsets" if scaled else ", same segment sizes"
     )
+    how += f", central {window:g} of each simulated spectrum)" if window < 1 else ")"
     return KSResult(d, p, p_dec, p_naive, n_null, bool(scaled), how)
 
 
 # ---------------------------------------------------------------------------- Brody fit
 
-_Q_GRID = np.linspace(0.0, 2.0, 401)
+_Q_GRID = np.linspace(0.0, 2.0, 201)
 
 
 def brody_loglik_terms(s: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -369,7 +404,7 @@ def fit_brody(
 
     ``spacings``: one 1-D array (resampled in contiguous blocks of ~sqrt(n) spacings, which keeps
     their short-range correlation) or a list of arrays, one per independent spectrum (resampled
-    whole when there are >= 10). q is maximised on a 0.005 grid over [0, 2] with parabolic
+    whole when there are >= 10). q is maximised on a 0.01 grid over [0, 2] with parabolic
     refinement. Non-positive spacings are dropped. ``n_boot=0`` gives a NaN interval.
     """
     groups = (
@@ -422,12 +457,15 @@ def ratio_test_segments(
     null_budget: int = 200_000,
     max_null_size: int = 1000,
     n_boot: int = 200,
+    null_window: float = 1.0,
     conventions: dict[str, Any] | None = None,
 ) -> RatioTest:
     """:func:`ratio_test` on pre-split input: ``segments[i]`` = sorted level segments of
     spectrum i (ratios are formed within segments only, e.g. around a removed zero cluster)."""
     if n_null < 0 or n_boot < 0 or null_budget < 1 or max_null_size < 3:
         raise InputError("n_null, n_boot must be >= 0, null_budget >= 1, max_null_size >= 3")
+    if not 0 < null_window <= 1:
+        raise InputError(f"null_window must be in (0, 1], got {null_window}")
     gen = as_generator(rng)
     per_spec = _ratios(segments)
     k = sum(r.size for spec in per_spec for r in spec)
@@ -440,11 +478,11 @@ def ratio_test_segments(
     goe_rng, poi_rng, boot_rng = gen.spawn(3)
     ks_goe = _ks(
         per_spec, segments, goe_ratio_cdf, goe_tridiagonal_levels, goe_rng, n_null,
-        null_budget, max_null_size, "GOE",
+        null_budget, max_null_size, null_window, "GOE",
     )  # fmt: skip
     ks_poi = _ks(
         per_spec, segments, poisson_ratio_cdf, poisson_levels, poi_rng, n_null,
-        null_budget * 10, max_null_size * 10, "Poisson",
+        null_budget * 10, max_null_size * 10, 1.0, "Poisson",
     )  # fmt: skip
     half = 1.96 * (se if np.isfinite(se) else 0.0)
     beta = Interval(
@@ -504,6 +542,7 @@ def ratio_test(
     null_budget: int = 200_000,
     max_null_size: int = 1000,
     n_boot: int = 200,
+    null_window: float = 1.0,
 ) -> RatioTest:
     """Honest spacing-ratio test of a spectrum (1-D), a batch (2-D, rows = independent spectra)
     or a list of 1-D spectra. Pass the *bulk* (see :func:`hessrmt.rmt.bulk.split_spectrum`).
@@ -511,7 +550,10 @@ def ratio_test(
     ``rng`` drives the simulated nulls and the bootstrap (same seed, same result). ``n_null``:
     null replicates per reference (0 = use the decorrelated asymptotic p-value);
     ``null_budget``: simulated GOE levels allowed in total (x10 for Poisson); ``max_null_size``:
-    largest simulated GOE spectrum; ``n_boot``: bootstrap draws for the Brody interval.
+    largest simulated GOE spectrum; ``n_boot``: bootstrap draws for the Brody interval;
+    ``null_window``: the fraction of levels the data keep from their spectra (e.g. 0.6 for the
+    central 60 %): each simulated GOE spectrum then has n / null_window levels and its central n
+    are used, so the null matches the data's bulk window (1.0: the data are whole spectra).
     See the module docstring for every statistic's definition and the verdict rule.
     """
     return ratio_test_segments(
@@ -521,4 +563,5 @@ def ratio_test(
         null_budget=null_budget,
         max_null_size=max_null_size,
         n_boot=n_boot,
+        null_window=null_window,
     )

@@ -155,7 +155,7 @@ def unfold_gaussian_kernel(
     ``bandwidth`` h in eigenvalue units (default :func:`silverman_bandwidth` per spectrum).
     ``method``: ``"exact"`` sums over all pairs (O(n^2)); ``"binned"`` bins the levels linearly
     on a grid of spacing h/64 and convolves by FFT (O(n + grid); error ~1e-3 of a
-    spacing); ``"auto"`` is exact up to 4000 levels. Near the spectrum's ends N_bar is biased
+    spacing); ``"auto"`` is exact up to 1000 levels. Near the spectrum's ends N_bar is biased
     (the kernel spills outside the spectrum), so unfolded spacings there are too small.
     """
     if method not in ("auto", "exact", "binned"):
@@ -167,7 +167,7 @@ def unfold_gaussian_kernel(
         h = silverman_bandwidth(row) if bandwidth is None else float(bandwidth)
         if not (np.isfinite(h) and h > 0):
             raise InputError(f"bandwidth must be a positive number, got {bandwidth}")
-        exact = method == "exact" or (method == "auto" and row.size <= 4000)
+        exact = method == "exact" or (method == "auto" and row.size <= 1000)
         out[i] = _kernel_exact(row, h) if exact else _kernel_binned(row, h)
     out = out[0] if arr.ndim == 1 else out
     return _rescale(out) if rescale else out
