@@ -1,0 +1,135 @@
+"""``hessrmt stats``: formats, output, errors (one line, exit 2) and no torch import."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hessrmt.cli.main import main
+from hessrmt.rmt.ensembles import beta_hermite_eigenvalues
+from hessrmt.rmt.summary import SUMMARY_KEYS
+
+FAST = ["--n-null", "10"]
+
+
+@pytest.fixture(scope="module")
+def goe() -> np.ndarray:
+    return beta_hermite_eigenvalues(150, 1, rng=1)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_npy_json(tmp_path: Path, goe: np.ndarray, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "e.npy"
+    np.save(f, goe)
+    code, out, err = run(["stats", str(f), "--json", *FAST], capsys)
+    assert code == 0 and err == ""
+    assert len(out.strip().splitlines()) == 1
+    d = json.loads(out)
+    assert tuple(d) == SUMMARY_KEYS
+    assert d["n_spectra"] == 1 and d["n_eigenvalues"] == 150
+
+
+def test_table_output(tmp_path: Path, goe: np.ndarray, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "e.npy"
+    np.save(f, goe)
+    code, out, _ = run(["stats", str(f), *FAST], capsys)
+    assert code == 0
+    for label in ("zero fraction", "mean r~", "KS vs GOE", "verdict", "excluded"):
+        assert label in out
+
+
+def test_npz_first_array_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = beta_hermite_eigenvalues(60, 1, 4, rng=2)
+    f = tmp_path / "e.npz"
+    np.savez(f, first=batch, other=np.arange(30.0) ** 2)
+    code, out, _ = run(["stats", str(f), "--json", *FAST], capsys)
+    assert code == 0 and json.loads(out)["n_spectra"] == 4
+    code, out, _ = run(["stats", str(f), "--json", "--key", "other", *FAST], capsys)
+    assert code == 0 and json.loads(out)["n_eigenvalues"] == 30
+
+
+def test_text_file(tmp_path: Path, goe: np.ndarray, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "e.txt"
+    np.savetxt(f, goe, header="eigenvalues")
+    code, out, _ = run(["stats", str(f), "--json", *FAST], capsys)
+    assert code == 0 and json.loads(out)["n_eigenvalues"] == 150
+    g = tmp_path / "batch.csv"
+    np.savetxt(g, beta_hermite_eigenvalues(40, 1, 3, rng=3), delimiter=",")
+    code, out, _ = run(["stats", str(g), "--json", *FAST], capsys)
+    assert code == 0 and json.loads(out)["n_spectra"] == 3
+
+
+def _bad_files(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    good = np.linspace(-1.0, 1.0, 50) ** 3
+    cases: dict[str, tuple[list[str], str]] = {}
+
+    def save(name: str, arr: np.ndarray) -> str:
+        p = tmp / name
+        np.save(p, arr)
+        return str(p)
+
+    cases["nan"] = ([save("nan.npy", np.where(np.arange(50) == 3, np.nan, good))], "NaN")
+    cases["inf"] = ([save("inf.npy", np.where(np.arange(50) == 3, np.inf, good))], "infinite")
+    cases["complex"] = ([save("c.npy", good + 1j)], "complex")
+    cases["few"] = ([save("few.npy", good[:8])], "usable eigenvalues")
+    cases["3d"] = ([save("cube.npy", np.zeros((2, 3, 20)))], "1-D")
+    cases["missing"] = ([str(tmp / "nope.npy")], "not found")
+    garbage = tmp / "garbage.npy"
+    garbage.write_bytes(b"\x00\x01 not an npy file")
+    cases["unreadable"] = ([str(garbage)], "cannot read")
+    text = tmp / "words.txt"
+    text.write_text("one two three\n")
+    cases["text"] = ([str(text)], "cannot parse")
+    z = tmp / "z.npz"
+    np.savez(z, a=good)
+    cases["missing key"] = ([str(z), "--key", "b"], "no array named 'b'")
+    cases["key on npy"] = ([save("k.npy", good), "--key", "a"], ".npz files only")
+    cases["directory"] = ([str(tmp)], "directory")
+    return cases
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, (args, fragment) in _bad_files(tmp_path).items():
+        code, out, err = run(["stats", *args, "--json"], capsys)
+        assert code == 2, name
+        assert out == "", name
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("hessrmt: error:"), (name, err)
+        assert fragment in lines[0], (name, lines[0])
+        assert "Traceback" not in err
+
+
+def test_subprocess_module_entry_and_no_torch(tmp_path: Path, goe: np.ndarray) -> None:
+    # One subprocess: `python -m hessrmt stats` works, and -X importtime lists every module the
+    # command imported, so torch must be absent from that list.
+    f = tmp_path / "e.npy"
+    np.save(f, goe)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("HESSRMT_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hessrmt", "stats", str(f), "--json", *FAST],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert tuple(json.loads(proc.stdout)) == SUMMARY_KEYS
+    imported = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "hessrmt" in imported and "numpy" in imported  # the log is really there
+    assert "torch" not in imported
