@@ -100,6 +100,25 @@ def test_pooled_leave_one_out_matches_brute_force(rng: np.random.Generator) -> N
         np.testing.assert_array_equal(g, e)
 
 
+def test_pooled_interpolated_matches_brute_force(rng: np.random.Generator) -> None:
+    rows = [rng.normal(size=n) for n in (30, 25, 40)]
+    got = unfold_pooled(rows, interpolate=True)
+    for i, (g, row) in enumerate(zip(got, rows)):
+        pool = np.sort(np.concatenate([r for j, r in enumerate(rows) if j != i]))
+        expected = []
+        for x in np.sort(row):
+            k = int(np.sum(pool < x))
+            frac = (x - pool[k - 1]) / (pool[k] - pool[k - 1]) if 0 < k < pool.size else 0.0
+            expected.append((k + frac) / 2)
+        np.testing.assert_allclose(g, expected, rtol=1e-13, atol=1e-15)
+    # the interpolated N_bar lies between the step counts of the same pool
+    step = unfold_pooled(rows)
+    for g, st_ in zip(got, step):
+        assert np.all(g >= st_ - 1e-15) and np.all(g <= st_ + 1 / 2 + 1e-15)
+    split = unfold_pooled(np.array([r[:25] for r in rows] * 2), method="split", interpolate=True)
+    assert split.shape == (2, 25)
+
+
 def test_pooled_split_is_the_papers_scheme(rng: np.random.Generator) -> None:
     batch = rng.normal(size=(9, 20))
     got = unfold_pooled(batch, method="split")

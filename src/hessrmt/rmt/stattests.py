@@ -26,7 +26,8 @@ share a spacing, so they are *dependent* and any iid formula is anti-conservativ
   large-N corrections at beta = 0, 1, 2, 4 (m = 0.38629, 0.5307, 0.5996, 0.6744 there; Atas et
   al.), constant beyond 4; interval from mean -+ 1.96 SE; clipped to [0, 20].
 * **Brody q** (p_q(s) = (q+1) a s^q exp(-a s^(q+1)), a = Gamma((q+2)/(q+1))^(q+1)) by maximum
-  likelihood on unfolded spacings (pooled leave-one-out unfolding across >= 2 spectra, else
+  likelihood on unfolded spacings (pooled leave-one-out unfolding across >= 30 spectra, with
+  the pooled counting function interpolated linearly between pooled levels, else per-segment
   Gaussian-kernel unfolding with 10 % of each segment's levels dropped at either end), q in
   [0, 2] on a 0.01 grid with parabolic refinement; 95 % interval by a bootstrap over spectra
   (>= 10 spectra) or over blocks of spacings.
@@ -365,6 +366,11 @@ def _argmax_refined(ll: np.ndarray) -> float:
     return float(_Q_GRID[i])
 
 
+#: Fewest spectra for pooled unfolding in the Brody fit: with fewer, the pooled counting function
+#: of the other spectra fluctuates too much and inflates the spacing variance (q biased low).
+POOLED_UNFOLDING_MIN_SPECTRA = 30
+
+
 def _unfolded_spacings(segments: Segments) -> list[np.ndarray]:
     """Unfolded spacings per spectrum (within segments), see module docstring."""
     from hessrmt.rmt.unfolding import unfold_gaussian_kernel, unfold_pooled
@@ -372,8 +378,8 @@ def _unfolded_spacings(segments: Segments) -> list[np.ndarray]:
     spectra = [np.concatenate(spec) for spec in segments]
     good = [i for i, s in enumerate(spectra) if s.size >= 3]
     out: list[np.ndarray] = []
-    if len(good) >= 2:
-        unf = unfold_pooled([spectra[i] for i in good])
+    if len(good) >= POOLED_UNFOLDING_MIN_SPECTRA:
+        unf = unfold_pooled([spectra[i] for i in good], interpolate=True)
         for i, u in zip(good, unf):
             pieces, start = [], 0
             for seg in segments[i]:

@@ -195,11 +195,49 @@ def _left_ranks(sorted_row: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(new_value, idx, 0))
 
 
+def _fraction_between(x: np.ndarray, pool: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(x - a) / (b - a) with a = pool[k - 1] < x <= b = pool[k]; 0 outside the pool."""
+    frac = np.zeros(x.size)
+    inside = (k > 0) & (k < pool.size)
+    a = pool[k[inside] - 1]
+    b = pool[k[inside]]
+    width = b - a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac[inside] = np.where(width > 0, (x[inside] - a) / width, 0.0)
+    return np.clip(frac, 0.0, 1.0)
+
+
+def _fraction_between_others(flat: np.ndarray, owner: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """For every level, (x - a) / (b - a) with a, b the nearest levels of *other* spectra below
+    and above it in the pool: in the sorted pool those sit just outside the run of consecutive
+    levels that share x's owner."""
+    v = flat[order]
+    o = owner[order]
+    t = v.size
+    new_run = np.concatenate(([True], o[1:] != o[:-1]))
+    run_id = np.cumsum(new_run) - 1
+    starts = np.flatnonzero(new_run)
+    ends = np.concatenate((starts[1:], [t])) - 1
+    lo = starts[run_id] - 1
+    hi = ends[run_id] + 1
+    frac_sorted = np.zeros(t)
+    ok = (lo >= 0) & (hi < t)
+    a = v[lo[ok]]
+    b = v[hi[ok]]
+    width = b - a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac_sorted[ok] = np.where(width > 0, (v[ok] - a) / width, 0.0)
+    out = np.empty(t)
+    out[order] = np.clip(frac_sorted, 0.0, 1.0)
+    return out
+
+
 def unfold_pooled(
     spectra: ArrayLike | Sequence[ArrayLike],
     *,
     method: str = "leave-one-out",
     unfold_fraction: float = 1 / 3,
+    interpolate: bool = False,
 ) -> np.ndarray | list[np.ndarray]:
     """Pooled-ensemble unfolding (Baskerville et al., arXiv 2102.06740; papers.md §2.4).
 
@@ -210,6 +248,12 @@ def unfold_pooled(
     pooled, so its own levels never enter its N_bar (no self-inclusion bias); all spectra are
     returned. ``method="split"``: the paper's scheme: the first ``int(M * unfold_fraction)``
     spectra are unfolded with the remaining ones pooled; only those are returned.
+
+    ``interpolate=True`` replaces the step count by its piecewise-linear interpolation between
+    consecutive pooled levels: N_bar(x) = (#{pooled < x} + (x - a) / (b - a)) / M_pooled with a
+    and b the pooled levels around x. The step version (the paper's) puts unfolded spacings on a
+    grid of 1 / M_pooled, so with few spectra many small spacings become exactly 0, which biases
+    small-spacing statistics (e.g. a Brody fit); interpolation removes that.
 
     ``spectra``: a 2-D array (rows) or a sequence of 1-D arrays of possibly different lengths
     (e.g. bulks after removing zeros). Returns the same container type (2-D array or list),
@@ -239,7 +283,11 @@ def unfold_pooled(
         below_all[order] = _left_ranks(flat[order])
         # rank of each level inside its own (sorted) spectrum, ties counted as in "left"
         below_own = np.concatenate([_left_ranks(r) for r in rows])
-        values = (below_all - below_own) / (m - 1)
+        counts = (below_all - below_own).astype(float)
+        if interpolate:
+            owner = np.repeat(np.arange(m), [r.size for r in rows])
+            counts += _fraction_between_others(flat, owner, order)
+        values = counts / (m - 1)
         out = np.split(values, np.cumsum([r.size for r in rows])[:-1])
     elif method == "split":
         if not 0 < unfold_fraction < 1:
@@ -251,7 +299,12 @@ def unfold_pooled(
                 "none to pool; use more spectra or method='leave-one-out'"
             )
         pooled = np.sort(np.concatenate(rows[n_unfold:]))
-        out = [np.searchsorted(pooled, r, side="left") / (m - n_unfold) for r in rows[:n_unfold]]
+        out = []
+        for r in rows[:n_unfold]:
+            k = np.searchsorted(pooled, r, side="left").astype(float)
+            if interpolate:
+                k += _fraction_between(r, pooled, k.astype(np.int64))
+            out.append(k / (m - n_unfold))
     else:
         raise InputError(f"method must be 'leave-one-out' or 'split', got {method!r}")
     if as_array:
