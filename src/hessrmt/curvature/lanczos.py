@@ -42,10 +42,11 @@ from hessrmt.curvature.lanczos_utils import (
     WORK_DTYPE,
     apply64,
     as_operator,
-    cgs2,
+    cgs2_rows,
     dtype_name,
     operator_conventions,
-    random_orthonormal_to,
+    orthonormal_rows,
+    random_orthonormal_rows,
 )
 from hessrmt.curvature.linop import CurvatureOperator
 from hessrmt.errors import InputError
@@ -138,9 +139,10 @@ def _final_order(theta: np.ndarray, which: str) -> np.ndarray:
 def _start_block(
     v0: Any, n: int, b: int, rng: np.random.Generator, device: torch.device
 ) -> torch.Tensor:
-    empty = torch.zeros((n, 0), dtype=WORK_DTYPE, device=device)
+    """Orthonormal start block as rows (b, n)."""
+    empty = torch.zeros((0, n), dtype=WORK_DTYPE, device=device)
     if v0 is None:
-        return random_orthonormal_to(empty, b, rng, device)
+        return random_orthonormal_rows(empty, b, rng, device)
     V0 = torch.as_tensor(np.asarray(v0) if not isinstance(v0, torch.Tensor) else v0)
     V0 = V0.to(dtype=WORK_DTYPE, device=device)
     if V0.ndim == 1:
@@ -151,12 +153,12 @@ def _start_block(
         )
     if not torch.isfinite(V0).all():
         raise InputError("v0 has non-finite entries")
-    Q, R = torch.linalg.qr(V0)
+    Qt, R = orthonormal_rows(V0.T)
     if torch.diagonal(R).abs().min() <= 0:
         raise InputError("v0 is zero or its columns are linearly dependent")
-    if Q.shape[1] < b:
-        Q = torch.cat([Q, random_orthonormal_to(Q, b - Q.shape[1], rng, device)], dim=1)
-    return Q
+    if Qt.shape[0] < b:
+        Qt = torch.cat([Qt, random_orthonormal_rows(Qt, b - Qt.shape[0], rng, device)], dim=0)
+    return Qt
 
 
 def lanczos(
@@ -231,11 +233,11 @@ def lanczos(
     device = op.device
     start_mv = op.num_matvecs
 
-    V = torch.zeros((n, m), dtype=WORK_DTYPE, device=device)
-    W = torch.zeros((n, m), dtype=WORK_DTYPE, device=device)
+    # basis and products stored as rows (one contiguous vector per row)
+    Vt = torch.zeros((m, n), dtype=WORK_DTYPE, device=device)
+    Wt = torch.zeros((m, n), dtype=WORK_DTYPE, device=device)
     T = np.zeros((m, m))
-    Q = _start_block(v0, n, b, rng, device)
-    Bnext = np.zeros((b, b))
+    Qt = _start_block(v0, n, b, rng, device)
     j = 0
     anorm = 0.0
     restarts = 0
@@ -248,16 +250,16 @@ def lanczos(
     while True:
         done = False
         while j < m:
-            bb = min(Q.shape[1], m - j)
-            Qb = Q[:, :bb]
-            AQ = apply64(op, Qb)
-            V[:, j : j + bb] = Qb
-            W[:, j : j + bb] = AQ
-            R, H = cgs2(V[:, : j + bb], AQ)
-            Hn = H.cpu().numpy()
-            T[: j + bb, j : j + bb] = Hn
-            T[j : j + bb, : j + bb] = Hn.T
-            blk = Hn[j : j + bb]
+            bb = min(Qt.shape[0], m - j)
+            Qb = Qt[:bb]
+            AQt = apply64(op, Qb.T).T
+            Vt[j : j + bb] = Qb
+            Wt[j : j + bb] = AQt
+            Rt, H = cgs2_rows(Vt[: j + bb], AQt)
+            Hn = H.cpu().numpy()  # (bb, j + bb): row i = (A q_i)^T V
+            T[j : j + bb, : j + bb] = Hn
+            T[: j + bb, j : j + bb] = Hn.T
+            blk = Hn[:, j : j + bb]
             T[j : j + bb, j : j + bb] = 0.5 * (blk + blk.T)
             j += bb
             theta, S = scipy.linalg.eigh(T[:j, :j])
@@ -268,27 +270,26 @@ def lanczos(
                 done = True
                 break
             # next block: QR of the residual block, with breakdown (invariant subspace) handling
-            Qn, Rn = torch.linalg.qr(R)
+            Qn, Rn = orthonormal_rows(Rt)
             Bn = Rn.cpu().numpy()
-            scale = max(anorm, float(torch.linalg.vector_norm(AQ)), np.finfo(float).tiny)
+            scale = max(anorm, float(torch.linalg.vector_norm(AQt)), np.finfo(float).tiny)
             bad = np.abs(np.diag(Bn)) <= breakdown_rtol * scale
             if bad.any():
                 Bn[bad, :] = 0.0
                 good = torch.as_tensor(~bad, device=device)
-                Qkeep = Qn[:, good]
-                fresh = random_orthonormal_to(
-                    torch.cat([V[:, :j], Qkeep], dim=1), int(bad.sum()), rng, device
+                fresh = random_orthonormal_rows(
+                    torch.cat([Vt[:j], Qn[good]], dim=0), int(bad.sum()), rng, device
                 )
                 Qn = Qn.clone()
-                Qn[:, torch.as_tensor(bad, device=device)] = fresh
+                Qn[torch.as_tensor(bad, device=device)] = fresh
             nb = min(b, n - j)
-            if nb < Qn.shape[1]:
+            if nb < Qn.shape[0]:
                 # fewer than b directions remain outside the basis: span them exactly
-                U = torch.linalg.svd(R, full_matrices=False)[0]
-                Qn, _ = cgs2(V[:, :j], U[:, :nb])
-                Qn, _ = torch.linalg.qr(Qn)
-                Bn = (Qn.T @ R).cpu().numpy()
-            Q = Qn[:, :nb]
+                U = torch.linalg.svd(Rt.T, full_matrices=False)[0]
+                Qn, _ = cgs2_rows(Vt[:j], U[:, :nb].T.contiguous())
+                Qn, _ = orthonormal_rows(Qn)
+                Bn = (Qn @ Rt.T).cpu().numpy()
+            Qt = Qn[:nb]
             Bnext = Bn[:nb, :]
             res_est = np.linalg.norm(Bnext @ S[j - bb : j, :], axis=0)
             order = _preference(theta, which)
@@ -304,9 +305,9 @@ def lanczos(
         ell = min(_keep_count(k, m, nconv), m - b)
         ell = m - ((m - ell) // b) * b
         keep = order[:ell]
-        Sk = torch.as_tensor(S[:, keep], dtype=WORK_DTYPE, device=device)
-        V[:, :ell] = V[:, :j] @ Sk
-        W[:, :ell] = W[:, :j] @ Sk
+        SkT = torch.as_tensor(S[:, keep].T.copy(), dtype=WORK_DTYPE, device=device)
+        Vt[:ell] = SkT @ Vt[:j]
+        Wt[:ell] = SkT @ Wt[:j]
         T[:] = 0.0
         T[np.arange(ell), np.arange(ell)] = theta[keep]
         j = ell
@@ -315,12 +316,12 @@ def lanczos(
     order = _preference(theta, which)
     wanted = order[:k]
     wanted = wanted[_final_order(theta[wanted], which)]
-    Sw = torch.as_tensor(S[:, wanted], dtype=WORK_DTYPE, device=device)
-    X = V[:, :j] @ Sw
-    AX = W[:, :j] @ Sw
+    SwT = torch.as_tensor(S[:, wanted].T.copy(), dtype=WORK_DTYPE, device=device)
+    Xt = SwT @ Vt[:j]
+    AXt = SwT @ Wt[:j]
     lam = theta[wanted]
     true_res = torch.linalg.vector_norm(
-        AX - X * torch.as_tensor(lam, dtype=WORK_DTYPE, device=device), dim=0
+        AXt - Xt * torch.as_tensor(lam, dtype=WORK_DTYPE, device=device)[:, None], dim=1
     )
     residuals = true_res.cpu().numpy()
     est = np.zeros(k) if exact else res_est[wanted]
@@ -353,7 +354,7 @@ def lanczos(
     )
     return LanczosResult(
         eigenvalues=np.asarray(lam, dtype=np.float64),
-        eigenvectors=X.cpu().numpy() if vectors else np.zeros((n, 0)),
+        eigenvectors=np.ascontiguousarray(Xt.T.cpu().numpy()) if vectors else np.zeros((n, 0)),
         residuals=residuals,
         residual_estimates=np.asarray(est, dtype=np.float64),
         converged=np.asarray(converged, dtype=bool),

@@ -89,14 +89,35 @@ def cgs2(V: torch.Tensor, R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return R, H + H2
 
 
-def random_orthonormal_to(
-    V: torch.Tensor, k: int, rng: np.random.Generator, device: torch.device
+def cgs2_rows(Vt: torch.Tensor, Rt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CGS2 in row layout: orthogonalise the rows of ``Rt`` (b, n) against the orthonormal rows
+    of ``Vt`` (j, n). Returns ``(Rt - H Vt, H)`` with ``H = Rt Vt^T`` (b, j) over both passes.
+
+    Row layout keeps every basis vector contiguous in memory (fast for large n).
+    """
+    if Vt.shape[0] == 0:
+        return Rt, torch.zeros((Rt.shape[0], 0), dtype=Rt.dtype, device=Rt.device)
+    H = Rt @ Vt.T
+    Rt = Rt - H @ Vt
+    H2 = Rt @ Vt.T
+    Rt = Rt - H2 @ Vt
+    return Rt, H + H2
+
+
+def orthonormal_rows(Rt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Thin QR of the rows: ``Rt = B^T Qt`` with orthonormal rows ``Qt`` (b, n), ``B`` (b, b)
+    upper triangular, i.e. ``Rt^T = Qt^T B`` is the QR factorisation of the columns."""
+    Q, B = torch.linalg.qr(Rt.T)
+    return Q.T.contiguous(), B
+
+
+def random_orthonormal_rows(
+    Vt: torch.Tensor, k: int, rng: np.random.Generator, device: torch.device
 ) -> torch.Tensor:
-    """``k`` orthonormal Gaussian directions orthogonal to the columns of ``V`` (n x j)."""
-    n = V.shape[0]
-    Z = probe_block(n, k, rng, "gaussian", device)
-    Z, _ = cgs2(V, Z)
-    Q, _ = torch.linalg.qr(Z)
-    Q, _ = cgs2(V, Q)
-    Q, _ = torch.linalg.qr(Q)
-    return Q
+    """``k`` orthonormal Gaussian directions (rows, (k, n)) orthogonal to the rows of ``Vt``."""
+    n = Vt.shape[1]
+    Zt = probe_block(n, k, rng, "gaussian", device).T.contiguous()
+    for _ in range(2):
+        Zt, _ = cgs2_rows(Vt, Zt)
+        Zt, _ = orthonormal_rows(Zt)
+    return Zt

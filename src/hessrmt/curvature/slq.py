@@ -166,6 +166,7 @@ def _lanczos_batch(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run ``m`` Lanczos steps from each column of ``Q0`` (unit norm) with one matmat per step.
 
+    Vectors are kept as rows (probe, P) so that every basis vector is contiguous in memory.
     Returns alphas (p, m), betas (p, m - 1) and steps used (p,).
     """
     n, p = Q0.shape
@@ -177,30 +178,33 @@ def _lanczos_batch(
     eps_op = float(torch.finfo(op.dtype).eps)
     brk_rtol = max(BREAKDOWN_RTOL, 10.0 * eps_op)
     active = np.arange(p)
-    q = Q0.clone()
+    q = Q0.T.contiguous()  # (p, n)
     q_prev = torch.zeros_like(q)
     beta_prev = torch.zeros(p, dtype=WORK_DTYPE, device=device)
     tnorm = np.zeros(p)
     for j in range(m):
+        everyone = len(active) == p
         act = torch.as_tensor(active, device=device)
-        qa = q[:, act]
+        qa = q if everyone else q[act]
         if basis is not None:
-            basis[act, j, :] = qa.T
-        w = apply64(op, qa)
-        alpha = (qa * w).sum(0)
-        w = w - qa * alpha - q_prev[:, act] * beta_prev[act]
+            if everyone:
+                basis[:, j, :] = qa
+            else:
+                basis[act, j, :] = qa
+        w = apply64(op, qa.T).T  # (a, n)
+        alpha = (qa * w).sum(1)
+        bp = beta_prev if everyone else beta_prev[act]
+        w = w - qa * alpha[:, None] - (q_prev if everyone else q_prev[act]) * bp[:, None]
         if basis is not None:
-            B = basis[:, : j + 1, :] if len(active) == p else basis[act, : j + 1, :]
+            B = basis[:, : j + 1, :] if everyone else basis[act, : j + 1, :]
             for _ in range(2):
-                h = torch.bmm(B, w.T[:, :, None])  # (a, j+1, 1)
-                w = w - torch.bmm(B.transpose(1, 2), h)[:, :, 0].T
-        beta = torch.linalg.vector_norm(w, dim=0)
+                h = torch.bmm(B, w[:, :, None])  # (a, j + 1, 1)
+                w = w - torch.bmm(h.transpose(1, 2), B)[:, 0, :]
+        beta = torch.linalg.vector_norm(w, dim=1)
         a_np = alpha.cpu().numpy()
         b_np = beta.cpu().numpy()
         alphas[active, j] = a_np
-        tnorm[active] = np.maximum(
-            tnorm[active], np.abs(a_np) + b_np + beta_prev[act].cpu().numpy()
-        )
+        tnorm[active] = np.maximum(tnorm[active], np.abs(a_np) + b_np + bp.cpu().numpy())
         if j == m - 1:
             break
         stop = b_np <= brk_rtol * np.maximum(tnorm[active], np.finfo(float).tiny)
@@ -212,8 +216,8 @@ def _lanczos_batch(
         keep_t = torch.as_tensor(keep, device=device)
         new_active = active[keep]
         na = torch.as_tensor(new_active, device=device)
-        q_next = q.clone()
-        q_next[:, na] = w[:, keep_t] / beta[keep_t]
+        q_next = torch.zeros_like(q)
+        q_next[na] = w[keep_t] / beta[keep_t][:, None]
         q_prev = q
         q = q_next
         beta_prev = torch.zeros_like(beta_prev)
