@@ -76,6 +76,20 @@ def test_batched_application() -> None:
     assert a.estimate == pytest.approx(b.estimate, rel=1e-12)  # same probes, other batching
 
 
+def test_stopping_on_relative_standard_error() -> None:
+    A = sym(50, seed=10, shift=20.0)  # trace ~ 1000, per-probe sd ~ 70
+    full = hutchinson_trace(A, num_probes=400, seed=3, batch_size=8)
+    early = hutchinson_trace(A, num_probes=400, seed=3, batch_size=8, rtol=0.01)
+    assert 10 <= early.samples.size < 400 and early.samples.size % 8 == 0
+    assert early.stderr <= 0.01 * abs(early.estimate)
+    assert early.num_matvecs == early.samples.size
+    # the early-stopped run is a prefix of the full one (per-probe streams)
+    np.testing.assert_array_equal(early.samples, full.samples[: early.samples.size])
+    assert early.meta.conventions["num_probes"] == early.samples.size
+    # an unreachable target spends the whole budget
+    assert hutchinson_trace(A, num_probes=40, seed=3, rtol=1e-9).samples.size == 40
+
+
 def test_hutchpp_beats_hutchinson_on_low_rank_plus_noise() -> None:
     A = low_rank_plus_noise()
     exact = np.trace(A)
@@ -127,6 +141,8 @@ def test_round_trip_and_reproducible(tmp_path) -> None:
         lambda A: hutchinson_trace(A, num_probes=1),
         lambda A: hutchinson_trace(A, probes="cauchy"),
         lambda A: hutchinson_trace(A, batch_size=0),
+        lambda A: hutchinson_trace(A, rtol=-1.0),
+        lambda A: hutchinson_trace(A, min_probes=1),
         lambda A: hutchpp_trace(A, 3),
         lambda A: hutchinson_trace("not an operator"),
     ],

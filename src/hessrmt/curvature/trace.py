@@ -18,6 +18,7 @@ estimate does not depend on ``batch_size``; all sums are in float64.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,11 +83,15 @@ def _quad_samples(
     probes: str,
     batch_size: int,
     Q: torch.Tensor | None = None,
+    stop: Callable[[np.ndarray], bool] | None = None,
 ) -> np.ndarray:
-    """``num`` samples ``z^T P A P z`` with ``P = I - Q Q^T`` (``P = I`` if ``Q`` is None)."""
+    """Up to ``num`` samples ``z^T P A P z`` with ``P = I - Q Q^T`` (``P = I`` if ``Q`` is None).
+
+    After each batch, ``stop(samples_so_far)`` may end the sampling early.
+    """
     n = op.shape[0]
     streams = rng.spawn(num)  # one stream per probe: results do not depend on the batching
-    out = []
+    out: list[np.ndarray] = []
     done = 0
     while done < num:
         c = min(batch_size, num - done)
@@ -98,6 +103,8 @@ def _quad_samples(
         AZ = apply64(op, Z)
         out.append((Z * AZ).sum(0).cpu().numpy())
         done += c
+        if stop is not None and stop(np.concatenate(out)):
+            break
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -114,15 +121,24 @@ def hutchinson_trace(
     seed: int | None = 0,
     probes: str = "rademacher",
     batch_size: int | None = None,
+    rtol: float | None = None,
+    min_probes: int = 10,
 ) -> TraceResult:
     """Hutchinson's estimate of tr A with its standard error.
 
     Args:
         op: a :class:`~hessrmt.curvature.linop.CurvatureOperator` (or a symmetric matrix).
-        num_probes: number of probes N (>= 2 for a standard error).
-        seed: seed of the probes (recorded).
+        num_probes: number of probes N (>= 2 for a standard error); the maximum when ``rtol``
+            is given.
+        seed: seed of the probes (recorded). Probe ``i`` is the same whatever ``batch_size``
+            and ``rtol``, so an early-stopped run is a prefix of the full one.
         probes: ``"rademacher"`` (default, lower variance) or ``"gaussian"``.
         batch_size: probes per operator application (default ``min(N, 32)``).
+        rtol: optional stopping rule on the standard error: stop after the first batch where
+            ``stderr <= rtol * |estimate|`` and at least ``min_probes`` probes were used. (A
+            data-dependent stopping time makes the SE slightly optimistic; use a generous
+            ``min_probes``.)
+        min_probes: minimum number of probes before ``rtol`` may stop the sampling.
     """
     op = as_operator(op)
     _check_common(probes, batch_size)
@@ -130,10 +146,20 @@ def hutchinson_trace(
         raise InputError(
             f"num_probes must be an integer >= 2 (for a standard error), got {num_probes!r}"
         )
+    if rtol is not None and not (np.isfinite(rtol) and rtol > 0):
+        raise InputError(f"rtol must be a positive number or None, got {rtol!r}")
+    if not isinstance(min_probes, (int, np.integer)) or min_probes < 2:
+        raise InputError(f"min_probes must be an integer >= 2, got {min_probes!r}")
     bs = int(batch_size or min(num_probes, 32))
     rng = as_generator(seed)
     start = op.num_matvecs
-    samples = _quad_samples(op, int(num_probes), rng, probes, bs)
+
+    def stop(x: np.ndarray) -> bool:
+        if rtol is None or x.size < max(min_probes, 2):
+            return False
+        return bool(x.std(ddof=1) / math.sqrt(x.size) <= rtol * abs(x.mean()))
+
+    samples = _quad_samples(op, int(num_probes), rng, probes, bs, stop=stop)
     est = float(samples.mean())
     se = float(samples.std(ddof=1) / math.sqrt(samples.size))
     return TraceResult(
@@ -147,7 +173,9 @@ def hutchinson_trace(
             seed,
             "hutchinson",
             probe=probes,
-            num_probes=int(num_probes),
+            num_probes=int(samples.size),
+            max_probes=int(num_probes),
+            stopping="fixed N" if rtol is None else f"stderr <= {rtol:g} |estimate|",
             stderr="std(samples, ddof=1) / sqrt(N)",
         ),
     )
