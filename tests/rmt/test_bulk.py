@@ -79,6 +79,7 @@ def test_goe_spectra_have_no_outliers(rng: np.random.Generator) -> None:
     assert n_out == 0
 
 
+@pytest.mark.slow
 def test_supercritical_spikes_are_outliers_sp2(rng: np.random.Generator) -> None:
     # SP-2: rank-one spike theta on a variance-1 semicircle: outlier at theta + 1/theta.
     n = 1000
@@ -96,6 +97,7 @@ def test_supercritical_spikes_are_outliers_sp2(rng: np.random.Generator) -> None
     assert abs(hi - 2) < 0.05 and abs(lo + 2) < 0.05
 
 
+@pytest.mark.slow
 def test_subcritical_spike_is_not_an_outlier_sp3(rng: np.random.Generator) -> None:
     # SP-3: theta = 0.8 sigma < sigma: the top eigenvalue sticks to the edge, nothing flagged.
     n = 600

@@ -215,6 +215,29 @@ def test_goe_poisson_mixture_is_intermediate() -> None:
     assert res.verdict == "intermediate"
 
 
+def test_scaled_null_when_data_exceed_the_budget() -> None:
+    # 40 spectra x 300 levels with a budget of 1500 simulated levels per replicate: each null
+    # replicate uses a subset of spectra and compares sqrt(K) D.
+    goe = beta_hermite_eigenvalues(300, 1, 40, rng=21)
+    res = ratio_test(goe, rng=0, n_null=20, null_budget=20 * 1500, n_boot=0)
+    assert res.ks_goe.null_scaled and "scaled" in res.ks_goe.method
+    assert res.ks_goe.pvalue > 0.05
+    assert res.ks_poisson.pvalue <= 1 / 21
+    poi = np.sort(np.random.default_rng(22).random((40, 300)), axis=1)
+    res = ratio_test(poi, rng=0, n_null=20, null_budget=20 * 1500, n_boot=0)
+    assert res.ks_goe.null_scaled and res.ks_goe.pvalue <= 1 / 21
+    assert res.ks_poisson.pvalue > 0.05
+
+
+def test_list_of_ragged_spectra() -> None:
+    rng = np.random.default_rng(23)
+    spectra = [goe_tridiagonal_levels(n, rng) for n in (120, 150, 90)]
+    res = ratio_test(spectra, rng=0, n_null=10, n_boot=10)
+    assert res.n_spectra == 3 and res.n_levels == 360 and res.n_ratios == 354
+    expected = np.mean(np.concatenate([reduced_ratios(s) for s in spectra]))
+    assert res.mean_ratio == pytest.approx(expected, rel=1e-14)
+
+
 def test_ratio_test_input_errors() -> None:
     with pytest.raises(InputError, match="at least 10"):
         ratio_test(np.arange(6.0))

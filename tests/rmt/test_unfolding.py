@@ -53,6 +53,15 @@ def test_cdf_unfolding_of_goe_has_unit_mean_spacing(rng: np.random.Generator) ->
     assert abs(central.var() - 0.2855) < 0.06
 
 
+def test_cdf_unfolding_accepts_a_spectral_law(rng: np.random.Generator) -> None:
+    from hessrmt.rmt.laws import Semicircle
+
+    x = goe_levels(300, rng)
+    np.testing.assert_allclose(
+        unfold_by_cdf(x, Semicircle()), unfold_by_cdf(x, semicircle_cdf), rtol=1e-10, atol=1e-10
+    )
+
+
 def test_polynomial_unfolding_recovers_a_polynomial_staircase() -> None:
     # Levels placed so that the counting function is exactly G(x) = x^3 + 40 x + 5 at each level:
     # G(lambda_i) = i + 1/2; a degree-3 fit must reproduce the staircase to round-off.
