@@ -7,7 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from hessrmt.curvature import HessianOperator, dense_matrix, softmax_regression_hessian
+from hessrmt.curvature import (
+    GGNOperator,
+    HessianOperator,
+    dense_matrix,
+    softmax_regression_hessian,
+)
 from hessrmt.errors import InputError
 from tests.curvature.models import full_data, reference_hessian, softmax_regression
 
@@ -93,6 +98,10 @@ def test_fast_path_agrees_with_generic_path(loss: nn.Module) -> None:
     assert info_slow.method == "operator" and info_slow.num_chunks == 3
     assert rel(fast, slow) < 1e-12
     assert rel(fast, reference_hessian(p, loss_fn=loss)) < 1e-12
+    # the model is linear, so the Gauss-Newton matrix is the Hessian (and takes the fast path)
+    ggn, info_ggn = dense_matrix(GGNOperator(p.model, loss, p.batches), return_info=True)
+    assert info_ggn.method == "closed-form softmax regression"
+    assert rel(ggn, slow) < 1e-12
 
 
 def test_fast_path_ignore_index_and_subsets() -> None:

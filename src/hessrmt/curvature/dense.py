@@ -26,8 +26,10 @@ from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
 
 #: Default number of identity columns per operator application when neither a chunk size nor a
-#: memory budget is given.
-DEFAULT_CHUNK_SIZE = 64
+#: memory budget is given. Measured here (2-core CPU, float64 MLP with P = 4,650, N = 512 in
+#: batches of 128, double backward): chunks of 32 / 128 / 512 columns took 36 / 24 / 31 s, against
+#: 89 s for ``torch.func.hessian`` of the full-data loss.
+DEFAULT_CHUNK_SIZE = 128
 
 
 @dataclasses.dataclass(frozen=True)
