@@ -91,6 +91,13 @@ def _bad_files(tmp: Path) -> dict[str, tuple[list[str], str]]:
     text = tmp / "words.txt"
     text.write_text("one two three\n")
     cases["text"] = ([str(text)], "cannot parse")
+    empty = tmp / "empty.txt"
+    empty.write_text("# nothing here\n")
+    cases["empty text"] = ([str(empty)], "holds no numbers")
+    ragged = tmp / "ragged.txt"
+    ragged.write_text("1 2 3\n4 5\n")
+    cases["ragged text"] = ([str(ragged)], "cannot parse")
+    cases["bool"] = ([save("b.npy", np.ones(50, dtype=bool))], "real numeric array")
     z = tmp / "z.npz"
     np.savez(z, a=good)
     cases["missing key"] = ([str(z), "--key", "b"], "no array named 'b'")

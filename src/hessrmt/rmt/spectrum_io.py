@@ -59,6 +59,8 @@ def load_spectrum(path: str | Path, *, key: str | None = None) -> np.ndarray:
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"cannot read {path} as text: {exc}") from exc
         delimiter = "," if "," in text else None
+        if not any(line.split("#", 1)[0].strip() for line in text.splitlines()):
+            raise DataError(f"{path} holds no numbers; expected eigenvalues as text")
         try:
             arr = np.loadtxt(path, delimiter=delimiter, ndmin=1, dtype=float)
         except ValueError as exc:
