@@ -54,10 +54,9 @@ def test_known_spectra_against_eigh(name: str, which: str) -> None:
     A = with_spectrum(SPECTRA[name], seed=1)
     ref_all = np.linalg.eigh(A)[0]  # independent dense float64 reference
     k = 10
-    # rank_deficient: the bottom 10 lie in a 120-fold zero eigenspace; a single-vector Krylov
-    # space holds one direction of it, so ask for blocks as wide as the wanted multiplicity
-    block = k if name == "rank_deficient" and which != "LA" else 1
-    res = lanczos(A, k, which, tol=1e-10, block_size=block)
+    # rank_deficient: the bottom 10 lie in a 120-fold zero eigenspace, which a single-vector
+    # Krylov space cannot resolve: the multiplicity check must catch it and re-run with blocks
+    res = lanczos(A, k, which, tol=1e-10)
     scale = np.abs(ref_all).max()
     np.testing.assert_allclose(
         res.eigenvalues, expected(ref_all, k, which), rtol=0, atol=1e-8 * scale
@@ -70,6 +69,8 @@ def test_known_spectra_against_eigh(name: str, which: str) -> None:
     assert np.all(true <= 1e-9 * scale)
     np.testing.assert_allclose(X.T @ X, np.eye(k), atol=1e-11)
     assert res.num_matvecs > 0 and res.meta.conventions["which"] == which
+    check = res.meta.conventions["multiplicity_check"]
+    assert check == "passed" or (name == "rank_deficient" and "re-run" in check)
 
 
 def test_ordering_and_largest_magnitude() -> None:
@@ -83,13 +84,29 @@ def test_ordering_and_largest_magnitude() -> None:
     np.testing.assert_allclose(be.eigenvalues, [-5.0, 3.0, 4.5], atol=1e-9)
 
 
-def test_degenerate_top_eigenvalue_needs_block() -> None:
-    """A triple top eigenvalue: block_size >= multiplicity recovers all three copies."""
+@pytest.mark.parametrize("k", [3, 5])
+def test_degenerate_top_eigenvalue(k: int) -> None:
+    """A triple top eigenvalue: the multiplicity check, or a block of 3, finds all copies."""
     eigs = np.r_[[5.0] * 3, [4.0] * 2, np.linspace(-2, 2, 150)]
     A = with_spectrum(eigs, seed=3)
-    res = lanczos(A, 5, "LA", tol=1e-10, block_size=3)
-    np.testing.assert_allclose(res.eigenvalues, [5, 5, 5, 4, 4], atol=1e-9)
-    np.testing.assert_allclose(res.eigenvectors.T @ res.eigenvectors, np.eye(5), atol=1e-12)
+    want = [5, 5, 5, 4, 4][:k]
+    for res in (lanczos(A, k, "LA", tol=1e-10), lanczos(A, k, "LA", tol=1e-10, block_size=3)):
+        np.testing.assert_allclose(res.eigenvalues, want, atol=1e-9)
+        np.testing.assert_allclose(res.eigenvectors.T @ res.eigenvectors, np.eye(k), atol=1e-12)
+        assert res.all_converged
+
+
+def test_single_vector_lanczos_misses_copies_without_the_check() -> None:
+    """Why the check exists: plain single-vector Lanczos returns [5, 5, 4] for a triple 5."""
+    eigs = np.r_[[5.0] * 3, [4.0] * 2, np.linspace(-2, 2, 150)]
+    A = with_spectrum(eigs, seed=3)
+    plain = lanczos(A, 3, "LA", tol=1e-8, verify=False)
+    checked = lanczos(A, 3, "LA", tol=1e-8)
+    assert plain.all_converged and plain.eigenvalues[-1] == pytest.approx(4.0)
+    assert plain.meta.conventions["multiplicity_check"] == "disabled"
+    np.testing.assert_allclose(checked.eigenvalues, [5, 5, 5], atol=1e-8)
+    assert "re-run" in checked.meta.conventions["multiplicity_check"]
+    assert checked.num_matvecs > plain.num_matvecs
 
 
 def test_float32_operator_float64_accumulation() -> None:
@@ -148,7 +165,7 @@ def test_matvecs_no_more_than_arpack() -> None:
         v0 = np.random.default_rng(100 + i).standard_normal(A.shape[0])
         op = DenseOperator(torch.tensor(A))
         ref = eigsh(op.to_scipy(), k=10, which=which, tol=1e-6, v0=v0)[0]
-        res = lanczos(A, 10, which, tol=1e-6, v0=v0)
+        res = lanczos(A, 10, which, tol=1e-6, v0=v0, verify=False)  # ARPACK has no check
         assert res.all_converged
         np.testing.assert_allclose(np.sort(res.eigenvalues), np.sort(ref), atol=1e-8)
         ours.append(res.num_matvecs)

@@ -25,7 +25,12 @@ attainable residual to about ``eps_float32 * ||A||``; the tolerance is raised to
 ``max(tol, 10 * eps(op.dtype))`` for the stopping rule and this is recorded in the metadata.
 
 Multiplicities: a single-vector Krylov space contains one direction of each eigenspace (rounding
-adds the others slowly). For eigenvalues of multiplicity up to ``b`` use ``block_size=b``.
+adds the others slowly and unreliably), so single-vector Lanczos (and ARPACK) can return a
+"converged" answer that skips copies of a multiple eigenvalue (e.g. the zero eigenspace of a
+rank-deficient Gauss-Newton matrix). With ``verify=True`` (default) a short Lanczos run on the
+complement of the returned vectors checks for a more wanted eigenvalue; if one is found the
+computation is repeated with ``block_size = k`` (a block Krylov space of width ``k`` sees up to
+``k`` copies). Blocks of ``b`` vectors can also be requested directly (``block_size=b``).
 """
 
 from __future__ import annotations
@@ -161,83 +166,46 @@ def _start_block(
     return Qt
 
 
-def lanczos(
-    op: CurvatureOperator | np.ndarray | torch.Tensor,
-    k: int,
-    which: Which = "LA",
-    *,
-    tol: float = 1e-8,
-    max_iter: int | None = None,
-    ncv: int | None = None,
-    seed: int | None = 0,
-    v0: Any = None,
-    block_size: int = 1,
-    vectors: bool = True,
-    warn: bool = True,
-) -> LanczosResult:
-    """The ``k`` extremal eigenpairs of a symmetric operator by thick-restart Lanczos.
+@dataclass
+class _Run:
+    """Internal state returned by one thick-restart run."""
 
-    Args:
-        op: a :class:`~hessrmt.curvature.linop.CurvatureOperator` (or a symmetric matrix).
-        k: number of eigenpairs, ``1 <= k <= P``.
-        which: ``"LA"`` largest algebraic, ``"SA"`` smallest algebraic, ``"BE"`` both ends
-            (``ceil(k/2)`` from the top, ``floor(k/2)`` from the bottom), ``"LM"`` largest
-            magnitude.
-        tol: relative residual tolerance: stop when ``||A x - theta x|| <= tol * ||A||_est``
-            (Lanczos estimate) for all ``k`` pairs.
-        max_iter: maximum number of restart cycles (default 1000).
-        ncv: Krylov basis size ``m`` (default ``max(2k + 1, 20)`` as ARPACK's ``ncv``; with
-            blocks ``max(2k + 1, 20, 2k + 4 block_size)``; rounded up to a multiple of
-            ``block_size``, capped at P).
-        seed: seed of the random start block (recorded); ignored when ``v0`` is given.
-        v0: optional start vector (P,) or block (P, <= block_size).
-        block_size: number of vectors per Lanczos block (one ``matmat`` per block); use at least
-            the largest multiplicity among the wanted eigenvalues.
-        vectors: return the Ritz vectors (P x k float64 array).
-        warn: emit a :class:`RuntimeWarning` when not all pairs converged.
+    lam: np.ndarray
+    Xt: torch.Tensor
+    AXt: torch.Tensor
+    est: np.ndarray
+    anorm: float
+    restarts: int
+    exact: bool
 
-    Returns:
-        A :class:`LanczosResult`.
-    """
-    op = as_operator(op)
-    n = op.shape[0]
-    if which not in WHICH:
-        raise InputError(f"which must be one of {WHICH}, got {which!r}")
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise InputError(f"k must be an integer in [1, {n}] (the operator size), got {k!r}")
-    if not isinstance(block_size, (int, np.integer)) or block_size < 1:
-        raise InputError(f"block_size must be a positive integer, got {block_size!r}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise InputError(f"tol must be a positive finite number, got {tol!r}")
-    b = int(min(block_size, n))
-    k = int(k)
+
+def _default_ncv(k: int, b: int, n: int, ncv: int | None) -> int:
     if ncv is None:
         m = max(2 * k + 1, 20) if b == 1 else max(2 * k + 1, 20, 2 * k + 4 * b)
     else:
-        if not isinstance(ncv, (int, np.integer)) or ncv < k + b:
-            raise InputError(
-                f"ncv must be an integer >= k + block_size = {k + b}, got {ncv!r}; "
-                "a basis that small leaves no room to restart"
-            )
         m = int(ncv)
     m = -(-m // b) * b
-    m = min(m, n)
-    if max_iter is None:
-        max_iter = 1000
-    elif max_iter < 1:
-        raise InputError(f"max_iter must be at least 1, got {max_iter}")
+    return min(m, n)
 
-    eps_op = float(torch.finfo(op.dtype).eps) if op.dtype.is_floating_point else 0.0
-    tol_used = max(float(tol), 10.0 * eps_op)
-    rng = as_generator(seed)
+
+def _thick_restart(
+    op: CurvatureOperator,
+    k: int,
+    which: str,
+    tol_used: float,
+    max_iter: int,
+    m: int,
+    b: int,
+    Qt: torch.Tensor,
+    rng: np.random.Generator,
+) -> _Run:
+    """Thick-restart block Lanczos from the orthonormal start rows ``Qt`` (see module doc)."""
+    n = op.shape[0]
     device = op.device
-    start_mv = op.num_matvecs
-
     # basis and products stored as rows (one contiguous vector per row)
     Vt = torch.zeros((m, n), dtype=WORK_DTYPE, device=device)
     Wt = torch.zeros((m, n), dtype=WORK_DTYPE, device=device)
     T = np.zeros((m, m))
-    Qt = _start_block(v0, n, b, rng, device)
     j = 0
     anorm = 0.0
     restarts = 0
@@ -320,11 +288,174 @@ def lanczos(
     Xt = SwT @ Vt[:j]
     AXt = SwT @ Wt[:j]
     lam = theta[wanted]
+    est = np.zeros(k) if exact else res_est[wanted]
+    return _Run(lam, Xt, AXt, est, anorm, restarts, exact)
+
+
+def _more_wanted(rho: np.ndarray, lam: np.ndarray, which: str, margin: float) -> np.ndarray:
+    """Mask of values ``rho`` that beat the least wanted of ``lam`` by more than ``margin``."""
+    if which == "LA":
+        return rho > lam.min() + margin
+    if which == "SA":
+        return rho < lam.max() - margin
+    if which == "LM":
+        return np.abs(rho) > np.abs(lam).min() + margin
+    k = len(lam)  # BE: ceil(k/2) from the top, floor(k/2) from the bottom
+    asc = np.sort(lam)
+    top, bottom = asc[k // 2 :], asc[: k // 2]
+    out = rho > top.min() + margin
+    if bottom.size:
+        out |= rho < bottom.max() - margin
+    return out
+
+
+def _missed_direction(
+    op: CurvatureOperator,
+    run: _Run,
+    which: str,
+    steps: int,
+    margin: float,
+    rng: np.random.Generator,
+) -> torch.Tensor | None:
+    """Look for a wanted eigenvalue outside the span of the converged Ritz vectors.
+
+    Runs ``steps`` Lanczos steps (full CGS2) on the operator restricted to the orthogonal
+    complement of ``X`` from a random start; a Ritz value of that restriction that beats the
+    least wanted of the ``k`` returned values by more than ``margin`` proves (Ritz values are
+    Rayleigh quotients) that ``A`` has a more wanted eigenvalue, e.g. a missed copy of a
+    multiple eigenvalue. Returns its Ritz vector (a row), or None.
+    """
+    n = op.shape[0]
+    Xt = run.Xt
+    steps = min(steps, n - Xt.shape[0])
+    if steps < 1:
+        return None
+    device = op.device
+    U = torch.zeros((steps, n), dtype=WORK_DTYPE, device=device)
+    T = np.zeros((steps, steps))
+    u = random_orthonormal_rows(Xt, 1, rng, device)
+    used = 0
+    for i in range(steps):
+        U[i] = u[0]
+        w = apply64(op, u.T).T
+        w, _ = cgs2_rows(Xt, w)
+        w, h = cgs2_rows(U[: i + 1], w)
+        hn = h.cpu().numpy()[0]
+        T[i, : i + 1] = hn
+        T[: i + 1, i] = hn
+        used = i + 1
+        beta = float(torch.linalg.vector_norm(w))
+        if i == steps - 1 or beta <= 100 * np.finfo(float).eps * max(run.anorm, 1e-300):
+            break
+        u = w / beta
+    rho, Sr = scipy.linalg.eigh(T[:used, :used])
+    bad = _more_wanted(rho, run.lam, which, margin)
+    if not bad.any():
+        return None
+    i = int(np.flatnonzero(bad)[np.argmax(np.abs(rho[bad] - np.median(run.lam)))])
+    y = torch.as_tensor(Sr[:, i], dtype=WORK_DTYPE, device=device) @ U[:used]
+    return (y / torch.linalg.vector_norm(y))[None, :]
+
+
+def lanczos(
+    op: CurvatureOperator | np.ndarray | torch.Tensor,
+    k: int,
+    which: Which = "LA",
+    *,
+    tol: float = 1e-8,
+    max_iter: int | None = None,
+    ncv: int | None = None,
+    seed: int | None = 0,
+    v0: Any = None,
+    block_size: int = 1,
+    vectors: bool = True,
+    warn: bool = True,
+    verify: bool = True,
+    verify_steps: int = 10,
+) -> LanczosResult:
+    """The ``k`` extremal eigenpairs of a symmetric operator by thick-restart Lanczos.
+
+    Args:
+        op: a :class:`~hessrmt.curvature.linop.CurvatureOperator` (or a symmetric matrix).
+        k: number of eigenpairs, ``1 <= k <= P``.
+        which: ``"LA"`` largest algebraic, ``"SA"`` smallest algebraic, ``"BE"`` both ends
+            (``ceil(k/2)`` from the top, ``floor(k/2)`` from the bottom), ``"LM"`` largest
+            magnitude.
+        tol: relative residual tolerance: stop when ``||A x - theta x|| <= tol * ||A||_est``
+            (Lanczos estimate) for all ``k`` pairs.
+        max_iter: maximum number of restart cycles (default 1000).
+        ncv: Krylov basis size ``m`` (default ``max(2k + 1, 20)`` as ARPACK's ``ncv``; with
+            blocks ``max(2k + 1, 20, 2k + 4 block_size)``; rounded up to a multiple of
+            ``block_size``, capped at P).
+        seed: seed of the random start block (recorded); ignored when ``v0`` is given.
+        v0: optional start vector (P,) or block (P, <= block_size).
+        block_size: number of vectors per Lanczos block (one ``matmat`` per block); use at least
+            the largest multiplicity among the wanted eigenvalues.
+        vectors: return the Ritz vectors (P x k float64 array).
+        warn: emit a :class:`RuntimeWarning` when not all pairs converged.
+        verify: after convergence with ``block_size < k``, spend ``verify_steps`` products on a
+            Lanczos run restricted to the complement of the returned vectors; if it exposes a
+            more wanted eigenvalue (a copy of a multiple eigenvalue that a single-vector Krylov
+            space cannot see), re-run with ``block_size = k`` from that direction. Pass
+            ``verify=False`` for ARPACK-equivalent matrix-vector counts.
+        verify_steps: Lanczos steps of that check.
+
+    Returns:
+        A :class:`LanczosResult`.
+    """
+    op = as_operator(op)
+    n = op.shape[0]
+    if which not in WHICH:
+        raise InputError(f"which must be one of {WHICH}, got {which!r}")
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise InputError(f"k must be an integer in [1, {n}] (the operator size), got {k!r}")
+    if not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise InputError(f"block_size must be a positive integer, got {block_size!r}")
+    if not (np.isfinite(tol) and tol > 0):
+        raise InputError(f"tol must be a positive finite number, got {tol!r}")
+    b = int(min(block_size, n))
+    k = int(k)
+    if ncv is not None and (not isinstance(ncv, (int, np.integer)) or ncv < k + b):
+        raise InputError(
+            f"ncv must be an integer >= k + block_size = {k + b}, got {ncv!r}; "
+            "a basis that small leaves no room to restart"
+        )
+    m = _default_ncv(k, b, n, ncv)
+    if not isinstance(verify_steps, (int, np.integer)) or verify_steps < 1:
+        raise InputError(f"verify_steps must be a positive integer, got {verify_steps!r}")
+    if max_iter is None:
+        max_iter = 1000
+    elif max_iter < 1:
+        raise InputError(f"max_iter must be at least 1, got {max_iter}")
+
+    eps_op = float(torch.finfo(op.dtype).eps) if op.dtype.is_floating_point else 0.0
+    tol_used = max(float(tol), 10.0 * eps_op)
+    rng = as_generator(seed)
+    device = op.device
+    start_mv = op.num_matvecs
+
+    Qt = _start_block(v0, n, b, rng, device)
+    run = _thick_restart(op, k, which, tol_used, max_iter, m, b, Qt, rng)
+    check = "off" if verify else "disabled"
+    if verify and b < k and not run.exact and np.all(run.est <= tol_used * run.anorm):
+        margin = 100 * tol_used * run.anorm
+        y = _missed_direction(op, run, which, int(verify_steps), margin, rng)
+        check = "passed"
+        if y is not None:
+            # a missed copy: restart with blocks of k vectors from [y, X] (covers multiplicity k)
+            b = min(k, n)
+            m = _default_ncv(k, b, n, None)
+            Qt, _ = orthonormal_rows(torch.cat([y, run.Xt[: b - 1]], dim=0))
+            restarts = run.restarts
+            run = _thick_restart(op, k, which, tol_used, max_iter, m, b, Qt, rng)
+            run.restarts += restarts + 1
+            check = f"missed eigenvalue found; re-run with block_size={b}"
+    lam, Xt, AXt, est, anorm = run.lam, run.Xt, run.AXt, run.est, run.anorm
+    restarts = run.restarts
     true_res = torch.linalg.vector_norm(
         AXt - Xt * torch.as_tensor(lam, dtype=WORK_DTYPE, device=device)[:, None], dim=1
     )
     residuals = true_res.cpu().numpy()
-    est = np.zeros(k) if exact else res_est[wanted]
     converged = est <= tol_used * anorm
     if warn and not converged.all():
         warnings.warn(
@@ -344,6 +475,7 @@ def lanczos(
             "block_size": b,
             "tol_requested": float(tol),
             "tol_used": tol_used,
+            "multiplicity_check": check,
         }
     )
     meta = Metadata.create(
