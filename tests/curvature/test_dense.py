@@ -97,6 +97,15 @@ def test_dense_matrix_of_model_operator_with_progress_bar() -> None:
     assert info.num_chunks == 3
 
 
+def test_dense_info_saves_and_loads(tmp_path) -> None:
+    A, _ = known_spectrum_matrix(10)
+    _, info = dense_matrix(DenseOperator((A + A.T) / 2), return_info=True)
+    info.save(tmp_path / "info")
+    back = DenseMatrixInfo.load(tmp_path / "info")
+    assert back.num_params == 10 and back.asymmetry_max == info.asymmetry_max
+    assert back.method == "operator"
+
+
 def test_eigenvalues_known_spectrum() -> None:
     A, lam = known_spectrum_matrix(60, seed=3)
     w = eigenvalues(A)

@@ -222,6 +222,8 @@ def test_batchnorm_eval_and_train_modes() -> None:
     # train mode: batch statistics per batch, weighted sum of per-batch Hessians
     op_train = HessianOperator(model, p.loss_fn, p.batches, mode="train")
     Ht = dense(op_train)
+    fwd = HessianOperator(model, p.loss_fn, p.batches, mode="train", hvp="forward-over-reverse")
+    assert rel(dense(fwd), Ht) < TOL
     ref = torch.zeros_like(Ht)
     n = sum(len(b[0]) for b in p.batches)
     for b in p.batches:
@@ -361,6 +363,32 @@ def test_forward_mode_fallback_for_mse_is_announced_and_recorded() -> None:
         M = dense(op)
     assert op.conventions()["hvp"] == "double-backward"
     assert rel(M, reference_hessian(p)) < TOL
+
+
+def test_shuffled_dataloader_gives_the_same_operator() -> None:
+    p = mlp_tanh()
+    X, y = full_data(p.batches)
+    ds = torch.utils.data.TensorDataset(X, y)
+    gen = torch.Generator().manual_seed(0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=6, shuffle=True, generator=gen)
+    op = HessianOperator(p.model, p.loss_fn, loader)
+    assert rel(dense(op), reference_hessian(p)) < TOL
+    assert rel(dense(op), dense(op)) < 1e-14  # reshuffled on every pass, same full-data matrix
+
+
+def test_mean_over_elements_with_varying_output_shapes() -> None:
+    """MSE averages over all output elements; batches with different trailing shapes (e.g.
+    sequences of different lengths) must still be weighted by their element counts."""
+    gen = torch.Generator().manual_seed(3)
+    lin = nn.Linear(2, 1).double()
+    seqs = [torch.randn(4, L, 2, generator=gen, dtype=torch.float64) for L in (3, 7)]
+    data = [(x, torch.randn(4, x.shape[1], 1, generator=gen, dtype=torch.float64)) for x in seqs]
+    op = HessianOperator(lin, nn.MSELoss(), data)
+    # closed form: L = sum over all 4*3 + 4*7 = 40 elements of (w.x + b - y)^2 / 40
+    Xa = torch.cat([x.reshape(-1, 2) for x, _ in data])
+    A = torch.cat([Xa, torch.ones(len(Xa), 1, dtype=torch.float64)], 1)
+    assert op.total_terms == 40
+    assert rel(dense(op), 2 * A.T @ A / 40) < TOL
 
 
 def test_conventions_recorded() -> None:

@@ -202,6 +202,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
             )
 
         # One pass over the data: sizes, normalisers, loss; validates every batch.
+        self._trailing_shapes: set[tuple[int, ...]] = set()
         total_terms, num_data, num_batches, loss = 0.0, 0, 0, 0.0
         per_batch: list[tuple[float, float]] = []
         with self._context():
@@ -369,6 +370,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
                 )
             n = _first_len(x)
             self._out_trailing = tuple(out.shape[1:])
+            self._trailing_shapes.add(self._out_trailing)
             if self._batch_size_fn is not None:
                 terms = float(self._batch_size_fn(batch))
             else:
@@ -412,9 +414,13 @@ class _EmpiricalRiskOperator(CurvatureOperator):
             )
 
     def _terms_fast(self, batch: Any, index: int) -> float:
-        """c_b without a forward pass: the output shape is (n_b, *trailing shape seen at build)."""
+        """c_b, without a forward pass when every batch's output had the same trailing shape."""
         x, y = batch
         n = _first_len(x)
+        if len(self._trailing_shapes) > 1:  # e.g. variable sequence lengths: look at the output
+            with torch.no_grad():
+                out = self._output_fn(batch, index)(self.theta)
+            return F.num_loss_terms(self.loss_fn, self.reduction, out, y, n)
         out_like = torch.empty((n, *self._out_trailing), device="meta")
         return F.num_loss_terms(self.loss_fn, self.reduction, out_like, y, n)
 
