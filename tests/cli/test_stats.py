@@ -70,6 +70,22 @@ def test_text_file(tmp_path: Path, goe: np.ndarray, capsys: pytest.CaptureFixtur
     assert code == 0 and json.loads(out)["n_spectra"] == 3
 
 
+def test_float32_trap_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((120, 40))
+    f = tmp_path / "f32.npy"
+    np.save(f, np.linalg.eigvalsh((a @ a.T).astype(np.float32)).astype(np.float64))
+    code, out, err = run(["stats", str(f), "--json", *FAST], capsys)
+    assert code == 0
+    assert err.startswith("hessrmt: warning:") and "float32" in err
+    assert json.loads(out)["conventions"]["warnings"]
+    code, out, err = run(["stats", str(f), "--json", "--dtype", "float32", *FAST], capsys)
+    assert code == 0 and err == ""
+    assert json.loads(out)["n_zero_roundoff"] == 80
+    code, out, _ = run(["stats", str(f), *FAST], capsys)
+    assert "warning:" in out
+
+
 def _bad_files(tmp: Path) -> dict[str, tuple[list[str], str]]:
     good = np.linspace(-1.0, 1.0, 50) ** 3
     cases: dict[str, tuple[list[str], str]] = {}

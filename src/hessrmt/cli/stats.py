@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     d = summary.to_summary_dict()
     if args.json:
         sys.stdout.write(json.dumps(to_jsonable(d), allow_nan=False) + "\n")
+        for w in summary.warnings:  # also under conventions["warnings"]
+            sys.stderr.write(f"hessrmt: warning: {w}\n")
     else:
         sys.stdout.write(format_table(d, summary.warnings) + "\n")
     return 0

@@ -200,6 +200,7 @@ def summarize_spectrum(
     conventions["ks_poisson_pvalue"] = test.ks_poisson.method
     conventions["brody_q_interval_95"] = [test.brody_q.low, test.brody_q.high]
     conventions["seed"] = seed_of(rng)
+    conventions["warnings"] = list(parts.warnings)
     excluded = {
         "zeros": parts.n_zero,
         "outliers": parts.n_outliers,
