@@ -11,7 +11,7 @@ float16/bfloat16.
 
 *The float32 trap.* Eigenvalues computed in float32 and saved as float64 look like float64 data;
 their round-off zeros then sit at ~1e-7 ||H|| and pass the float64 tolerance. When that happens
-(many non-zero eigenvalues with ``|lambda| <= 1e-4 max|lambda|`` that are not counted as zeros)
+(at least 5 % of the eigenvalues are non-zero with ``|lambda| <= 1e-4 max|lambda|`` yet not zeros)
 :attr:`SpectrumParts.warnings` says so and ``n_suspect_roundoff`` counts them: pass
 ``dtype="float32"`` to treat them as zeros.
 
