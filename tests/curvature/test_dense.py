@@ -56,7 +56,7 @@ def test_symmetrization_and_reported_asymmetry() -> None:
     assert torch.equal(M, M.T)
     expected_max = float((2 * K).abs().max() / (S + K).abs().max())
     assert info.asymmetry_max == pytest.approx(expected_max, rel=1e-12)
-    expected_fro = float(torch.linalg.matrix_norm(2 * K) / (2 * torch.linalg.matrix_norm(S)))
+    expected_fro = float(torch.linalg.matrix_norm(2 * K) / (2 * torch.linalg.matrix_norm(S + K)))
     assert info.asymmetry_fro == pytest.approx(expected_fro, rel=1e-12)
     raw, info_raw = dense_matrix(Asymmetric(S + K), symmetrize=False, return_info=True)
     assert torch.equal(raw, S + K)
@@ -70,6 +70,8 @@ def test_symmetrize_block_loop_on_large_matrix() -> None:
     M, info = dense_matrix(Asymmetric(A), chunk_size=550, return_info=True)
     assert torch.allclose(M, (A + A.T) / 2, rtol=0, atol=0)
     assert info.asymmetry_max == pytest.approx(float((A - A.T).abs().max() / A.abs().max()))
+    fro = float(torch.linalg.matrix_norm(A - A.T) / (2 * torch.linalg.matrix_norm(A)))
+    assert info.asymmetry_fro == pytest.approx(fro, rel=1e-12)
 
 
 def test_memory_budget_chooses_chunk_and_refuses_too_small() -> None:
@@ -138,3 +140,7 @@ def test_eigenvalues_errors() -> None:
         eigenvalues(torch.eye(2), chunk_size=3)
     with pytest.raises(InputError):
         dense_matrix(torch.eye(3))
+    bad = torch.eye(4, dtype=torch.float64)
+    bad[3, 0] = float("inf")
+    with pytest.raises(InputError, match="non-finite"):
+        dense_matrix(Asymmetric(bad))

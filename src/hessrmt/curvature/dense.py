@@ -83,29 +83,30 @@ def _chunk_size(P: int, itemsize: int, chunk_size: int | None, memory_budget: in
     return min(P, DEFAULT_CHUNK_SIZE)
 
 
-def _symmetrize_(M: torch.Tensor, block: int = 1024) -> tuple[float, float]:
-    """M <- (M + M^T)/2 in place, block by block; returns (max |M-M^T|, ||M-M^T||_F^2)."""
+def _scan_(M: torch.Tensor, symmetrize: bool, block: int = 1024) -> dict[str, float | bool]:
+    """One blockwise sweep over M (no P x P temporaries): finiteness, max |M|, ||M||_F, max and
+    Frobenius norm of M - M^T; with ``symmetrize``, M <- (M + M^T)/2 in place on the way."""
     P = M.shape[0]
-    amax, fro2 = 0.0, 0.0
+    amax, fro2, absmax, norm2, finite = 0.0, 0.0, 0.0, 0.0, True
     for i in range(0, P, block):
         I = slice(i, min(P, i + block))
         for j in range(i, P, block):
             J = slice(j, min(P, j + block))
             A = M[I, J]
             B = M[J, I].T
+            finite = finite and bool(torch.isfinite(A).all()) and bool(torch.isfinite(B).all())
+            absmax = max(absmax, float(A.abs().max()), float(B.abs().max()))
             D = A - B
-            if i == j:
-                amax = max(amax, float(D.abs().max()))
-                fro2 += float((D * D).sum())
-                avg = (A + B) / 2
+            amax = max(amax, float(D.abs().max()))
+            mult = 1.0 if i == j else 2.0
+            fro2 += mult * float((D * D).sum())
+            avg = (A + B) / 2
+            norm2 += float((A * A).sum()) + (float((B * B).sum()) if i != j else 0.0)
+            if symmetrize:
                 M[I, J] = avg
-            else:
-                amax = max(amax, float(D.abs().max()))
-                fro2 += 2.0 * float((D * D).sum())
-                avg = (A + B) / 2
-                M[I, J] = avg
-                M[J, I] = avg.T
-    return amax, fro2
+                if i != j:
+                    M[J, I] = avg.T
+    return {"asym_max": amax, "asym_fro2": fro2, "absmax": absmax, "norm2": norm2, "finite": finite}
 
 
 def _softmax_fast_path(op: CurvatureOperator) -> torch.Tensor | None:
@@ -209,15 +210,11 @@ def dense_matrix(
         num_chunks, num_matvecs = (P + c - 1) // c, P
     else:
         c, num_chunks, num_matvecs = 0, 0, 0
-    if not torch.isfinite(M).all():
+    scan = _scan_(M, symmetrize)
+    if not scan["finite"]:
         raise InputError("the curvature matrix has non-finite entries; check the model and data")
-    scale = float(M.abs().max())
-    if symmetrize:
-        amax, fro2 = _symmetrize_(M)
-    else:
-        D = M - M.T
-        amax, fro2 = float(D.abs().max()), float((D * D).sum())
-    norm = float(torch.linalg.matrix_norm(M)) if scale > 0 else 0.0
+    scale, norm = float(scan["absmax"]), float(scan["norm2"]) ** 0.5
+    amax, fro2 = float(scan["asym_max"]), float(scan["asym_fro2"])
     info = DenseMatrixInfo(
         num_params=P,
         chunk_size=int(c),
