@@ -4,7 +4,8 @@ A dense P x P curvature matrix in a dtype of ``b`` bytes takes ``b P^2`` bytes, 
 eigensolver needs about as much again for its working copy and workspace. ``method="auto"``
 therefore takes the dense path when ``DENSE_COPIES * b * P^2`` is at most ``MEMORY_FRACTION`` of
 the memory available now (``MemAvailable`` of ``/proc/meminfo`` on the CPU, free GPU memory on
-CUDA), i.e. P <= sqrt(MEMORY_FRACTION * available / (DENSE_COPIES * b)).
+CUDA), i.e. P <= sqrt(MEMORY_FRACTION * available / (DENSE_COPIES * b))
+(DENSE_COPIES = 4: H, H0, H - H0 and the eigensolver's copy).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import math
 import os
 from dataclasses import dataclass
 
-#: Copies of the P x P matrix alive at once (matrix, eigensolver copy, workspace).
-DENSE_COPIES = 3
+#: Copies of the P x P matrix alive at once (H, its Gauss-Newton part H0, H - H0 and the
+#: eigensolver's working copy).
+DENSE_COPIES = 4
 #: Share of the available memory the dense path may use.
 MEMORY_FRACTION = 0.5
 

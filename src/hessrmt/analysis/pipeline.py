@@ -8,8 +8,9 @@ Steps (each checkpointed, see :mod:`hessrmt.analysis.checkpointing`):
 3. ``trained``: the full-data Hessian spectrum after training;
 4. ``batch_000`` ...: Hessians of the mean loss over single batches of 64 consecutive training
    samples (Baskerville et al.), pooled for local statistics (rows of ``spectrum.npz['batch']``);
-5. ``ggn`` and ``residual``: the Gauss-Newton part H0 = J^T (d^2 l / d f^2) J and the residual
-   H1 = H - H0 of the trained full-data Hessian (Pennington & Bahri 2017);
+5. ``ggn`` and ``residual`` (dense: part of step ``trained``): the Gauss-Newton part
+   H0 = J^T (d^2 l / d f^2) J and the residual H1 = H - H0 of the trained full-data Hessian
+   (Pennington & Bahri 2017);
 6. ``slq``: a stochastic Lanczos quadrature density of the trained Hessian, overlaid on the exact
    histogram as a cross-check;
 
@@ -48,7 +49,7 @@ from hessrmt.results import Metadata, Result, versions
 #: Names of the spectra, in report order.
 SPECTRA = ("trained", "init", "batch", "ggn", "residual")
 #: Batch size of the passes over the full data (does not change the operator, only memory use).
-FULL_DATA_BATCH = 512
+FULL_DATA_BATCH = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,6 +249,20 @@ def step_train(ctx: _Context) -> tuple[dict, dict]:
     return _state_arrays(ctx.model), info
 
 
+def step_trained_dense(ctx: _Context) -> tuple[dict, dict]:
+    """Dense H, H0 and H1 = H - H0 of the trained full-data loss (one step, two passes)."""
+    from hessrmt.analysis.spectra import dense_decomposition
+
+    return dense_decomposition(
+        ctx.model,
+        ctx.loss_fn,
+        ctx.full_batches,
+        dtype=ctx.dtype,
+        device=ctx.device,
+        progress=ctx.config.progress,
+    )
+
+
 def _analysis_conventions(ctx: _Context, choice: MethodChoice) -> dict[str, str]:
     cfg = ctx.config
     return {
@@ -259,7 +274,8 @@ def _analysis_conventions(ctx: _Context, choice: MethodChoice) -> dict[str, str]
         "consecutive training samples (no shuffling, incomplete batches dropped); rows of "
         "spectrum.npz['batch'] are batches, analysed as independent spectra",
         "ggn": "Gauss-Newton part H0 = J^T (d^2 loss / d outputs^2) J of the trained full-data "
-        "Hessian; residual H1 = H - H0 (Pennington & Bahri, ICML 2017)",
+        "Hessian; residual H1 = H - H0 (Pennington & Bahri, ICML 2017): dense path: "
+        "eigenvalues of the difference of the dense H and H0; Lanczos path: ResidualOperator",
         "eigenvalues": f"ascending; computed in {cfg.dtype}, stored as float64"
         + ("" if choice.method == "dense" else "; Lanczos: extremal eigenvalues only"),
         "statistics": "local statistics (reduced ratios r~ = min(r, 1/r), unfolded spacings) "
@@ -400,12 +416,20 @@ def _run_steps(
     state, infos["train"] = store.run("train", lambda: step_train(ctx))
     _load_state(ctx.model, state)
 
-    _log(cfg, "step trained: Hessian after training")
-    arrays, infos["trained"] = store.run(
-        "trained",
-        lambda: _spectrum_step(ctx, choice, "hessian", ctx.full_batches, "full-data Hessian"),
-    )
-    spectra["trained"] = arrays["eigenvalues"]
+    if choice.method == "dense":
+        _log(
+            cfg, "step trained: Hessian H, Gauss-Newton part H0 and residual H - H0 after training"
+        )
+        arrays, infos["trained"] = store.run("trained", lambda: step_trained_dense(ctx))
+        spectra["trained"] = arrays["hessian"]
+        spectra["ggn"], spectra["residual"] = arrays["ggn"], arrays["residual"]
+    else:
+        _log(cfg, "step trained: Hessian after training (Lanczos)")
+        arrays, infos["trained"] = store.run(
+            "trained",
+            lambda: _spectrum_step(ctx, choice, "hessian", ctx.full_batches, "full-data Hessian"),
+        )
+        spectra["trained"] = arrays["eigenvalues"]
 
     if choice.method == "dense" and ctx.small_batches:
         rows = []
@@ -433,15 +457,16 @@ def _run_steps(
             "seconds": float(sum(b.get("seconds", 0.0) for b in batch_infos)),
         }
 
-    for kind in ("ggn", "residual"):
-        _log(cfg, f"step {kind}")
-        arrays, infos[kind] = store.run(
-            kind,
-            lambda kind=kind: _spectrum_step(
-                ctx, choice, kind, ctx.full_batches, f"{kind} part of the full-data Hessian"
-            ),
-        )
-        spectra[kind] = arrays["eigenvalues"]
+    if choice.method != "dense":
+        for kind in ("ggn", "residual"):
+            _log(cfg, f"step {kind} (Lanczos)")
+            arrays, infos[kind] = store.run(
+                kind,
+                lambda kind=kind: _spectrum_step(
+                    ctx, choice, kind, ctx.full_batches, f"{kind} part of the full-data Hessian"
+                ),
+            )
+            spectra[kind] = arrays["eigenvalues"]
 
     _log(cfg, "step slq: stochastic Lanczos quadrature density")
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hessrmt.errors import InputError
 from hessrmt.io import to_jsonable
 
 #: Spectra smaller than this are not analysed for local statistics.
@@ -64,8 +65,16 @@ def spectrum_record(
     eigs = np.asarray(eigs, dtype=np.float64)
     if zero_rtol is None:  # the tolerance of the precision the eigenvalues were computed in
         zero_rtol = default_zero_rtol(dtype or "float64")
-    summary = summarize_spectrum(eigs, zero_rtol=zero_rtol, rng=seed)
-    record: dict[str, Any] = dict(summary.to_summary_dict())
+    try:
+        summary = summarize_spectrum(eigs, zero_rtol=zero_rtol, rng=seed, dtype=dtype)
+        record: dict[str, Any] = dict(summary.to_summary_dict())
+    except InputError as exc:  # e.g. fewer than 10 usable eigenvalues: say so, keep the rest
+        record = {
+            "n_spectra": 1 if eigs.ndim == 1 else int(eigs.shape[0]),
+            "n_eigenvalues": int(eigs.size),
+            "verdict": None,
+            "skipped": f"no local statistics: {exc}",
+        }
     parts = split_spectrum(eigs, zero_rtol=zero_rtol, dtype=dtype)
     rows = eigs if eigs.ndim == 2 else eigs[None, :]
     tol = np.broadcast_to(np.asarray(parts.zero_tolerance, dtype=np.float64), (rows.shape[0],))

@@ -7,9 +7,9 @@ every file atomically. ``hessrmt report RUN_DIR`` calls it on an existing folder
 
 Local statistics shown in the figures are recomputed from the eigenvalues with the same rules as
 the summary: the bulk of each spectrum (:func:`hessrmt.rmt.bulk.split_spectrum`, zeros and
-outliers removed), reduced ratios on the raw bulk, unfolded spacings by pooled unfolding across
-batches (Baskerville et al.) for the batch spectra and Gaussian-kernel unfolding for single
-spectra.
+outliers removed, near-degenerate levels merged, cut at the zero cluster), reduced ratios on the
+raw bulk, unfolded spacings by pooled unfolding across spectra (Baskerville et al.) when there are
+at least 30 batch spectra, else by Gaussian-kernel unfolding of each segment.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ CAPTIONS = {
     "ratios": "Reduced spacing ratios r~ = min(r, 1/r) on the bulk of each spectrum against the "
     "GOE and GUE ratio laws (Atas et al. surmise) and Poisson.",
     "spacings": "Unfolded nearest-neighbour spacings on the bulk against the exact GOE law "
-    "(Gaudin-Mehta), the Wigner surmise and Poisson. Batch: pooled unfolding across batches "
-    "(leave-one-out); single spectra: Gaussian-kernel unfolding.",
+    "(Gaudin-Mehta), the Wigner surmise and Poisson. Pooled leave-one-out unfolding across "
+    "batches when there are at least 30, else Gaussian-kernel unfolding of each bulk segment "
+    "(10 % of levels dropped at either end). Unfolding a Hessian bulk is delicate; the verdict "
+    "rests on the ratios, which need none.",
     "zeros": "Mass at zero: fraction of eigenvalues with |lambda| <= eps max|lambda| per "
     "spectrum; the dashed line is the zero tolerance used to separate zeros from the bulk.",
 }
@@ -106,33 +108,73 @@ def _fit_curves(record: Mapping[str, Any]) -> dict[str, Any]:
     return curves
 
 
-def local_statistics(
+#: Fewest spectra for pooled unfolding (as :mod:`hessrmt.rmt.stattests` does for its Brody fit).
+POOLED_MIN_SPECTRA = 30
+
+
+def bulk_segments(
     eigs: np.ndarray, *, zero_rtol: float | None, dtype: str | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(reduced ratios, unfolded spacings) of the bulk of ``eigs`` (see the module docstring)."""
+) -> list[list[np.ndarray]]:
+    """Per spectrum, the bulk segments the summary's statistics use.
+
+    As in :func:`hessrmt.rmt.summary.summarize_spectrum`: zeros and outliers removed
+    (:func:`~hessrmt.rmt.bulk.split_spectrum`), near-degenerate levels merged
+    (:func:`~hessrmt.rmt.spacings.remove_degeneracies`), and the bulk cut at the removed zero
+    cluster into its negative and positive parts.
+    """
     from hessrmt.rmt.bulk import split_spectrum
-    from hessrmt.rmt.spacings import reduced_ratios
-    from hessrmt.rmt.unfolding import unfold_gaussian_kernel, unfold_pooled
+    from hessrmt.rmt.spacings import default_degeneracy_rtol, remove_degeneracies
 
     eigs = np.asarray(eigs, dtype=np.float64)
     parts = split_spectrum(eigs, zero_rtol=zero_rtol, dtype=dtype)
-    mask = np.asarray(parts.bulk_mask)
-    if eigs.ndim == 1:
-        bulk = np.sort(eigs[mask])
-        if bulk.size < 4:
-            return np.empty(0), np.empty(0)
-        ratios = np.asarray(reduced_ratios(bulk)).ravel()
-        spac = np.diff(np.asarray(unfold_gaussian_kernel(bulk)))
-        return ratios, spac
-    rows = [np.sort(r[m]) for r, m in zip(eigs, mask) if m.sum() >= 4]
-    if not rows:
-        return np.empty(0), np.empty(0)
-    ratios = np.concatenate([np.asarray(reduced_ratios(r)).ravel() for r in rows])
-    if len(rows) < 2:
-        return ratios, np.empty(0)
-    unfolded = unfold_pooled(rows)
-    spac = np.concatenate([np.diff(np.asarray(u)) for u in unfolded])
-    return ratios, spac
+    rows = [eigs] if eigs.ndim == 1 else list(eigs)
+    bmasks = [parts.bulk_mask] if eigs.ndim == 1 else list(parts.bulk_mask)
+    zmasks = [parts.zero_mask] if eigs.ndim == 1 else list(parts.zero_mask)
+    rtol = default_degeneracy_rtol(parts.dtype)
+    out = []
+    for row, b, z in zip(rows, bmasks, zmasks):
+        bulk = np.sort(row[np.asarray(b)])
+        if bulk.size >= 2:
+            bulk = np.asarray(remove_degeneracies(bulk, rtol).eigenvalues)
+        segs = [bulk[bulk < 0], bulk[bulk > 0]] if np.asarray(z).any() else [bulk]
+        out.append([seg for seg in segs if seg.size >= 3])
+    return out
+
+
+def local_statistics(
+    eigs: np.ndarray, *, zero_rtol: float | None, dtype: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(reduced ratios, unfolded spacings) of the bulk of ``eigs`` (1-D, or 2-D rows).
+
+    Ratios within the segments of :func:`bulk_segments`. Spacings: with at least
+    :data:`POOLED_MIN_SPECTRA` spectra, pooled leave-one-out unfolding across spectra
+    (Baskerville et al.; :func:`~hessrmt.rmt.unfolding.unfold_pooled`); otherwise Gaussian-kernel
+    unfolding of each segment with 10 % of its levels dropped at either end (edge effects).
+    """
+    from hessrmt.rmt.spacings import reduced_ratios
+    from hessrmt.rmt.unfolding import unfold_gaussian_kernel, unfold_pooled
+
+    segments = bulk_segments(eigs, zero_rtol=zero_rtol, dtype=dtype)
+    ratios = [np.asarray(reduced_ratios(seg)).ravel() for spec in segments for seg in spec]
+    spacings: list[np.ndarray] = []
+    spectra = [np.concatenate(spec) for spec in segments if spec]
+    if len(spectra) >= POOLED_MIN_SPECTRA:
+        unfolded = unfold_pooled(spectra)
+        for spec, u in zip([s for s in segments if s], unfolded):
+            start = 0
+            for seg in spec:
+                spacings.append(np.diff(np.asarray(u)[start : start + seg.size]))
+                start += seg.size
+    else:
+        for spec in segments:
+            for seg in spec:
+                if seg.size < 20 or seg[-1] <= seg[0]:
+                    continue
+                u = np.asarray(unfold_gaussian_kernel(seg))
+                cut = seg.size // 10
+                spacings.append(np.diff(u[cut : seg.size - cut]))
+    cat = lambda xs: np.concatenate(xs) if xs else np.empty(0)  # noqa: E731
+    return cat(ratios), cat(spacings)
 
 
 def _fmt(value: Any, digits: int = 4) -> Any:

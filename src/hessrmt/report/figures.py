@@ -69,17 +69,21 @@ def density_figure(
         lo, hi = min(lo, float(np.min(slq["grid"]))), max(hi, float(np.max(slq["grid"])))
     pad = 0.02 * (hi - lo) if hi > lo else 1.0
     edges = np.linspace(lo - pad, hi + pad, bins + 1)
-    ax.hist(x, bins=edges, density=True, color=_color(name), alpha=0.45, label=f"exact ({x.size})")
+    heights, _, _ = ax.hist(
+        x, bins=edges, density=True, color=_color(name), alpha=0.45, label=f"exact ({x.size})"
+    )
+    positive = heights[heights > 0]
+    floor = float(positive.min()) / 5 if positive.size else 1e-6
     xs = np.linspace(edges[0], edges[-1], 1200)
     styles = iter(["-", "--", ":", "-."])
     for label, fn in (fits or {}).items():
         ys = np.asarray(fn(xs), dtype=np.float64) * fit_mass
         ax.plot(
-            xs, np.where(ys > 0, ys, np.nan), next(styles, "-"), color="black", lw=1.2, label=label
+            xs, np.where(ys > floor, ys, np.nan), next(styles, "-"), color="k", lw=1.2, label=label
         )
     if slq is not None and len(slq.get("grid", ())):
         g, d = np.asarray(slq["grid"]), np.asarray(slq["density"])
-        ax.plot(g, np.where(d > 0, d, np.nan), color="#bf3989", lw=1.3, label="SLQ density")
+        ax.plot(g, np.where(d > floor, d, np.nan), color="#bf3989", lw=1.3, label="SLQ density")
         band = np.asarray(slq.get("band", np.empty(0)))
         if band.shape == (2, g.size):
             lower, upper = band
@@ -90,13 +94,14 @@ def density_figure(
         if lower is not None:
             ax.fill_between(
                 g,
-                np.clip(lower, 1e-300, None),
-                np.clip(upper, 1e-300, None),
+                np.clip(lower, floor, None),
+                np.clip(upper, floor, None),
                 color="#bf3989",
                 alpha=0.15,
                 lw=0,
             )
     ax.set_yscale("log")
+    ax.set_ylim(floor, 3 * float(heights.max()) if heights.size else 1.0)
     ax.set_xlabel("eigenvalue $\\lambda$")
     ax.set_ylabel("density")
     ax.set_title(title)

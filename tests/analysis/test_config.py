@@ -1,0 +1,53 @@
+"""Settings of the analyze pipeline: validation and the fingerprint that guards resumption."""
+
+from __future__ import annotations
+
+import pytest
+
+from hessrmt.analysis.config import AnalysisConfig
+from hessrmt.errors import InputError
+
+
+def test_defaults_are_the_documented_default_run() -> None:
+    cfg = AnalysisConfig()
+    assert (cfg.model, cfg.data, cfg.dtype, cfg.method, cfg.batch_size) == (
+        "mlp",
+        "digits",
+        "float64",
+        "auto",
+        64,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("method", "eig", "--method"),
+        ("dtype", "float16", "--dtype"),
+        ("epochs", -1, "epochs"),
+        ("batch_size", 0, "batch_size"),
+        ("model", "not a model!", "--model"),
+        ("zero_rtol", 2.0, "zero_rtol"),
+    ],
+)
+def test_bad_settings_name_the_setting(field: str, value: object, fragment: str) -> None:
+    with pytest.raises(InputError, match=fragment):
+        AnalysisConfig(**{field: value})
+
+
+def test_replace_rejects_unknown_settings() -> None:
+    with pytest.raises(InputError, match="unknown analysis setting"):
+        AnalysisConfig().replace(epoch=3)
+
+
+def test_fingerprint_tracks_numbers_not_output() -> None:
+    base = AnalysisConfig()
+    assert base.fingerprint() == base.replace(out="elsewhere", progress=False).fingerprint()
+    assert base.fingerprint() != base.replace(seed=1).fingerprint()
+    assert base.fingerprint() != base.replace(epochs=base.epochs + 1).fingerprint()
+    assert base.fingerprint() != base.replace(dtype="float32").fingerprint()
+
+
+def test_dict_round_trip() -> None:
+    cfg = AnalysisConfig(epochs=3, batch_hessians=2, out="x")
+    assert AnalysisConfig.from_dict(cfg.to_dict()) == cfg
