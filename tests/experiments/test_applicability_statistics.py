@@ -70,13 +70,15 @@ def test_softmax_hessian_matches_autograd() -> None:
     assert st.softmax_rank_bound(X, C) == (C - 1) * min(n, d + 1)
 
 
-def test_rank_check_at3() -> None:
-    """AT-3: d = 200, C = 10, b = 64: float64 has exactly 576 non-zero of 2010; float32 ~ all."""
-    out = st.rank_check_synthetic(seed=0)
-    assert out["n_params"] == 2010 and out["expected_rank"] == 576
-    assert out["float64_above_1e-10"] == 576
-    assert out["float64_above_rel_1e-9"] == 576
-    assert out["float32_above_1e-10"] >= 2000  # round-off: (almost) all pass the paper's cut
+def test_rank_check_small_at3_analogue() -> None:
+    """AT-3 set-up scaled down (d = 60, C = 5, b = 16, P = 305): float64 has exactly
+    min(P, (C - 1) b) = 64 non-zero eigenvalues; float32 round-off passes the paper's 1e-10 cut.
+    (The full AT-3 numbers, 576 of 2010, are checked on the quick reproduction's summary.)"""
+    out = st.rank_check_synthetic(d=60, n_classes=5, batch=16, seed=0)
+    assert out["n_params"] == 305 and out["expected_rank"] == 64
+    assert out["float64_above_1e-10"] == 64
+    assert out["float64_above_rel_1e-9"] == 64
+    assert out["float32_above_1e-10"] >= 300
 
 
 def test_mean_reduced_ratio_goe_vs_poisson() -> None:

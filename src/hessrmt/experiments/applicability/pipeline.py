@@ -1,0 +1,429 @@
+"""``hessrmt reproduce applicability``: the whole reproduction, resumable, in one directory.
+
+Parts (each checkpointed under ``OUT/parts/`` as soon as it finishes, so an interrupted run
+resumes where it stopped): ``hardness`` (NumPy), ``gp_toy`` (NumPy), ``decorrelation`` (torch),
+``model_<key>`` per network (torch). Then the statistics are computed from the saved spectra and
+``OUT/summary.json`` and ``OUT/report.html`` are written atomically.
+
+``summary.json`` sections: ``models`` (per model and variant), ``gp_toy``,
+``gradient_decorrelation``, ``hardness``, plus ``rank_check``, ``comparison`` (the report's table)
+and ``config``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hessrmt.errors import DataError, InputError
+from hessrmt.io import atomic_write_json, to_jsonable
+
+from . import statistics as st
+from .paper_values import PAPER_DEGENERACY, PAPER_RATIOS, paper_row_for
+from .specs import PAPER_MODELS, QUICK_MODELS, ModelSpec
+
+SUMMARY_SECTIONS = ("models", "gp_toy", "gradient_decorrelation", "hardness")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of one reproduction (recorded; a resumed run must use the same ones)."""
+
+    quick: bool = False
+    seed: int = 0
+    data_root: str | None = None
+    gp_n: int = 300
+    gp_size: int = 100
+    decorrelation_epochs: int = 300
+    decorrelation_directions: int = 6
+    hardness_boot: int = 1000
+    n_null: int = 100
+    n_boot: int = 200
+    models: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def create(cls, *, quick: bool, seed: int = 0, data_root: str | None = None) -> RunConfig:
+        from_specs = _specs(quick)
+        if quick:
+            return cls(
+                quick=True,
+                seed=seed,
+                data_root=data_root,
+                gp_size=20,
+                decorrelation_epochs=20,
+                decorrelation_directions=4,
+                hardness_boot=200,
+                n_null=30,
+                n_boot=50,
+                models=tuple(s.key for s in from_specs),
+            )
+        return cls(seed=seed, data_root=data_root, models=tuple(s.key for s in from_specs))
+
+
+def _specs(quick: bool) -> tuple[ModelSpec, ...]:
+    return QUICK_MODELS if quick else PAPER_MODELS
+
+
+@contextlib.contextmanager
+def limit_threads(threads: int | None) -> Iterator[None]:
+    """Limit BLAS (threadpoolctl) and torch intra-op threads inside the block (None: as is)."""
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise InputError(f"threads must be >= 1, got {threads}")
+    import sys
+
+    torch = sys.modules.get("torch")
+    old = torch.get_num_threads() if torch is not None else None
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        threadpool_limits = None
+    ctx = threadpool_limits(threads) if threadpool_limits else contextlib.nullcontext()
+    with ctx:
+        try:
+            import torch as _torch
+
+            _torch.set_num_threads(threads)
+            yield
+        finally:
+            if old is not None:
+                _torch.set_num_threads(old)
+
+
+# ------------------------------------------------------------------------------------------
+# parts
+
+
+def _part(parts: Path, name: str, cls: type, compute: Any, log: Any) -> Any:
+    stem = parts / name
+    if (parts / f"{name}.json").exists():
+        try:
+            res = cls.load(stem)
+            log(f"{name}: resumed from checkpoint")
+            return res
+        except DataError as exc:
+            log(f"{name}: checkpoint unreadable ({exc}); recomputing")
+    t = time.perf_counter()
+    res = compute()
+    res.save(stem)
+    log(f"{name}: done in {time.perf_counter() - t:.1f} s")
+    return res
+
+
+def _check_config(out: Path, cfg: RunConfig) -> None:
+    path = out / "parts" / "config.json"
+    want = json.loads(json.dumps(asdict(cfg)))
+    if path.exists():
+        have = json.loads(path.read_text())
+        if have != want:
+            raise DataError(
+                f"{out} holds a run with different settings ({path}); choose another --out or "
+                "delete that directory to start afresh"
+            )
+    else:
+        atomic_write_json(path, want)
+
+
+def run_applicability(
+    out: str | Path,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    data_root: str | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+    report: bool = True,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Run (or resume) the reproduction in ``out``; returns the summary dict."""
+    if seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed}")
+    if data_root is not None and not Path(data_root).is_dir():
+        raise DataError(f"--data-root {data_root} is not a directory")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} exists and is not a directory")
+    parts = out / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    cfg = RunConfig.create(quick=quick, seed=seed, data_root=data_root)
+    _check_config(out, cfg)
+    if log is None:
+
+        def log(msg: str) -> None:
+            if progress:
+                import sys
+
+                print(f"[applicability] {msg}", file=sys.stderr, flush=True)
+
+    with limit_threads(threads):
+        from .gp_toy import GPToyResult, run_gp_toy
+        from .hardness import ExpFit, fit_hardness
+
+        fits = {
+            name: _part(
+                parts,
+                f"hardness_{name}",
+                ExpFit,
+                lambda name=name: fit_hardness(n_boot=cfg.hardness_boot, rng=seed)[name],
+                log,
+            )
+            for name in ("loss", "error")
+        }
+        gp = _part(
+            parts,
+            "gp_toy",
+            GPToyResult,
+            lambda: run_gp_toy(n=cfg.gp_n, size=cfg.gp_size, rng=seed, progress=progress),
+            log,
+        )
+        from .decorrelation import DecorrelationResult, run_decorrelation
+
+        dec = _part(
+            parts,
+            "decorrelation",
+            DecorrelationResult,
+            lambda: run_decorrelation(
+                epochs=cfg.decorrelation_epochs,
+                n_directions=cfg.decorrelation_directions,
+                seed=seed,
+                progress=progress,
+            ),
+            log,
+        )
+        from .networks import ModelSpectra, compute_model_spectra
+
+        models = {}
+        for spec in _specs(quick):
+            models[spec.key] = _part(
+                parts,
+                f"model_{spec.key}",
+                ModelSpectra,
+                lambda spec=spec: compute_model_spectra(
+                    spec, seed=seed, data_root=data_root, progress=progress
+                ),
+                log,
+            )
+        model_stats = {}
+        for key, m in models.items():
+            path = parts / f"stats_{key}.json"
+            if path.exists():
+                model_stats[key] = json.loads(path.read_text())
+                log(f"stats_{key}: resumed from checkpoint")
+                continue
+            t = time.perf_counter()
+            model_stats[key] = json.loads(
+                json.dumps(
+                    to_jsonable(
+                        model_statistics(m, n_null=cfg.n_null, n_boot=cfg.n_boot, seed=seed)
+                    )
+                )
+            )
+            atomic_write_json(path, model_stats[key])
+            log(f"stats_{key}: done in {time.perf_counter() - t:.1f} s")
+        at3_path = parts / "rank_check_at3.json"
+        if at3_path.exists():
+            at3 = json.loads(at3_path.read_text())
+        else:
+            at3 = st.rank_check_synthetic(seed=seed)
+            atomic_write_json(at3_path, at3)
+    from .hardness import hardness_summary
+
+    summary: dict[str, Any] = {
+        "paper": "Baskerville, Granziol & Keating, arXiv:2102.06740",
+        "config": asdict(cfg),
+        "models": model_stats,
+        "gp_toy": gp.summary(),
+        "gradient_decorrelation": dec.summary(),
+        "hardness": hardness_summary(fits, seed=seed),
+        "rank_check": {
+            "synthetic_AT3": at3,
+            "models": {k: v["rank_check"] for k, v in model_stats.items() if v.get("rank_check")},
+        },
+    }
+    summary["comparison"] = comparison_rows(model_stats)
+    atomic_write_json(out / "summary.json", summary)
+    if report:
+        from .report import write_applicability_report
+
+        t = time.perf_counter()
+        write_applicability_report(out / "report.html", summary, models, gp, dec, fits)
+        log(f"report: done in {time.perf_counter() - t:.1f} s")
+    return summary
+
+
+# ------------------------------------------------------------------------------------------
+# statistics of the network spectra
+
+
+def variant_statistics(
+    spectra: np.ndarray,
+    *,
+    precision: str,
+    bounds: np.ndarray | None = None,
+    n_null: int = 100,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Everything the report shows for one (state, curvature, scope, precision) of one model."""
+    ok = np.all(np.isfinite(spectra), axis=1)
+    out: dict[str, Any] = {"n_spectra": int(ok.sum()), "n_failed_eigensolves": int((~ok).sum())}
+    spectra = spectra[ok]
+    if spectra.shape[0] == 0:
+        out["error"] = "no spectrum"
+        return out
+    rtol = st.RELATIVE_ZERO_RTOL[precision]
+    out["n_params"] = int(spectra.shape[1])
+    out["degeneracy"] = st.degeneracy_curve(spectra, rtol=rtol)
+    # the paper's way: absolute cut 1e-10, pooled unreduced ratios, 40 bins on [0, 10]
+    pr = st.paper_ratios(spectra, cut=st.PAPER_RATIO_CUT)
+    paper: dict[str, Any] = {"cut": st.PAPER_RATIO_CUT, "n_ratios": int(pr.size)}
+    if np.any(pr < 10):
+        paper.update(st.binned_ratio_stats(pr))
+    paper.update(
+        {
+            f"exact_{k}": v
+            for k, v in st.mean_reduced_ratio(spectra, cut=st.PAPER_RATIO_CUT, rtol=None).items()
+        }
+    )
+    out["paper_method"] = paper
+    # honest: relative zero cut, exact means, tests by hessrmt.rmt.summary
+    out["relative_cut"] = {"rtol": rtol, **st.mean_reduced_ratio(spectra, rtol=rtol)}
+    honest = {"unavailable": "fewer than 10 non-zero eigenvalues"}
+    if out["relative_cut"]["n_levels_kept"] >= 10:
+        honest = _honest(spectra, precision, n_null=n_null, n_boot=n_boot, seed=seed)
+    out["tests"] = honest
+    if spectra.shape[0] >= 3:
+        for name, kw in (
+            ("paper_cut", {"cut": st.PAPER_UNFOLD_CUT}),
+            ("relative_cut", {"cut": None, "rtol": rtol}),
+        ):
+            try:
+                s = st.unfolded_spacings(spectra, **kw)
+                out.setdefault("unfolded", {})[name] = st.spacing_stats(s)
+            except InputError as exc:
+                out.setdefault("unfolded", {})[name] = {"unavailable": str(exc)}
+    if bounds is not None and bounds.size and np.all(bounds >= 0):
+        nz = [st.count_nonzero(r, rtol=rtol) for r in spectra]
+        out["rank"] = {
+            "bound_per_spectrum": bounds[ok].tolist(),
+            "nonzero_per_spectrum": nz,
+            "rtol": rtol,
+            "all_equal_bound": bool(np.all(np.asarray(nz) == bounds[ok])),
+        }
+    return out
+
+
+def _honest(spectra: np.ndarray, precision: str, *, n_null: int, n_boot: int, seed: int) -> dict:
+    try:
+        from hessrmt.rmt.summary import summarize_spectrum
+    except ImportError as exc:
+        return {"unavailable": f"hessrmt.rmt.summary not available ({exc})"}
+    try:
+        s = summarize_spectrum(spectra, rng=seed, dtype=precision, n_null=n_null, n_boot=n_boot)
+    except InputError as exc:
+        return {"unavailable": " ".join(str(exc).split())}
+    return s.to_summary_dict()
+
+
+def model_statistics(m: Any, *, n_null: int = 100, n_boot: int = 200, seed: int = 0) -> dict:
+    """Statistics of every variant of one :class:`~.networks.ModelSpectra`."""
+    variants = {}
+    for key, arr in sorted(m.spectra.items()):
+        state, curvature, scope, precision = key.split("/")
+        variants[key] = variant_statistics(
+            np.asarray(arr),
+            precision=precision,
+            bounds=np.asarray(m.rank_bounds.get(f"{state}/{curvature}/{scope}", [])),
+            n_null=n_null,
+            n_boot=n_boot,
+            seed=seed,
+        )
+    rank = None
+    for key, v in variants.items():
+        if key.endswith("/batch/float64") and "/hessian/" in key and "rank" in v:
+            if m.spec["model"] == "logreg":
+                C = m.dataset["n_outputs"]
+                b = m.spec["spectrum_batch_size"]
+                P = m.n_params
+                rank = rank or {}
+                rank[key.rsplit("/", 1)[0]] = {
+                    "statement": (
+                        f"softmax regression, batch b = {b}, C = {C}, P = {P}: float64 batch "
+                        f"Hessians have exactly (C - 1) rank([X, 1]) non-zero eigenvalues "
+                        f"(<= min(P, (C - 1) b) = {min(P, (C - 1) * b)})"
+                    ),
+                    "min_P_Cm1_b": min(P, (C - 1) * b),
+                    "bound_per_batch": v["rank"]["bound_per_spectrum"],
+                    "nonzero_per_batch": v["rank"]["nonzero_per_spectrum"],
+                    "all_equal": v["rank"]["all_equal_bound"],
+                }
+    return {
+        "n_params": m.n_params,
+        "dataset": m.dataset,
+        "training": m.training,
+        "spec": m.spec,
+        "variants": variants,
+        "rank_check": rank,
+    }
+
+
+def comparison_rows(model_stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model and variant: ours next to the paper's figure data (papers.md §2.5)."""
+    rows = []
+    for key, ms in model_stats.items():
+        for vkey, v in ms["variants"].items():
+            if "error" in v:
+                continue
+            state, curvature, scope, _precision = vkey.split("/")
+            paper = paper_row_for(
+                ms["spec"].get("paper"), state, curvature, scope, ms["spec"].get("split", "test")
+            )
+            tests = v.get("tests", {})
+            deg = dict(zip(v["degeneracy"]["eps"], v["degeneracy"]["fraction"]))
+            pm = v["paper_method"]
+            rows.append(
+                {
+                    "model": key,
+                    "dataset": ms["dataset"]["name"],
+                    "variant": vkey,
+                    "n_params": v["n_params"],
+                    "n_spectra": v["n_spectra"],
+                    "mean_ratio": v["relative_cut"]["mean_ratio"],
+                    "mean_ratio_se": v["relative_cut"]["mean_ratio_se"],
+                    "ks_goe": (tests.get("ks_goe") or {}).get("statistic"),
+                    "ks_poisson": (tests.get("ks_poisson") or {}).get("statistic"),
+                    "verdict": tests.get("verdict", "n/a"),
+                    "zero_fraction": v["degeneracy"]["relative_zero_fraction"],
+                    "zero_fraction_1e-4": deg.get(1e-4),
+                    "paper_method_mean_r_lt10": pm.get("mean_r_lt10"),
+                    "paper_method_mean_rt": pm.get("exact_mean_ratio"),
+                    "paper_method_tv_goe": pm.get("tv_goe"),
+                    "paper_row": paper["row"] if paper else None,
+                    "paper_mean_r_lt10": paper["mean_r_lt10"] if paper else None,
+                    "paper_mean_rt_binned": paper["mean_rt_binned"] if paper else None,
+                    "paper_tv_goe": paper["tv_goe"] if paper else None,
+                    "paper_zero_fraction_1e-4": paper.get("zero_1e-4") if paper else None,
+                }
+            )
+    return rows
+
+
+__all__ = [
+    "PAPER_DEGENERACY",
+    "PAPER_RATIOS",
+    "SUMMARY_SECTIONS",
+    "RunConfig",
+    "comparison_rows",
+    "model_statistics",
+    "run_applicability",
+    "variant_statistics",
+]

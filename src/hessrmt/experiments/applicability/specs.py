@@ -1,0 +1,159 @@
+"""Model specifications of the applicability reproduction (no torch import).
+
+:data:`PAPER_MODELS`: the paper's architectures and widths (papers.md §2.3) on bundled stand-ins
+of its data (digits for MNIST / CIFAR-10, synthetic regression for Bike) unless the paper's files
+are found under ``--data-root``. :data:`QUICK_MODELS`: narrower networks, fewer epochs and
+batches, the train split and a 400-sample full-data Hessian, for ``--quick``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_HERE = "hessrmt.experiments.applicability.networks"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the reproduction.
+
+    ``paper`` names the row of the paper's figure data (papers.md §2.5) it corresponds to;
+    ``dataset`` / ``local_dataset``: the bundled stand-in and the paper's data (used when found
+    under ``data_root``).
+    """
+
+    key: str
+    model: str
+    dataset: str
+    epochs: int
+    curvatures: tuple[str, ...] = ("hessian",)
+    states: tuple[str, ...] = ("trained",)
+    split: str = "test"
+    max_batches: int = 8
+    full_data: bool = False
+    full_data_max_samples: int | None = None
+    local_dataset: str | None = None
+    paper: str | None = None
+    n_samples: int | None = None
+    spectrum_batch_size: int = 64
+
+
+#: the paper's architectures and widths (zoo models), on bundled stand-ins of its data sets
+PAPER_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "logreg",
+        "logreg",
+        "digits",
+        300,
+        ("hessian",),
+        ("untrained", "trained"),
+        "test",
+        64,
+        True,
+        None,
+        "mnist",
+        "MNIST logistic",
+    ),
+    ModelSpec(
+        "mlp",
+        "mlp",
+        "digits",
+        300,
+        ("hessian", "ggn"),
+        ("trained",),
+        "test",
+        16,
+        False,
+        None,
+        "mnist",
+        "MNIST MLP",
+    ),
+    ModelSpec(
+        "deep-mlp",
+        "deep-mlp",
+        "digits",
+        300,
+        ("hessian",),
+        ("trained",),
+        "test",
+        4,
+        False,
+        None,
+        "mnist",
+        "MNIST deep MLP",
+    ),
+    ModelSpec(
+        "lenet",
+        "lenet",
+        "digits",
+        300,
+        ("hessian",),
+        ("trained",),
+        "test",
+        8,
+        False,
+        None,
+        "cifar10",
+        "LeNet CIFAR-10",
+    ),
+    ModelSpec(
+        "regression-mlp",
+        "regression-mlp",
+        "synthetic-regression",
+        300,
+        ("hessian", "ggn"),
+        ("trained",),
+        "test",
+        4,
+        False,
+        None,
+        "bike",
+        "Bike MLP GGN",
+    ),
+)
+
+#: narrower networks and fewer epochs/batches for ``--quick`` (a few minutes on 2 CPU cores)
+QUICK_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "logreg",
+        "logreg",
+        "digits",
+        20,
+        ("hessian",),
+        ("untrained", "trained"),
+        "train",
+        8,
+        True,
+        400,
+        None,
+        "MNIST logistic",
+    ),
+    ModelSpec(
+        "mlp",
+        f"{_HERE}:quick_mlp",
+        "synthetic",
+        20,
+        ("hessian", "ggn"),
+        ("trained",),
+        "train",
+        8,
+        True,
+        400,
+        None,
+        "MNIST MLP",
+    ),
+    ModelSpec(
+        "regression-mlp",
+        f"{_HERE}:quick_regression_mlp",
+        "synthetic-regression",
+        20,
+        ("hessian", "ggn"),
+        ("trained",),
+        "train",
+        8,
+        False,
+        None,
+        None,
+        "Bike MLP GGN",
+    ),
+)

@@ -1,0 +1,105 @@
+"""Network Hessians of the applicability reproduction: softmax closed form, rank, GGN = H for a
+linear model, float32 round-off, and the gradient-decorrelation measurement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hessrmt.experiments.applicability import statistics as st  # noqa: E402
+from hessrmt.experiments.applicability.specs import ModelSpec  # noqa: E402
+
+TINY = ModelSpec(
+    key="tiny-logreg",
+    model="logreg",
+    dataset="wine",
+    epochs=3,
+    curvatures=("hessian", "ggn"),
+    states=("untrained", "trained"),
+    split="train",
+    max_batches=3,
+    full_data=True,
+    full_data_max_samples=40,
+    paper="MNIST logistic",
+    spectrum_batch_size=8,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from hessrmt.experiments.applicability.networks import compute_model_spectra
+
+    return compute_model_spectra(TINY, seed=3)
+
+
+def test_spectra_shapes_and_bounds(tiny) -> None:
+    P = 13 * 3 + 3
+    assert tiny.n_params == P
+    assert tiny.spectra["trained/hessian/batch/float64"].shape == (3, P)
+    assert tiny.spectra["untrained/ggn/full/float32"].shape == (1, P)
+    # softmax regression: rank (C - 1) * rank([X, 1]) = 2 * min(8, 14) = 16 per batch of 8
+    np.testing.assert_array_equal(tiny.rank_bounds["trained/hessian/batch"], [16, 16, 16])
+    for row in tiny.spectra["trained/hessian/batch/float64"]:
+        assert st.count_nonzero(row, rtol=1e-9) == 16
+    assert st.count_nonzero(tiny.spectra["trained/hessian/full/float64"][0], rtol=1e-9) == 2 * 14
+
+
+def test_untrained_batch_hessian_matches_closed_form(tiny) -> None:
+    from hessrmt.data import load_dataset
+    from hessrmt.nn.zoo import build_model
+
+    ds = load_dataset("wine", seed=3)
+    model = build_model("logreg", input_shape=ds.input_shape, n_outputs=3, seed=3)
+    W = model[1].weight.detach().numpy()
+    b = model[1].bias.detach().numpy()
+    X = ds.X_train[8:16]  # second batch, shuffle=False
+    expected = np.linalg.eigvalsh(st.softmax_batch_hessian(X, W, b))
+    got = tiny.spectra["untrained/hessian/batch/float64"][1]
+    np.testing.assert_allclose(np.sort(got), expected, atol=1e-10 * np.abs(expected).max())
+
+
+def test_ggn_equals_hessian_for_linear_model(tiny) -> None:
+    for key in ("trained/{}/batch/float64", "untrained/{}/full/float64"):
+        h = tiny.spectra[key.format("hessian")]
+        g = tiny.spectra[key.format("ggn")]
+        np.testing.assert_allclose(h, g, atol=1e-10 * np.abs(h).max())
+
+
+def test_float32_spreads_the_null_space(tiny) -> None:
+    e64 = tiny.spectra["trained/hessian/batch/float64"]
+    e32 = tiny.spectra["trained/hessian/batch/float32"]
+    scale = np.abs(e64).max()
+    # float64: the 26 null directions per batch are zero to ~1e-15 relative
+    assert np.all(np.sort(np.abs(e64), axis=1)[:, :26] < 1e-12 * scale)
+    # float32: the genuine eigenvalues agree to float32 accuracy
+    np.testing.assert_allclose(np.sort(e32, axis=1), np.sort(e64, axis=1), atol=1e-5 * scale)
+
+
+def test_decorrelation_measurement_small() -> None:
+    from hessrmt.experiments.applicability.decorrelation import measure_decorrelation
+    from hessrmt.nn.losses import make_loss
+
+    gen = torch.Generator().manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    model = model.double()
+    X = torch.randn(40, 4, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (40,), generator=gen)
+    batches = [(X[i : i + 10], y[i : i + 10]) for i in range(0, 40, 10)]
+    res = measure_decorrelation(
+        model,
+        batches,
+        make_loss("cross-entropy"),
+        distances=(0.0, 1e-4, 3.0, 100.0),
+        n_directions=3,
+        n_minibatches=2,
+        seed=1,
+    )
+    assert res.corr_full[0] == pytest.approx(1.0, abs=1e-12)
+    assert res.corr_full[1] > 0.999  # gradients are continuous
+    assert res.corr_full[3] < res.corr_full[1]
+    assert np.all(res.corr_full_se >= 0) and res.n_params == 4 * 8 + 8 + 8 * 3 + 3
+    assert -1 <= res.noise_floor <= 1
+    with pytest.raises(Exception, match="n_directions"):
+        measure_decorrelation(model, batches, make_loss("cross-entropy"), n_directions=1)
