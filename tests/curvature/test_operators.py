@@ -405,6 +405,7 @@ def test_conventions_recorded() -> None:
     assert c["curvature"] == "hessian"
     assert GGNOperator(p.model, p.loss_fn, p.batches).conventions()["curvature"] == "ggn"
     assert HessianOperator(p.model, p.loss_fn, p.batches).hvp_strategy == "double-backward"
+    assert repr(op).startswith("HessianOperator(P=30, N=23, batches=3, reduction='mean'")
 
 
 def test_operator_snapshot_ignores_later_model_changes() -> None:

@@ -21,6 +21,13 @@ Operators (all symmetric P x P, P = number of selected parameters):
 Parameter ordering is that of ``torch.nn.utils.parameters_to_vector(model.parameters())``
 restricted to the selected parameters (model order, whatever order ``params`` lists them in).
 
+Example::
+
+    H = HessianOperator(model, torch.nn.CrossEntropyLoss(), batches)   # float64, eval mode
+    H.shape, H.conventions()["loss_reduction"]                          # (P, P), "mean"
+    HV = H.matmat(V)                                                    # V: (P, k), one data pass
+    G = GGNOperator(model, loss_fn, batches, params="^fc")             # last layer only
+
 The parameters (and buffers) are copied when the operator is built, cast to ``dtype`` and moved
 to ``device``: the operator is the curvature at THAT point; later changes to the model do not
 affect it, and the model's own tensors and mode are never modified (the mode is switched only for
@@ -426,6 +433,14 @@ class _EmpiricalRiskOperator(CurvatureOperator):
 
     # -- the public API -----------------------------------------------------------------------
 
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(P={self.shape[0]}, N={self.num_data}, "
+            f"batches={self.num_batches}, reduction={self.reduction!r}, mode={self.mode!r}, "
+            f"dtype={str(self.dtype).replace('torch.', '')}, device={self.device}, "
+            f"hvp={self.hvp_strategy!r})"
+        )
+
     def _batch_matmat(
         self, index: int, batch: Any, V: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
@@ -541,7 +556,9 @@ class HessianOperator(_EmpiricalRiskOperator):
         dtype: dtype of the computation and of the vectors (default float64).
         device: where to compute (default: the model's device).
         params: None (all trainable), a regex searched in the names, or a list of names.
-        mode: "eval" (default) or "train" (BatchNorm batch statistics, dropout with ``seed``).
+        mode: "eval" (default) or "train" (BatchNorm batch statistics without touching the
+            running statistics; dropout layers need ``seed``). Dropout called functionally
+            inside ``forward`` cannot be detected: pass ``seed`` for such models in train mode.
         hvp: "auto" (:data:`AUTO_RULE`), "double-backward" or "forward-over-reverse".
         reduction: for a plain callable ``loss_fn``: "mean" (default) or "sum".
         seed: fixes dropout masks in train mode (required then), one realisation per batch.
