@@ -495,3 +495,18 @@ def test_data_changing_between_passes_is_detected() -> None:
     op = HessianOperator(p.model, p.loss_fn, Shrinking())
     with pytest.raises(DataError, match="changed between passes"):
         op @ torch.ones(op.shape[0], dtype=torch.float64)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("hvp", ["auto", *STRATEGIES])
+def test_cuda_matches_cpu(hvp: str) -> None:
+    p = small_cnn()
+    cpu = dense(HessianOperator(p.model, p.loss_fn, p.batches, hvp=hvp))
+    op = HessianOperator(p.model, p.loss_fn, p.batches, device="cuda", hvp=hvp)
+    assert op.device.type == "cuda" and next(p.model.parameters()).device.type == "cpu"
+    M = op @ torch.eye(op.shape[0], dtype=torch.float64, device="cuda")
+    assert rel(M.cpu(), cpu) < 1e-10
+    G = GGNOperator(p.model, p.loss_fn, p.batches, device="cuda")
+    R = ResidualOperator(p.model, p.loss_fn, p.batches, device="cuda", hvp=hvp)
+    eye = torch.eye(op.shape[0], dtype=torch.float64, device="cuda")
+    assert rel((G @ eye + R @ eye).cpu(), cpu) < 1e-10
