@@ -12,6 +12,18 @@ from hessrmt.curvature.linop import DenseOperator
 from hessrmt.errors import InputError
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These matrices are small: one thread is faster than two contending ones (restored)."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(before)
+
+
 def with_spectrum(eigs: np.ndarray, seed: int = 0) -> np.ndarray:
     """Q diag(eigs) Q^T with a random orthogonal Q (float64, exactly symmetric)."""
     n = len(eigs)
