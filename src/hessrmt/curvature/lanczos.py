@@ -1,7 +1,7 @@
 """Extremal eigenpairs of a symmetric curvature operator: thick-restart (block) Lanczos.
 
 Algorithm (Wu & Simon 2000, "Thick-restart Lanczos method for large symmetric eigenvalue
-problems", SIAM J. Matrix Anal. Appl. 22(2); Stathopoulos & Saad for the block form):
+problems", SIAM J. Matrix Anal. Appl. 22(2); block form after Golub & Underwood 1977):
 
 1. Build an orthonormal Krylov basis ``V`` (n x m, ``m = ncv``) one block of ``b`` vectors at a
    time. Each new block is ``A q`` orthogonalised against *all* previous basis vectors with
@@ -30,7 +30,11 @@ adds the others slowly and unreliably), so single-vector Lanczos (and ARPACK) ca
 rank-deficient Gauss-Newton matrix). With ``verify=True`` (default) a short Lanczos run on the
 complement of the returned vectors checks for a more wanted eigenvalue; if one is found the
 computation is repeated with ``block_size = k`` (a block Krylov space of width ``k`` sees up to
-``k`` copies). Blocks of ``b`` vectors can also be requested directly (``block_size=b``).
+``k`` copies). Blocks of ``b`` vectors can also be requested directly (``block_size=b``). The
+check is one-sided: a copy that its ``verify_steps`` steps cannot resolve (a Ritz value within
+``100 tol ||A||`` of the ``k``-th returned value) goes unnoticed.
+
+Memory: two float64 arrays of ``ncv x P`` (basis and products), on the operator's device.
 """
 
 from __future__ import annotations

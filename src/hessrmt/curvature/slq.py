@@ -24,11 +24,12 @@ exhausted) stops early; its unused nodes are padded with weight 0. Each tridiago
 diagonalised with the symmetric tridiagonal solver ``scipy.linalg.eigh_tridiagonal``.
 
 Broadening: Gaussian kernels of standard deviation ``sigma`` (``width``). The default is
-``sigma = (theta_max - theta_min) / ((m - 1) sqrt(8 ln 3))``, the resolution of an ``m``-step
-rule on the node range (the same default as curvlinops' ``LanczosApproximateSpectrumCached``
-after its rescaling to [-1, 1], Papyan 2020, Lin, Saad & Yang 2016 kappa = 3); a zero range
-falls back to ``1e-3 max(|theta|, 1)``. The default grid spans the node range plus ``5 sigma``
-on each side with 1024 points. The band is ``density +- 2 SE``, the standard error of the mean
+``sigma = (theta_max - theta_min) / ((m - 1) sqrt(8 ln 3))``, about the node spacing of an
+``m``-step rule over the node range: curvlinops' default ``sigma = 2 / ((m - 1) sqrt(8 ln kappa))``
+with ``kappa = 3`` on the spectrum rescaled to [-1, 1] (Papyan 2020), mapped back to the original
+scale, so the width is proportional to the spectral range; a zero range falls back to
+``1e-3 max(|theta|, 1)``. The default grid spans the node range plus ``5 sigma`` on each side
+with 1024 points. The band is ``density +- 2 SE``, the standard error of the mean
 of the per-probe densities (needs >= 2 probes; NaN otherwise).
 """
 
@@ -293,7 +294,7 @@ def slq(
         reorth = m <= 300 and basis_bytes <= memory_budget
         if not reorth:
             warnings.warn(
-                f"slq: full reorthogonalisation off ({m} steps, bases need "
+                f"slq: full reorthogonalisation off ({m} steps > 300, or bases of "
                 f"{basis_bytes / 2**30:.2f} GiB > budget {memory_budget / 2**30:.2f} GiB); "
                 "expect ghost nodes; pass reorthogonalize=True or raise memory_budget",
                 RuntimeWarning,
@@ -360,7 +361,11 @@ def slq(
             "precision": "recurrence in float64; operator in its own dtype",
         }
     )
-    meta = Metadata.create(seed=seed_of(seed), dtype=dtype_name(op.dtype), conventions=conventions)
+    meta = Metadata.create(
+        seed=seed_of(seed) if user_probes is None else None,
+        dtype=dtype_name(op.dtype),
+        conventions=conventions,
+    )
     return SLQResult(
         nodes=nodes,
         weights=weights,
