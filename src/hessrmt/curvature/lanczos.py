@@ -31,8 +31,8 @@ rank-deficient Gauss-Newton matrix). With ``verify=True`` (default) a short Lanc
 complement of the returned vectors checks for a more wanted eigenvalue; if one is found the
 computation is repeated with ``block_size = k`` (a block Krylov space of width ``k`` sees up to
 ``k`` copies). Blocks of ``b`` vectors can also be requested directly (``block_size=b``). The
-check is one-sided: a copy that its ``verify_steps`` steps cannot resolve (a Ritz value within
-``100 tol ||A||`` of the ``k``-th returned value) goes unnoticed.
+check is one-sided: a missed eigenvalue goes unnoticed when ``verify_steps`` Lanczos steps on
+the complement do not bring a Ritz value beyond the ``k``-th returned value by ``100 tol ||A||``.
 
 Memory: two float64 arrays of ``ncv x P`` (basis and products), on the operator's device.
 """
