@@ -28,3 +28,21 @@ def test_python_dash_m_and_version():
         [sys.executable, "-m", "hessrmt", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("hessrmt ")
+
+
+def test_only_the_chosen_command_module_is_imported(monkeypatch):
+    import importlib
+
+    from hessrmt.cli import main as cli_main
+
+    seen = []
+    real = importlib.import_module
+
+    def spy(name, *args, **kwargs):
+        seen.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(cli_main.importlib, "import_module", spy)
+    cli_main.build_parser(cli_main._chosen_command(["stats", "x.npy"]))
+    assert [n for n in seen if n.startswith("hessrmt.cli.")] == ["hessrmt.cli.stats"]
+    assert cli_main._chosen_command(["--version"]) is None

@@ -25,6 +25,15 @@ from hessrmt.errors import HessrmtError
 #: Modules under hessrmt.cli that provide sub-commands, in the order shown by --help.
 COMMAND_MODULES = ("analyze", "stats", "theory", "reproduce")
 
+#: sub-command -> the module under hessrmt.cli that registers it.
+COMMANDS = {
+    "analyze": "analyze",
+    "report": "analyze",
+    "stats": "stats",
+    "theory": "theory",
+    "reproduce": "reproduce",
+}
+
 
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line on stderr and exit status 2."""
@@ -34,14 +43,25 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (first non-option word), if known."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or (``only``) one holding just the module of that sub-command, so that a
+    broken or slow module never stands in the way of another command."""
     parser = _Parser(
         prog="hessrmt",
         description="Hessian spectra of neural-network loss surfaces against random matrix theory.",
     )
     parser.add_argument("--version", action="version", version=f"hessrmt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    modules = COMMAND_MODULES if only is None else (COMMANDS[only],)
+    for name in modules:
         try:
             module = importlib.import_module(f"hessrmt.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -53,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen_command(argv))
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
@@ -68,9 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"hessrmt: error: {msg}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write(
-            "hessrmt: interrupted; completed steps are checkpointed, rerun to resume\n"
-        )
+        sys.stderr.write("hessrmt: interrupted; rerun the same command to resume\n")
         return 130
 
 
