@@ -3,19 +3,17 @@ GP toy GOE within its SE, rank check, hardness oracle, report, resume and CLI er
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-
 from hessrmt.errors import DataError
-from hessrmt.experiments.applicability.pipeline import (
-    SUMMARY_SECTIONS,
-    run_applicability,
-)
+from hessrmt.experiments.applicability.pipeline import SUMMARY_SECTIONS, run_applicability
+
+pytest.importorskip("torch")
 
 GOE, POISSON = 0.5307, 2 * np.log(2) - 1
 
@@ -88,7 +86,7 @@ def test_model_variants_sane(quick) -> None:
             r = v["relative_cut"]["mean_ratio"]
             assert 0.3 < r < 0.7, (key, vkey, r)
             fr = v["degeneracy"]["fraction"]
-            assert all(0 <= a <= b <= 1 for a, b in zip(fr, fr[1:]))
+            assert all(0 <= a <= b <= 1 for a, b in itertools.pairwise(fr))
         # float64 has exact or 1e-15-relative zeros where float32 has round-off
         lr = models["logreg"]["variants"]
         assert (

@@ -118,11 +118,13 @@ def measure_decorrelation(
     n_directions: int = 6,
     n_minibatches: int = 4,
     seed: int = 0,
+    full_batches: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> DecorrelationResult:
     """Measure gradient correlations at w and w + d u (``loss_fn`` with mean reduction).
 
     ``batches``: the full data as minibatches (the full-data gradient is their size-weighted
-    mean); the first ``n_minibatches`` are used for the minibatch curve.
+    mean, unless ``full_batches`` gives the same data cut differently, e.g. as one batch); the
+    first ``n_minibatches`` are used for the minibatch curve.
     """
     from torch.func import functional_call, grad
 
@@ -158,9 +160,10 @@ def measure_decorrelation(
         return acc
 
     mini = batches[:n_minibatches]
+    full_data = batches if full_batches is None else full_batches
     gen = torch.Generator().manual_seed(seed)
     try:
-        g_full0 = grad_at(w0, batches)
+        g_full0 = grad_at(w0, full_data)
         g_mini0 = [grad_at(w0, [b]) for b in mini]
         floor = (
             float(
@@ -176,7 +179,7 @@ def measure_decorrelation(
             u /= u.norm()
             for i, d in enumerate(distances):
                 w = w0 + d * u
-                full[i, k] = _cos(g_full0, grad_at(w, batches))
+                full[i, k] = _cos(g_full0, grad_at(w, full_data))
                 mb[i, k] = np.mean([_cos(g0, grad_at(w, [b])) for g0, b in zip(g_mini0, mini)])
     finally:
         model.train(was)
@@ -245,6 +248,7 @@ def run_decorrelation(
     model = build_model(model_name, input_shape=ds.input_shape, n_outputs=n_out, seed=seed)
     hist = train(model, ds, epochs=epochs, seed=seed, loss=loss, progress=progress)
     batches = to_batches(ds, batch_size, split="train", shuffle=True, seed=seed)
+    whole = to_batches(ds, ds.X_train.shape[0], split="train")
     res = measure_decorrelation(
         model,
         batches,
@@ -253,6 +257,7 @@ def run_decorrelation(
         n_directions=n_directions,
         n_minibatches=n_minibatches,
         seed=seed,
+        full_batches=whole,
     )
     info = dict(res.info)
     info.update(

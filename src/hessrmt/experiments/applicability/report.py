@@ -18,7 +18,7 @@ def _png(fig: Any) -> bytes:
     from hessrmt.report.html import figure_to_png
 
     try:
-        return figure_to_png(fig)
+        return figure_to_png(fig, dpi=90)
     finally:
         plt.close(fig)
 
@@ -63,18 +63,20 @@ def fig_degeneracy(models: dict[str, Any]) -> Any:
 def fig_ratios(models: dict[str, Any]) -> Any:
     import matplotlib.pyplot as plt
 
-    keys = list(models)
-    fig, axes = plt.subplots(len(keys), 2, figsize=(11, 3.2 * len(keys)), squeeze=False)
+    panels = []
+    for key, m in models.items():
+        for state in ("untrained", "trained"):
+            if f"{state}/hessian/batch/float64" in m.spectra:
+                panels.append((key, state))
+    fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.0 * len(panels)), squeeze=False)
     r = np.linspace(0.01, 10, 400)
-    for row, key in enumerate(keys):
+    for row, (key, state) in enumerate(panels):
         m = models[key]
-        state = "trained" if any(k.startswith("trained/") for k in m.spectra) else "untrained"
-        curv = "hessian"
         for col, (precision, how) in enumerate(
             (("float64", "relative cut 1e-9 max|λ|"), ("float32", "paper: |λ| > 1e-10"))
         ):
             ax = axes[row, col]
-            arr = m.spectra.get(f"{state}/{curv}/batch/{precision}")
+            arr = m.spectra.get(f"{state}/hessian/batch/{precision}")
             if arr is None:
                 ax.set_visible(False)
                 continue
@@ -87,8 +89,9 @@ def fig_ratios(models: dict[str, Any]) -> Any:
             ax.hist(rr[rr < 10], bins=st.RATIO_BINS, density=True, alpha=0.6, label="ratios")
             ax.plot(r, _goe_ratio_pdf(r), "k-", label="GOE surmise")
             ax.plot(r, 1 / (1 + r) ** 2, "r--", label="Poisson")
-            ax.set_title(f"{key}, {state} {curv}, {precision} ({how})", fontsize=9)
+            ax.set_title(f"{key}, {state} Hessian, {precision} ({how})", fontsize=9)
             ax.legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 
@@ -182,6 +185,7 @@ def fig_gp_sweep(gp: Any) -> Any:
         s = gp.stats[name]
         ax.set_title(f"{name[6:]}\n<r~> {s['mean_ratio']:.3f}±{s['mean_ratio_se']:.3f}", fontsize=8)
         ax.tick_params(labelsize=6)
+    fig.tight_layout()
     return fig
 
 
