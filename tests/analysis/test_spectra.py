@@ -21,7 +21,9 @@ def test_slq_wasserstein_matches_scipy(rng: np.random.Generator) -> None:
 
 def test_slq_wasserstein_zero_for_identical_measures() -> None:
     eigs = np.array([-1.0, 0.0, 2.0, 5.0])
-    assert slq_wasserstein(eigs[None, :], np.full((1, 4), 0.25), eigs) == pytest.approx(0, abs=1e-15)
+    assert slq_wasserstein(eigs[None, :], np.full((1, 4), 0.25), eigs) == pytest.approx(
+        0, abs=1e-15
+    )
 
 
 def test_torch_dtype() -> None:

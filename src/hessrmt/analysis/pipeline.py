@@ -28,6 +28,7 @@ Hessians and local statistics are skipped (recorded in ``summary.json``).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as _dt
 import hashlib
@@ -166,6 +167,10 @@ class _Context:
             dtype=self.dtype,
         ).to(self.device)
         self.model.eval()
+        if config.checkpoint is not None:  # fail now, not after the first Hessian
+            from hessrmt.nn.zoo import load_checkpoint
+
+            load_checkpoint(copy.deepcopy(self.model), config.checkpoint)
         self.n_params = int(count_parameters(self.model))
         if self.n_params == 0:
             raise InputError(f"model {config.model!r} has no trainable parameters")

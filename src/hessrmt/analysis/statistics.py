@@ -51,6 +51,34 @@ def fit_laws(values: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def _record_without_statistics(
+    eigs: np.ndarray, zero_rtol: float | None, dtype: str | None, why: str
+) -> dict[str, Any]:
+    """The ``hessrmt stats --json`` keys of a spectrum too degenerate for local statistics
+    (e.g. the identically zero residual of softmax regression): zero mass and outliers where
+    they can be computed, None for the statistics, and ``skipped`` saying why."""
+    from hessrmt.rmt.bulk import split_spectrum
+    from hessrmt.rmt.summary import SUMMARY_KEYS
+
+    record: dict[str, Any] = dict.fromkeys(SUMMARY_KEYS)
+    record.update(
+        n_spectra=1 if eigs.ndim == 1 else int(eigs.shape[0]),
+        n_eigenvalues=int(eigs.size),
+        skipped=f"no local statistics: {why}",
+    )
+    parts = split_spectrum(eigs, zero_rtol=zero_rtol, dtype=dtype)
+    zero = np.asarray(parts.zero_mask)
+    record.update(
+        zero_fraction=float(zero.mean()),
+        n_zero_exact=int(parts.n_zero_exact),
+        n_zero_roundoff=int(parts.n_zero_roundoff),
+        n_outliers=int(np.asarray(parts.outlier_mask).sum()),
+        excluded={"zeros": int(zero.sum()), "outliers": int(np.asarray(parts.outlier_mask).sum())},
+        conventions=dict(parts.conventions),
+    )
+    return record
+
+
 def spectrum_record(
     eigs: np.ndarray,
     *,
@@ -69,12 +97,7 @@ def spectrum_record(
         summary = summarize_spectrum(eigs, zero_rtol=zero_rtol, rng=seed, dtype=dtype)
         record: dict[str, Any] = dict(summary.to_summary_dict())
     except InputError as exc:  # e.g. fewer than 10 usable eigenvalues: say so, keep the rest
-        record = {
-            "n_spectra": 1 if eigs.ndim == 1 else int(eigs.shape[0]),
-            "n_eigenvalues": int(eigs.size),
-            "verdict": None,
-            "skipped": f"no local statistics: {exc}",
-        }
+        record = _record_without_statistics(eigs, zero_rtol, dtype, str(exc))
     parts = split_spectrum(eigs, zero_rtol=zero_rtol, dtype=dtype)
     rows = eigs if eigs.ndim == 2 else eigs[None, :]
     tol = np.broadcast_to(np.asarray(parts.zero_tolerance, dtype=np.float64), (rows.shape[0],))

@@ -106,6 +106,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slq-probes", type=int, default=8, help="SLQ probe vectors (default: 8)")
     p.add_argument("--slq-steps", type=int, default=80, help="SLQ Lanczos steps (default: 80)")
     p.add_argument(
+        "--lanczos-k",
+        type=int,
+        default=20,
+        help="Lanczos path: eigenvalues computed at each end of the spectrum (default: 20)",
+    )
+    p.add_argument(
         "--out",
         default=None,
         help="run folder (default: runs/<UTC timestamp>); rerun with the same "
@@ -151,6 +157,7 @@ def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         zero_rtol=args.zero_rtol,
         slq_probes=args.slq_probes,
         slq_steps=args.slq_steps,
+        lanczos_k=args.lanczos_k,
         out=args.out,
         overwrite=args.overwrite,
         progress=not args.quiet,
