@@ -1,0 +1,185 @@
+"""The memorisation task of Pennington & Bahri (2017): a one-hidden-layer tanh network fitting
+random Gaussian targets on random Gaussian inputs with the squared loss.
+
+Conventions (recorded in every result by :func:`task_conventions`):
+
+* Network f(x) = W2 tanh(W1 x) (+ biases when ``bias=True``), x in R^n_in, hidden width ``width``,
+  outputs n_out; the paper's set-up is width = n_in = n_out = 16 without biases (unverified), so
+  P = 2 * 16^2 = 512 parameters. Initialisation: weights N(0, 1/fan_in), biases 0.
+* Data: m inputs x_mu ~ N(0, I_n_in) and targets y_mu ~ N(0, I_n_out), iid, seeded.
+* phi = P / (m * n_out) (parameters per data point per output; the paper's exact convention is
+  unverified). Given a target phi the number of data points is m = round(P / (phi * n_out)); the
+  *actual* phi = P / (m * n_out) is what is recorded and used in the theory.
+* Loss (energy):  L(theta) = 1/(2 m n_out) sum_{mu, i} (f_i(x_mu) - y_{i mu})^2,
+  i.e. half the mean squared residual, so the residuals have mean square 2 L (the "variance 2 eps"
+  of the H1 model) and the zero predictor has E L = 1/2, the phi -> 0 value of (1 - phi)^2 / 2.
+  Derivation of the scale check: for a *linear* model y = W x (n_in parameters per output, so
+  phi_lin = n_in / m), the least-squares residual of each output is the projection of a standard
+  Gaussian m-vector onto the (m - n_in)-dimensional complement of the column space of X, hence
+  E L_min = (m - n_in) n_out / (2 m n_out) = (1 - phi_lin) / 2 exactly. The paper's
+  (1 - phi)^2 / 2 for the nonlinear network is an empirical observation (open problem there).
+* Hessian split (Pennington & Bahri): H = H0 + H1 with H0 = J^T J / (m n_out) the Gauss-Newton
+  matrix (J = d f / d theta over all m n_out outputs) and H1 = 1/(m n_out) sum e_{i mu}
+  d^2 f_{i mu} / d theta^2 the residual term.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from hessrmt.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class MemorisationTask:
+    """Data and sizes of one memorisation problem (see the module docstring for conventions)."""
+
+    phi_target: float
+    phi: float
+    width: int
+    n_in: int
+    n_out: int
+    n_data: int
+    n_params: int
+    bias: bool
+    activation: str
+    seed: int
+    X: torch.Tensor  # (m, n_in) float64
+    Y: torch.Tensor  # (m, n_out) float64
+
+    def batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The whole data set as one batch (the curvature operators' ``data`` argument)."""
+        return [(self.X, self.Y)]
+
+    def conventions(self) -> dict[str, Any]:
+        return task_conventions() | {
+            "width": self.width,
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "n_data": self.n_data,
+            "n_params": self.n_params,
+            "phi": self.phi,
+            "phi_target": self.phi_target,
+            "bias": self.bias,
+            "activation": self.activation,
+        }
+
+
+def task_conventions() -> dict[str, str]:
+    return {
+        "phi": "n_params / (n_data * n_out); m = round(P / (phi_target * n_out))",
+        "loss": "L = 1/(2 m n_out) sum_{mu,i} (f_i(x_mu) - y_i,mu)^2 (half mean squared residual)",
+        "data": "x ~ N(0, I), y ~ N(0, I), iid",
+        "init": "weights N(0, 1/fan_in), biases 0",
+        "H0": "Gauss-Newton J^T J / (m n_out) (GGNOperator)",
+        "H1": "residual term 1/(m n_out) sum e d^2 f (ResidualOperator); H = H0 + H1",
+    }
+
+
+def n_params_of(width: int, n_in: int, n_out: int, bias: bool) -> int:
+    return width * n_in + n_out * width + ((width + n_out) if bias else 0)
+
+
+def make_task(
+    phi: float,
+    *,
+    width: int = 16,
+    n_in: int | None = None,
+    n_out: int | None = None,
+    bias: bool = False,
+    activation: str = "tanh",
+    seed: int = 0,
+) -> MemorisationTask:
+    """Random Gaussian data for the memorisation task at (about) the requested ``phi``."""
+    n_in = width if n_in is None else int(n_in)
+    n_out = width if n_out is None else int(n_out)
+    if not (isinstance(phi, (int, float)) and math.isfinite(phi) and phi > 0):
+        raise InputError(f"phi must be a positive number, got {phi!r}")
+    if min(width, n_in, n_out) < 1:
+        raise InputError(f"width, n_in and n_out must be >= 1, got {width}, {n_in}, {n_out}")
+    if activation not in ("tanh", "linear"):
+        raise InputError(f"activation must be 'tanh' or 'linear', got {activation!r}")
+    if seed < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
+    P = n_params_of(width, n_in, n_out, bias)
+    m = max(1, round(P / (float(phi) * n_out)))
+    gen = np.random.default_rng([int(seed), m, width, n_in, n_out])
+    X = torch.from_numpy(gen.standard_normal((m, n_in)))
+    Y = torch.from_numpy(gen.standard_normal((m, n_out)))
+    return MemorisationTask(
+        phi_target=float(phi),
+        phi=P / (m * n_out),
+        width=int(width),
+        n_in=n_in,
+        n_out=n_out,
+        n_data=m,
+        n_params=P,
+        bias=bool(bias),
+        activation=activation,
+        seed=int(seed),
+        X=X,
+        Y=Y,
+    )
+
+
+def build_model(task: MemorisationTask) -> torch.nn.Module:
+    """The network (float64, parameters to be set by :func:`set_parameters`)."""
+    act: torch.nn.Module = torch.nn.Tanh() if task.activation == "tanh" else torch.nn.Identity()
+    return torch.nn.Sequential(
+        torch.nn.Linear(task.n_in, task.width, bias=task.bias),
+        act,
+        torch.nn.Linear(task.width, task.n_out, bias=task.bias),
+    ).to(torch.float64)
+
+
+def initial_parameters(task: MemorisationTask, rng: np.random.Generator, scale: float = 1.0):
+    """A flat float64 starting vector: weights N(0, scale^2 / fan_in), biases 0."""
+    parts = [rng.standard_normal(task.width * task.n_in) * scale / math.sqrt(task.n_in)]
+    if task.bias:
+        parts.append(np.zeros(task.width))
+    parts.append(rng.standard_normal(task.n_out * task.width) * scale / math.sqrt(task.width))
+    if task.bias:
+        parts.append(np.zeros(task.n_out))
+    return torch.from_numpy(np.concatenate(parts))
+
+
+def set_parameters(model: torch.nn.Module, theta: torch.Tensor | np.ndarray) -> torch.nn.Module:
+    """Load a flat vector (``parameters_to_vector`` order) into ``model``; returns it."""
+    vec = torch.as_tensor(np.asarray(theta), dtype=torch.float64)
+    torch.nn.utils.vector_to_parameters(vec, model.parameters())
+    return model
+
+
+def loss_fn(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L = 1/(2 m n_out) sum (output - target)^2 (a mean-reduced loss over m samples)."""
+    return 0.5 * torch.mean((output - target) ** 2)
+
+
+def flat_loss(task: MemorisationTask) -> Callable[[torch.Tensor], torch.Tensor]:
+    """theta -> L(theta) on the whole data set, for :mod:`torch.func` (gradient, Hessian)."""
+    from torch.func import functional_call
+
+    model = build_model(task)
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    sizes = [p.numel() for _, p in model.named_parameters()]
+
+    def fun(theta: torch.Tensor) -> torch.Tensor:
+        chunks = torch.split(theta, sizes)
+        params = {n: c.view(s) for n, c, s in zip(names, chunks, shapes)}
+        return loss_fn(functional_call(model, params, (task.X,)), task.Y)
+
+    return fun
+
+
+def least_squares_energy(task: MemorisationTask) -> float:
+    """min over linear maps W of 1/(2 m n_out) |X W^T - Y|^2 (closed form via lstsq)."""
+    X, Y = task.X.numpy(), task.Y.numpy()
+    coef, *_ = np.linalg.lstsq(X, Y, rcond=None)
+    return float(np.sum((X @ coef - Y) ** 2) / (2 * X.shape[0] * Y.shape[1]))
