@@ -115,20 +115,22 @@ def test_degeneracy_and_outliers_structure() -> None:
     assert np.all((np.abs(ev) == 0).sum(axis=1) == 5)
 
 
-NAMES = ("plain", "degenerate+outliers", "conditioned_k2")
+NAMES = ("plain", "degenerate+outliers")
 
 
-@pytest.mark.slow
 def test_gp_toy_goe_ratios_within_se() -> None:
     """n = 300, kp = 3, kpp = 6, 100 degenerate directions, 20 outliers (scale 10): GOE r~."""
+    from threadpoolctl import threadpool_limits
+
     configs = {k: v for k, v in default_configs(sweeps=False).items() if k in NAMES}
-    res = run_gp_toy(n=300, size=40, configs=configs, rng=2026)
+    with threadpool_limits(1):  # faster than 2 contended threads for 300 x 300 eigvalsh
+        res = run_gp_toy(n=300, size=30, configs=configs, rng=2026)
     for name in NAMES:
         st = res.stats[name]
         assert abs(st["mean_ratio"] - GOE_MEAN_RATIO) < 4 * st["mean_ratio_se"], (name, st)
         # and far from Poisson
         assert st["mean_ratio"] - POISSON_MEAN_RATIO > 20 * st["mean_ratio_se"]
-    assert res.stats["degenerate+outliers"]["n_zero_removed"] == 100 * 40
+    assert res.stats["degenerate+outliers"]["n_zero_removed"] == 100 * 30
     s = res.summary()
     assert s["configs"]["plain"]["n"] == 300 and s["seed"] == 2026
 

@@ -30,8 +30,10 @@ TINY = ModelSpec(
 @pytest.fixture(scope="module")
 def tiny():
     from hessrmt.experiments.applicability.networks import compute_model_spectra
+    from hessrmt.experiments.applicability.pipeline import limit_threads
 
-    return compute_model_spectra(TINY, seed=3)
+    with limit_threads(1):
+        return compute_model_spectra(TINY, seed=3)
 
 
 def test_spectra_shapes_and_bounds(tiny) -> None:
@@ -103,3 +105,26 @@ def test_decorrelation_measurement_small() -> None:
     assert -1 <= res.noise_floor <= 1
     with pytest.raises(Exception, match="n_directions"):
         measure_decorrelation(model, batches, make_loss("cross-entropy"), n_directions=1)
+
+
+def _write_idx(path, arr: np.ndarray) -> None:
+    header = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(header + arr.astype(np.uint8).tobytes())
+
+
+def test_paper_data_used_when_present(tmp_path) -> None:
+    from hessrmt.experiments.applicability.networks import resolve_dataset
+    from hessrmt.experiments.applicability.specs import PAPER_MODELS
+
+    spec = PAPER_MODELS[0]
+    assert spec.local_dataset == "mnist"
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 12), ("t10k", 8)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28)))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n))
+    ds, local = resolve_dataset(spec, data_root=str(tmp_path), seed=0)
+    assert local and ds.name == "mnist" and ds.input_shape == (1, 28, 28)
+    ds, local = resolve_dataset(spec, data_root=str(tmp_path / "empty"), seed=0)
+    assert not local and ds.name == "digits"
+    ds, local = resolve_dataset(spec, data_root=None, seed=0)
+    assert not local and ds.name == "digits"

@@ -79,24 +79,20 @@ def limit_threads(threads: int | None) -> Iterator[None]:
         return
     if threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
-    import sys
+    import torch
 
-    torch = sys.modules.get("torch")
-    old = torch.get_num_threads() if torch is not None else None
+    old = torch.get_num_threads()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn depends on it
         threadpool_limits = None
     ctx = threadpool_limits(threads) if threadpool_limits else contextlib.nullcontext()
     with ctx:
+        torch.set_num_threads(threads)
         try:
-            import torch as _torch
-
-            _torch.set_num_threads(threads)
             yield
         finally:
-            if old is not None:
-                _torch.set_num_threads(old)
+            torch.set_num_threads(old)
 
 
 # ------------------------------------------------------------------------------------------
