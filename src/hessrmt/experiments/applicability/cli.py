@@ -14,7 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "exponential-hardness fit. Writes OUT/summary.json and OUT/report.html; finished parts "
         "are checkpointed in OUT/parts, so rerunning resumes."
     )
-    parser.add_argument("--quick", action="store_true", help="small networks, a few minutes")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="narrow networks, few epochs and batches: a few minutes (the full run with the "
+        "paper's widths takes hours on a CPU)",
+    )
     parser.add_argument(
         "--out", default="applicability-out", metavar="DIR", help="output directory"
     )
