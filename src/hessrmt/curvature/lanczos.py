@@ -30,16 +30,20 @@ adds the others slowly and unreliably), so single-vector Lanczos (and ARPACK) ca
 rank-deficient Gauss-Newton matrix). With ``verify=True`` (default) a short Lanczos run on the
 complement of the returned vectors checks for a more wanted eigenvalue; if one is found the
 computation is repeated with ``block_size = k`` (a block Krylov space of width ``k`` sees up to
-``k`` copies). Blocks of ``b`` vectors can also be requested directly (``block_size=b``). The
-check is one-sided: a missed eigenvalue goes unnoticed when ``verify_steps`` Lanczos steps on
-the complement do not bring a Ritz value beyond the ``k``-th returned value by ``100 tol ||A||``.
+``k`` copies). Blocks of ``b`` vectors can also be requested directly (``block_size=b``). A
+margin ``2 sqrt(k) max_i ||A x_i - theta_i x_i||`` makes a detection a proof (Cauchy interlacing on
+``span(X, y)``), but the check is one-sided: a missed eigenvalue goes unnoticed when
+``verify_steps`` Lanczos steps on the complement do not bring a Ritz value beyond that margin.
+The same check runs when the number of converged pairs stalls for 20 restarts (then doubling).
 
 Memory: two float64 arrays of ``ncv x P`` (basis and products), on the operator's device.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -181,6 +185,7 @@ class _Run:
     anorm: float
     restarts: int
     exact: bool
+    missed: torch.Tensor | None = None  # rows: a missed direction followed by converged vectors
 
 
 def _default_ncv(k: int, b: int, n: int, ncv: int | None) -> int:
@@ -202,8 +207,15 @@ def _thick_restart(
     b: int,
     Qt: torch.Tensor,
     rng: np.random.Generator,
+    stall_check: Callable[[torch.Tensor, np.ndarray, float], torch.Tensor | None] | None = None,
+    patience: int = 20,
 ) -> _Run:
-    """Thick-restart block Lanczos from the orthonormal start rows ``Qt`` (see module doc)."""
+    """Thick-restart block Lanczos from the orthonormal start rows ``Qt`` (see module doc).
+
+    If ``stall_check`` is given and the number of converged wanted pairs has not grown for
+    ``patience`` restarts, it is called with the converged wanted Ritz vectors (rows), all ``k``
+    wanted Ritz values and ``||A||_est``; a direction it returns ends the run (``missed``).
+    """
     n = op.shape[0]
     device = op.device
     # basis and products stored as rows (one contiguous vector per row)
@@ -218,6 +230,8 @@ def _thick_restart(
     res_est = np.zeros(0)
     exact = False
     breakdown_rtol = 100 * np.finfo(np.float64).eps * np.sqrt(n)
+    best_nconv, since = 0, 0
+    missed = None
 
     while True:
         done = False
@@ -273,7 +287,20 @@ def _thick_restart(
             break
         # thick restart: keep the l most wanted Ritz vectors, continue with the next block Q
         order = _preference(theta, which)
-        nconv = int(np.sum(res_est[order[:k]] <= tol_used * anorm))
+        conv_mask = res_est[order[:k]] <= tol_used * anorm
+        nconv = int(np.sum(conv_mask))
+        if nconv > best_nconv:
+            best_nconv, since = nconv, 0
+        else:
+            since += 1
+        if stall_check is not None and nconv >= 1 and since >= patience:
+            idx = order[:k][conv_mask]
+            XcT = torch.as_tensor(S[:, idx].T.copy(), dtype=WORK_DTYPE, device=device) @ Vt[:j]
+            y = stall_check(XcT, theta[order[:k]], anorm)
+            if y is not None:
+                missed = torch.cat([y, XcT], dim=0)
+                break
+            since, patience = 0, 2 * patience
         ell = min(_keep_count(k, m, nconv), m - b)
         ell = m - ((m - ell) // b) * b
         keep = order[:ell]
@@ -293,7 +320,17 @@ def _thick_restart(
     AXt = SwT @ Wt[:j]
     lam = theta[wanted]
     est = np.zeros(k) if exact else res_est[wanted]
-    return _Run(lam, Xt, AXt, est, anorm, restarts, exact)
+    return _Run(lam, Xt, AXt, est, anorm, restarts, exact, missed)
+
+
+def _true_residuals(run: _Run) -> np.ndarray:
+    """``||A x_i - theta_i x_i||_2`` from the stored products (no matrix-vector products)."""
+    lam = torch.as_tensor(run.lam, dtype=WORK_DTYPE, device=run.Xt.device)
+    return torch.linalg.vector_norm(run.AXt - run.Xt * lam[:, None], dim=1).cpu().numpy()
+
+
+def _max_residual(run: _Run) -> float:
+    return float(np.max(_true_residuals(run)))
 
 
 def _more_wanted(rho: np.ndarray, lam: np.ndarray, which: str, margin: float) -> np.ndarray:
@@ -315,7 +352,9 @@ def _more_wanted(rho: np.ndarray, lam: np.ndarray, which: str, margin: float) ->
 
 def _missed_direction(
     op: CurvatureOperator,
-    run: _Run,
+    Xt: torch.Tensor,
+    lam: np.ndarray,
+    anorm: float,
     which: str,
     steps: int,
     margin: float,
@@ -330,7 +369,6 @@ def _missed_direction(
     multiple eigenvalue. Returns its Ritz vector (a row), or None.
     """
     n = op.shape[0]
-    Xt = run.Xt
     steps = min(steps, n - Xt.shape[0])
     if steps < 1:
         return None
@@ -349,14 +387,14 @@ def _missed_direction(
         T[: i + 1, i] = hn
         used = i + 1
         beta = float(torch.linalg.vector_norm(w))
-        if i == steps - 1 or beta <= 100 * np.finfo(float).eps * max(run.anorm, 1e-300):
+        if i == steps - 1 or beta <= 100 * np.finfo(float).eps * max(anorm, 1e-300):
             break
         u = w / beta
     rho, Sr = scipy.linalg.eigh(T[:used, :used])
-    bad = _more_wanted(rho, run.lam, which, margin)
+    bad = _more_wanted(rho, lam, which, margin)
     if not bad.any():
         return None
-    i = int(np.flatnonzero(bad)[np.argmax(np.abs(rho[bad] - np.median(run.lam)))])
+    i = int(np.flatnonzero(bad)[np.argmax(np.abs(rho[bad] - np.median(lam)))])
     y = torch.as_tensor(Sr[:, i], dtype=WORK_DTYPE, device=device) @ U[:used]
     return (y / torch.linalg.vector_norm(y))[None, :]
 
@@ -439,27 +477,42 @@ def lanczos(
     start_mv = op.num_matvecs
 
     Qt = _start_block(v0, n, b, rng, device)
-    run = _thick_restart(op, k, which, tol_used, max_iter, m, b, Qt, rng)
     check = "off" if verify else "disabled"
-    if verify and b < k and not run.exact and np.all(run.est <= tol_used * run.anorm):
-        margin = 100 * tol_used * run.anorm
-        y = _missed_direction(op, run, which, int(verify_steps), margin, rng)
-        check = "passed"
-        if y is not None:
-            # a missed copy: restart with blocks of k vectors from [y, X] (covers multiplicity k)
-            b = min(k, n)
-            m = _default_ncv(k, b, n, None)
-            Qt, _ = orthonormal_rows(torch.cat([y, run.Xt[: b - 1]], dim=0))
-            restarts = run.restarts
-            run = _thick_restart(op, k, which, tol_used, max_iter, m, b, Qt, rng)
-            run.restarts += restarts + 1
-            check = f"missed eigenvalue found; re-run with block_size={b}"
-    lam, Xt, AXt, est, anorm = run.lam, run.Xt, run.AXt, run.est, run.anorm
+
+    def find_missed(
+        Xt: torch.Tensor, lam: np.ndarray, anorm: float, resid: float | None = None
+    ) -> torch.Tensor | None:
+        # A Ritz value rho of A compressed to X-perp, with ||A X - X Theta|| <= r, moves the
+        # k-th eigenvalue of the compression of A to span(X, y) below theta_k - margin + r
+        # (off-diagonal block R^T y); by interlacing, lambda_k(A) is then below theta_k.
+        r = math.sqrt(len(lam)) * (tol_used * anorm if resid is None else resid)
+        margin = 2.0 * r + 100 * np.finfo(np.float64).eps * anorm
+        return _missed_direction(op, Xt, lam, anorm, which, int(verify_steps), margin, rng)
+
+    stall = find_missed if verify and b < k else None
+    run = _thick_restart(op, k, which, tol_used, max_iter, m, b, Qt, rng, stall)
+    start_rows = run.missed
+    if stall is not None and start_rows is None and not run.exact:
+        if np.all(run.est <= tol_used * run.anorm):
+            check = "passed"
+            y = find_missed(run.Xt, run.lam, run.anorm, _max_residual(run))
+            if y is not None:
+                start_rows = torch.cat([y, run.Xt], dim=0)
+    if start_rows is not None:
+        # a missed eigenvalue: re-run with blocks of k vectors (a block Krylov space of width k
+        # holds k copies of a multiple eigenvalue), from the missed direction and known vectors
+        b = min(k, n)
+        m = _default_ncv(k, b, n, None)
+        Qt, _ = orthonormal_rows(start_rows[:b])
+        if Qt.shape[0] < b:
+            Qt = torch.cat([Qt, random_orthonormal_rows(Qt, b - Qt.shape[0], rng, device)])
+        restarts = run.restarts
+        run = _thick_restart(op, k, which, tol_used, max_iter, m, b, Qt, rng)
+        run.restarts += restarts + 1
+        check = f"missed eigenvalue found; re-run with block_size={b}"
+    lam, Xt, est, anorm = run.lam, run.Xt, run.est, run.anorm
     restarts = run.restarts
-    true_res = torch.linalg.vector_norm(
-        AXt - Xt * torch.as_tensor(lam, dtype=WORK_DTYPE, device=device)[:, None], dim=1
-    )
-    residuals = true_res.cpu().numpy()
+    residuals = _true_residuals(run)
     converged = est <= tol_used * anorm
     if warn and not converged.all():
         warnings.warn(
