@@ -31,7 +31,7 @@ def check_run(out: Path, method: str) -> dict:
 
 
 def test_mlp_dense_with_result_object(tmp_path: Path) -> None:
-    res = analyze(tiny(model="mlp", data="wine", n_samples=100), out=str(tmp_path / "r"))
+    res = analyze(tiny(model="mlp", data="wine", n_samples=60), out=str(tmp_path / "r"))
     assert res.out == str(tmp_path / "r")
     summary = check_run(tmp_path / "r", "dense")
     assert res.summary["n_params"] == summary["n_params"] == 13 * 10 + 10 + 10 * 100 + 100 + 303
@@ -56,7 +56,7 @@ def test_mlp_dense_with_result_object(tmp_path: Path) -> None:
     ],
 )
 def test_zoo_models_on_the_lanczos_path(tmp_path: Path, model: str, data: str, extra: dict) -> None:
-    cfg = tiny(model=model, data=data, n_samples=60, max_dense_params=1000, lanczos_k=3, **extra)
+    cfg = tiny(model=model, data=data, n_samples=40, max_dense_params=1000, lanczos_k=3, **extra)
     res = analyze(cfg, out=str(tmp_path / "r"))
     summary = check_run(tmp_path / "r", "lanczos")
     assert "exceeds the dense limit" in summary["method_reason"]
