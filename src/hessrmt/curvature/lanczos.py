@@ -425,7 +425,8 @@ def lanczos(
             magnitude.
         tol: relative residual tolerance: stop when ``||A x - theta x|| <= tol * ||A||_est``
             (Lanczos estimate) for all ``k`` pairs.
-        max_iter: maximum number of restart cycles (default 1000).
+        max_iter: maximum number of restart cycles (default 1000); a multiplicity re-run with
+            blocks of ``k`` gets ``max(10, (max_iter - restarts so far) // k)`` more.
         ncv: Krylov basis size ``m`` (default ``max(2k + 1, 20)`` as ARPACK's ``ncv``; with
             blocks ``max(2k + 1, 20, 2k + 4 block_size)``; rounded up to a multiple of
             ``block_size``, capped at P).
@@ -506,9 +507,11 @@ def lanczos(
         Qt, _ = orthonormal_rows(start_rows[:b])
         if Qt.shape[0] < b:
             Qt = torch.cat([Qt, random_orthonormal_rows(Qt, b - Qt.shape[0], rng, device)])
-        restarts = run.restarts
-        run = _thick_restart(op, k, which, tol_used, max_iter, m, b, Qt, rng)
-        run.restarts += restarts + 1
+        restarts = run.restarts + 1
+        # the re-run's restarts cost ~b times more products: give it (max_iter - used) / b
+        budget = max(10, (max_iter - restarts) // b)
+        run = _thick_restart(op, k, which, tol_used, budget, m, b, Qt, rng)
+        run.restarts += restarts
         check = f"missed eigenvalue found; re-run with block_size={b}"
     lam, Xt, est, anorm = run.lam, run.Xt, run.est, run.anorm
     restarts = run.restarts
