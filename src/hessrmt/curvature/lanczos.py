@@ -363,10 +363,11 @@ def _missed_direction(
     """Look for a wanted eigenvalue outside the span of the converged Ritz vectors.
 
     Runs ``steps`` Lanczos steps (full CGS2) on the operator restricted to the orthogonal
-    complement of ``X`` from a random start; a Ritz value of that restriction that beats the
-    least wanted of the ``k`` returned values by more than ``margin`` proves (Ritz values are
-    Rayleigh quotients) that ``A`` has a more wanted eigenvalue, e.g. a missed copy of a
-    multiple eigenvalue. Returns its Ritz vector (a row), or None.
+    complement of ``X`` from a random start. A Ritz value ``rho`` (vector ``y``) of that
+    restriction that beats the least wanted of the ``k`` returned values by more than ``margin``
+    (at least twice ``||(A X - X Theta)^T y||``) shows, by Cauchy interlacing on the compression
+    of ``A`` to ``span(X, y)``, that ``A`` has ``k`` eigenvalues more wanted than that value: the
+    answer missed one (e.g. a copy of a multiple eigenvalue). Returns ``y`` (a row), or None.
     """
     n = op.shape[0]
     steps = min(steps, n - Xt.shape[0])
