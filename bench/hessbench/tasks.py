@@ -1,0 +1,735 @@
+"""The benchmark tasks, each run with every available tool on the same problem.
+
+Every task returns ``{"task", "problem", "settings", "reference", "rows"}`` where each row is one
+tool (or one setting of a tool) with ``status`` ("ok", "failed", "not installed", "skipped"),
+timings (:class:`hessbench.timing.Timing` dicts: median, min, max, n), matrix-vector product
+counts and the task's accuracy figures. Operators are built outside the timed region (for every
+tool); the timed region is the tool's own public call.
+
+Accuracy is always judged by the harness itself, never by a tool's own report:
+
+* HVPs against an independent plain-autograd double backward of the full-data loss;
+* eigenpairs by their true residuals ``||H x - theta x|| / |lambda_1|`` (products with a separate,
+  uncounted operator) and, on the small problems, eigenvalue errors against ``eigvalsh`` of the
+  dense float64 Hessian;
+* densities by the 1-Wasserstein distance between each tool's quadrature measure
+  ``(1/n_probes) sum_ik w_ik delta(theta_ik)`` and the exact spectrum;
+* traces against the exact trace of the dense Hessian.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from hessbench import anchors as A
+from hessbench.problems import Problem, full_data_loss, reference_gradient
+from hessbench.timing import Timing, measure
+
+TOOLS = ("hessrmt", "pyhessian", "curvlinops", "eigenthings")
+
+
+@dataclass
+class Config:
+    """Knobs of one benchmark run."""
+
+    mode: str = "full"
+    repeats: int = 5
+    repeats_slow: int = 3
+    max_total_s: float = 60.0
+    k: int = 10
+    topk_tol: float = 1e-6
+    slq_probes: int = 10
+    slq_steps: int = 80
+    trace_probes: int = 100
+    power_max_iter: int = 200
+    eigenthings_max_steps: int = 640
+    anchors: tuple[str, ...] = ("pyhessian", "curvlinops", "eigenthings")
+    verbose: bool = True
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _row(tool: str, variant: str = "", **fields: Any) -> dict[str, Any]:
+    return {"tool": tool, "variant": variant, "status": "ok", **fields}
+
+
+def _guard(tool: str, variant: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one tool's measurement; a failure becomes a row with the error, not a crash."""
+    try:
+        return fn()
+    except Exception as exc:
+        tb = traceback.format_exc(limit=3)
+        log(f"{tool} {variant} failed: {type(exc).__name__}: {exc}")
+        return _row(
+            tool, variant, status="failed", error=f"{type(exc).__name__}: {exc}"[:300], tb=tb
+        )
+
+
+def _unavailable(cfg: Config, available: dict[str, str | None], tool: str) -> str | None:
+    if tool not in cfg.anchors:
+        return "skipped"
+    if available.get(tool) is not None:
+        return "not installed"
+    return None
+
+
+def _seeded_vectors(problem: Problem, k: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    V = torch.randn(problem.num_params, k, generator=g, dtype=torch.float64)
+    return V.to(device=problem.device, dtype=problem.dtype)
+
+
+def hessrmt_operator(problem: Problem, hvp: str = "auto") -> Any:
+    from hessrmt.curvature import HessianOperator
+
+    return HessianOperator(
+        problem.model, problem.loss_fn, problem.batches, dtype=problem.dtype, hvp=hvp
+    )
+
+
+def autograd_hvp(problem: Problem, v: torch.Tensor) -> torch.Tensor:
+    """Independent reference: plain double backward of the full-data loss (float64 vectors)."""
+    params = problem.params()
+    loss = full_data_loss(problem)
+    g = torch.autograd.grad(loss, params, create_graph=True)
+    flat = torch.cat([x.reshape(-1) for x in g])
+    hv = torch.autograd.grad(flat @ v.to(flat.dtype), params)
+    return torch.cat([x.reshape(-1) for x in hv]).detach()
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    a64, b64 = a.detach().double().cpu(), b.detach().double().cpu()
+    return float(torch.linalg.vector_norm(a64 - b64) / torch.linalg.vector_norm(b64))
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact references on the small problems
+# ---------------------------------------------------------------------------------------------
+
+
+def exact_spectrum(problem: Problem) -> dict[str, Any]:
+    """Eigenvalues of the dense Hessian (float64), with an independent HVP cross-check."""
+    from hessrmt.curvature import dense_matrix
+
+    start = time.perf_counter()
+    op = hessrmt_operator(problem, hvp="forward-over-reverse")
+    M = dense_matrix(op).double()
+    eigs = torch.linalg.eigvalsh(M).cpu().numpy()
+    v = _seeded_vectors(problem, 1, seed=123)[:, 0].double()
+    check = _rel(M @ v, autograd_hvp(problem, v))
+    return {
+        "eigenvalues": eigs,
+        "trace": float(torch.trace(M)),
+        "matrix_vs_autograd_hvp_rel_err": check,
+        "seconds": time.perf_counter() - start,
+        "how": "hessrmt dense_matrix (forward-over-reverse) + torch.linalg.eigvalsh, float64; "
+        "checked against a plain-autograd HVP",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Task 1: one HVP, a block of 10, HVP / gradient
+# ---------------------------------------------------------------------------------------------
+
+
+def task_hvp(problem: Problem, cfg: Config, available: dict[str, str | None]) -> dict[str, Any]:
+    log(f"hvp on {problem.name} (P={problem.num_params})")
+    V = _seeded_vectors(problem, 10)
+    v = V[:, 0].clone()
+    ref = autograd_hvp(problem, v)
+    rep = dict(repeats=cfg.repeats, max_total_s=cfg.max_total_s)
+    t_grad, _ = measure(lambda: reference_gradient(problem), **rep)
+    rows: list[dict[str, Any]] = []
+
+    def finish(tool: str, variant: str, t1: Timing, t10: Timing, hv: torch.Tensor) -> dict:
+        return _row(
+            tool,
+            variant,
+            time_1=t1.to_dict(),
+            time_10=t10.to_dict(),
+            hvp_over_grad=t1.median / t_grad.median,
+            block10_over_hvp=t10.median / t1.median,
+            rel_err=_rel(hv, ref),
+        )
+
+    strategies = ["auto"]
+    if cfg.mode == "full" and problem.num_params < 10_000:
+        strategies += ["double-backward", "forward-over-reverse"]
+    for hvp in strategies:
+
+        def run_hessrmt(hvp: str = hvp) -> dict[str, Any]:
+            op = hessrmt_operator(problem, hvp=hvp)
+            t1, out = measure(lambda: op.matmat(v[:, None]), **rep)
+            t10, _ = measure(lambda: op.matmat(V), **rep)
+            label = hvp if hvp != "auto" else f"auto = {op.hvp_strategy}"
+            return finish("hessrmt", label, t1, t10, out[:, 0])
+
+        rows.append(_guard("hessrmt", hvp, run_hessrmt))
+
+    def run_pyhessian() -> dict[str, Any]:
+        h, _ = A.pyhessian_setup(problem)
+        t1, out = measure(lambda: A.pyhessian_hvp(h, problem, v), **rep)
+        t10, _ = measure(lambda: [A.pyhessian_hvp(h, problem, V[:, i]) for i in range(10)], **rep)
+        return finish("pyhessian", "10 sequential HVPs", t1, t10, out)
+
+    def run_curvlinops() -> dict[str, Any]:
+        op, _ = A.curvlinops_setup(problem)
+        t1, out = measure(lambda: op @ v, **rep)
+        t10, _ = measure(lambda: op @ V, **rep)
+        return finish("curvlinops", "block as one matmat", t1, t10, out)
+
+    def run_eigenthings() -> dict[str, Any]:
+        op, _ = A.eigenthings_setup(problem)
+        t1, out = measure(lambda: op.matvec(v), **rep)
+        t10, _ = measure(lambda: [op.matvec(V[:, i]) for i in range(10)], **rep)
+        return finish("eigenthings", "10 sequential matvecs", t1, t10, out)
+
+    for tool, fn in (
+        ("pyhessian", run_pyhessian),
+        ("curvlinops", run_curvlinops),
+        ("eigenthings", run_eigenthings),
+    ):
+        why = _unavailable(cfg, available, tool)
+        rows.append(_row(tool, status=why) if why else _guard(tool, "", fn))
+    return {
+        "task": "hvp",
+        "problem": problem.describe(),
+        "settings": {"block": 10, "gradient_baseline": "plain reverse mode, batch by batch"},
+        "reference": {"gradient_time": t_grad.to_dict()},
+        "rows": rows,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Task 2: top-k eigenvalues to a residual tolerance
+# ---------------------------------------------------------------------------------------------
+
+
+def _true_residuals(
+    problem: Problem, vals: np.ndarray, vecs: np.ndarray, scale: float
+) -> np.ndarray:
+    """``||H x_i - theta_i x_i|| / (||x_i|| scale)`` with a fresh hessrmt operator (uncounted)."""
+    op = hessrmt_operator(problem)
+    X = torch.as_tensor(vecs, dtype=torch.float64)
+    HX = op.matmat(X.to(problem.dtype)).double().cpu()
+    R = HX - X * torch.as_tensor(vals, dtype=torch.float64)[None, :]
+    return (torch.linalg.vector_norm(R, dim=0) / torch.linalg.vector_norm(X, dim=0)).numpy() / scale
+
+
+def _eig_errors(vals: np.ndarray, ref: np.ndarray | None, scale: float) -> float | None:
+    if ref is None:
+        return None
+    got = np.sort(np.asarray(vals, dtype=np.float64))[::-1]
+    want = np.sort(ref)[::-1][: got.size]
+    return float(np.max(np.abs(got - want)) / scale)
+
+
+def task_topk(
+    problem: Problem,
+    cfg: Config,
+    available: dict[str, str | None],
+    exact: dict[str, Any] | None,
+) -> dict[str, Any]:
+    log(f"top-{cfg.k} on {problem.name} (P={problem.num_params})")
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    from hessrmt.curvature import lanczos
+
+    k, target = cfg.k, cfg.topk_tol
+    ref_top = None if exact is None else np.sort(exact["eigenvalues"])[::-1][:k]
+    rep = dict(repeats=cfg.repeats_slow, max_total_s=cfg.max_total_s)
+    rows: list[dict[str, Any]] = []
+    state: dict[str, Any] = {}
+
+    def judge(tool: str, variant: str, t: Timing, mv: int, vals: Any, vecs: Any, **kw: Any):
+        vals = np.asarray(vals, dtype=np.float64)
+        vecs = np.asarray(vecs, dtype=np.float64)
+        scale = float(abs(ref_top[0])) if ref_top is not None else float(np.max(np.abs(vals)))
+        res = _true_residuals(problem, vals, vecs, scale)
+        return _row(
+            tool,
+            variant,
+            time=t.to_dict(),
+            matvecs=int(mv),
+            max_residual=float(np.max(res)),
+            reached_target=bool(np.max(res) <= 10 * target),
+            max_eig_err=_eig_errors(vals, ref_top, scale),
+            eigenvalues=np.sort(vals)[::-1].tolist(),
+            **kw,
+        )
+
+    def run_hessrmt() -> dict[str, Any]:
+        op = hessrmt_operator(problem)
+        t, res = measure(lambda: lanczos(op, k, "LA", tol=target, seed=0), **rep)
+        state["hessrmt"] = res.eigenvalues
+        return judge(
+            "hessrmt",
+            f"thick-restart Lanczos, tol={target:g} x ||H||",
+            t,
+            res.num_matvecs,
+            res.eigenvalues,
+            res.eigenvectors,
+            converged=bool(res.all_converged),
+        )
+
+    rows.append(_guard("hessrmt", "lanczos", run_hessrmt))
+
+    # tolerance that gives ARPACK (||r_i|| <= tol |theta_i|) the same target ||r|| <= target |l_1|
+    basis = ref_top if ref_top is not None else state.get("hessrmt")
+    arpack_tol = target
+    if basis is not None and abs(basis[-1]) > 0:
+        arpack_tol = target * abs(basis[0]) / abs(basis[-1])
+
+    def run_arpack() -> dict[str, Any]:
+        op, counter = A.curvlinops_setup(problem)
+        sc = op.to_scipy()
+        n = problem.num_params
+        v0 = np.random.default_rng(0).standard_normal(n)
+        lin = LinearOperator((n, n), matvec=sc.matvec, matmat=sc.matmat, dtype=np.float64)
+
+        def call() -> tuple[np.ndarray, np.ndarray, int]:
+            c0 = counter.count
+            w, X = eigsh(lin, k=k, which="LA", tol=arpack_tol, v0=v0)
+            return w, X, counter.count - c0
+
+        t, (w, X, mv) = measure(call, **rep)
+        return judge(
+            "curvlinops",
+            f"scipy eigsh (ARPACK) on to_scipy(), tol={arpack_tol:.2g} x |theta_i|",
+            t,
+            mv,
+            w,
+            X,
+        )
+
+    def run_pyhessian() -> dict[str, Any]:
+        h, counter = A.pyhessian_setup(problem)
+
+        def call() -> tuple[list, list, int]:
+            c0 = counter.count
+            torch.manual_seed(0)
+            with A.default_dtype(problem.dtype):
+                vals, vecs = h.eigenvalues(maxIter=cfg.power_max_iter, tol=target, top_n=k)
+            return vals, vecs, counter.count - c0
+
+        t, (vals, vecs, mv) = measure(call, **{**rep, "warmup": 0})
+        X = np.stack(
+            [torch.cat([x.reshape(-1) for x in vec]).double().cpu().numpy() for vec in vecs], 1
+        )
+        return judge(
+            "pyhessian",
+            f"power iteration + deflation, tol={target:g} (relative eigenvalue change), "
+            f"maxIter={cfg.power_max_iter} per eigenvalue",
+            t,
+            mv,
+            vals,
+            X,
+        )
+
+    def eigenthings_run(reorth: bool, steps: int | None) -> dict[str, Any]:
+        from hessian_eigenthings import lanczos as et_lanczos
+
+        op, counter = A.eigenthings_setup(problem)
+
+        def call(m: int) -> tuple[Any, int]:
+            c0 = counter.count
+            res = et_lanczos(
+                op, k=k, max_iter=m, tol=target, reorthogonalize=reorth, which="LA", seed=0
+            )
+            return res, counter.count - c0
+
+        searched = []
+        if steps is None:
+            m = 2 * k
+            while True:
+                res, _ = call(m)
+                scale = float(res.eigenvalues.abs().max())
+                est = res.residuals.double().cpu().numpy()
+                searched.append(m)
+                if np.max(est) <= target * scale or 2 * m > cfg.eigenthings_max_steps:
+                    break
+                m *= 2
+            steps = m
+        t, (res, mv) = measure(lambda: call(steps), **rep)
+        state["eigenthings_steps"] = steps
+        return judge(
+            "eigenthings",
+            f"lanczos, reorthogonalize={reorth}, max_iter={steps}"
+            + (f" (smallest of {searched} meeting the target)" if searched else " (same steps)"),
+            t,
+            mv,
+            res.eigenvalues.double().cpu().numpy(),
+            res.eigenvectors.double().cpu().numpy().T,
+        )
+
+    for tool, variant, fn in (
+        ("curvlinops", "eigsh", run_arpack),
+        ("pyhessian", "power", run_pyhessian),
+        ("eigenthings", "reorth", lambda: eigenthings_run(True, None)),
+        (
+            "eigenthings",
+            "no reorth",
+            lambda: eigenthings_run(False, state.get("eigenthings_steps", 4 * k)),
+        ),
+    ):
+        why = _unavailable(cfg, available, tool)
+        rows.append(_row(tool, variant, status=why) if why else _guard(tool, variant, fn))
+    return {
+        "task": "topk",
+        "problem": problem.describe(),
+        "settings": {
+            "k": k,
+            "which": "largest algebraic",
+            "target": f"||H x - theta x|| <= {target:g} |lambda_1| for all k pairs",
+            "arpack_tol": arpack_tol,
+        },
+        "reference": {"top_eigenvalues": None if ref_top is None else ref_top.tolist()},
+        "rows": rows,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Task 3: SLQ density
+# ---------------------------------------------------------------------------------------------
+
+
+def _w1(nodes: np.ndarray, weights: np.ndarray, exact: np.ndarray) -> float:
+    from scipy.stats import wasserstein_distance
+
+    nodes = np.asarray(nodes, dtype=np.float64).ravel()
+    weights = np.asarray(weights, dtype=np.float64).ravel()
+    keep = np.isfinite(nodes) & (weights > 0)
+    return float(wasserstein_distance(nodes[keep], exact, weights[keep], None))
+
+
+def task_slq(
+    problem: Problem,
+    cfg: Config,
+    available: dict[str, str | None],
+    exact: dict[str, Any] | None,
+) -> dict[str, Any]:
+    p, m = cfg.slq_probes, cfg.slq_steps
+    log(f"slq {p}x{m} on {problem.name} (P={problem.num_params})")
+    from hessrmt.curvature import slq
+
+    eigs = None if exact is None else exact["eigenvalues"]
+    width = None if eigs is None else float(eigs.max() - eigs.min())
+    rep = dict(repeats=cfg.repeats_slow, max_total_s=cfg.max_total_s)
+    rows: list[dict[str, Any]] = []
+
+    def judge(tool: str, variant: str, t: Timing, mv: int, nodes: Any, weights: Any) -> dict:
+        w1 = None if eigs is None else _w1(nodes, weights, eigs)
+        return _row(
+            tool,
+            variant,
+            time=t.to_dict(),
+            matvecs=int(mv),
+            w1=w1,
+            w1_relative=None if w1 is None else w1 / width,
+        )
+
+    def run_hessrmt() -> dict[str, Any]:
+        op = hessrmt_operator(problem)
+        t, res = measure(lambda: slq(op, p, m, seed=0), **rep)
+        return judge(
+            "hessrmt",
+            "probes batched through one matmat per step, full reorth., eigh_tridiagonal",
+            t,
+            res.num_matvecs,
+            res.nodes,
+            res.weights,
+        )
+
+    def run_pyhessian() -> dict[str, Any]:
+        h, counter = A.pyhessian_setup(problem)
+
+        def call() -> tuple[Any, Any, int]:
+            c0 = counter.count
+            torch.manual_seed(0)
+            with A.default_dtype(problem.dtype), A.pyhessian_eig_shim():
+                nodes, weights = h.density(iter=m, n_v=p)
+            return nodes, weights, counter.count - c0
+
+        t, (nodes, weights, mv) = measure(call, **{**rep, "warmup": 0})
+        return judge(
+            "pyhessian",
+            "density(); SHIM: removed torch.eig replaced by eigh (as upstream PR #23)",
+            t,
+            mv,
+            np.asarray(nodes),
+            np.asarray(weights),
+        )
+
+    def run_curvlinops() -> dict[str, Any]:
+        from curvlinops import LanczosApproximateSpectrumCached
+
+        op, counter = A.curvlinops_setup(problem)
+
+        def call() -> tuple[Any, int]:
+            c0 = counter.count
+            torch.manual_seed(0)
+            cached = LanczosApproximateSpectrumCached(op, ncv=m)
+            cached.approximate_spectrum(num_repeats=p)
+            return cached, counter.count - c0
+
+        t, (cached, mv) = measure(call, **rep)
+        iters = cached._get_lanczos_iters(p)
+        nodes = np.stack([ev.double().cpu().numpy() for ev, _ in iters])
+        weights = np.stack([(V[0, :] ** 2).double().cpu().numpy() for _, V in iters])
+        return judge(
+            "curvlinops",
+            "LanczosApproximateSpectrumCached (eigsh boundaries + Papyan Lanczos, no reorth.)",
+            t,
+            mv,
+            nodes,
+            weights,
+        )
+
+    def run_eigenthings() -> dict[str, Any]:
+        from hessian_eigenthings import spectral_density
+
+        op, counter = A.eigenthings_setup(problem)
+
+        def call() -> tuple[Any, int]:
+            c0 = counter.count
+            res = spectral_density(op, num_runs=p, lanczos_steps=m, seed=0)
+            return res, counter.count - c0
+
+        t, (res, mv) = measure(call, **rep)
+        return judge(
+            "eigenthings",
+            "spectral_density (sequential probes, full reorth.)",
+            t,
+            mv,
+            res.raw_eigenvalues.double().cpu().numpy(),
+            res.raw_weights.double().cpu().numpy(),
+        )
+
+    rows.append(_guard("hessrmt", "slq", run_hessrmt))
+    for tool, fn in (
+        ("pyhessian", run_pyhessian),
+        ("curvlinops", run_curvlinops),
+        ("eigenthings", run_eigenthings),
+    ):
+        why = _unavailable(cfg, available, tool)
+        rows.append(_row(tool, status=why) if why else _guard(tool, "", fn))
+    return {
+        "task": "slq",
+        "problem": problem.describe(),
+        "settings": {
+            "probes": p,
+            "steps": m,
+            "accuracy": "1-Wasserstein distance of the quadrature measure to the exact spectrum",
+        },
+        "reference": {"spectral_width": width},
+        "rows": rows,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Task 4: Hutchinson trace
+# ---------------------------------------------------------------------------------------------
+
+
+def task_trace(
+    problem: Problem,
+    cfg: Config,
+    available: dict[str, str | None],
+    exact: dict[str, Any] | None,
+) -> dict[str, Any]:
+    N = cfg.trace_probes
+    log(f"trace with {N} probes on {problem.name} (P={problem.num_params})")
+    from hessrmt.curvature import hutchinson_trace, hutchpp_trace
+
+    tr = None if exact is None else exact["trace"]
+    rep = dict(repeats=cfg.repeats_slow, max_total_s=cfg.max_total_s)
+    rows: list[dict[str, Any]] = []
+
+    def judge(tool: str, variant: str, t: Timing, mv: int, est: float, **kw: Any) -> dict:
+        err = None if tr is None else abs(est - tr) / abs(tr)
+        return _row(
+            tool, variant, time=t.to_dict(), matvecs=int(mv), estimate=est, rel_err=err, **kw
+        )
+
+    def run_hessrmt() -> dict[str, Any]:
+        op = hessrmt_operator(problem)
+        t, res = measure(lambda: hutchinson_trace(op, N, seed=0), **rep)
+        return judge(
+            "hessrmt",
+            "hutchinson_trace (blocks of 32 probes)",
+            t,
+            res.num_matvecs,
+            res.estimate,
+            stderr=res.stderr,
+        )
+
+    def run_hessrmt_pp() -> dict[str, Any]:
+        op = hessrmt_operator(problem)
+        t, res = measure(lambda: hutchpp_trace(op, N, seed=0), **rep)
+        return judge(
+            "hessrmt",
+            "hutchpp_trace (same matvec budget)",
+            t,
+            res.num_matvecs,
+            res.estimate,
+            stderr=res.stderr,
+        )
+
+    def run_pyhessian() -> dict[str, Any]:
+        h, counter = A.pyhessian_setup(problem)
+
+        def call() -> tuple[float, int]:
+            c0 = counter.count
+            torch.manual_seed(0)
+            with A.default_dtype(problem.dtype):
+                samples = h.trace(maxIter=N, tol=0.0)
+            return float(np.mean(samples)), counter.count - c0
+
+        t, (est, mv) = measure(call, **{**rep, "warmup": 0})
+        return judge("pyhessian", "trace(maxIter=N, tol=0)", t, mv, est)
+
+    def run_curvlinops() -> dict[str, Any]:
+        from curvlinops import hutchinson_trace as cl_hutchinson
+
+        op, counter = A.curvlinops_setup(problem)
+
+        def call() -> tuple[float, int]:
+            c0 = counter.count
+            torch.manual_seed(0)
+            return float(cl_hutchinson(op, num_matvecs=N)), counter.count - c0
+
+        t, (est, mv) = measure(call, **rep)
+        return judge("curvlinops", "hutchinson_trace (one matmat)", t, mv, est)
+
+    def run_eigenthings() -> dict[str, Any]:
+        from hessian_eigenthings import hutchinson
+
+        op, counter = A.eigenthings_setup(problem)
+
+        def call() -> tuple[Any, int]:
+            c0 = counter.count
+            return hutchinson(op, num_samples=N, seed=0), counter.count - c0
+
+        t, (res, mv) = measure(call, **rep)
+        return judge(
+            "eigenthings", "hutchinson (sequential)", t, mv, res.estimate, stderr=res.stderr
+        )
+
+    rows.append(_guard("hessrmt", "hutchinson", run_hessrmt))
+    rows.append(_guard("hessrmt", "hutch++", run_hessrmt_pp))
+    for tool, fn in (
+        ("pyhessian", run_pyhessian),
+        ("curvlinops", run_curvlinops),
+        ("eigenthings", run_eigenthings),
+    ):
+        why = _unavailable(cfg, available, tool)
+        rows.append(_row(tool, status=why) if why else _guard(tool, "", fn))
+    return {
+        "task": "trace",
+        "problem": problem.describe(),
+        "settings": {"probes": N, "probe": "Rademacher"},
+        "reference": {"exact_trace": tr},
+        "rows": rows,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Task 5: dense Hessian (each measurement in its own subprocess, for peak memory)
+# ---------------------------------------------------------------------------------------------
+
+DENSE_TOOLS = (
+    ("hessrmt", "dense_matrix, hvp=auto"),
+    ("hessrmt-fwd", "dense_matrix, hvp=forward-over-reverse"),
+    ("torch.func", "torch.func.hessian per batch"),
+    ("autograd", "torch.autograd.functional.hessian, all data as one batch"),
+)
+
+
+def task_dense(
+    problem_name: str,
+    cfg: Config,
+    device: str,
+    timeout_s: float,
+    tools: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    from hessbench.timing import run_json_subprocess
+
+    log(f"dense Hessian on {problem_name}")
+    rows: list[dict[str, Any]] = []
+    outputs: dict[str, list[float]] = {}
+    describe = None
+    for tool, variant in DENSE_TOOLS:
+        if tools is not None and tool not in tools:
+            continue
+        runs = []
+        for _r in range(cfg.repeats_slow):
+            out = run_json_subprocess(
+                [
+                    "hessbench.dense_worker",
+                    "--problem",
+                    problem_name,
+                    "--mode",
+                    cfg.mode,
+                    "--tool",
+                    tool,
+                    "--device",
+                    device,
+                ],
+                timeout_s=timeout_s,
+            )
+            runs.append(out)
+            if (
+                out.get("status") != "ok"
+                or sum(x.get("seconds", 0) for x in runs) > cfg.max_total_s
+            ):
+                break
+        ok = [x for x in runs if x.get("status") == "ok"]
+        if not ok:
+            rows.append(_row(tool, variant, status="failed", error=runs[-1].get("error")))
+            continue
+        describe = ok[0].get("problem", describe)
+        outputs[tool] = ok[0]["product"]
+        t = Timing([x["seconds"] for x in ok])
+        rows.append(
+            _row(
+                tool,
+                variant,
+                time=t.to_dict(),
+                peak_rss_mib=max(x["peak_rss_mib"] for x in ok),
+                peak_delta_mib=max(x["peak_delta_mib"] for x in ok),
+                baseline_rss_mib=ok[0]["baseline_rss_mib"],
+                asymmetry=ok[0].get("asymmetry"),
+            )
+        )
+    # agreement: every tool's M z against hessrmt's
+    base = outputs.get("hessrmt")
+    for row in rows:
+        if base is not None and row["tool"] in outputs:
+            a, b = np.asarray(outputs[row["tool"]]), np.asarray(base)
+            row["rel_diff_vs_hessrmt"] = float(np.linalg.norm(a - b) / np.linalg.norm(b))
+    return {
+        "task": "dense",
+        "problem": describe or {"name": problem_name},
+        "settings": {
+            "memory": "peak resident set size of a fresh process per measurement (ru_maxrss); "
+            "delta = peak minus the resident size just before the timed call",
+            "agreement": "||M z - M_hessrmt z|| / ||M_hessrmt z|| for a fixed random z",
+        },
+        "reference": {},
+        "rows": rows,
+    }
+
+
+def finite_or_none(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else x

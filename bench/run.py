@@ -1,0 +1,250 @@
+"""Single entry point of the benchmarks (``make bench`` / ``make bench-quick``).
+
+    .venv/bin/python bench/run.py [--quick] [--device cpu|cuda] [--tasks hvp,topk,...]
+
+1. Makes sure the anchors (PyHessian, curvlinops, hessian-eigenthings) can be imported: when the
+   current interpreter lacks them it (re)creates the isolated environment ``bench/.anchors-venv``
+   with ``bench/setup_anchors.sh`` (torch pinned to the project's version, hessrmt installed
+   editable into it) and re-executes itself there, so that one process runs hessrmt and the
+   anchors side by side. Without network or with ``--no-anchors`` it runs hessrmt and torch only
+   and says so in the table.
+2. Runs the tasks (see ``bench/hessbench/tasks.py``) on identical models and data.
+3. Writes ``bench/results/<UTC date-time>.json``, copies it to ``docs/benchmarks.json`` and writes
+   ``docs/benchmarks.md`` (unless ``--no-docs``), and prints the markdown.
+
+``--quick`` uses smaller problems and fewer repeats (under five minutes on 2 idle cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+ANCHORS_PYTHON = HERE / ".anchors-venv" / "bin" / "python"
+IN_VENV_FLAG = "HESSBENCH_IN_ANCHORS_VENV"
+
+ALL_TASKS = ("hvp", "topk", "slq", "trace", "dense")
+
+#: Which problems each task runs on, per mode.
+PLAN = {
+    "quick": {
+        "hvp": ["digits-mlp", "synthetic-mlp"],
+        "topk": ["digits-mlp"],
+        "slq": ["digits-mlp"],
+        "trace": ["digits-mlp"],
+        "dense": ["digits-mlp5k"],
+    },
+    "full": {
+        "hvp": ["digits-mlp", "digits-lenet", "synthetic-mlp"],
+        "topk": ["digits-mlp", "digits-lenet", "synthetic-mlp"],
+        "slq": ["digits-mlp", "digits-lenet", "synthetic-mlp"],
+        "trace": ["digits-mlp", "digits-lenet", "synthetic-mlp"],
+        "dense": ["digits-mlp5k"],
+    },
+}
+#: Problems small enough for an exact dense spectrum.
+EXACT = {"digits-mlp", "digits-lenet", "digits-mlp5k", "tiny-mlp"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small problems, fewer repeats")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    ap.add_argument("--tasks", default=",".join(ALL_TASKS), help="comma-separated subset")
+    ap.add_argument("--no-anchors", action="store_true", help="hessrmt and torch only")
+    ap.add_argument("--no-setup", action="store_true", help="never create the anchors venv")
+    ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.*")
+    ap.add_argument("--repeats", type=int, default=None, help="override the repeat count")
+    ap.add_argument("--out-dir", default=str(HERE / "results"), help="where the JSON goes")
+    ap.add_argument("--note", default="", help="free text recorded with the run")
+    return ap.parse_args(argv)
+
+
+def _anchors_importable() -> bool:
+    try:
+        import curvlinops  # noqa: F401
+        import hessian_eigenthings  # noqa: F401
+        import pyhessian  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def ensure_anchors(args: argparse.Namespace, argv: list[str]) -> str:
+    """Return a note on the anchors; may re-execute this script in the anchors venv."""
+    if args.no_anchors:
+        return "not used (--no-anchors)."
+    if _anchors_importable():
+        return "imported in this process (isolated environment bench/.anchors-venv)."
+    if os.environ.get(IN_VENV_FLAG):
+        return "the anchors environment exists but does not import them; run with --no-anchors."
+    if not ANCHORS_PYTHON.exists() and not args.no_setup:
+        print("[bench] creating bench/.anchors-venv (bench/setup_anchors.sh) ...", file=sys.stderr)
+        proc = subprocess.run(["bash", str(HERE / "setup_anchors.sh")], check=False)
+        if proc.returncode != 0:
+            return "NOT available: bench/setup_anchors.sh failed (network?); hessrmt/torch only."
+    if ANCHORS_PYTHON.exists():
+        check = subprocess.run(
+            [
+                str(ANCHORS_PYTHON),
+                "-c",
+                "import hessrmt, pyhessian, curvlinops, hessian_eigenthings",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        if check.returncode == 0:
+            env = dict(os.environ, **{IN_VENV_FLAG: "1"})
+            os.execve(str(ANCHORS_PYTHON), [str(ANCHORS_PYTHON), str(Path(__file__)), *argv], env)
+        return "NOT available: bench/.anchors-venv does not import them; hessrmt/torch only."
+    return "NOT available (bench/.anchors-venv missing, --no-setup); hessrmt/torch only."
+
+
+def make_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from hessbench.tasks import Config
+
+    if args.quick:
+        cfg = Config(
+            mode="quick",
+            repeats=3,
+            repeats_slow=2,
+            max_total_s=3.0,
+            trace_probes=30,
+            power_max_iter=50,
+            eigenthings_max_steps=320,
+        )
+    else:
+        cfg = Config(mode="full", repeats=5, repeats_slow=3, max_total_s=40.0)
+    if args.repeats is not None:
+        cfg.repeats = cfg.repeats_slow = args.repeats
+    if args.no_anchors:
+        cfg.anchors = ()
+    return cfg
+
+
+def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
+    import torch
+
+    from hessbench.anchors import available_anchors
+    from hessbench.problems import build_problem
+    from hessbench.tasks import (
+        exact_spectrum,
+        log,
+        task_dense,
+        task_hvp,
+        task_slq,
+        task_topk,
+        task_trace,
+    )
+    from hessbench.timing import load_average, machine_info, package_versions
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available on this machine")
+    cfg = make_config(args)
+    mode = cfg.mode
+    tasks = [t for t in args.tasks.split(",") if t]
+    unknown = sorted(set(tasks) - set(ALL_TASKS))
+    if unknown:
+        raise SystemExit(f"unknown task(s) {unknown}; choose from {ALL_TASKS}")
+    available = available_anchors() if cfg.anchors else {}
+    start = time.perf_counter()
+    machine = machine_info(args.device)
+    results: dict = {"tasks": [], "references": {}}
+    problems: dict = {}
+    exact: dict = {}
+
+    def problem(name: str):  # type: ignore[no-untyped-def]
+        if name not in problems:
+            problems[name] = build_problem(name, mode=mode, device=args.device)
+        return problems[name]
+
+    def reference(name: str):  # type: ignore[no-untyped-def]
+        if name not in EXACT:
+            return None
+        if name not in exact:
+            log(f"exact spectrum of {name}")
+            exact[name] = exact_spectrum(problem(name))
+            r = exact[name]
+            results["references"][name] = {k: v for k, v in r.items() if k != "eigenvalues"}
+        return exact[name]
+
+    for task in tasks:
+        for name in PLAN[mode][task]:
+            if task == "hvp":
+                results["tasks"].append(task_hvp(problem(name), cfg, available))
+            elif task == "topk":
+                results["tasks"].append(task_topk(problem(name), cfg, available, reference(name)))
+            elif task == "slq":
+                results["tasks"].append(task_slq(problem(name), cfg, available, reference(name)))
+            elif task == "trace":
+                results["tasks"].append(task_trace(problem(name), cfg, available, reference(name)))
+            elif task == "dense":
+                results["tasks"].append(task_dense(name, cfg, args.device, timeout_s=900))
+    machine["load_average_end"] = load_average()
+    loads = [x for x in (machine.get("load_average_start"), machine["load_average_end"]) if x]
+    busy = any(x[0] > 0.5 * (machine["cores"] or 1) for x in loads)
+    results["meta"] = {
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+        "command": "python bench/run.py " + " ".join(argv),
+        "mode": mode,
+        "device": args.device,
+        "machine": machine,
+        "versions": package_versions(),
+        "anchors": available,
+        "anchors_note": anchors_note,
+        "config": {k: v for k, v in vars(cfg).items()},
+        "wall_s": time.perf_counter() - start,
+        "load_note": (
+            "The machine was SHARED and LOADED by other jobs during this run (load above half "
+            "the core count): absolute times are inflated and noisy; ratios measured within one "
+            "task are more reliable."
+            if busy
+            else "The machine was quiet during this run."
+        ),
+        "note": args.note,
+        "findings": [],
+    }
+    return results
+
+
+def save(results: dict, args: argparse.Namespace) -> Path:
+    from hessbench.report import render
+    from hessrmt.io import atomic_write_json, atomic_write_text
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stamp}{'-quick' if args.quick else ''}.json"
+    atomic_write_json(path, results)
+    text = render(results)
+    if not args.no_docs:
+        docs = ROOT / "docs"
+        docs.mkdir(exist_ok=True)
+        shutil.copyfile(path, docs / "benchmarks.json")
+        atomic_write_text(docs / "benchmarks.md", text + "\n")
+    print(text)
+    print(f"\n[bench] results: {path}", file=sys.stderr)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    note = ensure_anchors(args, argv)
+    results = run(args, note, argv)
+    save(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

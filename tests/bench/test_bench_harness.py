@@ -1,0 +1,198 @@
+"""The benchmark harness (bench/): the smallest case of every task, with hessrmt and torch only.
+
+The anchors (PyHessian, curvlinops, hessian-eigenthings) live in bench/.anchors-venv; the parts
+that need them are skipped when this interpreter cannot import them.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from hessbench import anchors as A  # noqa: E402
+from hessbench.problems import build_problem, reference_gradient  # noqa: E402
+from hessbench.report import check_goals, render  # noqa: E402
+from hessbench.tasks import (  # noqa: E402
+    Config,
+    autograd_hvp,
+    exact_spectrum,
+    hessrmt_operator,
+    task_dense,
+    task_hvp,
+    task_slq,
+    task_topk,
+    task_trace,
+)
+from hessbench.timing import measure  # noqa: E402
+
+CFG = Config(
+    mode="quick",
+    repeats=2,
+    repeats_slow=1,
+    max_total_s=2.0,
+    trace_probes=40,
+    slq_probes=4,
+    slq_steps=30,
+    power_max_iter=30,
+    anchors=(),
+)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_problem("tiny-mlp", mode="quick")
+
+
+@pytest.fixture(scope="module")
+def exact(tiny):
+    return exact_spectrum(tiny)
+
+
+def test_measure_reports_median_min_max_and_stops_on_budget():
+    calls = []
+    t, value = measure(lambda: calls.append(1) or len(calls), repeats=5, warmup=2)
+    assert value == 7 and len(calls) == 7
+    assert t.to_dict()["n"] == 5
+    assert t.min <= t.median <= t.max
+    t2, _ = measure(lambda: sum(range(10_000)), repeats=50, warmup=0, max_total_s=0.0)
+    assert len(t2.samples) == 1
+
+
+def test_problem_has_equal_batches_and_the_hessrmt_gradient(tiny):
+    sizes = {int(x.shape[0]) for x, _ in tiny.batches}
+    assert sizes == {16} and len(tiny.batches) == 2
+    assert tiny.num_params == 64 * 8 + 8 + 8 * 10 + 10
+    op = hessrmt_operator(tiny)
+    g = reference_gradient(tiny)
+    assert torch.allclose(op.gradient(), g, rtol=1e-12, atol=1e-14)
+
+
+def test_exact_reference_is_symmetric_spectrum_with_matching_trace(tiny, exact):
+    eigs = exact["eigenvalues"]
+    assert eigs.shape == (tiny.num_params,)
+    assert exact["trace"] == pytest.approx(float(np.sum(eigs)), rel=1e-10, abs=1e-12)
+    assert exact["matrix_vs_autograd_hvp_rel_err"] < 1e-12
+
+
+def test_hvp_task_hessrmt_matches_autograd(tiny):
+    res = task_hvp(tiny, CFG, {})
+    rows = {(r["tool"], r["status"]) for r in res["rows"]}
+    assert ("hessrmt", "ok") in rows
+    assert {r["status"] for r in res["rows"] if r["tool"] != "hessrmt"} == {"skipped"}
+    h = res["rows"][0]
+    assert h["rel_err"] < 1e-12
+    assert h["hvp_over_grad"] > 0 and math.isfinite(h["hvp_over_grad"])
+    assert h["time_10"]["n"] >= 1
+
+
+def test_topk_task_hessrmt_reaches_the_target(tiny, exact):
+    res = task_topk(tiny, CFG, {}, exact)
+    h = res["rows"][0]
+    assert h["status"] == "ok", h
+    assert h["max_residual"] <= 1e-5
+    assert h["max_eig_err"] <= 1e-6
+    assert h["matvecs"] > 0
+    top = np.sort(exact["eigenvalues"])[::-1][:10]
+    np.testing.assert_allclose(h["eigenvalues"], top, rtol=1e-6, atol=1e-9 * abs(top[0]))
+
+
+def test_slq_task_density_close_to_exact(tiny, exact):
+    res = task_slq(tiny, CFG, {}, exact)
+    h = res["rows"][0]
+    assert h["status"] == "ok", h
+    assert h["matvecs"] == CFG.slq_probes * CFG.slq_steps
+    # W1 of 4 probes x 30 steps on a 610-dimensional spectrum: a few % of its width
+    assert 0 <= h["w1_relative"] < 0.05
+
+
+def test_trace_task_within_standard_errors(tiny, exact):
+    res = task_trace(tiny, CFG, {}, exact)
+    hutch = res["rows"][0]
+    assert hutch["status"] == "ok", hutch
+    assert abs(hutch["estimate"] - exact["trace"]) <= 5 * hutch["stderr"]
+    assert hutch["matvecs"] == CFG.trace_probes
+
+
+@pytest.mark.slow
+def test_dense_task_hessrmt_and_torch_func_agree():
+    res = task_dense("tiny-mlp", CFG, "cpu", timeout_s=300, tools=("hessrmt", "torch.func"))
+    rows = {r["tool"]: r for r in res["rows"]}
+    assert rows["hessrmt"]["status"] == "ok", rows["hessrmt"]
+    assert rows["torch.func"]["status"] == "ok", rows["torch.func"]
+    assert rows["torch.func"]["rel_diff_vs_hessrmt"] < 1e-12
+    assert rows["hessrmt"]["peak_rss_mib"] > 0
+
+
+def test_report_renders_every_task_and_goals(tiny, exact):
+    results = {
+        "tasks": [task_hvp(tiny, CFG, {}), task_slq(tiny, CFG, {}, exact)],
+        "references": {},
+        "meta": {
+            "date_utc": "2026-01-01 00:00",
+            "command": "test",
+            "mode": "quick",
+            "machine": {
+                "cpu": "x",
+                "cores": 2,
+                "torch_threads": 2,
+                "platform": "p",
+                "device": "cpu",
+                "cuda_available": False,
+            },
+            "versions": {"hessrmt": "0"},
+            "anchors_note": "none",
+        },
+    }
+    text = render(results)
+    assert "## Hessian-vector products" in text and "## SLQ spectral density" in text
+    assert "no GPU on this machine" in text
+    goals = check_goals(results)
+    assert [g["goal"] for g in goals] == ["HVP / gradient <= 2.5 (hessrmt default)"]
+
+
+def test_eig_shim_is_eigh_in_the_old_layout_and_is_removed_after():
+    d = np.array([2.0, -1.0, 0.5, 3.0])
+    e = np.array([0.3, 0.7, -0.2])
+    T = torch.as_tensor(np.diag(d) + np.diag(e, 1) + np.diag(e, -1))
+    had = hasattr(torch, "eig")
+    with A.pyhessian_eig_shim():
+        vals, vecs = torch.eig(T, eigenvectors=True)
+    assert hasattr(torch, "eig") == had
+    assert vals.shape == (4, 2) and torch.all(vals[:, 1] == 0)
+    np.testing.assert_allclose(vals[:, 0].numpy(), np.linalg.eigvalsh(T.numpy()), atol=1e-12)
+    # quadrature weights: squared first components sum to one, first moment = T[0, 0]
+    w = vecs[0, :] ** 2
+    assert float(w.sum()) == pytest.approx(1.0, abs=1e-12)
+    assert float((w * vals[:, 0]).sum()) == pytest.approx(d[0], abs=1e-12)
+
+
+def test_anchor_hvps_match_autograd(tiny):
+    avail = A.available_anchors()
+    if all(v is not None for v in avail.values()):
+        pytest.skip("anchors not installed in this interpreter (bench/.anchors-venv has them)")
+    v = torch.randn(
+        tiny.num_params, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    ref = autograd_hvp(tiny, v)
+    if avail["pyhessian"] is None:
+        h, counter = A.pyhessian_setup(tiny)
+        out = A.pyhessian_hvp(h, tiny, v)
+        assert counter.count == 1
+        assert torch.allclose(out, ref, rtol=1e-10, atol=1e-13)
+    if avail["curvlinops"] is None:
+        op, counter = A.curvlinops_setup(tiny)
+        c0 = counter.count
+        assert torch.allclose(op @ v, ref, rtol=1e-10, atol=1e-13)
+        assert counter.count - c0 == 1
+    if avail["eigenthings"] is None:
+        op, counter = A.eigenthings_setup(tiny)
+        assert torch.allclose(op.matvec(v), ref, rtol=1e-10, atol=1e-13)
+        assert counter.count == 1
