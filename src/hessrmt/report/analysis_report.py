@@ -397,7 +397,8 @@ def build_report(
 
     Anything not given is read from the run folder (:func:`load_run`). Returns the report path.
     """
-    from hessrmt.report.html import Section, figure_to_png, write_report
+    from hessrmt.report.figures import to_png
+    from hessrmt.report.html import Section, write_report
 
     run = Path(run_dir)
     if summary is None or spectra is None:
@@ -408,7 +409,7 @@ def build_report(
     figs = make_figures(summary, spectra, slq)
     pngs: dict[str, Path] = {}
     for stem, fig in figs.items():
-        pngs[stem] = atomic_write_bytes(run / "figures" / f"{stem}.png", figure_to_png(fig))
+        pngs[stem] = atomic_write_bytes(run / "figures" / f"{stem}.png", to_png(fig))
 
     def fig_list(*stems: str) -> list[tuple[str, Path]]:
         return [(CAPTIONS[s], pngs[s]) for s in stems if s in pngs]

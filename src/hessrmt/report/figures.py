@@ -34,11 +34,34 @@ def _color(name: str) -> str:
     return COLORS.get(name, "#57606a")
 
 
+def _single(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.14, top=0.9)
+    return fig
+
+
+def to_png(fig: Figure, *, dpi: int = 100) -> bytes:
+    """PNG bytes of ``fig`` in one drawing pass (fixed margins, no tight bounding box)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
 def _grid(n: int, *, width: float = 3.6, height: float = 3.0) -> tuple[Figure, list[Any]]:
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    fig = Figure(figsize=(width * cols, height * rows))
     axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    fig.subplots_adjust(
+        left=0.06,
+        right=0.98,
+        bottom=0.1 / rows + 0.03,
+        top=1 - 0.15 / rows,
+        wspace=0.25,
+        hspace=0.55,
+    )
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, axes[:n]
@@ -62,7 +85,7 @@ def density_figure(
     (G,) standard deviation), all normalised to total mass 1.
     """
     x = np.asarray(eigs, dtype=np.float64).ravel()
-    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    fig = _single(7.5, 4.2)
     ax = fig.subplots()
     lo, hi = float(x.min()), float(x.max())
     if slq is not None and len(slq.get("grid", ())):
@@ -197,7 +220,7 @@ def degeneracy_figure(
     every eps. ``zero_rtol`` draws the zero tolerance in force as a vertical line.
     """
     eps_arr = np.logspace(-18, 0, 73) if eps is None else np.asarray(eps, dtype=np.float64)
-    fig = Figure(figsize=(7.5, 4.0), layout="constrained")
+    fig = _single(7.5, 4.0)
     ax = fig.subplots()
     for name, eigs in spectra.items():
         rows = np.atleast_2d(np.asarray(eigs, dtype=np.float64))
@@ -225,7 +248,7 @@ def comparison_figure(
     The x axis is ``symlog`` (linear within 1e-3 of the largest |lambda|), so a bulk near zero and
     outliers far from it are visible together.
     """
-    fig = Figure(figsize=(7.5, 4.0), layout="constrained")
+    fig = _single(7.5, 4.0)
     ax = fig.subplots()
     allv = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in spectra.values()])
     top = float(np.abs(allv).max()) or 1.0
