@@ -192,3 +192,23 @@ def test_bad_option_values(tmp_path: Path, capsys) -> None:  # type: ignore[no-u
     err = one_line_error(["analyze", "--loss", "hinge", "--data", "wine", "--quiet",
                           "--out", str(tmp_path / "r")], capsys)  # fmt: skip
     assert "unknown loss" in err
+
+
+def test_float32_run_counts_roundoff_zeros(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "r32"
+    code, stdout, _ = run_cli(
+        ["analyze", "--model", "logreg", "--data", "wine", *TINY, "--dtype", "float32",
+         "--batch-hessians", "0", "--json", "--out", str(out)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(stdout)["dtype"] == "float32"
+    summary = json.loads((out / "summary.json").read_text())
+    assert "batch" not in summary["spectra"] and "batch" in summary["skipped"]
+    # float32 eigensolvers turn the exact null space of softmax regression into round-off:
+    # the float32 tolerance (1e-4 max|lambda|) must count those as zeros, not as bulk.
+    rec = summary["trained"]
+    assert "computed in float32" in rec["conventions"]["zero_rule"]
+    # rank of the softmax-regression Hessian <= (C - 1)(d + 1) = 2 * 14 = 28 of 42
+    assert rec["n_zero_exact"] + rec["n_zero_roundoff"] >= 42 - 28
+    assert (out / "report.html").stat().st_mode & 0o044  # readable by others (umask 022)

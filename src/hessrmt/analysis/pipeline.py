@@ -33,6 +33,7 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -504,3 +505,12 @@ def _write_run_folder(
         atomic_write_bytes(tmp / "model.pt", buf.getvalue())
         atomic_write_json(tmp / "summary.json", summary)
         build_report(tmp, summary=summary, spectra=spectra, slq=slq_arrays)
+        _share(tmp)
+
+
+def _share(folder: Path) -> None:
+    """Give the run folder the permissions of the umask (temporary files are created 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
