@@ -8,7 +8,7 @@ support, so the Poisson smoothing error is below 1e-12).
 G_mu(w1(z)) = G_nu(w2(z)) with w1 + w2 = z + F(z). With h(w) = F(w) - w, w1 is the fixed point
 w1 = z + h_nu(z + h_mu(w1)), an analytic self-map of the upper half plane. It is solved by Newton's
 method with backtracking (step accepted only if the residual drops and Im w1, Im w2 > 0),
-continued in eta from eta0 ~ 4 x (spread) down to ``eta`` (geometric, ratio 1/4), starting from
+continued in eta from eta0 ~ 4 x (spread) down to ``eta`` (geometric, ratio 1/8), starting from
 w1 = z where the map is a strong contraction; points where Newton stalls fall back to the damped
 fixed point w <- (w + T(w))/2. It needs only G and G' of the two laws, so it works for empirical
 (atomic) measures exactly as for closed forms.
@@ -137,64 +137,69 @@ def _newton_continuation(
     x: np.ndarray,
     eta_levels: np.ndarray,
     init: np.ndarray,
-    valid: Any,
     fixed_map: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Solve Phi(w; x + i eta) = 0 for every x, continuing in eta down ``eta_levels``.
 
-    ``residual_and_jac(w, z) -> (Phi, Phi')``; ``valid(w, z) -> bool mask`` (domain check);
-    ``fixed_map(w, z) -> T(w)`` with Phi = w - T(w) (fallback damped iteration). Returns the
-    solution at the last level and the final residual magnitudes.
+    ``residual_and_jac(w, z) -> (Phi, Phi', in_domain)``; ``fixed_map(w, z) -> T(w)`` with
+    Phi = w - T(w) (fallback damped iteration). Newton steps are accepted only if the residual
+    drops and the point stays in the domain (backtracking). Returns the solution at the last level
+    and the final residual magnitudes.
     """
     w = init.astype(complex).copy()
-    res = np.zeros(x.shape)
+    z = x + 0j
     for eta in eta_levels:
         z = x + 1j * eta
-        phi, jac = residual_and_jac(w, z)
-        res = np.abs(phi)
-        done = np.zeros(x.shape, dtype=bool)
+        with np.errstate(all="ignore"):
+            phi, jac, _ = residual_and_jac(w, z)
+        idx = np.arange(x.size)  # points still iterating at this level
+        fallback_used = np.zeros(x.size, dtype=bool)
         for _ in range(60):
-            done |= res <= 1e-15 * (1.0 + np.abs(w))
-            active = ~done
-            if not active.any():
+            if idx.size == 0:
                 break
+            wi, zi, ph, jc = w[idx], z[idx], phi[idx], jac[idx]
+            res = np.abs(ph)
             with np.errstate(all="ignore"):
-                step = np.where(active, phi / np.where(jac == 0, 1.0, jac), 0.0)
-            converged = active & (np.abs(step) <= 1e-14 * (1.0 + np.abs(w)))
-            w = np.where(converged, w - step, w)
-            done |= converged
-            active &= ~converged
-            if not active.any():
-                break
-            t = np.ones(x.shape)
-            accepted = ~active
-            for _ in range(40):
-                cand = w - t * step
+                step = ph / np.where(jc == 0, 1.0, jc)
+            scale = 1.0 + np.abs(wi)
+            small = np.isfinite(step) & (np.abs(step) <= 1e-14 * scale)
+            wi = np.where(small, wi - step, wi)
+            finished = small | (res <= 1e-13 * scale)
+            # backtracking line search on the others: accept if the residual drops in-domain
+            t = 1.0
+            accepted = finished.copy()
+            for _ in range(20):
+                cand = wi - t * step
                 with np.errstate(all="ignore"):
-                    pc, jc = residual_and_jac(cand, z)
-                    ok = valid(cand, z) & np.isfinite(pc) & (np.abs(pc) < res) & ~accepted
-                w = np.where(ok, cand, w)
-                phi = np.where(ok, pc, phi)
-                jac = np.where(ok, jc, jac)
+                    pc, jcc, dom = residual_and_jac(cand, zi)
+                    ok = dom & np.isfinite(pc) & (np.abs(pc) < res) & ~accepted
+                wi = np.where(ok, cand, wi)
+                ph = np.where(ok, pc, ph)
+                jc = np.where(ok, jcc, jc)
                 accepted |= ok
                 if accepted.all():
                     break
-                t = np.where(accepted, t, 0.5 * t)
-            res = np.abs(phi)
+                t *= 0.5
             stalled = ~accepted
-            tiny = np.abs(step) <= 1e-12 * (1.0 + np.abs(w))
-            done |= stalled & tiny  # no further progress possible at machine precision
-            stalled &= ~tiny
-            if stalled.any():
-                # damped fixed point on the stalled points (globally convergent in C+)
-                ws, zs = w[stalled], z[stalled]
+            # no progress possible at machine precision: done
+            finished |= stalled & (np.abs(step) <= 1e-11 * scale)
+            stalled &= ~finished
+            retry = stalled & ~fallback_used[idx]
+            if retry.any():
+                # damped fixed point, once per point and level (globally convergent in C+)
+                ws, zs = wi[retry], zi[retry]
                 with np.errstate(all="ignore"):
                     for _ in range(200):
                         ws = 0.5 * ws + 0.5 * fixed_map(ws, zs)
-                w[stalled] = ws
-                phi, jac = residual_and_jac(w, z)
-                res = np.abs(phi)
-    return w, res
+                    pr, jr, _ = residual_and_jac(ws, zs)
+                wi[retry], ph[retry], jc[retry] = ws, pr, jr
+                fallback_used[idx[retry]] = True
+            finished |= stalled & ~retry  # second stall at this level: give up here
+            w[idx], phi[idx], jac[idx] = wi, ph, jc
+            idx = idx[~finished]
+    with np.errstate(all="ignore"):
+        phi, _, _ = residual_and_jac(w, z)
+    return w, np.abs(phi)
 
 
 class _SubordinatedLaw(SpectralLaw):
@@ -209,6 +214,7 @@ class _SubordinatedLaw(SpectralLaw):
             raise InputError(f"eta must be positive, got {eta!r}")
         self.tol = float(tol)
         self._support: tuple[float, float] | None = None
+        self._atoms: list[tuple[float, float]] | None = None
         self._table: tuple[np.ndarray, np.ndarray] | None = None
         self.max_residual = 0.0
 
@@ -220,8 +226,8 @@ class _SubordinatedLaw(SpectralLaw):
         eta0 = 4.0 * self._scale
         if eta >= eta0:
             return np.array([eta])
-        k = math.ceil(math.log(eta0 / eta) / math.log(4.0))
-        return eta0 * 0.25 ** np.arange(k + 1)[:-1].astype(float)
+        k = math.ceil(math.log(eta0 / eta) / math.log(8.0))
+        return eta0 * 0.125 ** np.arange(k + 1)[:-1].astype(float)
 
     def stieltjes_upper(self, x: ArrayLike, eta: float | None = None) -> np.ndarray:
         """G(x + i eta) for real x (eta defaults to the law's tiny ``eta``)."""
@@ -355,6 +361,13 @@ class _SubordinatedLaw(SpectralLaw):
 # ----------------------------------------------------------------------------- additive
 
 
+def _g_and_dg(law: SpectralLaw, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    both = getattr(law, "stieltjes_and_derivative", None)
+    if both is not None:
+        return both(w)
+    return law.stieltjes(w), stieltjes_derivative(law, w)
+
+
 def _bound_of(law: SpectralLaw) -> tuple[float, float]:
     a, b = law.support()
     return float(a), float(b)
@@ -378,24 +391,18 @@ class FreeAdditiveConvolution(_SubordinatedLaw):
         return f"FreeAdditiveConvolution({self.mu!r}, {self.nu!r})"
 
     def _h_and_dh(self, law: SpectralLaw, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        g = law.stieltjes(w)
-        dg = stieltjes_derivative(law, w)
+        g, dg = _g_and_dg(law, w)
         return 1.0 / g - w, -dg / (g * g) - 1.0
 
     def subordination(self, x: ArrayLike, eta: float) -> tuple[np.ndarray, np.ndarray]:
         """(w1, w2) at z = x + i eta: G(z) = G_mu(w1) = G_nu(w2), w1 + w2 = z + 1/G(z)."""
         x = np.asarray(x, dtype=float)
 
-        def res_jac(w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def res_jac(w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             hm, dhm = self._h_and_dh(self.mu, w)
             w2 = z + hm
             hn, dhn = self._h_and_dh(self.nu, w2)
-            return w - z - hn, 1.0 - dhn * dhm
-
-        def valid(w: np.ndarray, z: np.ndarray) -> np.ndarray:
-            with np.errstate(all="ignore"):
-                w2 = z + self._h_and_dh(self.mu, w)[0]
-            return (w.imag > 0) & (w2.imag > 0)
+            return w - z - hn, 1.0 - dhn * dhm, (w.imag > 0) & (w2.imag > 0)
 
         def fixed(w: np.ndarray, z: np.ndarray) -> np.ndarray:
             return z + self._h_and_dh(self.nu, z + self._h_and_dh(self.mu, w)[0])[0]
@@ -405,7 +412,7 @@ class FreeAdditiveConvolution(_SubordinatedLaw):
         w = z0.copy()
         for _ in range(30):  # strong contraction at large eta
             w = fixed(w, z0)
-        w1, res = _newton_continuation(res_jac, x, levels, w, valid, fixed)
+        w1, res = _newton_continuation(res_jac, x, levels, w, fixed)
         self.max_residual = float(res.max(initial=0.0))
         if not np.all(res < 1e-6 * (1 + np.abs(w1))):
             bad = x[res >= 1e-6 * (1 + np.abs(w1))]
@@ -423,12 +430,17 @@ class FreeAdditiveConvolution(_SubordinatedLaw):
     def atoms(self) -> list[tuple[float, float]]:
         """Atoms at a + b whenever mu({a}) + nu({b}) > 1, of mass mu({a}) + nu({b}) - 1
         (Bercovici & Voiculescu)."""
-        out = []
-        for a, ma in self.mu.atoms():
-            for b, mb in self.nu.atoms():
-                if ma + mb > 1 + 1e-14:
-                    out.append((a + b, ma + mb - 1))
-        return out
+        if self._atoms is None:
+            out: list[tuple[float, float]] = []
+            am, an = self.mu.atoms(), self.nu.atoms()
+            if am and an:
+                top_n = max(m for _, m in an)
+                for a, ma in am:
+                    if ma + top_n <= 1 + 1e-14:
+                        continue
+                    out.extend((a + b, ma + mb - 1) for b, mb in an if ma + mb > 1 + 1e-14)
+            self._atoms = out
+        return self._atoms
 
     def moment(self, k: int) -> float:
         if k == 0:
@@ -488,36 +500,31 @@ class FreeMultiplicativeConvolution(_SubordinatedLaw):
     @staticmethod
     def _u_and_du(law: SpectralLaw, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """u(a) = a - F(a) and u'(a) = 1 + G'(a)/G(a)^2."""
-        g = law.stieltjes(a)
-        dg = stieltjes_derivative(law, a)
+        g, dg = _g_and_dg(law, a)
         return a - 1.0 / g, 1.0 + dg / (g * g)
 
     def subordination(self, x: ArrayLike, eta: float) -> tuple[np.ndarray, np.ndarray]:
         """(a1, a2) at y = x + i eta: G(y) = a1 G_mu(a1) / y = a2 G_nu(a2) / y."""
         x = np.asarray(x, dtype=float)
 
-        def res_jac(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def res_jac(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             u1, du1 = self._u_and_du(self.mu, a)
             a2 = y / u1
             da2 = -y * du1 / (u1 * u1)
             u2, du2 = self._u_and_du(self.nu, a2)
-            return a - y / u2, 1.0 + y * du2 / (u2 * u2) * da2
+            dom = (a.imag > 0) & (a2.imag > 0)
+            return a - y / u2, 1.0 + y * du2 / (u2 * u2) * da2, dom
 
         def fixed(a: np.ndarray, y: np.ndarray) -> np.ndarray:
             a2 = y / self._u_and_du(self.mu, a)[0]
             return y / self._u_and_du(self.nu, a2)[0]
-
-        def valid(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-            with np.errstate(all="ignore"):
-                a2 = y / self._u_and_du(self.mu, a)[0]
-            return (a.imag > 0) & (a2.imag > 0)
 
         levels = np.append(self._eta_levels(eta), eta)
         y0 = x + 1j * levels[0]
         a = y0.copy()
         for _ in range(30):
             a = 0.5 * a + 0.5 * fixed(a, y0)
-        a1, res = _newton_continuation(res_jac, x, levels, a, valid, fixed)
+        a1, res = _newton_continuation(res_jac, x, levels, a, fixed)
         self.max_residual = float(res.max(initial=0.0))
         if not np.all(res < 1e-6 * (1 + np.abs(a1))):
             bad = x[res >= 1e-6 * (1 + np.abs(a1))]
@@ -534,11 +541,13 @@ class FreeMultiplicativeConvolution(_SubordinatedLaw):
 
     def atoms(self) -> list[tuple[float, float]]:
         """Atom at 0 of mass max(mu({0}), nu({0})) (Belinschi; for laws on [0, inf))."""
-        m0 = max(
-            sum(m for a, m in self.mu.atoms() if a == 0.0),
-            sum(m for a, m in self.nu.atoms() if a == 0.0),
-        )
-        return [(0.0, m0)] if m0 > 0 else []
+        if self._atoms is None:
+            m0 = max(
+                sum(m for a, m in self.mu.atoms() if a == 0.0),
+                sum(m for a, m in self.nu.atoms() if a == 0.0),
+            )
+            self._atoms = [(0.0, m0)] if m0 > 0 else []
+        return self._atoms
 
     def moment(self, k: int) -> float:
         return float(_boxtimes_moments(self.mu, self.nu, max(k, 1))[k])

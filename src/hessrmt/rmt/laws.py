@@ -382,12 +382,25 @@ class EmpiricalLaw(SpectralLaw):
         out = np.empty(flat.shape, dtype=complex)
         chunk = max(1, 2_000_000 // self.values.size)
         for i in range(0, flat.size, chunk):
-            d = flat[i : i + chunk, None] - self.values
-            out[i : i + chunk] = (d**-power) @ self.weights
+            inv = 1.0 / (flat[i : i + chunk, None] - self.values)
+            out[i : i + chunk] = (inv if power == 1 else inv**power) @ self.weights
         return out.reshape(z.shape)
 
     def stieltjes(self, z: ArrayLike) -> np.ndarray:
         return self._apply(z, 1)
+
+    def stieltjes_and_derivative(self, z: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """(G(z), G'(z)) in one pass over the atoms."""
+        z = _as_complex(z)
+        flat = z.ravel()
+        g = np.empty(flat.shape, dtype=complex)
+        dg = np.empty(flat.shape, dtype=complex)
+        chunk = max(1, 2_000_000 // self.values.size)
+        for i in range(0, flat.size, chunk):
+            inv = 1.0 / (flat[i : i + chunk, None] - self.values)
+            g[i : i + chunk] = inv @ self.weights
+            dg[i : i + chunk] = -((inv * inv) @ self.weights)
+        return g.reshape(z.shape), dg.reshape(z.shape)
 
     def stieltjes_derivative(self, z: ArrayLike) -> np.ndarray:
         return -self._apply(z, 2)
