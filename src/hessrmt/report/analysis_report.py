@@ -197,9 +197,9 @@ def verdict_table(summary: Mapping[str, Any]) -> Any:
     from hessrmt.report.html import Table
 
     header = [
-        "spectrum", "spectra x eigenvalues", "lambda_min", "lambda_max", "trace", "n_negative",
-        "zero fraction", "exact / round-off zeros", "outliers", "<r~> +- SE", "KS GOE p",
-        "KS Poisson p", "beta fit [interval]", "verdict",
+        "spectrum", "spectra x size", "[lambda_min, lambda_max]", "trace", "n_negative",
+        "zeros: fraction (exact / round-off)", "outliers", "<r~> +- SE",
+        "KS p: GOE / Poisson", "beta [95%]", "verdict",
     ]  # fmt: skip
     rows = []
     for name in summary.get("spectra", []):
@@ -207,31 +207,37 @@ def verdict_table(summary: Mapping[str, Any]) -> Any:
         mr, se = rec.get("mean_ratio"), rec.get("mean_ratio_se")
         beta = _get(rec, "beta_fit", "beta")
         lo, hi = _get(rec, "beta_fit", "low"), _get(rec, "beta_fit", "high")
+        pg, pp = _get(rec, "ks_goe", "pvalue"), _get(rec, "ks_poisson", "pvalue")
+        zf = rec.get("zero_fraction")
         rows.append(
             [
                 name,
                 f"{rec.get('n_spectra')} x {_per_spectrum(rec)}",
-                _fmt(rec.get("lambda_min")),
-                _fmt(rec.get("lambda_max")),
+                f"[{_g(rec.get('lambda_min'))}, {_g(rec.get('lambda_max'))}]",
                 _fmt(rec.get("trace")),
                 rec.get("n_negative"),
-                _fmt(rec.get("zero_fraction")),
-                f"{rec.get('n_zero_exact')} / {rec.get('n_zero_roundoff')}"
-                if "n_zero_exact" in rec
+                f"{zf:.3f} ({rec.get('n_zero_exact')} / {rec.get('n_zero_roundoff')})"
+                if isinstance(zf, float)
                 else None,
                 rec.get("n_outliers"),
                 f"{mr:.4f} +- {se:.4f}" if isinstance(mr, float) and isinstance(se, float) else mr,
-                _fmt(_get(rec, "ks_goe", "pvalue"), 3),
-                _fmt(_get(rec, "ks_poisson", "pvalue"), 3),
+                f"{_g(pg, 2)} / {_g(pp, 2)}" if pg is not None or pp is not None else None,
                 f"{beta:.2f} [{lo:.2f}, {hi:.2f}]"
                 if all(isinstance(v, float) for v in (beta, lo, hi))
                 else _fmt(beta),
-                rec.get("verdict") or rec.get("skipped", "-")[:40],
+                rec.get("verdict") or "not computed",
             ]
         )
     return Table(
-        "Verdicts (local statistics on the bulk; zeros and outliers excluded)", header, rows
+        "Verdicts (local statistics on the bulk; zeros and outliers excluded; KS p-values from "
+        "simulated nulls)",
+        header,
+        rows,
     )
+
+
+def _g(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}g}" if isinstance(value, (int, float)) else "-"
 
 
 def _per_spectrum(rec: Mapping[str, Any]) -> Any:
