@@ -173,3 +173,26 @@ def test_true_default_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
     for name in ("trained", "init", "batch", "ggn", "residual"):
         assert summary[name]["verdict"] in ("GOE", "GUE", "GSE", "Poisson", "intermediate")
     assert "verdict" in out and "report.html" in out
+
+
+def tiny_net(input_shape: tuple[int, ...], n_outputs: int):  # type: ignore[no-untyped-def]
+    """A user model for ``--model tests.analysis.test_pipeline:tiny_net`` (tanh: H1 != 0)."""
+    import math
+
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(math.prod(input_shape), 4), nn.Tanh(), nn.Linear(4, n_outputs)
+    )
+
+
+def test_user_model_from_module_path(tmp_path: Path) -> None:
+    res = analyze(
+        tiny(model="tests.analysis.test_pipeline:tiny_net", data="wine", n_samples=80),
+        out=str(tmp_path / "r"),
+    )
+    assert res.summary["n_params"] == 13 * 4 + 4 + 4 * 3 + 3
+    h, h0, h1 = (res.spectra[k] for k in ("trained", "ggn", "residual"))
+    scale = np.abs(h).max()
+    assert np.abs(h1).max() > 1e-6 * scale  # a tanh network has a non-zero residual part
+    assert abs(h.sum() - h0.sum() - h1.sum()) <= 1e-10 * scale * h.size
