@@ -383,7 +383,8 @@ class EmpiricalLaw(SpectralLaw):
         chunk = max(1, 2_000_000 // self.values.size)
         for i in range(0, flat.size, chunk):
             inv = 1.0 / (flat[i : i + chunk, None] - self.values)
-            out[i : i + chunk] = (inv if power == 1 else inv**power) @ self.weights
+            # elementwise sum, not BLAS: tiny mat-vecs with threaded BLAS are slow under load
+            out[i : i + chunk] = ((inv if power == 1 else inv**power) * self.weights).sum(-1)
         return out.reshape(z.shape)
 
     def stieltjes(self, z: ArrayLike) -> np.ndarray:
@@ -398,8 +399,9 @@ class EmpiricalLaw(SpectralLaw):
         chunk = max(1, 2_000_000 // self.values.size)
         for i in range(0, flat.size, chunk):
             inv = 1.0 / (flat[i : i + chunk, None] - self.values)
-            g[i : i + chunk] = inv @ self.weights
-            dg[i : i + chunk] = -((inv * inv) @ self.weights)
+            wi = inv * self.weights
+            g[i : i + chunk] = wi.sum(-1)
+            dg[i : i + chunk] = -(wi * inv).sum(-1)
         return g.reshape(z.shape), dg.reshape(z.shape)
 
     def stieltjes_derivative(self, z: ArrayLike) -> np.ndarray:
