@@ -78,11 +78,13 @@ class Config:
     bootstrap: int = 200
     seed: int = 0
     quick: bool = False
+    threads: int = 1
 
     def key(self) -> str:
         """A hash of the settings that change results (checkpoints are tied to it)."""
         d = dataclasses.asdict(self)
         d.pop("bootstrap")
+        d.pop("threads")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -119,6 +121,8 @@ def _validate(config: Config) -> None:
         raise InputError("gtol and accept_gtol must be positive")
     if config.max_iter < 1 or config.min_max_iter < 1:
         raise InputError("max_iter must be >= 1")
+    if config.threads < 1:
+        raise InputError(f"threads must be >= 1, got {config.threads}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,47 +290,60 @@ def fit_power_law(
     *,
     bootstrap: int = 200,
     seed: int = 0,
+    eps0: str = "free",
 ) -> dict[str, Any]:
-    """Fit alpha = c_g (eps - eps0_g)^gamma, common gamma, per-group c_g and eps0_g < min eps.
+    """Fit alpha = c_g (eps - eps0_g)^gamma with a common gamma and per-group c_g, eps0_g.
 
-    Least squares in log alpha over all groups (each with >= 3 points with alpha > 0); returns
-    gamma, a bootstrap 95 % interval (resampling points within groups), the per-group parameters
-    and the number of points, or ``gamma = None`` with a ``reason``.
+    ``eps0="free"``: eps0_g < min eps of the group is fitted (needs >= 3 points with alpha > 0 per
+    group); ``eps0="zero"``: alpha = c_g eps^gamma (>= 2 points per group). Least squares in
+    log alpha over all usable groups; returns gamma, a seeded bootstrap 95 % percentile interval
+    (resampling points within groups), per-group parameters and the number of points, or
+    ``gamma = None`` with a ``reason``.
     """
     from scipy.optimize import least_squares
 
-    use = {
-        k: (np.asarray(e, float), np.asarray(a, float))
-        for k, (e, a) in groups.items()
-        if np.sum(np.asarray(a) > 0) >= 3
-    }
-    use = {k: (e[a > 0], a[a > 0]) for k, (e, a) in use.items()}
+    if eps0 not in ("free", "zero"):
+        raise InputError(f"eps0 must be 'free' or 'zero', got {eps0!r}")
+    free = eps0 == "free"
+    need = 3 if free else 2
+    use = {}
+    for k, (e, a) in groups.items():
+        e, a = np.asarray(e, float), np.asarray(a, float)
+        ok = (a > 0) & (e > 0)
+        if np.sum(ok) >= need:
+            use[k] = (e[ok], a[ok])
     n_points = int(sum(len(e) for e, _ in use.values()))
     if not use:
         return {
             "gamma": None,
             "interval": None,
             "n_points": n_points,
-            "reason": "fewer than 3 critical points with 0 < alpha in every phi group",
+            "eps0": eps0,
+            "reason": f"no phi group has {need} or more critical points with 0 < alpha",
         }
     keys = sorted(use)
+    width = 2 if free else 1
 
     def fit(data: dict[float, tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
-        # parameters: gamma, then per group (log c, log(min eps - eps0))
+        # parameters: gamma, then per group log c (and log(min eps - eps0) when free)
         x0 = [1.5]
         lo, hi = [0.05], [10.0]
         for k in keys:
             e, a = data[k]
-            x0 += [float(np.log(np.mean(a))), float(np.log(0.5 * max(np.min(e), 1e-6)))]
-            lo += [-np.inf, -30.0]
-            hi += [np.inf, float(np.log(max(np.min(e), 1e-6) * 10.0 + 1.0))]
+            x0 += [float(np.log(np.mean(a)))]
+            lo += [-np.inf]
+            hi += [np.inf]
+            if free:
+                x0 += [float(np.log(0.5 * np.min(e)))]
+                lo += [-30.0]
+                hi += [float(np.log(np.min(e)))]
 
         def res(p: np.ndarray) -> np.ndarray:
             out = []
             for i, k in enumerate(keys):
                 e, a = data[k]
-                eps0 = np.min(e) - np.exp(p[2 + 2 * i])
-                out.append(np.log(a) - p[1 + 2 * i] - p[0] * np.log(e - eps0))
+                shift = np.min(e) - np.exp(p[2 + 2 * i]) if free else 0.0
+                out.append(np.log(a) - p[1 + width * i] - p[0] * np.log(e - shift))
             return np.concatenate(out)
 
         try:
@@ -337,7 +354,13 @@ def fit_power_law(
 
     p = fit(use)
     if p is None:
-        return {"gamma": None, "interval": None, "n_points": n_points, "reason": "fit failed"}
+        return {
+            "gamma": None,
+            "interval": None,
+            "n_points": n_points,
+            "eps0": eps0,
+            "reason": "least-squares fit failed",
+        }
     rng = np.random.default_rng(seed)
     boots = []
     for _ in range(int(bootstrap)):
@@ -346,7 +369,7 @@ def fit_power_law(
             e, a = use[k]
             i = rng.integers(0, len(e), len(e))
             sample[k] = (e[i], a[i])
-        if all(len(np.unique(sample[k][0])) >= 3 for k in keys):
+        if all(len(np.unique(sample[k][0])) >= need for k in keys):
             q = fit(sample)
             if q is not None:
                 boots.append(q[0])
@@ -359,8 +382,8 @@ def fit_power_law(
     for i, k in enumerate(keys):
         e, _ = use[k]
         groups_out[str(k)] = {
-            "c": float(np.exp(p[1 + 2 * i])),
-            "eps0": float(np.min(e) - np.exp(p[2 + 2 * i])),
+            "c": float(np.exp(p[1 + width * i])),
+            "eps0": float(np.min(e) - np.exp(p[2 + 2 * i])) if free else 0.0,
             "n_points": len(e),
         }
     return {
@@ -368,6 +391,7 @@ def fit_power_law(
         "interval": interval,
         "n_bootstrap": len(boots),
         "n_points": n_points,
+        "eps0": eps0,
         "groups": groups_out,
         "reason": None,
     }
@@ -408,7 +432,10 @@ def _figures(records: list[PointRecord], config: Config) -> dict[str, Any]:
     for i, phi_t in enumerate(config.phis):
         pts = [r for r in kept + mins if r.phi_target == phi_t]
         phi = pts[0].phi if pts else phi_t
-        eps = np.linspace(0.0, 0.6, 121)
+        eps_c = theory.critical_energy(phi)
+        eps = np.unique(
+            np.concatenate([np.linspace(0.0, 0.7, 29), eps_c * (1 + np.geomspace(1e-2, 2, 8))])
+        )
         ax.plot(eps, [theory.index(e, phi) for e in eps], color=f"C{i}", lw=1.2,
                 label=f"theory phi = {phi:.3g}")  # fmt: skip
         if pts:
@@ -500,6 +527,8 @@ def estimate_seconds(config: Config) -> float:
     """Rough upper estimate: time one Hessian + eigendecomposition per phi, x iterations."""
     from torch.func import hessian
 
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
     total = 0.0
     per_phi: dict[float, float] = {}
     for phi in sorted(set(config.phis) | set(config.min_phis)):
@@ -511,6 +540,7 @@ def estimate_seconds(config: Config) -> float:
         H = hessian(fun)(theta)
         torch.linalg.eigh(H)
         per_phi[phi] = time.perf_counter() - t0
+    torch.set_num_threads(previous_threads)
     for kind, phi, _ in planned_searches(config):
         iters = config.max_iter if kind == "critical" else config.min_max_iter + 50
         total += per_phi[phi] * iters * 1.3
@@ -530,8 +560,18 @@ def run(
 ) -> dict[str, Any]:
     """Run (or resume) the experiment into ``out``; returns the summary dict."""
     _validate(config)
+    previous_threads = torch.get_num_threads()
+    # the matrices are tiny: extra intra-op threads only add overhead (4x slower measured with
+    # 2 threads on a shared 2-core machine), so the run uses ``config.threads`` (default 1)
+    torch.set_num_threads(config.threads)
+    try:
+        return _run(config, Path(out), progress=progress, log=log)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(config: Config, out: Path, *, progress: bool, log: Any) -> dict[str, Any]:
     torch_threads = torch.get_num_threads()
-    out = Path(out)
     ckpt = out / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
     plan = planned_searches(config)
@@ -592,6 +632,7 @@ def summarize(records: list[PointRecord], config: Config) -> dict[str, Any]:
             np.array([r.alpha_theory for r in pts]),
         )
     fit = fit_power_law(groups, bootstrap=config.bootstrap, seed=config.seed)
+    fit_zero = fit_power_law(groups, bootstrap=config.bootstrap, seed=config.seed, eps0="zero")
     fit_theory = fit_power_law(theory_groups, bootstrap=0, seed=config.seed)
     minimisers = []
     for phi_t in config.min_phis:
@@ -623,6 +664,7 @@ def summarize(records: list[PointRecord], config: Config) -> dict[str, Any]:
             "accept_gtol": config.accept_gtol,
             "max_grad_norm_kept": max((r.grad_norm for r in kept), default=None),
             "exponent": fit | {"expected": 1.5, "alpha_max": config.alpha_max},
+            "exponent_eps0_zero": fit_zero | {"expected": 1.5, "alpha_max": config.alpha_max},
             "exponent_theory_at_same_energies": fit_theory,
             "minimisers": minimisers,
             "critical_points": [r.row() for r in records],
