@@ -63,6 +63,8 @@ class AnalysisConfig:
         lanczos_k: extremal eigenvalues per end computed by the Lanczos method.
         zero_rtol: relative tolerance for eigenvalues counted as zero (None: the default of
             :func:`hessrmt.rmt.bulk.split_spectrum`).
+        fit_null: simulated-null replicates for the plausibility of the semicircle and MP fits
+            (0: distances only; costly for large spectra).
         max_dense_params: override the memory-derived parameter limit of ``method="auto"``.
         out: run folder (None: ``runs/<UTC timestamp>``).
         overwrite: replace an existing non-empty run folder.
@@ -87,6 +89,7 @@ class AnalysisConfig:
     slq_steps: int = 80
     lanczos_k: int = 20
     zero_rtol: float | None = None
+    fit_null: int = 0
     max_dense_params: int | None = None
     out: str | None = None
     overwrite: bool = False
@@ -106,7 +109,7 @@ class AnalysisConfig:
             raise InputError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.dtype not in DTYPES:
             raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        for name in ("epochs", "batch_hessians", "seed"):
+        for name in ("epochs", "batch_hessians", "seed", "fit_null"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InputError(f"{name} must be a non-negative integer, got {value!r}")

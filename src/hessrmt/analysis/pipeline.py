@@ -289,8 +289,13 @@ def _analysis_conventions(ctx: _Context, choice: MethodChoice) -> dict[str, str]
         "trace": "sum of eigenvalues; batch: mean over batches",
         "n_negative": "eigenvalues below -zero_tolerance (round-off not counted); "
         "n_negative_raw counts all lambda < 0",
-        "fits": "semicircle and Marchenko-Pastur fitted to the non-zero eigenvalues; "
-        "ks_statistic and wasserstein say how badly each fits",
+        "fits": "semicircle and Marchenko-Pastur fitted by moments to all eigenvalues (zeros "
+        "included); ks_statistic and wasserstein say how badly each fits"
+        + (
+            f"; plausible: KS within the {cfg.fit_null}-replicate simulated-null threshold"
+            if cfg.fit_null
+            else " (no simulated-null test: fit_null = 0)"
+        ),
         "slq": "stochastic Lanczos quadrature of the trained full-data Hessian "
         f"({cfg.slq_probes} probes, {cfg.slq_steps} steps, seed {cfg.seed}); "
         "wasserstein_to_exact = W1 between its quadrature measure and the exact spectrum",
@@ -366,7 +371,11 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
         for name in SPECTRA:
             if name in spectra:
                 summary[name] = spectrum_record(
-                    spectra[name], zero_rtol=config.zero_rtol, seed=config.seed, dtype=config.dtype
+                    spectra[name],
+                    zero_rtol=config.zero_rtol,
+                    seed=config.seed,
+                    dtype=config.dtype,
+                    fit_null=config.fit_null,
                 )
     else:
         tr, se = _slq_trace(slq_arrays, ctx.n_params)

@@ -10,8 +10,10 @@ Pure NumPy/SciPy on top of :mod:`hessrmt.rmt`. For each spectrum the record hold
   ``-tol`` with ``tol`` the zero tolerance of :func:`hessrmt.rmt.bulk.split_spectrum` (negative
   round-off is not counted; for a batch: per-spectrum tolerances, total over spectra);
   ``n_negative_raw`` counts every eigenvalue < 0;
-* ``fits``: least-squares semicircle and Marchenko-Pastur fits (:mod:`hessrmt.rmt.fit`) to the
-  non-zero eigenvalues, with KS and 1-Wasserstein distances saying how badly each law fits.
+* ``fits``: moment fits of the semicircle and Marchenko-Pastur laws (:mod:`hessrmt.rmt.fit`) to
+  all eigenvalues (zeros included, so that an MP atom can absorb them), with the KS and
+  1-Wasserstein distances saying how badly each law fits (and, with ``fit_null > 0``, a
+  simulated-null plausibility verdict).
 """
 
 from __future__ import annotations
@@ -23,30 +25,34 @@ import numpy as np
 from hessrmt.errors import InputError
 from hessrmt.io import to_jsonable
 
-#: Spectra smaller than this are not analysed for local statistics.
-MIN_EIGENVALUES = 10
-
 
 def _fit_record(fit: Any) -> dict[str, Any]:
-    rec: dict[str, Any] = {"name": getattr(fit, "name", type(fit).__name__)}
-    for key in ("params", "parameters", "law_params"):
-        if isinstance(getattr(fit, key, None), dict):
-            rec["params"] = dict(getattr(fit, key))
-            break
-    for key in ("ks_statistic", "wasserstein"):
-        rec[key] = getattr(fit, key, None)
+    rec: dict[str, Any] = {
+        "name": fit.name,
+        "params": dict(fit.params),
+        "n_eigenvalues": int(fit.n_eigenvalues),
+        "ks_statistic": float(fit.ks_statistic),
+        "wasserstein": float(fit.wasserstein),
+    }
+    if fit.n_null > 0:
+        rec.update(ks_threshold=float(fit.ks_threshold), plausible=bool(fit.plausible),
+                   n_null=int(fit.n_null), alpha=float(fit.alpha))  # fmt: skip
     return to_jsonable(rec)
 
 
-def fit_laws(values: np.ndarray) -> dict[str, Any]:
-    """Semicircle and Marchenko-Pastur fits to ``values`` (see :mod:`hessrmt.rmt.fit`)."""
+def fit_laws(values: np.ndarray, *, n_null: int = 0, seed: int = 0) -> dict[str, Any]:
+    """Semicircle and Marchenko-Pastur moment fits to ``values`` (:mod:`hessrmt.rmt.fit`).
+
+    ``n_null > 0`` adds the simulated-null plausibility test of each fit (costly for large
+    spectra: one matrix-model spectrum of the same size per replicate).
+    """
     from hessrmt.rmt.fit import fit_marchenko_pastur, fit_semicircle
 
     out: dict[str, Any] = {}
     for key, fn in (("semicircle", fit_semicircle), ("marchenko_pastur", fit_marchenko_pastur)):
         try:
-            out[key] = _fit_record(fn(values))
-        except (ValueError, ArithmeticError) as exc:  # InputError is a ValueError
+            out[key] = _fit_record(fn(values, n_null=n_null, rng=seed))
+        except InputError as exc:  # e.g. MP on a spectrum with a negative mean
             out[key] = {"name": key, "error": str(exc)}
     return out
 
@@ -85,6 +91,7 @@ def spectrum_record(
     zero_rtol: float | None = None,
     seed: int = 0,
     dtype: str | None = "float64",
+    fit_null: int = 0,
 ) -> dict[str, Any]:
     """The ``summary.json`` record of ``eigs`` (1-D: one spectrum; 2-D: rows are spectra)."""
     from hessrmt.rmt.bulk import default_zero_rtol, split_spectrum
@@ -107,12 +114,7 @@ def spectrum_record(
     record["n_negative"] = int((rows < -tol[:, None]).sum())
     record["n_negative_raw"] = int((eigs < 0).sum())
     record["zero_tolerance"] = float(tol.max())
-    nonzero = eigs[~np.asarray(parts.zero_mask)].ravel()
-    record["fits"] = (
-        fit_laws(nonzero)
-        if nonzero.size >= MIN_EIGENVALUES
-        else {"skipped": f"fewer than {MIN_EIGENVALUES} non-zero eigenvalues"}
-    )
+    record["fits"] = fit_laws(eigs.ravel(), n_null=fit_null, seed=seed)
     return to_jsonable(record)
 
 

@@ -106,6 +106,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slq-probes", type=int, default=8, help="SLQ probe vectors (default: 8)")
     p.add_argument("--slq-steps", type=int, default=80, help="SLQ Lanczos steps (default: 80)")
     p.add_argument(
+        "--fit-null",
+        type=_nonneg_int,
+        default=0,
+        metavar="N",
+        help="simulated-null replicates for the plausibility of the density fits (default: 0, "
+        "distances only)",
+    )
+    p.add_argument(
         "--lanczos-k",
         type=int,
         default=20,
@@ -158,6 +166,7 @@ def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         slq_probes=args.slq_probes,
         slq_steps=args.slq_steps,
         lanczos_k=args.lanczos_k,
+        fit_null=args.fit_null,
         out=args.out,
         overwrite=args.overwrite,
         progress=not args.quiet,

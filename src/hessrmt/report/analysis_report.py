@@ -32,8 +32,8 @@ TITLE = "hessrmt analyze: Hessian spectrum against random matrix theory"
 #: Captions of the figures, keyed by file stem.
 CAPTIONS = {
     "density": "Exact eigenvalue density of the trained full-data Hessian (histogram, log scale) "
-    "with the fitted semicircle and Marchenko-Pastur laws and the SLQ density (band: spread "
-    "across probes) as a cross-check.",
+    "with the semicircle and Marchenko-Pastur laws fitted by moments and the SLQ density (band: "
+    "spread across probes) as a cross-check.",
     "spectra": "Trained Hessian H against its Gauss-Newton part H0 and residual H1 = H - H0, "
     "and the Hessian at initialisation (symlog axis).",
     "batch_density": "Pooled eigenvalues of the batch Hessians (histogram, log scale) with the "
@@ -264,12 +264,13 @@ def fits_table(summary: Mapping[str, Any]) -> Any:
                     ", ".join(f"{k} = {_fmt(v)}" for k, v in params.items()) or rec.get("error"),
                     _fmt(rec.get("ks_statistic")),
                     _fmt(rec.get("wasserstein")),
+                    {True: "yes", False: "no"}.get(rec.get("plausible"), "not tested"),
                 ]
             )
     return Table(
-        "Global density fits to the non-zero eigenvalues (KS: sup |F_emp - F_law|; W1: "
+        "Moment fits to all eigenvalues, zeros included (KS: sup |F_emp - F_law|; W1: "
         "1-Wasserstein distance; large values mean the law does not describe the spectrum)",
-        ["spectrum", "law", "parameters", "KS distance", "W1"],
+        ["spectrum", "law", "parameters", "KS distance", "W1", "plausible (simulated null)"],
         rows,
     )
 
@@ -339,13 +340,10 @@ def make_figures(
     if "trained" in spectra:
         rec = summary.get("trained") or {}
         trained = np.asarray(spectra["trained"], dtype=np.float64)
-        tol = rec.get("zero_tolerance") or 0.0
-        mass = float(np.mean(np.abs(trained) > tol)) if dense else 1.0
         figs["density"] = F.density_figure(
             trained,
             title="Trained full-data Hessian" + ("" if dense else " (Lanczos extremes + SLQ)"),
             fits=_fit_curves(rec) if dense else None,
-            fit_mass=mass,
             slq=slq or None,
         )
     comp = {k: spectra[k] for k in ("trained", "ggn", "residual", "init") if k in spectra}
@@ -354,13 +352,11 @@ def make_figures(
     if dense and "batch" in spectra:
         rec = summary.get("batch") or {}
         b = np.asarray(spectra["batch"], dtype=np.float64)
-        tol = rec.get("zero_tolerance") or 0.0
         figs["batch_density"] = F.density_figure(
             b,
             title="Batch Hessians (pooled)",
             name="batch",
             fits=_fit_curves(rec),
-            fit_mass=float(np.mean(np.abs(b) > tol)),
         )
     if dense:
         ratios, spacings, notes = {}, {}, {}
