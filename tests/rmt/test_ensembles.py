@@ -134,6 +134,15 @@ def test_gue_gse_structure_and_scale() -> None:
     assert abs(m - 2.0 * (1 - 1 / (2 * n))) < 4 * se
 
 
+def test_dense_gse_bulk_ratio_matches_beta_four() -> None:
+    """Dense GSE (Kramers pairs removed) has the beta = 4 bulk <r~> = 0.6744 (N = 100, 60
+    spectra), far from GOE (0.5307): the quaternion structure is right, not just the scale."""
+    ev = np.linalg.eigvalsh(E.gse(100, 60, rng=25))[:, ::2]
+    m, se = _bulk_mean_ratio(ev)
+    assert abs(m - 0.6744) < 4 * se + 0.002
+    assert abs(m - 0.5307) > 8 * se
+
+
 @pytest.mark.slow
 def test_sa5_bulk_ratio_dense_and_tridiagonal_agree_and_wrong_tridiagonal_fails() -> None:
     """SA-5 / SR-5: bulk <r~> (central 60 %) of independently sampled dense GOE, tridiagonal
