@@ -93,7 +93,7 @@ def quick_config(seed: int = 0) -> Config:
     return Config(
         width=5,
         phis=(0.25, 0.5, 0.75),
-        starts=8,
+        starts=6,
         gd_steps_max=500,
         min_phis=(0.25, 0.5, 0.75),
         min_starts=1,
@@ -548,7 +548,7 @@ def estimate_seconds(config: Config) -> float:
 
 
 def _key(kind: str, phi: float, seed: int) -> str:
-    return f"{kind}_phi{phi:.6g}_seed{seed}"
+    return f"{kind}_phi{phi:.6g}_seed{seed}".replace(".", "p")  # no dots: not a suffix
 
 
 def run(
@@ -587,7 +587,7 @@ def _run(config: Config, out: Path, *, progress: bool, log: Any) -> dict[str, An
     for kind, phi, seed in iterator:
         stem = ckpt / _key(kind, phi, seed)
         rec = None
-        if stem.with_suffix(".json").exists():
+        if (ckpt / f"{stem.name}.json").exists():
             try:
                 rec = PointRecord.load(stem)
             except Exception:  # a damaged checkpoint is recomputed
