@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -46,9 +47,9 @@ PLAN = {
     },
     "full": {
         "hvp": ["digits-mlp", "digits-lenet", "synthetic-mlp"],
-        "topk": ["digits-mlp", "digits-lenet", "synthetic-mlp"],
-        "slq": ["digits-mlp", "digits-lenet", "synthetic-mlp"],
-        "trace": ["digits-mlp", "digits-lenet", "synthetic-mlp"],
+        "topk": ["digits-mlp", "synthetic-mlp"],
+        "slq": ["digits-mlp"],
+        "trace": ["digits-mlp", "synthetic-mlp"],
         "dense": ["digits-mlp5k"],
     },
 }
@@ -67,6 +68,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=None, help="override the repeat count")
     ap.add_argument("--out-dir", default=str(HERE / "results"), help="where the JSON goes")
     ap.add_argument("--note", default="", help="free text recorded with the run")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
+    )
+    ap.add_argument("--render", default=None, help="only re-render a saved results JSON")
     return ap.parse_args(argv)
 
 
@@ -110,6 +115,16 @@ def ensure_anchors(args: argparse.Namespace, argv: list[str]) -> str:
     return "NOT available (bench/.anchors-venv missing, --no-setup); hessrmt/torch only."
 
 
+def _jsonable(obj: object) -> object:
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
 def make_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from hessbench.tasks import Config
 
@@ -124,7 +139,7 @@ def make_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             eigenthings_max_steps=320,
         )
     else:
-        cfg = Config(mode="full", repeats=5, repeats_slow=3, max_total_s=40.0)
+        cfg = Config(mode="full", repeats=5, repeats_slow=3, max_total_s=30.0, power_max_iter=100)
     if args.repeats is not None:
         cfg.repeats = cfg.repeats_slow = args.repeats
     if args.no_anchors:
@@ -148,6 +163,9 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
     )
     from hessbench.timing import load_average, machine_info, package_versions
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the dense-Hessian subprocesses
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available on this machine")
     cfg = make_config(args)
@@ -178,6 +196,8 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
             results["references"][name] = {k: v for k, v in r.items() if k != "eigenvalues"}
         return exact[name]
 
+    partial = Path(args.out_dir) / "partial.json"
+    partial.parent.mkdir(parents=True, exist_ok=True)
     for task in tasks:
         for name in PLAN[mode][task]:
             if task == "hvp":
@@ -190,6 +210,7 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
                 results["tasks"].append(task_trace(problem(name), cfg, available, reference(name)))
             elif task == "dense":
                 results["tasks"].append(task_dense(name, cfg, args.device, timeout_s=900))
+            partial.write_text(json.dumps(results, default=_jsonable))
     machine["load_average_end"] = load_average()
     loads = [x for x in (machine.get("load_average_start"), machine["load_average_end"]) if x]
     busy = any(x[0] > 0.5 * (machine["cores"] or 1) for x in loads)
@@ -227,6 +248,10 @@ def save(results: dict, args: argparse.Namespace) -> Path:
     path = out_dir / f"{stamp}{'-quick' if args.quick else ''}.json"
     atomic_write_json(path, results)
     text = render(results)
+    analysis = HERE / "analysis.md"
+    if analysis.exists():
+        text += "\n## Analysis (the benchmark engineer's reading; not measured by this run)\n\n"
+        text += analysis.read_text(encoding="utf-8")
     if not args.no_docs:
         docs = ROOT / "docs"
         docs.mkdir(exist_ok=True)
@@ -240,6 +265,10 @@ def save(results: dict, args: argparse.Namespace) -> Path:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    if args.render:
+        results = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        save(results, args)
+        return 0
     note = ensure_anchors(args, argv)
     results = run(args, note, argv)
     save(results, args)

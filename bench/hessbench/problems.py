@@ -14,7 +14,7 @@ hessrmt, PyHessian and curvlinops weight batches by their sizes.
 ``digits-mlp5k``   64 -> 50 -> 40 -> 10 ReLU MLP (5,700 parameters) on digits, float64: the
                    dense-Hessian problem
 ``synthetic-mlp``  20 -> w -> w -> 4 ReLU MLP on hessrmt's ``synthetic`` Gaussian mixture;
-                   w = 1000 (1,026,004 parameters, float32) in the full run, w = 256 (72,452
+                   w = 1000 (1,026,004 parameters, float32) in the full run, w = 256 (72,196
                    parameters) with ``--quick``: the large problem for the iterative tasks
 =================  ===================================================================
 
@@ -40,10 +40,10 @@ SIZES: dict[str, dict[str, tuple[int, int]]] = {
         "tiny-mlp": (2, 16),
     },
     "full": {
-        "digits-mlp": (5, 256),
-        "digits-lenet": (2, 64),
-        "digits-mlp5k": (4, 128),
-        "synthetic-mlp": (2, 256),
+        "digits-mlp": (2, 128),
+        "digits-lenet": (2, 32),
+        "digits-mlp5k": (2, 64),
+        "synthetic-mlp": (2, 64),
         "tiny-mlp": (2, 16),
     },
 }

@@ -66,8 +66,11 @@ def _row(tool: str, variant: str = "", **fields: Any) -> dict[str, Any]:
 
 def _guard(tool: str, variant: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run one tool's measurement; a failure becomes a row with the error, not a crash."""
+    start = time.perf_counter()
     try:
-        return fn()
+        row = fn()
+        log(f"  {tool} {variant}: {time.perf_counter() - start:.1f} s")
+        return row
     except Exception as exc:
         tb = traceback.format_exc(limit=3)
         log(f"{tool} {variant} failed: {type(exc).__name__}: {exc}")
@@ -177,6 +180,15 @@ def task_hvp(problem: Problem, cfg: Config, available: dict[str, str | None]) ->
 
         rows.append(_guard("hessrmt", hvp, run_hessrmt))
 
+    def run_plain() -> dict[str, Any]:
+        t1, out = measure(lambda: autograd_hvp(problem, v), **rep)
+        t10, _ = measure(lambda: [autograd_hvp(problem, V[:, i]) for i in range(10)], **rep)
+        return finish(
+            "torch.autograd", "plain double backward (baseline, not a tool)", t1, t10, out
+        )
+
+    rows.append(_guard("torch.autograd", "plain", run_plain))
+
     def run_pyhessian() -> dict[str, Any]:
         h, _ = A.pyhessian_setup(problem)
         t1, out = measure(lambda: A.pyhessian_hvp(h, problem, v), **rep)
@@ -248,7 +260,7 @@ def task_topk(
 
     k, target = cfg.k, cfg.topk_tol
     ref_top = None if exact is None else np.sort(exact["eigenvalues"])[::-1][:k]
-    rep = dict(repeats=cfg.repeats_slow, max_total_s=cfg.max_total_s)
+    rep = dict(repeats=cfg.repeats_slow, max_total_s=cfg.max_total_s, warmup=0)
     rows: list[dict[str, Any]] = []
     state: dict[str, Any] = {}
 
@@ -425,7 +437,7 @@ def task_slq(
 
     eigs = None if exact is None else exact["eigenvalues"]
     width = None if eigs is None else float(eigs.max() - eigs.min())
-    rep = dict(repeats=cfg.repeats_slow, max_total_s=cfg.max_total_s)
+    rep = dict(repeats=cfg.repeats_slow, max_total_s=cfg.max_total_s, warmup=0)
     rows: list[dict[str, Any]] = []
 
     def judge(tool: str, variant: str, t: Timing, mv: int, nodes: Any, weights: Any) -> dict:
@@ -553,7 +565,7 @@ def task_trace(
     from hessrmt.curvature import hutchinson_trace, hutchpp_trace
 
     tr = None if exact is None else exact["trace"]
-    rep = dict(repeats=cfg.repeats_slow, max_total_s=cfg.max_total_s)
+    rep = dict(repeats=cfg.repeats_slow, max_total_s=cfg.max_total_s, warmup=0)
     rows: list[dict[str, Any]] = []
 
     def judge(tool: str, variant: str, t: Timing, mv: int, est: float, **kw: Any) -> dict:
