@@ -209,9 +209,12 @@ def beta_hermite_eigenvalues(
         if size is not None:
             raise InputError("select windows are only supported with size=None (one spectrum)")
         return scipy.linalg.eigvalsh_tridiagonal(d, e, select=select, select_range=select_range)
+    # All eigenvalues: LAPACK's root-free QR (sterf) is ~3x faster than SciPy's default (stemr).
     if d.ndim == 1:
-        return scipy.linalg.eigvalsh_tridiagonal(d, e)
-    return np.stack([scipy.linalg.eigvalsh_tridiagonal(di, ei) for di, ei in zip(d, e)])
+        return scipy.linalg.eigvalsh_tridiagonal(d, e, lapack_driver="sterf")
+    return np.stack(
+        [scipy.linalg.eigvalsh_tridiagonal(di, ei, lapack_driver="sterf") for di, ei in zip(d, e)]
+    )
 
 
 def sturm_count(d: np.ndarray, e: np.ndarray, x: np.ndarray | float) -> np.ndarray:
@@ -297,7 +300,8 @@ def beta_laguerre_eigenvalues(
     scale = variance / (beta * n)
 
     def one(tdi: np.ndarray, tei: np.ndarray) -> np.ndarray:
-        ev = np.clip(scipy.linalg.eigvalsh_tridiagonal(tdi, tei), 0.0, None) * scale
+        ev = scipy.linalg.eigvalsh_tridiagonal(tdi, tei, lapack_driver="sterf")
+        ev = np.clip(ev, 0.0, None) * scale
         return np.concatenate([np.zeros(p - m), ev])
 
     if td.ndim == 1:
