@@ -71,6 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
     )
+    ap.add_argument(
+        "--merge",
+        default=None,
+        help="a previous results JSON: its tasks not rerun now are kept (dates recorded)",
+    )
     ap.add_argument("--render", default=None, help="only re-render a saved results JSON")
     return ap.parse_args(argv)
 
@@ -271,6 +276,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     note = ensure_anchors(args, argv)
     results = run(args, note, argv)
+    if args.merge:
+        old = json.loads(Path(args.merge).read_text(encoding="utf-8"))
+        rerun = {t["task"] for t in results["tasks"]}
+        kept = [t for t in old["tasks"] if t["task"] not in rerun]
+        for t in kept:
+            t["from_run"] = old["meta"]["date_utc"]
+        results["tasks"] = kept + results["tasks"]
+        for name, ref in old.get("references", {}).items():
+            results["references"].setdefault(name, ref)
+        results["meta"]["merged_from"] = {
+            "file": Path(args.merge).name,
+            "date_utc": old["meta"]["date_utc"],
+            "tasks": sorted({t["task"] for t in kept}),
+            "load_average": [
+                old["meta"]["machine"].get("load_average_start"),
+                old["meta"]["machine"].get("load_average_end"),
+            ],
+        }
     save(results, args)
     return 0
 

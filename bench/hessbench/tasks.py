@@ -32,7 +32,7 @@ import torch
 
 from hessbench import anchors as A
 from hessbench.problems import Problem, full_data_loss, reference_gradient
-from hessbench.timing import Timing, measure
+from hessbench.timing import Timing, measure, measure_interleaved
 
 TOOLS = ("hessrmt", "pyhessian", "curvlinops", "eigenthings")
 
@@ -147,79 +147,108 @@ def exact_spectrum(problem: Problem) -> dict[str, Any]:
 
 
 def task_hvp(problem: Problem, cfg: Config, available: dict[str, str | None]) -> dict[str, Any]:
+    """One HVP and a block of 10 with every tool, timed ROUND-ROBIN (interleaved).
+
+    On a shared machine load comes in bursts; timing the tools one after the other would charge
+    a burst to whichever tool runs then. Here every repeat calls each tool once, in turn, so load
+    changes hit all tools alike. The gradient baseline takes part in the rotation.
+    """
     log(f"hvp on {problem.name} (P={problem.num_params})")
     V = _seeded_vectors(problem, 10)
     v = V[:, 0].clone()
     ref = autograd_hvp(problem, v)
-    rep = dict(repeats=cfg.repeats, max_total_s=cfg.max_total_s)
-    t_grad, _ = measure(lambda: reference_gradient(problem), **rep)
+    # (tool, variant) -> (one HVP callable, block-of-10 callable); built outside the timing
+    entries: dict[tuple[str, str], tuple[Callable[[], Any], Callable[[], Any]]] = {}
     rows: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
 
-    def finish(tool: str, variant: str, t1: Timing, t10: Timing, hv: torch.Tensor) -> dict:
-        return _row(
-            tool,
-            variant,
-            time_1=t1.to_dict(),
-            time_10=t10.to_dict(),
-            hvp_over_grad=t1.median / t_grad.median,
-            block10_over_hvp=t10.median / t1.median,
-            rel_err=_rel(hv, ref),
-        )
+    def add(tool: str, variant: str, build: Callable[[], tuple[Any, Any]]) -> None:
+        why = _unavailable(cfg, available, tool) if tool in A.ANCHOR_MODULES else None
+        if why:
+            failed.append(_row(tool, variant, status=why))
+            return
+        try:
+            entries[(tool, variant)] = build()
+        except Exception as exc:
+            failed.append(
+                _row(tool, variant, status="failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            )
 
     strategies = ["auto"]
     if cfg.mode == "full" and problem.num_params < 10_000:
         strategies += ["double-backward", "forward-over-reverse"]
     for hvp in strategies:
 
-        def run_hessrmt(hvp: str = hvp) -> dict[str, Any]:
+        def build_hessrmt(hvp: str = hvp) -> tuple[Any, Any]:
             op = hessrmt_operator(problem, hvp=hvp)
-            t1, out = measure(lambda: op.matmat(v[:, None]), **rep)
-            t10, _ = measure(lambda: op.matmat(V), **rep)
-            label = hvp if hvp != "auto" else f"auto = {op.hvp_strategy}"
-            return finish("hessrmt", label, t1, t10, out[:, 0])
+            return (lambda: op.matmat(v[:, None])[:, 0]), (lambda: op.matmat(V))
 
-        rows.append(_guard("hessrmt", hvp, run_hessrmt))
+        label = hvp if hvp != "auto" else f"auto = {hessrmt_operator(problem).hvp_strategy}"
+        add("hessrmt", label, build_hessrmt)
+    add(
+        "torch.autograd",
+        "plain double backward (baseline, not a tool)",
+        lambda: (
+            (lambda: autograd_hvp(problem, v)),
+            (lambda: [autograd_hvp(problem, V[:, i]) for i in range(10)]),
+        ),
+    )
 
-    def run_plain() -> dict[str, Any]:
-        t1, out = measure(lambda: autograd_hvp(problem, v), **rep)
-        t10, _ = measure(lambda: [autograd_hvp(problem, V[:, i]) for i in range(10)], **rep)
-        return finish(
-            "torch.autograd", "plain double backward (baseline, not a tool)", t1, t10, out
+    def build_pyhessian() -> tuple[Any, Any]:
+        h, _ = A.pyhessian_setup(problem)
+        return (
+            (lambda: A.pyhessian_hvp(h, problem, v)),
+            (lambda: [A.pyhessian_hvp(h, problem, V[:, i]) for i in range(10)]),
         )
 
-    rows.append(_guard("torch.autograd", "plain", run_plain))
-
-    def run_pyhessian() -> dict[str, Any]:
-        h, _ = A.pyhessian_setup(problem)
-        t1, out = measure(lambda: A.pyhessian_hvp(h, problem, v), **rep)
-        t10, _ = measure(lambda: [A.pyhessian_hvp(h, problem, V[:, i]) for i in range(10)], **rep)
-        return finish("pyhessian", "10 sequential HVPs", t1, t10, out)
-
-    def run_curvlinops() -> dict[str, Any]:
+    def build_curvlinops() -> tuple[Any, Any]:
         op, _ = A.curvlinops_setup(problem)
-        t1, out = measure(lambda: op @ v, **rep)
-        t10, _ = measure(lambda: op @ V, **rep)
-        return finish("curvlinops", "block as one matmat", t1, t10, out)
+        return (lambda: op @ v), (lambda: op @ V)
 
-    def run_eigenthings() -> dict[str, Any]:
+    def build_eigenthings() -> tuple[Any, Any]:
         op, _ = A.eigenthings_setup(problem)
-        t1, out = measure(lambda: op.matvec(v), **rep)
-        t10, _ = measure(lambda: [op.matvec(V[:, i]) for i in range(10)], **rep)
-        return finish("eigenthings", "10 sequential matvecs", t1, t10, out)
+        return (lambda: op.matvec(v)), (lambda: [op.matvec(V[:, i]) for i in range(10)])
 
-    for tool, fn in (
-        ("pyhessian", run_pyhessian),
-        ("curvlinops", run_curvlinops),
-        ("eigenthings", run_eigenthings),
-    ):
-        why = _unavailable(cfg, available, tool)
-        rows.append(_row(tool, status=why) if why else _guard(tool, "", fn))
+    add("pyhessian", "10 sequential HVPs", build_pyhessian)
+    add("curvlinops", "block as one matmat", build_curvlinops)
+    add("eigenthings", "10 sequential matvecs", build_eigenthings)
+
+    ones = {key: f1 for key, (f1, _) in entries.items()}
+    ones[("gradient", "")] = lambda: reference_gradient(problem)
+    t_one, out_one = measure_interleaved(ones, repeats=cfg.repeats, max_total_s=cfg.max_total_s)
+    t_ten, _ = measure_interleaved(
+        {key: f10 for key, (_, f10) in entries.items()},
+        repeats=cfg.repeats,
+        max_total_s=cfg.max_total_s,
+    )
+    t_grad = t_one[("gradient", "")]
+    for key in entries:
+        tool, variant = key
+        if key in out_one and isinstance(out_one[key], Exception):
+            rows.append(_row(tool, variant, status="failed", error=str(out_one[key])[:300]))
+            continue
+        t1, t10 = t_one[key], t_ten[key]
+        rows.append(
+            _row(
+                tool,
+                variant,
+                time_1=t1.to_dict(),
+                time_10=t10.to_dict(),
+                hvp_over_grad=t1.median / t_grad.median,
+                block10_over_hvp=t10.median / t1.median,
+                rel_err=_rel(out_one[key], ref),
+            )
+        )
     return {
         "task": "hvp",
         "problem": problem.describe(),
-        "settings": {"block": 10, "gradient_baseline": "plain reverse mode, batch by batch"},
+        "settings": {
+            "block": 10,
+            "gradient_baseline": "plain reverse mode, batch by batch",
+            "timing": "round-robin: each repeat calls every tool once, in turn",
+        },
         "reference": {"gradient_time": t_grad.to_dict()},
-        "rows": rows,
+        "rows": rows + failed,
     }
 
 

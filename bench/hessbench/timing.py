@@ -87,6 +87,44 @@ def measure(
     return timing, value
 
 
+def measure_interleaved(
+    fns: dict[Any, Callable[[], Any]],
+    *,
+    repeats: int = 3,
+    warmup: int = 1,
+    max_total_s: float = float("inf"),
+) -> tuple[dict[Any, Timing], dict[Any, Any]]:
+    """Time several functions ROUND-ROBIN: each repeat calls every function once, in turn.
+
+    Load bursts from other processes then fall on all functions alike. A function whose timed
+    calls have used ``max_total_s`` seconds leaves the rotation. A function that raises is
+    recorded with the exception as its value and leaves the rotation.
+    """
+    values: dict[Any, Any] = {}
+    timings = {key: Timing() for key in fns}
+    live = list(fns)
+    for key in list(live):
+        try:
+            for _ in range(warmup):
+                values[key] = fns[key]()
+        except Exception as exc:
+            values[key] = exc
+            live.remove(key)
+    for _ in range(repeats):
+        for key in list(live):
+            start = time.perf_counter()
+            try:
+                values[key] = fns[key]()
+            except Exception as exc:
+                values[key] = exc
+                live.remove(key)
+                continue
+            timings[key].samples.append(time.perf_counter() - start)
+            if sum(timings[key].samples) >= max_total_s:
+                live.remove(key)
+    return timings, values
+
+
 def cpu_model() -> str:
     """The CPU model name from /proc/cpuinfo (Linux), else :func:`platform.processor`."""
     try:

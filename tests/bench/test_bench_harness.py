@@ -31,7 +31,7 @@ from hessbench.tasks import (  # noqa: E402
     task_topk,
     task_trace,
 )
-from hessbench.timing import measure  # noqa: E402
+from hessbench.timing import measure, measure_interleaved  # noqa: E402
 
 CFG = Config(
     mode="quick",
@@ -74,6 +74,20 @@ def test_measure_reports_median_min_max_and_stops_on_budget():
     assert t.min <= t.median <= t.max
     t2, _ = measure(lambda: sum(range(10_000)), repeats=50, warmup=0, max_total_s=0.0)
     assert len(t2.samples) == 1
+
+
+def test_measure_interleaved_is_round_robin_and_isolates_failures():
+    order = []
+
+    def boom():
+        order.append("c")
+        raise ValueError("no")
+
+    fns = {"a": lambda: order.append("a") or 1, "b": lambda: order.append("b") or 2, "c": boom}
+    t, values = measure_interleaved(fns, repeats=3, warmup=1)
+    assert order == ["a", "b", "c", "a", "b", "a", "b", "a", "b"]
+    assert len(t["a"].samples) == len(t["b"].samples) == 3 and not t["c"].samples
+    assert values["a"] == 1 and isinstance(values["c"], ValueError)
 
 
 def test_problem_has_equal_batches_and_the_hessrmt_gradient(tiny):
@@ -168,7 +182,7 @@ def test_report_renders_every_task_and_goals(hvp_result, slq_result):
     assert "## Hessian-vector products" in text and "## SLQ spectral density" in text
     assert "no GPU on this machine" in text
     goals = check_goals(results)
-    assert [g["goal"] for g in goals] == ["HVP / gradient <= 2.5 (hessrmt default)"]
+    assert [g["goal"] for g in goals] == ["HVP / gradient <= 2.5 (hessrmt default; medians)"]
 
 
 def test_eig_shim_is_eigh_in_the_old_layout_and_is_removed_after():
