@@ -48,6 +48,16 @@ def test_fit_reports_why_it_cannot_fit():
         pipeline.fit_power_law({}, eps0="sometimes")
 
 
+def test_duration_estimate_is_positive_and_grows_with_the_work():
+    cfg = pipeline.quick_config(0)
+    est = pipeline.estimate_seconds(cfg)
+    assert 0 < est < 3600
+    import dataclasses
+
+    more = dataclasses.replace(cfg, starts=4 * cfg.starts)
+    assert pipeline.estimate_seconds(more) > est
+
+
 def test_config_key_changes_with_settings():
     a = pipeline.quick_config(0)
     assert a.key() == pipeline.quick_config(0).key()
