@@ -665,6 +665,10 @@ def summarize(records: list[PointRecord], config: Config) -> dict[str, Any]:
             "conventions": T.task_conventions() | {"theory": theory.CONVENTIONS},
             "n_searches": len(crit),
             "n_kept": len(kept),
+            "stop_reasons": {
+                reason: sum(r.reason.split(":")[0] == reason for r in crit)
+                for reason in sorted({r.reason.split(":")[0] for r in crit})
+            },
             "accept_gtol": config.accept_gtol,
             "max_grad_norm_kept": max((r.grad_norm for r in kept), default=None),
             "exponent": fit | {"expected": 1.5, "alpha_max": config.alpha_max},
@@ -713,9 +717,16 @@ def _write_figures_and_report(
         ),
         Section(
             "Index against energy",
-            html=f"<p>Fitted exponent gamma = {gamma} (95 % bootstrap interval {interval}; "
+            html=f"<p>{summary['n_kept']} of {summary['n_searches']} searches ended at a "
+            f"critical point (|grad L| &le; {config.accept_gtol:g}); the others stopped in "
+            "gradient-flat regions (grad L nearly in the kernel of H, typically along saturated "
+            f"tanh units; stop reasons: {summary['stop_reasons']}) and are not used. "
+            f"Fitted exponent gamma = {gamma} (95 % bootstrap interval {interval}; "
             f"{ex['n_points']} saddles with 0 &lt; alpha &le; {config.alpha_max}); the 3/2 law "
-            "predicts 1.5. Theory curves use the raw energy as eps.</p>",
+            "predicts 1.5. Theory curves use the raw energy as eps; the table also gives the "
+            "theory at eps_eff = var(H1) / (2 mean(H0)^2), the energy at which the model's "
+            "H1/H0 scale ratio matches the measured one. Caveats: the paper's phi convention "
+            "(here P / (m n_out)) and loss normalisation are unverified against its text.</p>",
             figures=[
                 ("alpha vs eps: theory (lines) and critical points (dots)", figs["index_vs_energy"])
             ],
