@@ -62,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="small problems, fewer repeats")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     ap.add_argument("--tasks", default=",".join(ALL_TASKS), help="comma-separated subset")
+    ap.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated task:problem pairs not to run (e.g. topk:digits-mlp)",
+    )
     ap.add_argument("--no-anchors", action="store_true", help="hessrmt and torch only")
     ap.add_argument("--no-setup", action="store_true", help="never create the anchors venv")
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.*")
@@ -205,6 +210,8 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
     partial.parent.mkdir(parents=True, exist_ok=True)
     for task in tasks:
         for name in PLAN[mode][task]:
+            if f"{task}:{name}" in args.skip.split(","):
+                continue
             if task == "hvp":
                 results["tasks"].append(task_hvp(problem(name), cfg, available))
             elif task == "topk":
@@ -278,20 +285,21 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args, note, argv)
     if args.merge:
         old = json.loads(Path(args.merge).read_text(encoding="utf-8"))
-        rerun = {t["task"] for t in results["tasks"]}
-        kept = [t for t in old["tasks"] if t["task"] not in rerun]
+        old_meta = old.get("meta") or {"date_utc": "an earlier, interrupted run", "machine": {}}
+        rerun = {(t["task"], t["problem"].get("name")) for t in results["tasks"]}
+        kept = [t for t in old["tasks"] if (t["task"], t["problem"].get("name")) not in rerun]
         for t in kept:
-            t["from_run"] = old["meta"]["date_utc"]
+            t["from_run"] = old_meta["date_utc"]
         results["tasks"] = kept + results["tasks"]
         for name, ref in old.get("references", {}).items():
             results["references"].setdefault(name, ref)
         results["meta"]["merged_from"] = {
             "file": Path(args.merge).name,
-            "date_utc": old["meta"]["date_utc"],
-            "tasks": sorted({t["task"] for t in kept}),
+            "date_utc": old_meta["date_utc"],
+            "tasks": sorted({f"{t['task']} on {t['problem'].get('name')}" for t in kept}),
             "load_average": [
-                old["meta"]["machine"].get("load_average_start"),
-                old["meta"]["machine"].get("load_average_end"),
+                old_meta["machine"].get("load_average_start"),
+                old_meta["machine"].get("load_average_end"),
             ],
         }
     save(results, args)

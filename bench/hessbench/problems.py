@@ -43,7 +43,7 @@ SIZES: dict[str, dict[str, tuple[int, int]]] = {
         "digits-mlp": (2, 128),
         "digits-lenet": (2, 32),
         "digits-mlp5k": (2, 64),
-        "synthetic-mlp": (2, 64),
+        "synthetic-mlp": (2, 16),
         "tiny-mlp": (2, 16),
     },
 }
