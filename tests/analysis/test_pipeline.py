@@ -31,7 +31,7 @@ def check_run(out: Path, method: str) -> dict:
 
 
 def test_mlp_dense_with_result_object(tmp_path: Path) -> None:
-    res = analyze(tiny(model="mlp", data="wine", n_samples=60), out=str(tmp_path / "r"))
+    res = analyze(tiny(model="mlp", data="wine", n_samples=40), out=str(tmp_path / "r"))
     assert res.out == str(tmp_path / "r")
     summary = check_run(tmp_path / "r", "dense")
     assert res.summary["n_params"] == summary["n_params"] == 13 * 10 + 10 + 10 * 100 + 100 + 303
@@ -56,13 +56,17 @@ def test_mlp_dense_with_result_object(tmp_path: Path) -> None:
     ],
 )
 def test_zoo_models_on_the_lanczos_path(tmp_path: Path, model: str, data: str, extra: dict) -> None:
-    cfg = tiny(model=model, data=data, n_samples=40, max_dense_params=1000, lanczos_k=3, **extra)
+    cfg = tiny(
+        model=model, data=data, n_samples=40, max_dense_params=1000, lanczos_k=3,
+        lanczos_restarts=3, **extra,
+    )  # fmt: skip
     res = analyze(cfg, out=str(tmp_path / "r"))
     summary = check_run(tmp_path / "r", "lanczos")
     assert "exceeds the dense limit" in summary["method_reason"]
     assert "batch" in summary["skipped"] and "batch" not in res.spectra
     trained = res.spectra["trained"]
     assert trained.size == 6 and summary["trained"]["verdict"] is None
+    assert summary["steps"]["trained"]["max_restarts"] == 3
     # the SLQ trace estimate exists and lies within the spectrum's range times P
     tr = summary["trained"]["trace"]
     n = summary["n_params"]
@@ -72,7 +76,8 @@ def test_zoo_models_on_the_lanczos_path(tmp_path: Path, model: str, data: str, e
 
 
 def test_lanczos_extremes_agree_with_dense(tmp_path: Path) -> None:
-    cfg = tiny(model="mlp", data="wine", n_samples=60, batch_hessians=0, lanczos_k=4)
+    model = "tests.analysis.test_pipeline:small_net"  # P = 275, tanh (H1 != 0)
+    cfg = tiny(model=model, data="wine", n_samples=60, batch_hessians=0, lanczos_k=4)
     dense = analyze(cfg, out=str(tmp_path / "d"))
     lz = analyze(cfg.replace(method="lanczos"), out=str(tmp_path / "l"))
     for name in ("trained", "init", "ggn", "residual"):
@@ -183,6 +188,16 @@ def tiny_net(input_shape: tuple[int, ...], n_outputs: int):  # type: ignore[no-u
 
     return nn.Sequential(
         nn.Flatten(), nn.Linear(math.prod(input_shape), 4), nn.Tanh(), nn.Linear(4, n_outputs)
+    )
+
+
+def small_net(input_shape: tuple[int, ...], n_outputs: int):  # type: ignore[no-untyped-def]
+    import math
+
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(math.prod(input_shape), 16), nn.Tanh(), nn.Linear(16, n_outputs)
     )
 
 

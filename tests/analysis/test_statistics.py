@@ -60,3 +60,12 @@ def test_fit_null_adds_plausibility(rng: np.random.Generator) -> None:
     rec = spectrum_record(eigs, seed=0, fit_null=20)
     sc = rec["fits"]["semicircle"]
     assert sc["n_null"] == 20 and sc["plausible"] is True  # a GOE spectrum fits the semicircle
+
+
+def test_no_mp_fit_for_a_traceless_spectrum(rng: np.random.Generator) -> None:
+    """A spectrum whose mean is round-off (the residual of a ReLU network) gets no MP fit."""
+    x = rng.standard_normal(200)
+    x = np.sort(np.concatenate([x, -x])) + 1e-18
+    rec = spectrum_record(x, seed=0)
+    assert "error" in rec["fits"]["marchenko_pastur"]
+    assert rec["fits"]["semicircle"]["ks_statistic"] < 0.2

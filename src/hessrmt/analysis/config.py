@@ -61,6 +61,7 @@ class AnalysisConfig:
         seed: seed of data split, initialisation, training order, SLQ probes and statistics.
         slq_probes, slq_steps: stochastic Lanczos quadrature settings.
         lanczos_k: extremal eigenvalues per end computed by the Lanczos method.
+        lanczos_restarts: restart cycles allowed per Lanczos run (convergence is recorded).
         zero_rtol: relative tolerance for eigenvalues counted as zero (None: the default of
             :func:`hessrmt.rmt.bulk.split_spectrum`).
         fit_null: simulated-null replicates for the plausibility of the semicircle and MP fits
@@ -88,6 +89,7 @@ class AnalysisConfig:
     slq_probes: int = 8
     slq_steps: int = 80
     lanczos_k: int = 20
+    lanczos_restarts: int = 100
     zero_rtol: float | None = None
     fit_null: int = 0
     max_dense_params: int | None = None
@@ -113,7 +115,10 @@ class AnalysisConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InputError(f"{name} must be a non-negative integer, got {value!r}")
-        for name in ("batch_size", "train_batch_size", "slq_probes", "slq_steps", "lanczos_k"):
+        for name in (
+            "batch_size", "train_batch_size", "slq_probes", "slq_steps", "lanczos_k",
+            "lanczos_restarts",
+        ):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")

@@ -221,7 +221,9 @@ def _spectrum_step(
     if choice.method == "dense":
         eigs, info = dense_spectrum(op, progress=ctx.config.progress)
     else:
-        eigs, info = lanczos_spectrum(op, ctx.config.lanczos_k, seed=ctx.config.seed)
+        eigs, info = lanczos_spectrum(
+            op, ctx.config.lanczos_k, seed=ctx.config.seed, max_iter=ctx.config.lanczos_restarts
+        )
     info["seconds"] = time.perf_counter() - t0
     info["what"] = desc
     conv = getattr(op, "conventions", None)
