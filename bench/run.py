@@ -135,6 +135,36 @@ def _jsonable(obj: object) -> object:
     return str(obj)
 
 
+def _meta(args, cfg, machine, available, anchors_note, argv, start, mode):  # type: ignore[no-untyped-def]
+    """Run metadata (refreshed after every task, so partial results are renderable)."""
+    from hessbench.timing import load_average, package_versions
+
+    machine["load_average_end"] = load_average()
+    loads = [x for x in (machine.get("load_average_start"), machine["load_average_end"]) if x]
+    busy = any(x[0] > 0.5 * (machine["cores"] or 1) for x in loads)
+    return {
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+        "command": "python bench/run.py " + " ".join(argv),
+        "mode": mode,
+        "device": args.device,
+        "machine": machine,
+        "versions": package_versions(),
+        "anchors": available,
+        "anchors_note": anchors_note,
+        "config": {k: v for k, v in vars(cfg).items()},
+        "wall_s": time.perf_counter() - start,
+        "load_note": (
+            "The machine was SHARED and LOADED by other jobs during this run (load above half "
+            "the core count): absolute times are inflated and noisy; ratios measured within one "
+            "task are more reliable."
+            if busy
+            else "The machine was quiet during this run."
+        ),
+        "note": args.note,
+        "findings": [],
+    }
+
+
 def make_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from hessbench.tasks import Config
 
@@ -171,7 +201,7 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
         task_topk,
         task_trace,
     )
-    from hessbench.timing import load_average, machine_info, package_versions
+    from hessbench.timing import machine_info
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -222,31 +252,9 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
                 results["tasks"].append(task_trace(problem(name), cfg, available, reference(name)))
             elif task == "dense":
                 results["tasks"].append(task_dense(name, cfg, args.device, timeout_s=900))
+            results["meta"] = _meta(args, cfg, machine, available, anchors_note, argv, start, mode)
             partial.write_text(json.dumps(results, default=_jsonable))
-    machine["load_average_end"] = load_average()
-    loads = [x for x in (machine.get("load_average_start"), machine["load_average_end"]) if x]
-    busy = any(x[0] > 0.5 * (machine["cores"] or 1) for x in loads)
-    results["meta"] = {
-        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
-        "command": "python bench/run.py " + " ".join(argv),
-        "mode": mode,
-        "device": args.device,
-        "machine": machine,
-        "versions": package_versions(),
-        "anchors": available,
-        "anchors_note": anchors_note,
-        "config": {k: v for k, v in vars(cfg).items()},
-        "wall_s": time.perf_counter() - start,
-        "load_note": (
-            "The machine was SHARED and LOADED by other jobs during this run (load above half "
-            "the core count): absolute times are inflated and noisy; ratios measured within one "
-            "task are more reliable."
-            if busy
-            else "The machine was quiet during this run."
-        ),
-        "note": args.note,
-        "findings": [],
-    }
+    results["meta"] = _meta(args, cfg, machine, available, anchors_note, argv, start, mode)
     return results
 
 
@@ -279,11 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render:
         results = json.loads(Path(args.render).read_text(encoding="utf-8"))
-        save(results, args)
-        return 0
-    note = ensure_anchors(args, argv)
-    results = run(args, note, argv)
-    if args.merge:
+    else:
+        note = ensure_anchors(args, argv)
+        results = run(args, note, argv)
+    if args.merge and "merged_from" not in results["meta"]:
         old = json.loads(Path(args.merge).read_text(encoding="utf-8"))
         old_meta = old.get("meta") or {"date_utc": "an earlier, interrupted run", "machine": {}}
         rerun = {(t["task"], t["problem"].get("name")) for t in results["tasks"]}

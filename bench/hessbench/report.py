@@ -230,6 +230,8 @@ def render_task(t: dict[str, Any]) -> str:
         extra = t["settings"]["memory"] + "."
     else:  # pragma: no cover
         return ""
+    if t.get("from_run"):
+        extra += f" (Measured in the run of {t['from_run']}.)"
     return "\n".join([_problem_line(t["problem"]) + ". " + extra, "", _table(header, lines), ""])
 
 
