@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 ANCHORS_PYTHON = HERE / ".anchors-venv" / "bin" / "python"
 IN_VENV_FLAG = "HESSBENCH_IN_ANCHORS_VENV"
 
-ALL_TASKS = ("hvp", "topk", "slq", "trace", "dense")
+ALL_TASKS = ("hvp", "topk", "slq", "trace", "dense", "rmt")
 
 #: Which problems each task runs on, per mode.
 PLAN = {
@@ -44,6 +44,7 @@ PLAN = {
         "slq": ["digits-mlp"],
         "trace": ["digits-mlp"],
         "dense": ["digits-mlp5k"],
+        "rmt": ["scripts"],
     },
     "full": {
         "hvp": ["digits-mlp", "digits-lenet", "synthetic-mlp"],
@@ -51,6 +52,7 @@ PLAN = {
         "slq": ["digits-mlp"],
         "trace": ["digits-mlp", "synthetic-mlp"],
         "dense": ["digits-mlp5k"],
+        "rmt": ["scripts"],
     },
 }
 #: Problems small enough for an exact dense spectrum.
@@ -66,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--skip",
         default="",
         help="comma-separated task:problem pairs not to run (e.g. topk:digits-mlp)",
+    )
+    ap.add_argument(
+        "--rmt-n", type=int, default=None, help="--n for bench/bench_rmt_*.py (quick: 20000)"
     )
     ap.add_argument("--no-anchors", action="store_true", help="hessrmt and torch only")
     ap.add_argument("--no-setup", action="store_true", help="never create the anchors venv")
@@ -123,6 +128,36 @@ def ensure_anchors(args: argparse.Namespace, argv: list[str]) -> str:
             os.execve(str(ANCHORS_PYTHON), [str(ANCHORS_PYTHON), str(Path(__file__)), *argv], env)
         return "NOT available: bench/.anchors-venv does not import them; hessrmt/torch only."
     return "NOT available (bench/.anchors-venv missing, --no-setup); hessrmt/torch only."
+
+
+def task_rmt_scripts(*, n: int | None) -> list[dict]:
+    """Run the RMT engineers' ``bench/bench_rmt_*.py`` scripts (with ``--n n`` when given)."""
+    from hessbench.tasks import log
+
+    out = []
+    for script in sorted(HERE.glob("bench_rmt_*.py")):
+        cmd = [sys.executable, str(script), *(["--n", str(n)] if n else [])]
+        log(f"rmt script {script.name}")
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+            status = "ok" if proc.returncode == 0 else "failed"
+            text = proc.stdout if proc.returncode == 0 else (proc.stdout + proc.stderr)[-2000:]
+        except subprocess.TimeoutExpired:
+            status, text = "failed", "timed out after 600 s"
+        out.append(
+            {
+                "task": "rmt",
+                "problem": {"name": script.name},
+                "settings": {"command": " ".join(["python", f"bench/{script.name}", *cmd[2:]])},
+                "reference": {},
+                "rows": [],
+                "status": status,
+                "seconds": time.perf_counter() - start,
+                "stdout": text,
+            }
+        )
+    return out
 
 
 def _jsonable(obj: object) -> object:
@@ -250,6 +285,9 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
                 results["tasks"].append(task_slq(problem(name), cfg, available, reference(name)))
             elif task == "trace":
                 results["tasks"].append(task_trace(problem(name), cfg, available, reference(name)))
+            elif task == "rmt":
+                n = args.rmt_n or (20_000 if args.quick else None)
+                results["tasks"].extend(task_rmt_scripts(n=n))
             elif task == "dense":
                 results["tasks"].append(task_dense(name, cfg, args.device, timeout_s=900))
             results["meta"] = _meta(args, cfg, machine, available, anchors_note, argv, start, mode)

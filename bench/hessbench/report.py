@@ -79,6 +79,12 @@ def _table(header: list[str], lines: list[list[str]]) -> str:
 
 
 def render_task(t: dict[str, Any]) -> str:
+    if t["task"] == "rmt":
+        head = (
+            f"**{t['problem']['name']}** (`{t['settings']['command']}`, {t['status']}, "
+            f"{t['seconds']:.1f} s):"
+        )
+        return "\n".join([head, "", "```", t["stdout"].rstrip(), "```", ""])
     rows = t["rows"]
     ref = _first_ok(rows, "hessrmt")
     task = t["task"]
@@ -241,6 +247,7 @@ TASK_TITLES = {
     "slq": "SLQ spectral density",
     "trace": "Hutchinson trace",
     "dense": "Dense Hessian",
+    "rmt": "RMT layer (bench/bench_rmt_*.py, owned by the RMT engineers)",
 }
 
 
@@ -398,7 +405,7 @@ def render(results: dict[str, Any]) -> str:
     out.append("")
     if meta.get("findings"):
         out += ["### Findings", ""] + [f"* {f}" for f in meta["findings"]] + [""]
-    for task in ("hvp", "topk", "slq", "trace", "dense"):
+    for task in ("hvp", "topk", "slq", "trace", "dense", "rmt"):
         ts = [t for t in results["tasks"] if t["task"] == task]
         if not ts:
             continue
