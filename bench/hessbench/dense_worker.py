@@ -1,9 +1,10 @@
 """One dense-Hessian measurement in a fresh process: time, peak memory, a fingerprint.
 
 Run as ``python -m hessbench.dense_worker --problem NAME --mode MODE --tool TOOL``; prints one
-JSON line: ``seconds``, ``peak_rss_mib`` (``ru_maxrss``), ``baseline_rss_mib`` (resident size
-just before the timed call), ``peak_delta_mib``, ``product`` = M z for a fixed random z (to check
-that every tool built the same matrix) and ``asymmetry`` = max |M - M^T| / max |M|.
+JSON line: ``seconds``, ``peak_rss_mib`` (``VmHWM``, the peak resident size),
+``baseline_rss_mib`` (resident size just before the timed call), ``peak_delta_mib``,
+``product`` = M z for a fixed random z (to check that every tool built the same matrix) and
+``asymmetry`` = max |M - M^T| / max |M|.
 
 Tools (all compute the Hessian of the same full-data mean loss, float64):
 
@@ -41,6 +42,18 @@ def _rss_mib() -> float:
 
 
 def _peak_mib() -> float:
+    """Peak resident size of THIS process image: VmHWM from /proc (Linux).
+
+    Not ``ru_maxrss``: Linux keeps the maximum RSS across ``execve``, so a child of a large
+    benchmark process would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / 1024.0 if sys.platform != "darwin" else kib / 2**20
 

@@ -763,7 +763,7 @@ def task_dense(
         "task": "dense",
         "problem": describe or {"name": problem_name},
         "settings": {
-            "memory": "peak resident set size of a fresh process per measurement (ru_maxrss); "
+            "memory": "peak resident set size of a fresh process per measurement (VmHWM); "
             "delta = peak minus the resident size just before the timed call",
             "agreement": "||M z - M_hessrmt z|| / ||M_hessrmt z|| for a fixed random z",
         },

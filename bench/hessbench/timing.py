@@ -7,7 +7,8 @@ Conventions:
   measurements stop repeating once ``max_total_s`` seconds have been spent (at least one timed
   call always runs); the number of timed calls is recorded as ``n``.
 * Peak memory is measured in a fresh subprocess per measurement (see
-  :mod:`hessbench.dense_worker`): ``ru_maxrss`` of the child (the peak resident set size), and
+  :mod:`hessbench.dense_worker`): ``VmHWM`` of the child (its peak resident set size;
+  not ``ru_maxrss``, which Linux carries over from the parent across exec), and
   the peak minus the resident size just before the timed call (``peak_delta``).
 """
 
