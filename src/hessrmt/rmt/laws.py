@@ -221,6 +221,8 @@ class MarchenkoPastur(SpectralLaw):
     def _continuous_cdf(self, x: np.ndarray) -> np.ndarray:
         m = 0.5 * (self.lower + self.upper)
         h = 0.5 * (self.upper - self.lower)
+        if h <= 0.0:  # phi so small that the support is a point (to double precision)
+            return (1.0 - self.atom_mass) * (x >= m).astype(float)
         c = np.clip((m - x) / h, -1.0, 1.0)
         t = np.arccos(c)
         gap = math.sqrt(max(m * m - h * h, 0.0))  # = scale |1 - phi|
