@@ -30,6 +30,7 @@ def check_run(out: Path, method: str) -> dict:
     return summary
 
 
+@pytest.mark.slow
 def test_mlp_dense_with_result_object(tmp_path: Path) -> None:
     res = analyze(tiny(model="mlp", data="wine", n_samples=40), out=str(tmp_path / "r"))
     assert res.out == str(tmp_path / "r")
@@ -75,6 +76,7 @@ def test_zoo_models_on_the_lanczos_path(tmp_path: Path, model: str, data: str, e
         assert summary["loss"] == "mse"
 
 
+@pytest.mark.slow
 def test_lanczos_extremes_agree_with_dense(tmp_path: Path) -> None:
     model = "tests.analysis.test_pipeline:small_net"  # P = 275, tanh (H1 != 0)
     cfg = tiny(model=model, data="wine", n_samples=60, batch_hessians=0, lanczos_k=4)
@@ -92,6 +94,7 @@ class Boom(RuntimeError):
     pass
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tiny(model="logreg", data="wine", out=str(tmp_path / "run"))
     reference = analyze(cfg.replace(out=str(tmp_path / "reference")))
@@ -134,6 +137,7 @@ def test_interrupted_run_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert resumed.summary["trained"] == reference.summary["trained"]
 
 
+@pytest.mark.slow
 def test_stale_checkpoints_are_discarded(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     cfg = tiny(model="logreg", data="wine", out=str(tmp_path / "run"))
 
@@ -151,6 +155,7 @@ def test_stale_checkpoints_are_discarded(tmp_path: Path, monkeypatch, capsys) ->
     assert other.summary["seed"] == 1 and (tmp_path / "run" / "summary.json").exists()
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(tmp_path: Path) -> None:
     cfg = tiny(model="logreg", data="wine", batch_hessians=1)
     a = analyze(cfg, out=str(tmp_path / "a"))
@@ -201,6 +206,7 @@ def small_net(input_shape: tuple[int, ...], n_outputs: int):  # type: ignore[no-
     )
 
 
+@pytest.mark.slow
 def test_user_model_from_module_path(tmp_path: Path) -> None:
     res = analyze(
         tiny(model="tests.analysis.test_pipeline:tiny_net", data="wine", n_samples=80),
