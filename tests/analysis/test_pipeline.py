@@ -82,12 +82,18 @@ def test_lanczos_extremes_agree_with_dense(tmp_path: Path) -> None:
     cfg = tiny(model=model, data="wine", n_samples=60, batch_hessians=0, lanczos_k=4)
     dense = analyze(cfg, out=str(tmp_path / "d"))
     lz = analyze(cfg.replace(method="lanczos"), out=str(tmp_path / "l"))
+    checked = []
     for name in ("trained", "init", "ggn", "residual"):
         exact = dense.spectra[name]
         got = lz.spectra[name]
         scale = np.abs(exact).max()
         np.testing.assert_allclose(got[-4:], exact[-4:], atol=1e-6 * scale)
-        np.testing.assert_allclose(got[:4], exact[:4], atol=1e-6 * scale)
+        # single-vector Lanczos sees one copy of a multiple eigenvalue: compare the bottom end
+        # only where it is not the (highly degenerate) null space, e.g. not for the PSD GGN
+        if exact[3] < -1e-6 * scale:
+            np.testing.assert_allclose(got[:4], exact[:4], atol=1e-6 * scale)
+            checked.append(name)
+    assert "trained" in checked
 
 
 class Boom(RuntimeError):
