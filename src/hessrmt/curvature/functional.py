@@ -235,7 +235,16 @@ def hvp_double_backward(
         gs = torch.autograd.grad(value, [leaves[n] for n in names], create_graph=True)
         pairs = [(g, V[n]) for n, g in zip(names, gs) if g.requires_grad]
         hv: Sequence[torch.Tensor | None] = [None] * len(names)
-        if pairs:
+        if pairs and k == 1:
+            # One column: a plain second backward pass (the batched one costs 1.2-1.6x more).
+            hv1 = torch.autograd.grad(
+                [g for g, _ in pairs],
+                [leaves[n] for n in names],
+                grad_outputs=[v[0] for _, v in pairs],
+                allow_unused=True,
+            )
+            hv = [None if h is None else h.unsqueeze(0) for h in hv1]
+        elif pairs:
             hv = torch.autograd.grad(
                 [g for g, _ in pairs],
                 [leaves[n] for n in names],
