@@ -22,3 +22,24 @@ settings.load_profile("hessrmt")
 def rng() -> np.random.Generator:
     """A fixed-seed generator; tests that need several streams should spawn from it."""
     return np.random.default_rng(20261123)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One BLAS (and, if loaded, torch) thread for a module of small-matrix tests: faster than two
+    contending threads, and immune to a loaded machine. Restores the previous settings.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import sys
+
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    if torch is not None:
+        torch.set_num_threads(before)

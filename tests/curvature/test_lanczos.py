@@ -11,17 +11,7 @@ from hessrmt.curvature.lanczos import LanczosResult, lanczos
 from hessrmt.curvature.linop import DenseOperator
 from hessrmt.errors import InputError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These matrices are small: one thread is faster than two contending ones (restored)."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def with_spectrum(eigs: np.ndarray, seed: int = 0) -> np.ndarray:

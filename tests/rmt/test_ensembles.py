@@ -11,7 +11,6 @@ import pytest
 import scipy.linalg
 import scipy.sparse
 import scipy.sparse.csgraph
-from threadpoolctl import threadpool_limits
 
 from hessrmt.errors import InputError
 from hessrmt.rmt import ensembles as E
@@ -19,12 +18,7 @@ from hessrmt.rmt import ensembles as E
 # ----------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True)
-def _single_threaded_blas():
-    """Small dense eigenproblems run faster and steadier on one BLAS thread on a shared 2-core
-    machine (threaded BLAS under contention was 5-10x slower here)."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _bulk_mean_ratio(ev: np.ndarray, frac: float = 0.6) -> tuple[float, float]:

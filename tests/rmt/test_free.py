@@ -12,7 +12,6 @@ import math
 import numpy as np
 import pytest
 import scipy.stats
-from threadpoolctl import threadpool_limits
 
 from hessrmt.errors import InputError
 from hessrmt.rmt import ensembles as E
@@ -24,13 +23,7 @@ from hessrmt.rmt.free import (
 )
 from hessrmt.rmt.laws import EmpiricalLaw, MarchenkoPastur, Semicircle, UniformLaw
 
-
-@pytest.fixture(autouse=True)
-def _single_threaded_blas():
-    """Small dense eigenproblems run faster and steadier on one BLAS thread on a shared 2-core
-    machine (threaded BLAS under contention was 5-10x slower here)."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_fp1_semicircle_plus_semicircle_to_1e8() -> None:

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import scipy.integrate
 import scipy.stats
-from threadpoolctl import threadpool_limits
 
 from hessrmt.errors import InputError
 from hessrmt.rmt import ensembles as E
@@ -25,12 +24,7 @@ LAWS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _single_threaded_blas():
-    """Small dense eigenproblems run faster and steadier on one BLAS thread on a shared 2-core
-    machine (threaded BLAS under contention was 5-10x slower here)."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _quad(f, a: float, b: float) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse.linalg
-from threadpoolctl import threadpool_limits
 
 from hessrmt.errors import InputError
 from hessrmt.rmt import ensembles as E
@@ -25,13 +24,7 @@ from hessrmt.rmt.outliers import (
     spiked_covariance_overlap,
 )
 
-
-@pytest.fixture(autouse=True)
-def _single_threaded_blas():
-    """Small dense eigenproblems run faster and steadier on one BLAS thread on a shared 2-core
-    machine (threaded BLAS under contention was 5-10x slower here)."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_sp1_closed_forms() -> None:
