@@ -32,6 +32,7 @@ import numpy as np
 import scipy.linalg
 
 from hessrmt.errors import InputError
+from hessrmt.rmt.validate import positive
 from hessrmt.rng import RngLike, as_generator
 
 __all__ = [
@@ -71,16 +72,6 @@ def _check_int(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
-def _check_positive(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a positive number, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise InputError(f"{name} must be a positive finite number, got {value!r}")
-    return v
-
-
 def _batch_shape(size: int | None) -> tuple[int, ...]:
     if size is None:
         return ()
@@ -117,7 +108,7 @@ def goe(
     (size, N, N) for a batch. (``rmt-oracles.md`` §0.2, row "normalised".)
     """
     n = _check_int("n", n)
-    variance = _check_positive("variance", variance)
+    variance = positive("variance", variance)
     gen = as_generator(rng)
     m = gen.standard_normal((*_batch_shape(size), n, n))
     return _sym(m) * np.sqrt(variance / (2.0 * n))
@@ -132,7 +123,7 @@ def gue(
     Shape (N, N) complex, or (size, N, N).
     """
     n = _check_int("n", n)
-    variance = _check_positive("variance", variance)
+    variance = positive("variance", variance)
     gen = as_generator(rng)
     m = _complex_ginibre(gen, (*_batch_shape(size), n, n))
     return _sym(m) * np.sqrt(variance / (2.0 * n))
@@ -151,7 +142,7 @@ def gse(
     For eigenvalues only, :func:`beta_hermite_eigenvalues` with ``beta=4`` is cheaper.
     """
     n = _check_int("n", n)
-    variance = _check_positive("variance", variance)
+    variance = positive("variance", variance)
     gen = as_generator(rng)
     shape = (*_batch_shape(size), n, n)
     a = _complex_ginibre(gen, shape)
@@ -172,8 +163,8 @@ def beta_hermite_tridiagonal(
     chi_beta). Returns (d, e) with shapes (..., N) and (..., N - 1).
     """
     n = _check_int("n", n)
-    beta = _check_positive("beta", beta)
-    variance = _check_positive("variance", variance)
+    beta = positive("beta", beta)
+    variance = positive("variance", variance)
     gen = as_generator(rng)
     batch = _batch_shape(size)
     d = gen.standard_normal((*batch, n)) * np.sqrt(2.0 * variance / (beta * n))
@@ -255,7 +246,7 @@ def wishart(
     """
     p = _check_int("p", p)
     n = _check_int("n", n)
-    variance = _check_positive("variance", variance)
+    variance = positive("variance", variance)
     gen = as_generator(rng)
     shape = (*_batch_shape(size), p, n)
     x = _complex_ginibre(gen, shape) if complex else gen.standard_normal(shape)
@@ -283,8 +274,8 @@ def beta_laguerre_eigenvalues(
     """
     p = _check_int("p", p)
     n = _check_int("n", n)
-    beta = _check_positive("beta", beta)
-    variance = _check_positive("variance", variance)
+    beta = positive("beta", beta)
+    variance = positive("variance", variance)
     gen = as_generator(rng)
     batch = _batch_shape(size)
     m, k = min(p, n), max(p, n)
@@ -411,7 +402,7 @@ def percolated_wigner(
     """
     n = _check_int("n", n)
     keep_prob = _check_prob("keep_prob", keep_prob)
-    variance = _check_positive("variance", variance)
+    variance = positive("variance", variance)
     gen = as_generator(rng)
     shape = (*_batch_shape(size), n, n)
     g = gen.standard_normal(shape) * np.sqrt(variance / (n * keep_prob))
@@ -444,7 +435,7 @@ def percolated_wishart(
     p = _check_int("p", p)
     n = _check_int("n", n)
     keep_prob = _check_prob("keep_prob", keep_prob)
-    variance = _check_positive("variance", variance)
+    variance = positive("variance", variance)
     gen = as_generator(rng)
     shape = (*_batch_shape(size), p, n)
     x = gen.standard_normal(shape) * np.sqrt(variance / keep_prob)

@@ -24,6 +24,8 @@ from numpy.typing import ArrayLike
 
 from hessrmt.errors import InputError
 from hessrmt.rmt.law import SpectralLaw
+from hessrmt.rmt.validate import finite as _finite
+from hessrmt.rmt.validate import positive as _positive
 from hessrmt.rng import RngLike, as_generator
 
 __all__ = [
@@ -34,26 +36,6 @@ __all__ = [
     "quantile_by_bisection",
     "stieltjes_derivative",
 ]
-
-
-def _positive(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise InputError(f"{name} must be a positive finite number, got {value!r}")
-    return v
-
-
-def _finite(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise InputError(f"{name} must be a finite number, got {value!r}")
-    return v
 
 
 def _as_complex(z: ArrayLike) -> np.ndarray:

@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike
 from hessrmt.errors import InputError
 from hessrmt.rmt.law import SpectralLaw
 from hessrmt.rmt.laws import stieltjes_derivative
+from hessrmt.rmt.validate import finite as _num
 
 __all__ = [
     "ScaledLaw",
@@ -48,16 +49,6 @@ __all__ = [
     "spiked_covariance_overlap",
     "spiked_covariance_threshold",
 ]
-
-
-def _num(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise InputError(f"{name} must be a finite number, got {value!r}")
-    return v
 
 
 # ----------------------------------------------------------------------------- closed forms
