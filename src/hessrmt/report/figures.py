@@ -149,23 +149,52 @@ def ratio_figure(
         ("GUE", ratio_pdf(r, 2, reduced=True), "#57606a", ":"),
         ("Poisson", ratio_pdf(r, 0, reduced=True), "#cf222e", "--"),
     ]
-    for ax, name in zip(axes, names):
-        values = np.asarray(ratios[name], dtype=np.float64).ravel()
+    _histogram_panels(
+        axes,
+        ratios,
+        r,
+        curves,
+        bins=bins,
+        x_max=1.0,
+        xlabel="$\\tilde r$",
+        unit="ratios",
+        notes=notes,
+    )
+    return fig
+
+
+def _histogram_panels(
+    axes: Sequence[Any],
+    samples: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    curves: Sequence[tuple[str, np.ndarray, str, str]],
+    *,
+    bins: int,
+    x_max: float,
+    xlabel: str,
+    unit: str,
+    notes: Mapping[str, str] | None,
+) -> None:
+    """One density histogram per named sample on [0, x_max], each with the reference ``curves``
+    ((label, values on ``x``, colour, line style))."""
+    for ax, name in zip(axes, samples):
+        values = np.asarray(samples[name], dtype=np.float64).ravel()
         if values.size:
-            ax.hist(values, bins=bins, range=(0, 1), density=True, color=_color(name), alpha=0.5)
+            ax.hist(
+                values, bins=bins, range=(0, x_max), density=True, color=_color(name), alpha=0.5
+            )
         for label, ys, col, ls in curves:
-            ax.plot(r, ys, ls, color=col, lw=1.2, label=label)
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("$\\tilde r$")
+            ax.plot(x, ys, ls, color=col, lw=1.2, label=label)
+        ax.set_xlim(0, x_max)
+        ax.set_xlabel(xlabel)
         ax.set_title(
-            f"{name}: {values.size} ratios"
+            f"{name}: {values.size} {unit}"
             + (f"\n{notes[name]}" if notes and name in notes else ""),
             fontsize=9,
         )
-    if names:
+    if samples:
         axes[0].set_ylabel("density")
         axes[0].legend(fontsize=8)
-    return fig
 
 
 def spacing_figure(
@@ -186,24 +215,17 @@ def spacing_figure(
         ("GOE Wigner surmise", wigner_surmise_pdf(s, 1), "#57606a", ":"),
         ("Poisson", np.exp(-s), "#cf222e", "--"),
     ]
-    for ax, name in zip(axes, names):
-        values = np.asarray(spacings[name], dtype=np.float64).ravel()
-        if values.size:
-            ax.hist(
-                values, bins=bins, range=(0, s_max), density=True, color=_color(name), alpha=0.5
-            )
-        for label, ys, col, ls in curves:
-            ax.plot(s, ys, ls, color=col, lw=1.2, label=label)
-        ax.set_xlim(0, s_max)
-        ax.set_xlabel("unfolded spacing $s$")
-        ax.set_title(
-            f"{name}: {values.size} spacings"
-            + (f"\n{notes[name]}" if notes and name in notes else ""),
-            fontsize=9,
-        )
-    if names:
-        axes[0].set_ylabel("density")
-        axes[0].legend(fontsize=8)
+    _histogram_panels(
+        axes,
+        spacings,
+        s,
+        curves,
+        bins=bins,
+        x_max=s_max,
+        xlabel="unfolded spacing $s$",
+        unit="spacings",
+        notes=notes,
+    )
     return fig
 
 
