@@ -13,8 +13,6 @@ import pytest
 from hessrmt.errors import DataError
 from hessrmt.experiments.applicability.pipeline import SUMMARY_SECTIONS, run_applicability
 
-pytest.importorskip("torch")
-
 GOE, POISSON = 0.5307, 2 * np.log(2) - 1
 
 
