@@ -35,7 +35,8 @@ def test_sp1_closed_forms() -> None:
     assert semicircle_outlier(3.0, variance=4.0) == pytest.approx(3 + 4 / 3, rel=1e-15)
     assert semicircle_outlier(-3.0) == pytest.approx(-3 - 1 / 3, rel=1e-15)
     assert spiked_covariance_outlier(3.0, 0.25) == pytest.approx(3.375, rel=1e-15)
-    assert spiked_covariance_overlap(3.0, 0.25) == pytest.approx(0.8333333333333, rel=1e-12)
+    # Paul (2007): (1 - phi/(l - 1)^2) / (1 + phi/(l - 1)) = (15/16) / (9/8) = 5/6 exactly
+    assert spiked_covariance_overlap(3.0, 0.25) == pytest.approx(5 / 6, rel=1e-14)
     assert spiked_covariance_outlier(1.4, 0.25) is None  # threshold 1.5
 
 
