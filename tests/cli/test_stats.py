@@ -156,3 +156,57 @@ def test_subprocess_module_entry_and_no_torch(tmp_path: Path, goe: np.ndarray) -
     }
     assert "hessrmt" in imported and "numpy" in imported  # the log is really there
     assert "torch" not in imported
+
+
+def test_json_equals_the_api_summary(
+    tmp_path: Path, goe: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Identity: the command's JSON is summarize_spectrum's dict for the same seed and nulls,
+    and the table prints the same numbers."""
+    from hessrmt.io import to_jsonable
+    from hessrmt.rmt.summary import summarize_spectrum
+
+    f = tmp_path / "e.npy"
+    np.save(f, goe)
+    code, out, _ = run(["stats", str(f), "--json", "--seed", "7", *FAST], capsys)
+    assert code == 0
+    expected = summarize_spectrum(goe, rng=7, n_null=10).to_summary_dict()
+    assert json.loads(out) == json.loads(json.dumps(to_jsonable(expected)))
+    code, table, _ = run(["stats", str(f), "--seed", "7", *FAST], capsys)
+    row = next(line for line in table.splitlines() if line.startswith("mean r~"))
+    assert f"{expected['mean_ratio']:.4g}" in row
+    assert next(line for line in table.splitlines() if line.startswith("verdict")).endswith(
+        str(expected["verdict"])
+    )
+
+
+def test_seed_reproducible_and_seed_matters(
+    tmp_path: Path, goe: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "e.npy"
+    np.save(f, goe)
+    outs = [run(["stats", str(f), "--json", "--seed", s, *FAST], capsys)[1] for s in "112"]
+    assert outs[0] == outs[1]
+    a, c = json.loads(outs[0]), json.loads(outs[2])
+    assert a["mean_ratio"] == c["mean_ratio"]  # data statistics do not depend on the seed
+    assert a != c  # the simulated nulls and the bootstrap do
+
+
+@pytest.mark.parametrize(
+    ("option", "fragment"),
+    [(["--n-null", "-1"], "n_null"), (["--zero-rtol", "2"], "zero_rtol")],
+)
+def test_bad_option_values_are_one_line_exit_2(
+    tmp_path: Path,
+    goe: np.ndarray,
+    capsys: pytest.CaptureFixture[str],
+    option: list[str],
+    fragment: str,
+) -> None:
+    f = tmp_path / "e.npy"
+    np.save(f, goe)
+    code, out, err = run(["stats", str(f), "--json", *option], capsys)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hessrmt: error:"), err
+    assert fragment in lines[0], lines[0]
