@@ -4,6 +4,8 @@ density fits against their generating laws (rmt-oracles.md §6)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import scipy.stats
 
 from hessrmt.analysis.statistics import spectrum_record
 from hessrmt.rmt.summary import SUMMARY_KEYS
@@ -24,11 +26,23 @@ def test_extra_keys_by_direct_computation(rng: np.random.Generator) -> None:
     # moment fit of the semicircle to all eigenvalues: variance = mean square (zeros included)
     sc = rec["fits"]["semicircle"]
     np.testing.assert_allclose(sc["params"]["variance"], np.var(eigs), rtol=1e-12)
-    assert 0 < sc["ks_statistic"] < 0.2
-    assert (
-        "error" in rec["fits"]["marchenko_pastur"]
-        or rec["fits"]["marchenko_pastur"]["ks_statistic"] > 0.1
-    )
+    np.testing.assert_allclose(sc["params"]["center"], np.mean(eigs), rtol=1e-12)
+    # KS distance to the fitted semicircle, from its closed-form cdf (rmt-oracles §6.1)
+    var, c = np.var(eigs), np.mean(eigs)
+    r = 2 * np.sqrt(var)
+
+    def sc_cdf(x: np.ndarray) -> np.ndarray:
+        u = np.clip(x - c, -r, r)
+        return 0.5 + u * np.sqrt(4 * var - u**2) / (4 * np.pi * var) + np.arcsin(u / r) / np.pi
+
+    expected = scipy.stats.kstest(eigs, sc_cdf).statistic
+    assert sc["ks_statistic"] == pytest.approx(expected, rel=1e-9)
+    # MP moment fit: scale = mean, phi = variance / mean^2; an MP law has no negative mass, so
+    # its KS distance is at least the fraction of negative eigenvalues
+    mp = rec["fits"]["marchenko_pastur"]
+    assert mp["params"]["scale"] == pytest.approx(c, rel=1e-12)
+    assert mp["params"]["phi"] == pytest.approx(var / c**2, rel=1e-9)
+    assert mp["ks_statistic"] >= np.mean(eigs < 0) - 1e-12
 
 
 def test_batch_record_and_mp_fit(rng: np.random.Generator) -> None:
@@ -69,3 +83,21 @@ def test_no_mp_fit_for_a_traceless_spectrum(rng: np.random.Generator) -> None:
     rec = spectrum_record(x, seed=0)
     assert "error" in rec["fits"]["marchenko_pastur"]
     assert rec["fits"]["semicircle"]["ks_statistic"] < 0.2
+
+
+def test_record_statistics_are_summarize_spectrum_with_the_dtype_tolerance(
+    rng: np.random.Generator,
+) -> None:
+    """Identity: the summary keys of a record are summarize_spectrum's for the same seed and the
+    dtype's zero tolerance (float32: 1e-4 max|lambda|, so 1e-6-relative levels count as zeros)."""
+    from hessrmt.rmt.ensembles import beta_hermite_eigenvalues
+    from hessrmt.rmt.summary import summarize_spectrum
+
+    eigs = np.concatenate([beta_hermite_eigenvalues(200, 1, rng=rng), 2e-6 * rng.random(20)])
+    for dtype, rtol in (("float64", 1e-9), ("float32", 1e-4)):
+        rec = spectrum_record(eigs, seed=3, dtype=dtype)
+        ref = summarize_spectrum(eigs, zero_rtol=rtol, rng=3, dtype=dtype).to_summary_dict()
+        for key in ("mean_ratio", "mean_ratio_se", "verdict", "zero_fraction", "n_outliers"):
+            assert rec[key] == ref[key], (dtype, key)
+        assert rec["zero_tolerance"] == pytest.approx(rtol * np.abs(eigs).max(), rel=1e-12)
+    assert spectrum_record(eigs, seed=3, dtype="float32")["zero_fraction"] == 20 / 220
