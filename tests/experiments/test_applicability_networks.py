@@ -141,3 +141,27 @@ def test_paper_data_used_when_present(tmp_path) -> None:
     assert not local and ds.name == "digits"
     ds, local = resolve_dataset(spec, data_root=None, seed=0)
     assert not local and ds.name == "digits"
+
+
+def test_half_distance_interpolates_and_length_scale_fit_recovers_truth() -> None:
+    from hessrmt.errors import InputError
+    from hessrmt.experiments.applicability.decorrelation import fit_length_scale, half_distance
+    from hessrmt.experiments.applicability.gp_toy import gradient_correlation_se
+
+    d = np.array([0.0, 0.5, 1.0, 2.0])
+    # crossing of 1/2 between (0.5, 0.8) and (1.0, 0.4): 0.5 + 0.3 * 0.5 / 0.4
+    assert half_distance(d, np.array([1.0, 0.8, 0.4, 0.1])) == pytest.approx(0.875, rel=1e-15)
+    assert half_distance(d, np.array([1.0, 0.9, 0.8, 0.7])) is None
+    assert half_distance(d, np.array([0.2, 0.1, 0.0, 0.0])) == 0.0
+    # noise-free GP curve: the least-squares fit returns the generating length scale
+    dist = np.geomspace(0.01, 5.0, 12)
+    truth, n = 0.7, 50
+    ell, _ = fit_length_scale(dist, gradient_correlation_se(dist, truth, n), n)
+    assert ell == pytest.approx(truth, rel=1e-6)
+    # seeded noise of SD 0.02: within 4 of the fit's standard errors
+    noisy = gradient_correlation_se(dist, truth, n)
+    noisy = noisy + 0.02 * np.random.default_rng(4).standard_normal(dist.size)
+    ell, se = fit_length_scale(dist, noisy, n)
+    assert 0 < se < 0.1 and abs(ell - truth) < 4 * se
+    with pytest.raises(InputError, match="two finite"):
+        fit_length_scale(dist[:1], noisy[:1], n)

@@ -106,6 +106,22 @@ def test_boxtimes_moments_of_two_mp_laws() -> None:
     assert f.total_mass() == pytest.approx(1.0, abs=1e-6)
 
 
+def test_boxtimes_moment_series() -> None:
+    """Power-series S-transform product: MP(1) boxtimes MP(1) has the Fuss-Catalan moments
+    C(3k, k)/(2k + 1); a point mass c scales MP(a, s) to MP(a, s c) (moments c^k m_k)."""
+    from hessrmt.rmt.free_series import boxtimes_moments
+
+    m = boxtimes_moments(MarchenkoPastur(1.0), MarchenkoPastur(1.0), 5)
+    fuss = [math.comb(3 * k, k) / (2 * k + 1) for k in range(6)]
+    np.testing.assert_allclose(m, fuss, rtol=1e-12)  # 1, 1, 3, 12, 55, 273
+    law = MarchenkoPastur(0.3, 1.5)
+    m = boxtimes_moments(law, EmpiricalLaw([2.0]), 5)
+    expected = [1.0] + [MarchenkoPastur(0.3, 3.0).moment(k) for k in range(1, 6)]
+    np.testing.assert_allclose(m, expected, rtol=1e-12)
+    with pytest.raises(InputError, match="nonzero mean"):
+        boxtimes_moments(Semicircle(), law, 3)
+
+
 def test_free_cumulants_closed_forms() -> None:
     lam = 0.3
     mp = MarchenkoPastur(lam)

@@ -22,6 +22,7 @@ from hessrmt.rmt.outliers import (
     semicircle_overlap,
     spiked_covariance_outlier,
     spiked_covariance_overlap,
+    spiked_covariance_threshold,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,6 +39,13 @@ def test_sp1_closed_forms() -> None:
     # Paul (2007): (1 - phi/(l - 1)^2) / (1 + phi/(l - 1)) = (15/16) / (9/8) = 5/6 exactly
     assert spiked_covariance_overlap(3.0, 0.25) == pytest.approx(5 / 6, rel=1e-14)
     assert spiked_covariance_outlier(1.4, 0.25) is None  # threshold 1.5
+    # BBP threshold 1 + sqrt(phi); at the threshold the outlier formula meets the MP edge
+    for phi in (0.09, 0.25, 2.0):
+        t = spiked_covariance_threshold(phi)
+        assert t == pytest.approx(1 + phi**0.5, rel=1e-15)
+        at = spiked_covariance_outlier(t * (1 + 1e-9), phi)
+        assert at == pytest.approx((1 + phi**0.5) ** 2, rel=1e-8)
+        assert spiked_covariance_overlap(t * (1 + 1e-9), phi) == pytest.approx(0.0, abs=1e-8)
 
 
 @pytest.mark.parametrize("variance", [0.5, 1.0, 3.0])
