@@ -25,9 +25,6 @@ import numpy as np
 from hessrmt.errors import InputError
 from hessrmt.io import to_jsonable
 
-#: Marchenko-Pastur is fitted only when the mean eigenvalue exceeds this times max|lambda|.
-MP_MEAN_RTOL = 1e-8
-
 
 def _fit_record(fit: Any) -> dict[str, Any]:
     rec: dict[str, Any] = {
@@ -53,21 +50,10 @@ def fit_laws(values: np.ndarray, *, n_null: int = 0, seed: int = 0) -> dict[str,
 
     out: dict[str, Any] = {}
     values = np.asarray(values, dtype=np.float64)
-    scale = float(np.max(np.abs(values))) if values.size else 0.0
     for key, fn in (("semicircle", fit_semicircle), ("marchenko_pastur", fit_marchenko_pastur)):
-        if key == "marchenko_pastur" and not float(np.mean(values)) > MP_MEAN_RTOL * scale:
-            # a mean at round-off level (e.g. the traceless residual of a ReLU network) would give
-            # phi ~ 1e33: not a covariance-type spectrum, so no MP fit
-            out[key] = {
-                "name": key,
-                "error": f"mean eigenvalue {float(np.mean(values)):.3g} is not positive beyond "
-                f"round-off ({MP_MEAN_RTOL:g} max|lambda|); Marchenko-Pastur needs a positive "
-                "semi-definite, covariance-type spectrum",
-            }
-            continue
         try:
             out[key] = _fit_record(fn(values, n_null=n_null, rng=seed))
-        except InputError as exc:  # e.g. MP on a spectrum with a negative mean
+        except InputError as exc:  # e.g. MP on a spectrum with a negative or round-off mean
             out[key] = {"name": key, "error": str(exc)}
     return out
 

@@ -116,12 +116,25 @@ def _moments_semicircle(x: np.ndarray) -> dict[str, float]:
     return {"variance": var, "center": float(np.mean(x))}
 
 
+#: A mean eigenvalue at or below ``MP_MEAN_RTOL * max|lambda|`` is round-off, not a scale: a
+#: traceless spectrum (e.g. the residual H1 of a ReLU network) would otherwise give
+#: phi = var / mean^2 ~ 1e30.
+MP_MEAN_RTOL = 1e-8
+
+
 def _moments_mp(x: np.ndarray) -> dict[str, float]:
     mean = float(np.mean(x))
+    scale = float(np.max(np.abs(x))) if x.size else 0.0
     if mean <= 0:
         raise InputError(
             f"Marchenko-Pastur needs a positive mean eigenvalue (got {mean:.3g}); is this a "
             "covariance-type (positive semi-definite) spectrum?"
+        )
+    if mean <= MP_MEAN_RTOL * scale:
+        raise InputError(
+            f"mean eigenvalue {mean:.3g} is not positive beyond round-off ({MP_MEAN_RTOL:g} "
+            f"max|lambda| = {MP_MEAN_RTOL * scale:.3g}); Marchenko-Pastur needs a positive "
+            "semi-definite, covariance-type spectrum"
         )
     var = float(np.var(x))
     if var <= 0:
