@@ -210,6 +210,7 @@ def make_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             repeats_slow=2,
             max_total_s=3.0,
             trace_probes=30,
+            slq_seeds=3,
             power_max_iter=50,
             eigenthings_max_steps=320,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 SPEEDUP = (
@@ -156,8 +157,9 @@ def render_task(t: dict[str, Any]) -> str:
             "variant",
             "time, s",
             "matvecs",
-            "W1 to exact",
+            "W1 to exact (seed 0)",
             "W1 / spectral width",
+            "W1 mean ± SE over seeds",
             "hessrmt speed-up",
             "status",
         ]
@@ -171,6 +173,7 @@ def render_task(t: dict[str, Any]) -> str:
                     _g(r.get("matvecs")) if ok else "-",
                     _g(r.get("w1")) if ok else "-",
                     _g(r.get("w1_relative")) if ok else "-",
+                    _w1_mean(r) if ok else "-",
                     _speedup(r, ref, "time"),
                     _status(r),
                 ]
@@ -251,6 +254,32 @@ TASK_TITLES = {
 }
 
 
+def _w1_mean(r: dict[str, Any]) -> str:
+    if r.get("w1_mean") is None:
+        return "-"
+    n = len(r.get("w1_seeds") or [])
+    se = r.get("w1_stderr")
+    return f"{r['w1_mean']:.3g}" + (f" ± {se:.2g}" if se is not None else "") + f" (n={n})"
+
+
+def _w1_no_worse(h: dict[str, Any], r: dict[str, Any]) -> tuple[bool, str]:
+    """hessrmt's W1 no worse than ``r``'s: mean over seeds within 10 % or 2 combined SEs.
+
+    Falls back to the single seed-0 W1 (within 10 %) for results from older runs.
+    """
+    if h.get("w1_mean") is not None and r.get("w1_mean") is not None:
+        se = math.hypot(h.get("w1_stderr") or 0.0, r.get("w1_stderr") or 0.0)
+        ok = h["w1_mean"] <= max(1.1 * r["w1_mean"], r["w1_mean"] + 2.0 * se)
+        n = len(h.get("w1_seeds") or [])
+        return ok, (
+            f", mean W1 over {n} seeds {h['w1_mean']:.2e} vs {r['w1_mean']:.2e} "
+            f"(combined SE {se:.1e})"
+        )
+    if h.get("w1") is not None and r.get("w1") is not None:
+        return h["w1"] <= 1.1 * r["w1"], f", W1 (seed 0) {h['w1']:.2e} vs {r['w1']:.2e}"
+    return True, ""
+
+
 def check_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The goals of issue 7, each with its measured figure and a verdict per problem."""
     goals: list[dict[str, Any]] = []
@@ -276,16 +305,12 @@ def check_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                 if r is None:
                     continue
                 sp = r["time"]["median"] / h["time"]["median"]
-                acc_ok = True
-                acc = ""
-                if h.get("w1") is not None and r.get("w1") is not None:
-                    acc_ok = h["w1"] <= 1.1 * r["w1"]
-                    acc = f", W1 {h['w1']:.2e} vs {r['w1']:.2e}"
+                acc_ok, acc = _w1_no_worse(h, r)
                 cmp = ">=" if factor > 1 else ">"
                 goals.append(
                     {
                         "goal": f"SLQ {cmp} {factor:g}x faster than {tool} at equal or better W1 "
-                        "(within 10 %)",
+                        "(mean over probe seeds, within 10 % or 2 standard errors)",
                         "problem": name,
                         "measured": f"{sp:.2f}x{acc}",
                         "met": (sp >= factor if factor > 1 else sp > factor) and acc_ok,

@@ -49,6 +49,7 @@ class Config:
     topk_tol: float = 1e-6
     slq_probes: int = 10
     slq_steps: int = 80
+    slq_seeds: int = 5
     trace_probes: int = 100
     power_max_iter: int = 200
     eigenthings_max_steps: int = 640
@@ -460,17 +461,35 @@ def task_slq(
     available: dict[str, str | None],
     exact: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """SLQ density with every tool: time of the seed-0 run, and W1 over ``cfg.slq_seeds`` seeds.
+
+    One seed's W1 is dominated by probe noise (seeds 0..11 of hessrmt on digits-mlp ranged
+    1.08-1.75e-3, and hessrmt equals a plain NumPy SLQ to 1e-13 given the same probes), so the
+    accuracy compared in the goal is the mean W1 over independent probe seeds, with its
+    standard error. Only the seed-0 run is timed; the others are untimed accuracy runs.
+    """
     p, m = cfg.slq_probes, cfg.slq_steps
-    log(f"slq {p}x{m} on {problem.name} (P={problem.num_params})")
+    seeds = list(range(max(1, cfg.slq_seeds)))
+    log(f"slq {p}x{m} on {problem.name} (P={problem.num_params}), W1 over {len(seeds)} seeds")
     from hessrmt.curvature import slq
 
     eigs = None if exact is None else exact["eigenvalues"]
     width = None if eigs is None else float(eigs.max() - eigs.min())
     rep = dict(repeats=cfg.repeats_slow, max_total_s=cfg.max_total_s, warmup=0)
     rows: list[dict[str, Any]] = []
+    Run = Callable[[int], tuple[Any, Any, int]]  # seed -> (nodes, weights, matvecs)
 
-    def judge(tool: str, variant: str, t: Timing, mv: int, nodes: Any, weights: Any) -> dict:
-        w1 = None if eigs is None else _w1(nodes, weights, eigs)
+    def judge(tool: str, variant: str, call: Run) -> dict[str, Any]:
+        t, (nodes, weights, mv) = measure(lambda: call(seeds[0]), **rep)
+        w1s: list[float] = []
+        if eigs is not None:
+            w1s.append(_w1(nodes, weights, eigs))
+            for s in seeds[1:]:
+                n_s, w_s, _ = call(s)
+                w1s.append(_w1(n_s, w_s, eigs))
+        w1 = w1s[0] if w1s else None
+        mean = float(np.mean(w1s)) if w1s else None
+        se = float(np.std(w1s, ddof=1) / math.sqrt(len(w1s))) if len(w1s) > 1 else None
         return _row(
             tool,
             variant,
@@ -478,38 +497,38 @@ def task_slq(
             matvecs=int(mv),
             w1=w1,
             w1_relative=None if w1 is None else w1 / width,
+            w1_seeds=w1s,
+            w1_mean=mean,
+            w1_stderr=se,
         )
 
     def run_hessrmt() -> dict[str, Any]:
         op = hessrmt_operator(problem)
-        t, res = measure(lambda: slq(op, p, m, seed=0), **rep)
+
+        def call(seed: int) -> tuple[Any, Any, int]:
+            res = slq(op, p, m, seed=seed)
+            return res.nodes, res.weights, res.num_matvecs
+
         return judge(
             "hessrmt",
             "probes batched through one matmat per step, full reorth., eigh_tridiagonal",
-            t,
-            res.num_matvecs,
-            res.nodes,
-            res.weights,
+            call,
         )
 
     def run_pyhessian() -> dict[str, Any]:
         h, counter = A.pyhessian_setup(problem)
 
-        def call() -> tuple[Any, Any, int]:
+        def call(seed: int) -> tuple[Any, Any, int]:
             c0 = counter.count
-            torch.manual_seed(0)
+            torch.manual_seed(seed)
             with A.default_dtype(problem.dtype), A.pyhessian_eig_shim():
                 nodes, weights = h.density(iter=m, n_v=p)
-            return nodes, weights, counter.count - c0
+            return np.asarray(nodes), np.asarray(weights), counter.count - c0
 
-        t, (nodes, weights, mv) = measure(call, **{**rep, "warmup": 0})
         return judge(
             "pyhessian",
             "density(); SHIM: removed torch.eig replaced by eigh (as upstream PR #23)",
-            t,
-            mv,
-            np.asarray(nodes),
-            np.asarray(weights),
+            call,
         )
 
     def run_curvlinops() -> dict[str, Any]:
@@ -517,24 +536,21 @@ def task_slq(
 
         op, counter = A.curvlinops_setup(problem)
 
-        def call() -> tuple[Any, int]:
+        def call(seed: int) -> tuple[Any, Any, int]:
             c0 = counter.count
-            torch.manual_seed(0)
+            torch.manual_seed(seed)
             cached = LanczosApproximateSpectrumCached(op, ncv=m)
             cached.approximate_spectrum(num_repeats=p)
-            return cached, counter.count - c0
+            mv = counter.count - c0
+            iters = cached._get_lanczos_iters(p)
+            nodes = np.stack([ev.double().cpu().numpy() for ev, _ in iters])
+            weights = np.stack([(V[0, :] ** 2).double().cpu().numpy() for _, V in iters])
+            return nodes, weights, mv
 
-        t, (cached, mv) = measure(call, **rep)
-        iters = cached._get_lanczos_iters(p)
-        nodes = np.stack([ev.double().cpu().numpy() for ev, _ in iters])
-        weights = np.stack([(V[0, :] ** 2).double().cpu().numpy() for _, V in iters])
         return judge(
             "curvlinops",
             "LanczosApproximateSpectrumCached (eigsh boundaries + Papyan Lanczos, no reorth.)",
-            t,
-            mv,
-            nodes,
-            weights,
+            call,
         )
 
     def run_eigenthings() -> dict[str, Any]:
@@ -542,20 +558,17 @@ def task_slq(
 
         op, counter = A.eigenthings_setup(problem)
 
-        def call() -> tuple[Any, int]:
+        def call(seed: int) -> tuple[Any, Any, int]:
             c0 = counter.count
-            res = spectral_density(op, num_runs=p, lanczos_steps=m, seed=0)
-            return res, counter.count - c0
+            # its probe j uses seed + j: space the seeds so no probe is shared between runs
+            res = spectral_density(op, num_runs=p, lanczos_steps=m, seed=1000 * seed)
+            return (
+                res.raw_eigenvalues.double().cpu().numpy(),
+                res.raw_weights.double().cpu().numpy(),
+                counter.count - c0,
+            )
 
-        t, (res, mv) = measure(call, **rep)
-        return judge(
-            "eigenthings",
-            "spectral_density (sequential probes, full reorth.)",
-            t,
-            mv,
-            res.raw_eigenvalues.double().cpu().numpy(),
-            res.raw_weights.double().cpu().numpy(),
-        )
+        return judge("eigenthings", "spectral_density (sequential probes, full reorth.)", call)
 
     rows.append(_guard("hessrmt", "slq", run_hessrmt))
     for tool, fn in (
@@ -571,7 +584,9 @@ def task_slq(
         "settings": {
             "probes": p,
             "steps": m,
-            "accuracy": "1-Wasserstein distance of the quadrature measure to the exact spectrum",
+            "accuracy_seeds": len(seeds),
+            "accuracy": "1-Wasserstein distance of the quadrature measure to the exact spectrum "
+            f"(seed 0, and mean +- standard error over {len(seeds)} probe seeds)",
         },
         "reference": {"spectral_width": width},
         "rows": rows,

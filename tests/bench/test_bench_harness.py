@@ -41,6 +41,7 @@ CFG = Config(
     trace_probes=40,
     slq_probes=4,
     slq_steps=30,
+    slq_seeds=3,
     power_max_iter=30,
     anchors=(),
 )
@@ -138,6 +139,48 @@ def test_slq_task_density_close_to_exact(slq_result):
     assert h["matvecs"] == CFG.slq_probes * CFG.slq_steps
     # W1 of 4 probes x 30 steps on a 610-dimensional spectrum: a few % of its width
     assert 0 <= h["w1_relative"] < 0.05
+    # accuracy over independent probe seeds: seed 0's W1 first, distinct values, mean and SE
+    w = h["w1_seeds"]
+    assert len(w) == CFG.slq_seeds and w[0] == h["w1"]
+    assert len(set(w)) == len(w)
+    assert h["w1_mean"] == pytest.approx(float(np.mean(w)), rel=1e-12)
+    assert h["w1_stderr"] == pytest.approx(float(np.std(w, ddof=1) / np.sqrt(len(w))), rel=1e-12)
+    assert res["settings"]["accuracy_seeds"] == CFG.slq_seeds
+
+
+def _slq_rows(h_mean, h_se, a_mean, a_se):
+    def row(tool, mean, se, t):
+        return {
+            "tool": tool,
+            "status": "ok",
+            "time": {"median": t, "min": t, "max": t, "n": 1},
+            "w1": mean,
+            "w1_seeds": [mean] * 5,
+            "w1_mean": mean,
+            "w1_stderr": se,
+        }
+
+    return {
+        "task": "slq",
+        "problem": {"name": "p"},
+        "rows": [row("hessrmt", h_mean, h_se, 1.0), row("pyhessian", a_mean, a_se, 10.0)],
+    }
+
+
+@pytest.mark.parametrize(
+    ("h_mean", "h_se", "a_mean", "a_se", "met"),
+    [
+        (1.0e-3, 1e-5, 1.0e-3, 1e-5, True),  # equal
+        (1.09e-3, 1e-6, 1.0e-3, 1e-6, True),  # within 10 %
+        (1.3e-3, 1.2e-4, 1.0e-3, 1.2e-4, True),  # 30 % worse, within 2 combined SEs (3.4e-4)
+        (1.3e-3, 1e-5, 1.0e-3, 1e-5, False),  # 30 % worse, 21 SEs: a real difference
+    ],
+)
+def test_slq_goal_compares_mean_w1_over_seeds(h_mean, h_se, a_mean, a_se, met):
+    goals = check_goals({"tasks": [_slq_rows(h_mean, h_se, a_mean, a_se)]})
+    (g,) = [g for g in goals if "pyhessian" in g["goal"]]
+    assert g["met"] is met
+    assert "mean W1 over 5 seeds" in g["measured"]
 
 
 def test_trace_task_within_standard_errors(tiny, exact):
