@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from hessrmt.cli.main import main
@@ -39,6 +40,16 @@ def test_json_output(capsys):
     assert d["epsilon_c"] == pytest.approx(0.011271, abs=1e-6)
     assert d["alpha0"] == pytest.approx(0.033501, abs=1e-6)
     [[a, b]] = d["support"]
+    # oracle: the edges of MP(phi) boxplus sc(2 eps) are the critical values of the inverse
+    # Stieltjes map z(G) = 1/(1 - phi G) + 2 eps G + 1/G, i.e. z at the real roots of
+    # G^2 z'(G) (1 - phi G)^2 = phi G^2 + 2 eps G^2 (1 - phi G)^2 - (1 - phi G)^2 (a quartic)
+    phi, eps = 0.5, 0.2
+    one = np.polynomial.Polynomial([1.0, -phi])
+    g2 = np.polynomial.Polynomial([0.0, 0.0, 1.0])
+    roots = (phi * g2 + 2 * eps * g2 * one**2 - one**2).roots()
+    g = roots[np.abs(roots.imag) < 1e-12].real
+    edges = np.sort(1 / (1 - phi * g) + 2 * eps * g + 1 / g)
+    assert (a, b) == pytest.approx((edges[0], edges[-1]), abs=1e-8)
     assert a < 0 < b
     assert d["atoms"] == []
     assert "H1" in d["conventions"]
@@ -96,3 +107,11 @@ def test_missing_theory_or_argument_exits_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["theory", "pennington-bahri", "--phi", "0.5"])
     assert exc.value.code == 2
+
+
+def test_grid_too_small_is_one_line_exit_2(capsys):
+    code, out, err = _run(
+        capsys, "theory", "pennington-bahri", "--phi", "0.5", "--eps", "0.1", "--grid", "2"
+    )
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("hessrmt: error:") and "--grid" in err
