@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 SPEEDUP = (
@@ -79,6 +80,53 @@ def _table(header: list[str], lines: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _trace_estimate(r: dict[str, Any]) -> str:
+    est = _g(r.get("estimate"), ".5g")
+    return est + (f" ± {r['stderr']:.2g}" if r.get("stderr") is not None else "")
+
+
+def _field(key: str, fmt: str = ".2e") -> Callable[[dict[str, Any]], str]:
+    return lambda r: _g(r.get(key), fmt)
+
+
+#: The tasks whose table is (tool, variant, time, task columns..., speed-up, status): each task
+#: column is (header, cell of an ok row); rows that are not ok show "-".
+TIMED_COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
+    "topk": [
+        ("matvecs", _field("matvecs")),
+        ("max residual / |λ1|", _field("max_residual")),
+        ("max |Δλ| / |λ1|", _field("max_eig_err")),
+    ],
+    "slq": [
+        ("matvecs", _field("matvecs")),
+        ("W1 to exact (seed 0)", _field("w1")),
+        ("W1 / spectral width", _field("w1_relative")),
+        ("W1 mean ± SE over seeds", lambda r: _w1_mean(r)),
+    ],
+    "trace": [
+        ("matvecs", _field("matvecs")),
+        ("estimate", _trace_estimate),
+        ("rel. error", _field("rel_err")),
+    ],
+    "dense": [
+        ("peak RSS, MiB", _field("peak_rss_mib", ".0f")),
+        ("peak − baseline, MiB", _field("peak_delta_mib", ".0f")),
+        ("rel. diff vs hessrmt", _field("rel_diff_vs_hessrmt")),
+    ],
+}
+
+#: The sentence after the problem line of each such task.
+TIMED_EXTRA: dict[str, Callable[[dict[str, Any]], str]] = {
+    "topk": lambda t: f"Target: {t['settings']['target']}.",
+    "slq": lambda t: (
+        f"{t['settings']['probes']} probes x {t['settings']['steps']} steps; "
+        f"{t['settings']['accuracy']}."
+    ),
+    "trace": lambda t: f"Exact trace: {_g(t['reference'].get('exact_trace'), '.6g')}.",
+    "dense": lambda t: t["settings"]["memory"] + ".",
+}
+
+
 def render_task(t: dict[str, Any]) -> str:
     if t["task"] == "rmt":
         head = (
@@ -125,118 +173,24 @@ def render_task(t: dict[str, Any]) -> str:
         extra = (
             f"Gradient baseline (plain reverse mode): {_fmt_s(t['reference']['gradient_time'])} s."
         )
-    elif task == "topk":
-        header = [
-            "tool",
-            "variant",
-            "time, s",
-            "matvecs",
-            "max residual / |λ1|",
-            "max |Δλ| / |λ1|",
-            "hessrmt speed-up",
-            "status",
-        ]
+    elif task in TIMED_COLUMNS:
+        columns = TIMED_COLUMNS[task]
+        header = ["tool", "variant", "time, s"] + [c for c, _ in columns]
+        header += ["hessrmt speed-up", "status"]
         for r in rows:
             ok = r["status"] == "ok"
+            cells = [cell(r) if ok else "-" for _, cell in columns]
             lines.append(
                 [
                     r["tool"],
                     r.get("variant", ""),
                     _fmt_s(r.get("time")),
-                    _g(r.get("matvecs")) if ok else "-",
-                    _g(r.get("max_residual")) if ok else "-",
-                    _g(r.get("max_eig_err")) if ok else "-",
+                    *cells,
                     _speedup(r, ref, "time"),
                     _status(r),
                 ]
             )
-        extra = f"Target: {t['settings']['target']}."
-    elif task == "slq":
-        header = [
-            "tool",
-            "variant",
-            "time, s",
-            "matvecs",
-            "W1 to exact (seed 0)",
-            "W1 / spectral width",
-            "W1 mean ± SE over seeds",
-            "hessrmt speed-up",
-            "status",
-        ]
-        for r in rows:
-            ok = r["status"] == "ok"
-            lines.append(
-                [
-                    r["tool"],
-                    r.get("variant", ""),
-                    _fmt_s(r.get("time")),
-                    _g(r.get("matvecs")) if ok else "-",
-                    _g(r.get("w1")) if ok else "-",
-                    _g(r.get("w1_relative")) if ok else "-",
-                    _w1_mean(r) if ok else "-",
-                    _speedup(r, ref, "time"),
-                    _status(r),
-                ]
-            )
-        extra = (
-            f"{t['settings']['probes']} probes x {t['settings']['steps']} steps; "
-            f"{t['settings']['accuracy']}."
-        )
-    elif task == "trace":
-        header = [
-            "tool",
-            "variant",
-            "time, s",
-            "matvecs",
-            "estimate",
-            "rel. error",
-            "hessrmt speed-up",
-            "status",
-        ]
-        for r in rows:
-            ok = r["status"] == "ok"
-            est = _g(r.get("estimate"), ".5g") if ok else "-"
-            if ok and r.get("stderr") is not None:
-                est += f" ± {r['stderr']:.2g}"
-            lines.append(
-                [
-                    r["tool"],
-                    r.get("variant", ""),
-                    _fmt_s(r.get("time")),
-                    _g(r.get("matvecs")) if ok else "-",
-                    est,
-                    _g(r.get("rel_err")) if ok else "-",
-                    _speedup(r, ref, "time"),
-                    _status(r),
-                ]
-            )
-        extra = f"Exact trace: {_g(t['reference'].get('exact_trace'), '.6g')}."
-    elif task == "dense":
-        header = [
-            "tool",
-            "variant",
-            "time, s",
-            "peak RSS, MiB",
-            "peak − baseline, MiB",
-            "rel. diff vs hessrmt",
-            "hessrmt speed-up",
-            "status",
-        ]
-        for r in rows:
-            ok = r["status"] == "ok"
-            lines.append(
-                [
-                    r["tool"],
-                    r.get("variant", ""),
-                    _fmt_s(r.get("time")),
-                    _g(r.get("peak_rss_mib"), ".0f") if ok else "-",
-                    _g(r.get("peak_delta_mib"), ".0f") if ok else "-",
-                    _g(r.get("rel_diff_vs_hessrmt")) if ok else "-",
-                    _speedup(r, ref, "time"),
-                    _status(r),
-                ]
-            )
-        extra = t["settings"]["memory"] + "."
+        extra = TIMED_EXTRA[task](t)
     else:  # pragma: no cover
         return ""
     if t.get("from_run"):

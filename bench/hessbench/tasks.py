@@ -618,29 +618,10 @@ def task_trace(
             tool, variant, time=t.to_dict(), matvecs=int(mv), estimate=est, rel_err=err, **kw
         )
 
-    def run_hessrmt() -> dict[str, Any]:
+    def run_hessrmt(estimator: Callable[..., Any], variant: str) -> dict[str, Any]:
         op = hessrmt_operator(problem)
-        t, res = measure(lambda: hutchinson_trace(op, N, seed=0), **rep)
-        return judge(
-            "hessrmt",
-            "hutchinson_trace (blocks of 32 probes)",
-            t,
-            res.num_matvecs,
-            res.estimate,
-            stderr=res.stderr,
-        )
-
-    def run_hessrmt_pp() -> dict[str, Any]:
-        op = hessrmt_operator(problem)
-        t, res = measure(lambda: hutchpp_trace(op, N, seed=0), **rep)
-        return judge(
-            "hessrmt",
-            "hutchpp_trace (same matvec budget)",
-            t,
-            res.num_matvecs,
-            res.estimate,
-            stderr=res.stderr,
-        )
+        t, res = measure(lambda: estimator(op, N, seed=0), **rep)
+        return judge("hessrmt", variant, t, res.num_matvecs, res.estimate, stderr=res.stderr)
 
     def run_pyhessian() -> dict[str, Any]:
         h, counter = A.pyhessian_setup(problem)
@@ -682,8 +663,11 @@ def task_trace(
             "eigenthings", "hutchinson (sequential)", t, mv, res.estimate, stderr=res.stderr
         )
 
-    rows.append(_guard("hessrmt", "hutchinson", run_hessrmt))
-    rows.append(_guard("hessrmt", "hutch++", run_hessrmt_pp))
+    for name, estimator, variant in (
+        ("hutchinson", hutchinson_trace, "hutchinson_trace (blocks of 32 probes)"),
+        ("hutch++", hutchpp_trace, "hutchpp_trace (same matvec budget)"),
+    ):
+        rows.append(_guard("hessrmt", name, lambda e=estimator, v=variant: run_hessrmt(e, v)))
     for tool, fn in (
         ("pyhessian", run_pyhessian),
         ("curvlinops", run_curvlinops),
