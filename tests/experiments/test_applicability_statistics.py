@@ -128,3 +128,26 @@ def test_spacing_stats_tv_by_direct_histogram(rng: np.random.Generator) -> None:
     assert out["var"] == pytest.approx(np.var(s), rel=1e-12)
     # multinomial noise of 35 bins with n = 5000: TV ~ 0.03; the GOE law is far off
     assert out["tv_poisson"] < 0.05 < 0.2 < out["tv_gaudin"]
+
+
+def test_paper_values_transcription_and_rank_identity() -> None:
+    """papers.md §2.5 spot values, and an independent check of the transcription: the paper's
+    1e-4 zero fractions of the logistic models equal the rank bound 1 - (C - 1) b / P
+    (rank <= 9 * 64 = 576; P = 7850 for MNIST, 5130 for CIFAR-10 features) to 3 decimals."""
+    from hessrmt.experiments.applicability import paper_values as pv
+
+    deg = pv.PAPER_DEGENERACY
+    assert pv.PAPER_EPS[-1] == 1e-4 and len(pv.PAPER_EPS) == 8
+    assert deg["MNIST logistic, test"][-1] == round(1 - 576 / 7850, 3) == 0.927
+    assert deg["CIFAR-10 ResNet-34-features logistic, test"][-1] == round(1 - 576 / 5130, 3)
+    assert deg["LeNet, test"] == (0.017, 0.042, 0.048, 0.111, 0.300, 0.538, 0.584, 0.589)
+    for row in deg.values():  # cumulative fractions: non-decreasing in eps, within [0, 1]
+        assert all(0 <= a <= b <= 1 for a, b in zip(row, row[1:]))
+    assert pv.PAPER_RATIOS["MNIST logistic, test, batches"] == (1.476, 0.534, 0.010, 0.192)
+    assert pv.PAPER_RATIOS["MNIST logistic, train, batches"] == (1.542, 0.525, 0.029, 0.178)
+    # the figures are GOE-like: every row is closer (TV) to the GOE than to Poisson
+    assert all(r[2] < r[3] for r in pv.PAPER_RATIOS.values())
+    row = pv.paper_row_for("MNIST logistic", "trained", "hessian", "batch", "train")
+    assert row is not None and row["row"] == "MNIST logistic, train, batches"
+    assert row["mean_r_lt10"] == 1.542
+    assert pv.paper_row_for(None, "trained", "hessian", "batch") is None
