@@ -3,6 +3,8 @@ degeneracy counting, softmax Hessian closed form and rank (AT-3, §11.1), ratio 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -142,7 +144,7 @@ def test_paper_values_transcription_and_rank_identity() -> None:
     assert deg["CIFAR-10 ResNet-34-features logistic, test"][-1] == round(1 - 576 / 5130, 3)
     assert deg["LeNet, test"] == (0.017, 0.042, 0.048, 0.111, 0.300, 0.538, 0.584, 0.589)
     for row in deg.values():  # cumulative fractions: non-decreasing in eps, within [0, 1]
-        assert all(0 <= a <= b <= 1 for a, b in zip(row, row[1:]))
+        assert all(0 <= a <= b <= 1 for a, b in itertools.pairwise(row))
     assert pv.PAPER_RATIOS["MNIST logistic, test, batches"] == (1.476, 0.534, 0.010, 0.192)
     assert pv.PAPER_RATIOS["MNIST logistic, train, batches"] == (1.542, 0.525, 0.029, 0.178)
     # the figures are GOE-like: every row is closer (TV) to the GOE than to Poisson
