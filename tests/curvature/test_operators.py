@@ -19,6 +19,7 @@ from hessrmt.curvature import GGNOperator, HessianOperator, ResidualOperator
 from hessrmt.errors import DataError, InputError
 from tests.curvature.models import (
     ALL_PROBLEMS,
+    Problem,
     batchnorm_mlp,
     full_data,
     mlp_relu,
@@ -42,11 +43,14 @@ def dense(op) -> torch.Tensor:
 
 
 @pytest.mark.filterwarnings("ignore:forward-over-reverse HVP is not supported")
-@pytest.mark.parametrize("hvp", STRATEGIES)
+@pytest.mark.parametrize("hvp", [*STRATEGIES, "auto"])
 @pytest.mark.parametrize("name", list(ALL_PROBLEMS))
 def test_hessian_matches_full_data_hessian(name: str, hvp: str) -> None:
     p = ALL_PROBLEMS[name]()
     op = HessianOperator(p.model, p.loss_fn, p.batches, hvp=hvp)
+    if hvp == "auto":  # plain Sequential / Linear models with CE or MSE: the structured HVP
+        plain = name in ("mlp_tanh", "mlp_relu", "softmax_regression", "regression_mlp")
+        assert op.hvp_strategy == ("structured" if plain else "double-backward")
     H = reference_hessian(p)
     assert op.shape == (p.num_params, p.num_params)
     assert rel(dense(op), H) < TOL
@@ -54,7 +58,7 @@ def test_hessian_matches_full_data_hessian(name: str, hvp: str) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:forward-over-reverse HVP is not supported")
-@pytest.mark.parametrize("hvp", STRATEGIES)
+@pytest.mark.parametrize("hvp", [*STRATEGIES, "auto"])
 @pytest.mark.parametrize("builder", [mlp_tanh, small_cnn, regression_mlp])
 def test_sum_reduction(builder, hvp: str) -> None:
     p = builder()
@@ -104,13 +108,13 @@ def test_class_weights_and_ignore_index_weighted_mean() -> None:
     weight = torch.tensor([0.5, 2.0, 1.0, 3.0], dtype=torch.float64)
     loss = nn.CrossEntropyLoss(weight=weight, ignore_index=-1)
     p.batches = batches
-    for hvp in STRATEGIES:
+    for hvp in [*STRATEGIES, "structured"]:
         op = HessianOperator(p.model, loss, batches, hvp=hvp)
         assert rel(dense(op), reference_hessian(p, loss_fn=loss)) < TOL
         assert op.total_terms == pytest.approx(float(weight[y[y >= 0]].sum()))
 
 
-@pytest.mark.parametrize("hvp", STRATEGIES)
+@pytest.mark.parametrize("hvp", [*STRATEGIES, "structured"])
 def test_parameter_subsets(hvp: str) -> None:
     p = mlp_tanh()
     names = [n for n, _ in p.model.named_parameters()]
@@ -404,7 +408,7 @@ def test_conventions_recorded() -> None:
     assert c["num_data"] == 23 and c["num_batches"] == 3
     assert c["curvature"] == "hessian"
     assert GGNOperator(p.model, p.loss_fn, p.batches).conventions()["curvature"] == "ggn"
-    assert HessianOperator(p.model, p.loss_fn, p.batches).hvp_strategy == "double-backward"
+    assert HessianOperator(p.model, p.loss_fn, p.batches).hvp_strategy == "structured"
     assert repr(op).startswith("HessianOperator(P=30, N=23, batches=3, reduction='mean'")
 
 
@@ -510,3 +514,213 @@ def test_cuda_matches_cpu(hvp: str) -> None:
     R = ResidualOperator(p.model, p.loss_fn, p.batches, device="cuda", hvp=hvp)
     eye = torch.eye(op.shape[0], dtype=torch.float64, device="cuda")
     assert rel((G @ eye + R @ eye).cpu(), cpu) < 1e-10
+
+
+# ---------------------------------------------------------------------------------------------
+# The structured (per-layer forward-over-reverse) HVP for plain Sequential models
+# ---------------------------------------------------------------------------------------------
+
+
+def seq_cnn(seed: int = 0, sizes: tuple[int, ...] = (7, 5, 11)) -> Problem:
+    """A plain Sequential using every layer type the structured HVP covers (P = 119):
+    Conv(1->3, 3x3, pad 1) ReLU MaxPool2 [Conv(3->2, 2x2, stride 2) Sigmoid] Flatten Dropout
+    Linear(8->5) Identity Tanh Linear(5->3), cross-entropy, on 1 x 8 x 8 random images."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Sequential(nn.Conv2d(3, 2, 2, stride=2), nn.Sigmoid()),
+        nn.Flatten(),
+        nn.Dropout(0.3),
+        nn.Linear(8, 5),
+        nn.Identity(),
+        nn.Tanh(),
+        nn.Linear(5, 3),
+    )
+    gen = torch.Generator().manual_seed(seed + 1)
+    n = sum(sizes)
+    X = torch.randn(n, 1, 8, 8, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (n,), generator=gen)
+    batches, start = [], 0
+    for size in sizes:
+        batches.append((X[start : start + size], y[start : start + size]))
+        start += size
+    return Problem(
+        "seq_cnn", model.double().eval(), nn.CrossEntropyLoss(), batches, "classification"
+    )
+
+
+def test_structured_hvp_matches_full_data_hessian_on_every_layer_type() -> None:
+    p = seq_cnn()
+    op = HessianOperator(p.model, p.loss_fn, p.batches)
+    assert op.hvp_strategy == "structured" and op.conventions()["hvp"] == "structured"
+    H = reference_hessian(p)
+    assert rel(dense(op), H) < TOL  # one block of P columns
+    gen = torch.Generator().manual_seed(5)
+    V = torch.randn(op.shape[0], 3, generator=gen, dtype=torch.float64)
+    for j in range(3):  # single columns (the k = 1 path)
+        assert rel(op @ V[:, j], H @ V[:, j]) < TOL
+    assert rel(op.matmat(V[:, :2]), H @ V[:, :2]) < TOL
+    # the same operator by double backward, and the float32 structured product near float64
+    db = HessianOperator(p.model, p.loss_fn, p.batches, hvp="double-backward")
+    assert rel(op @ V[:, 0], db @ V[:, 0]) < 1e-13
+    op32 = HessianOperator(p.model, p.loss_fn, p.batches, dtype=torch.float32)
+    assert op32.hvp_strategy == "structured"
+    assert rel((op32 @ V[:, 0].float()).double(), H @ V[:, 0]) < 1e-5
+
+
+def test_structured_hvp_parameter_subsets_and_frozen_parameters() -> None:
+    p = seq_cnn()
+    H = reference_hessian(p)
+    names = [n for n, _ in p.model.named_parameters()]
+    sizes = [q.numel() for q in p.model.parameters()]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+
+    def block(sel: list[str]) -> torch.Tensor:
+        idx = torch.cat(
+            [torch.arange(offsets[i], offsets[i + 1]) for i, n in enumerate(names) if n in sel]
+        )
+        return H[idx][:, idx]
+
+    for spec in (r"^3\.", ["0.weight", "6.bias"], ["9.bias"], "weight$"):
+        op = HessianOperator(p.model, p.loss_fn, p.batches, params=spec)
+        assert op.hvp_strategy == "structured"
+        assert rel(dense(op), block(op.param_names)) < TOL, spec
+    frozen = copy.deepcopy(p.model)
+    frozen[0].requires_grad_(False)  # the first convolution is frozen: not in the operator
+    op = HessianOperator(frozen, p.loss_fn, p.batches)
+    assert op.hvp_strategy == "structured" and "0.weight" not in op.param_names
+    assert rel(dense(op), block(op.param_names)) < TOL
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_structured_hvp_mse_and_weighted_cross_entropy(reduction: str) -> None:
+    p = regression_mlp()
+    loss = nn.MSELoss(reduction=reduction)
+    op = HessianOperator(p.model, loss, p.batches)
+    assert op.hvp_strategy == "structured"
+    assert rel(dense(op), reference_hessian(p, loss_fn=loss)) < TOL
+    q = seq_cnn()
+    X, y = full_data(q.batches)
+    y = y.clone()
+    y[[1, 8, 20]] = 7  # ignored targets in all three batches
+    q.batches = [(X[:7], y[:7]), (X[7:12], y[7:12]), (X[12:], y[12:])]
+    weight = torch.tensor([0.5, 2.0, 3.0], dtype=torch.float64)
+    ce = nn.CrossEntropyLoss(weight=weight, ignore_index=7, reduction=reduction)
+    op = HessianOperator(q.model, ce, q.batches)
+    assert op.hvp_strategy == "structured"
+    assert rel(dense(op), reference_hessian(q, loss_fn=ce)) < TOL
+
+
+def test_structured_hvp_falls_back_exactly_where_it_does_not_apply() -> None:
+    # a Linear on 3-D inputs (sequences) is not covered: the operator switches to double backward
+    gen = torch.Generator().manual_seed(2)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double().eval()
+    data = [
+        (torch.randn(n, 5, 3, generator=gen, dtype=torch.float64),
+         torch.randn(n, 5, 2, generator=gen, dtype=torch.float64))
+        for n in (4, 6)
+    ]  # fmt: skip
+    op = HessianOperator(model, nn.MSELoss(), data)
+    assert op.hvp_strategy == "structured"
+    M = dense(op)
+    assert op.hvp_strategy == "double-backward" and "not applicable" in op.conventions()["hvp_note"]
+    p = Problem("seq", model, nn.MSELoss(), data, "regression")
+    assert rel(M, reference_hessian(p)) < TOL
+    # models the structured HVP does not cover never use it
+    bn = batchnorm_mlp()
+    assert HessianOperator(bn.model, bn.loss_fn, bn.batches).hvp_strategy == "double-backward"
+    with pytest.raises(InputError, match="structured"):
+        HessianOperator(bn.model, bn.loss_fn, bn.batches, hvp="structured")
+    cnn = small_cnn()  # a custom forward
+    with pytest.raises(InputError, match="structured"):
+        HessianOperator(cnn.model, cnn.loss_fn, cnn.batches, hvp="structured")
+    q = seq_cnn()
+    train = HessianOperator(q.model, q.loss_fn, q.batches, mode="train", seed=0)
+    assert train.hvp_strategy == "double-backward"  # active dropout
+    hooked = copy.deepcopy(q.model)
+    hooked[6].register_forward_hook(lambda m, i, o: 2 * o)
+    op = HessianOperator(hooked, q.loss_fn, q.batches)
+    assert op.hvp_strategy == "double-backward"
+    assert rel(dense(op), reference_hessian(Problem("h", hooked, q.loss_fn, q.batches, ""))) < TOL
+    # GGN and residual operators are not affected by the Hessian's structured path
+    assert GGNOperator(q.model, q.loss_fn, q.batches).conventions()["hvp"].startswith("jvp")
+    assert ResidualOperator(q.model, q.loss_fn, q.batches).hvp_strategy == "double-backward"
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-batch records (validation and c_b reused only for the very same, unmodified tensors)
+# ---------------------------------------------------------------------------------------------
+
+
+class Reshuffled:
+    """A re-iterable that deals a new random permutation of (X, y) into fixed-size batches on
+    every pass (fresh tensors each time, as a shuffling DataLoader does)."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, sizes: tuple[int, ...]) -> None:
+        self.X, self.y, self.sizes = X, y, sizes
+        self.gen = torch.Generator().manual_seed(11)
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        perm = torch.randperm(len(self.y), generator=self.gen)
+        start = 0
+        for size in self.sizes:
+            idx = perm[start : start + size]
+            start += size
+            yield self.X[idx], self.y[idx]
+
+
+@pytest.mark.parametrize("hvp", [*STRATEGIES, "structured"])
+def test_records_stay_exact_when_batches_change_between_passes(hvp: str) -> None:
+    """Class-weighted CE: c_b (the sum of the class weights in batch b) differs from pass to pass
+    when the data are reshuffled, and must be recomputed; reusing the first pass's c_b by batch
+    position would weight the batches wrongly."""
+    p = softmax_regression(sizes=(4, 9, 10))
+    X, y = full_data(p.batches)
+    weight = torch.tensor([0.2, 5.0, 1.0, 3.0], dtype=torch.float64)
+    loss = nn.CrossEntropyLoss(weight=weight)
+    H = reference_hessian(p, loss_fn=loss)
+    data = Reshuffled(X, y, (4, 9, 10))
+    op = HessianOperator(p.model, loss, data, hvp=hvp)
+    v = torch.randn(op.shape[0], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for _ in range(3):
+        assert rel(op @ v, H @ v) < TOL
+    assert data.passes == 4
+    assert rel(dense(op), H) < TOL
+
+
+@pytest.mark.parametrize("hvp", [*STRATEGIES, "structured"])
+def test_records_stay_exact_after_in_place_changes(hvp: str) -> None:
+    """The same tensor objects edited in place (targets moved between batches, inputs changed):
+    their version counters change, so nothing recorded about them is reused."""
+    p = softmax_regression(sizes=(6, 6, 11))
+    X, y = full_data(p.batches)
+    X, y = X.clone(), y.clone()
+    weight = torch.tensor([0.2, 5.0, 1.0, 3.0], dtype=torch.float64)
+    loss = nn.CrossEntropyLoss(weight=weight)
+    batches = [(X[:6], y[:6]), (X[6:12], y[6:12]), (X[12:], y[12:])]  # views of X and y
+    op = HessianOperator(p.model, loss, batches, hvp=hvp)
+    with torch.no_grad():  # swap the targets of batches 0 and 1, same total weight
+        first, second = batches[0][1].clone(), batches[1][1].clone()
+        batches[0][1].copy_(second)
+        batches[1][1].copy_(first)
+        batches[2][0].mul_(1.5)
+    assert not torch.equal(weight[first].sum(), weight[second].sum())
+    q = softmax_regression(sizes=(6, 6, 11))
+    q.batches = [(b[0].clone(), b[1].clone()) for b in batches]
+    assert rel(dense(op), reference_hessian(q, loss_fn=loss)) < TOL
+
+
+def test_records_dropped_when_the_class_weights_change() -> None:
+    p = softmax_regression(sizes=(4, 9, 10))
+    loss = nn.CrossEntropyLoss(weight=torch.tensor([0.2, 5.0, 1.0, 3.0], dtype=torch.float64))
+    op = HessianOperator(p.model, loss, p.batches)
+    v = torch.ones(op.shape[0], dtype=torch.float64)
+    op @ v
+    with torch.no_grad():
+        loss.weight[1] = 1.0  # the loss is now a different function: the operator must notice
+    with pytest.raises(DataError, match="changed between passes"):
+        op @ v

@@ -218,40 +218,59 @@ def hvp_forward_over_reverse(
     return vmap(one, randomness=randomness)(dict(V))
 
 
+def double_backward_products(
+    value: torch.Tensor,
+    leaves: Sequence[torch.Tensor],
+    V: Sequence[torch.Tensor],
+    k: int,
+) -> list[torch.Tensor | None]:
+    """H V of the scalar ``value`` with respect to the leaf tensors ``leaves``, by double backward.
+
+    ``value`` must have been computed from ``leaves`` (tensors with ``requires_grad``) with grad
+    mode on. grad f is built with ``create_graph=True``; then ``autograd.grad(grad f, leaves,
+    V)`` gives sum_j (d g_j / d theta) V_j = H V by symmetry of H (Pearlmutter 1994). For
+    ``k == 1`` the V tensors have the shapes of the leaves and one plain second backward pass runs
+    (the batched one costs 1.2-1.6x more for one column); for ``k > 1`` they carry a leading
+    column dimension, (k, *shape), and the second pass is batched (``is_grads_batched=True``).
+
+    Returns one tensor per leaf (shape of ``V``'s entry), or ``None`` where the gradient does not
+    depend on that leaf (a zero block; e.g. parameters unused by the loss, or a loss linear in
+    them). Nothing is retained: both graphs are freed on return.
+    """
+    gs = torch.autograd.grad(value, list(leaves), create_graph=True, allow_unused=True)
+    pairs = [(g, v) for g, v in zip(gs, V) if g is not None and g.requires_grad]
+    if not pairs:
+        return [None] * len(leaves)
+    hv = torch.autograd.grad(
+        [g for g, _ in pairs],
+        list(leaves),
+        grad_outputs=[v for _, v in pairs],
+        is_grads_batched=k > 1,
+        allow_unused=True,
+    )
+    return list(hv)
+
+
 def hvp_double_backward(
     f: Callable[[Params], torch.Tensor], theta: Params, V: Mapping[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
     """H V for the scalar ``f`` at ``theta`` by double backward, all k columns in one batched pass.
 
     grad f is built with ``create_graph=True``; then ``autograd.grad(grad f, theta, V,
-    is_grads_batched=True)`` gives sum_j (d g_j / d theta) V_j = H V by symmetry of H.
-    Parameters on which the gradient does not depend contribute zero rows.
+    is_grads_batched=True)`` gives sum_j (d g_j / d theta) V_j = H V by symmetry of H (see
+    :func:`double_backward_products`). Parameters on which the gradient does not depend
+    contribute zero rows.
     """
     names = list(theta)
-    leaves = {n: t.detach().requires_grad_(True) for n, t in theta.items()}
+    leaves = [theta[n].detach().requires_grad_(True) for n in names]
     k = next(iter(V.values())).shape[0]
     with torch.enable_grad():
-        value = f(leaves)
-        gs = torch.autograd.grad(value, [leaves[n] for n in names], create_graph=True)
-        pairs = [(g, V[n]) for n, g in zip(names, gs) if g.requires_grad]
-        hv: Sequence[torch.Tensor | None] = [None] * len(names)
-        if pairs and k == 1:
-            # One column: a plain second backward pass (the batched one costs 1.2-1.6x more).
-            hv1 = torch.autograd.grad(
-                [g for g, _ in pairs],
-                [leaves[n] for n in names],
-                grad_outputs=[v[0] for _, v in pairs],
-                allow_unused=True,
-            )
+        value = f(dict(zip(names, leaves)))
+        if k == 1:
+            hv1 = double_backward_products(value, leaves, [V[n][0] for n in names], 1)
             hv = [None if h is None else h.unsqueeze(0) for h in hv1]
-        elif pairs:
-            hv = torch.autograd.grad(
-                [g for g, _ in pairs],
-                [leaves[n] for n in names],
-                grad_outputs=[v for _, v in pairs],
-                is_grads_batched=True,
-                allow_unused=True,
-            )
+        else:
+            hv = double_backward_products(value, leaves, [V[n] for n in names], k)
     return {
         n: (
             h.detach()
@@ -306,3 +325,346 @@ def residual_objective(
         return (r * output_of(params)).sum()
 
     return s
+
+
+# --------------------------------------------------------------------------------------------
+# Structured forward-over-reverse HVP for plain sequential models (no autograd graph)
+# --------------------------------------------------------------------------------------------
+
+
+class StructuredUnsupported(Exception):
+    """Raised by :func:`sequential_hvp` on an input it does not handle (the caller falls back)."""
+
+
+_ELEMENTWISE = (torch.nn.ReLU, torch.nn.Tanh, torch.nn.Sigmoid)
+_PASS_THROUGH = (torch.nn.Identity, torch.nn.Dropout)
+
+
+def _leaf_layers(model: torch.nn.Module, prefix: str = "") -> list[tuple[str, torch.nn.Module]]:
+    out: list[tuple[str, torch.nn.Module]] = []
+    for name, child in model.named_children():
+        full = f"{prefix}{name}"
+        if type(child) is torch.nn.Sequential:
+            out += _leaf_layers(child, full + ".")
+        else:
+            out.append((full, child))
+    return out
+
+
+def _has_hooks(m: torch.nn.Module) -> bool:
+    return bool(
+        m._forward_hooks
+        or m._forward_pre_hooks
+        or getattr(m, "_backward_hooks", None)
+        or getattr(m, "_backward_pre_hooks", None)
+    )
+
+
+def sequential_plan(
+    model: torch.nn.Module, loss_fn: Any, mode: str
+) -> list[tuple[str, torch.nn.Module]] | None:
+    """The layers of ``model`` if :func:`sequential_hvp` computes its exact HVP, else None.
+
+    Supported: a plain ``torch.nn.Sequential`` (nested plain Sequentials are flattened), or a
+    bare ``Linear`` or ``Conv2d``, of
+    exactly these module types (subclasses may override ``forward``, so they are excluded):
+    ``Linear``, ``Conv2d`` (zero padding given as integers), ``ReLU``, ``Tanh``, ``Sigmoid``,
+    ``MaxPool2d``, ``Flatten`` (``start_dim=1, end_dim=-1``), ``Identity`` and ``Dropout``
+    (inactive: eval mode or p = 0); no module hooks, no module used twice, no shared parameters;
+    the loss ``CrossEntropyLoss`` (class-index targets; class weights and ``ignore_index``
+    allowed, no label smoothing) or ``MSELoss``, with mean or sum reduction. Anything else
+    (BatchNorm, custom modules, other losses) returns None and the autograd paths are used.
+    """
+    if _has_hooks(model):
+        return None
+    if type(model) is torch.nn.Sequential:
+        layers = _leaf_layers(model)
+    elif type(model) in (torch.nn.Linear, torch.nn.Conv2d):
+        layers = [("", model)]  # a one-layer model (e.g. softmax regression)
+    else:
+        return None
+    if torch.nn.modules.module._global_forward_hooks or getattr(
+        torch.nn.modules.module, "_global_forward_pre_hooks", None
+    ):
+        return None
+    if type(loss_fn) is torch.nn.CrossEntropyLoss:
+        if loss_fn.label_smoothing != 0.0 or loss_fn.reduction not in ("mean", "sum"):
+            return None
+    elif type(loss_fn) is torch.nn.MSELoss:
+        if loss_fn.reduction not in ("mean", "sum"):
+            return None
+    else:
+        return None
+    if not layers or len({id(m) for _, m in layers}) != len(layers):
+        return None
+    if len(dict(model.named_parameters(remove_duplicate=False))) != len(
+        dict(model.named_parameters())
+    ):
+        return None
+    for _, m in layers:
+        t = type(m)
+        if _has_hooks(m):
+            return None
+        if t is torch.nn.Linear or t in _ELEMENTWISE or t is torch.nn.Identity:
+            continue
+        if t is torch.nn.Dropout:
+            if m.p > 0 and mode == "train":
+                return None
+            continue
+        if t is torch.nn.Flatten:
+            if m.start_dim != 1 or m.end_dim != -1:
+                return None
+            continue
+        if t is torch.nn.Conv2d:
+            if m.padding_mode != "zeros" or isinstance(m.padding, str):
+                return None
+            continue
+        if t is torch.nn.MaxPool2d:
+            if m.return_indices:
+                return None
+            continue
+        return None
+    return layers
+
+
+def _cols_times(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """(K, B, n) @ (n, m) -> (K, B, m) as one 2-D product (a view for K = 1)."""
+    K, B, n = X.shape
+    return (X.reshape(K * B, n) @ W).view(K, B, -1)
+
+
+def _times_cols(A: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """(B, n) @ (K, n, m) -> (K, B, m) as one 2-D product (M's columns side by side)."""
+    K, n, m = M.shape
+    return (A @ M.transpose(0, 1).reshape(n, K * m)).view(A.shape[0], K, m).transpose(0, 1)
+
+
+def _conv(
+    m: torch.nn.Conv2d, inp: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None
+) -> torch.Tensor:
+    return torch.nn.functional.conv2d(inp, w, b, m.stride, m.padding, m.dilation, m.groups)
+
+
+def _conv_bwd(
+    m: torch.nn.Conv2d, go: torch.Tensor, inp: torch.Tensor, w: torch.Tensor, mask: Any
+) -> Any:
+    """(input adjoint, weight adjoint, -) of ``_conv(m, inp, w)`` for the output adjoint ``go``."""
+    return torch.ops.aten.convolution_backward(
+        go, inp, w, None, m.stride, m.padding, m.dilation, False, [0, 0], m.groups, mask
+    )
+
+
+def _loss_grads(
+    loss_fn: Any, z: torch.Tensor, dz: torch.Tensor | None, y: Any
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """g = dl/dz and its tangent dg = (d^2 l/dz^2) dz (columns along dim 0 of dz)."""
+    if type(loss_fn) is torch.nn.CrossEntropyLoss:
+        if z.ndim != 2 or not isinstance(y, torch.Tensor) or y.ndim != 1 or y.is_floating_point():
+            raise StructuredUnsupported("cross-entropy needs (B, C) logits and class indices")
+        valid = y != loss_fn.ignore_index
+        yc = torch.where(valid, y, torch.zeros_like(y))
+        s = valid.to(z.dtype)
+        if loss_fn.weight is not None:
+            s = s * loss_fn.weight.to(device=z.device, dtype=z.dtype)[yc]
+        if loss_fn.reduction == "mean":
+            s = s / s.sum()
+        p = torch.softmax(z, dim=1)
+        g = p.clone()
+        g[torch.arange(z.shape[0], device=z.device), yc] -= 1.0
+        g.mul_(s[:, None])
+        if dz is None:
+            return g, None
+        pd = p * dz  # (K, B, C): softmax Jacobian diag(p) - p p^T applied to dz
+        dg = (pd - p * pd.sum(-1, keepdim=True)) * s[:, None]
+        return g, dg
+    if not isinstance(y, torch.Tensor) or y.shape != z.shape:
+        raise StructuredUnsupported("MSE needs targets of the output's shape")
+    scale = 2.0 / z.numel() if loss_fn.reduction == "mean" else 2.0
+    return (z - y) * scale, None if dz is None else dz * scale
+
+
+def sequential_hvp(
+    layers: Sequence[tuple[str, torch.nn.Module]],
+    loss_fn: Any,
+    params: Mapping[str, torch.Tensor],
+    V: Mapping[str, torch.Tensor],
+    x: torch.Tensor,
+    y: Any,
+) -> dict[str, torch.Tensor]:
+    """H V of the batch loss ``loss_fn(model(x), y)`` for a model planned by
+    :func:`sequential_plan`, by forward-over-reverse written out per layer (Pearlmutter 1994).
+
+    Forward: each layer's output z and its tangent dz = J_theta z V + J_a z da (columns of V
+    along a leading dimension K). Loss: g = dl/dz and dg = (d^2 l / dz^2) dz. Backward: for a
+    layer z = f(a, W), H V restricted to W is d/dt [J_W f^T g] = J_W f^T dg + (d J_W f^T / dt) g,
+    e.g. for ``Linear`` (z = a W^T + b): (HV)_W = dg^T a + g^T da, (HV)_b = sum dg, and the
+    adjoints move down as g <- g W, dg <- dg W + g dW. Only what the selected parameters need is
+    computed (no weight gradients, no backward below the first selected layer). Everything is
+    plain tensor algebra under ``no_grad``: no autograd graph is recorded.
+
+    Args:
+        layers: from :func:`sequential_plan`.
+        params: every parameter of the model by its full name (selected and frozen).
+        V: the selected parameters' directions, ``{name: (K, *shape)}``.
+        x, y: one batch.
+
+    Returns:
+        ``{name: (K, *shape)}`` for every name in ``V`` (the per-batch H V, loss_fn's own
+        reduction).
+
+    Raises:
+        StructuredUnsupported: an input the per-layer rules do not cover (e.g. a ``Linear`` on a
+            3-D input); the caller then uses autograd.
+    """
+    K = next(iter(V.values())).shape[0]
+    keys = [(f"{n}.weight", f"{n}.bias") if n else ("weight", "bias") for n, _ in layers]
+    selected = [any(k in V for k in ks) for ks in keys]
+    if not any(selected):
+        raise StructuredUnsupported("no selected parameter belongs to a planned layer")
+    first = selected.index(True)
+    out: dict[str, torch.Tensor] = {}
+    saved: list[Any] = []
+    a: torch.Tensor = x
+    da: torch.Tensor | None = None  # (K, *a.shape) or None (zero)
+
+    def add(name: str, t: torch.Tensor) -> None:
+        out[name] = out[name] + t if name in out else t
+
+    with torch.no_grad():
+        for (_, m), (wk, bk) in zip(layers, keys):
+            t = type(m)
+            if t is torch.nn.Linear:
+                if a.ndim != 2:
+                    raise StructuredUnsupported("Linear on a non-2-D input")
+                W, b = params[wk], params.get(bk)
+                dW, db = V.get(wk), V.get(bk)
+                z = torch.nn.functional.linear(a, W, b)
+                dz = None if da is None else _cols_times(da, W.T)
+                if dW is not None:
+                    tw = _times_cols(a, dW.transpose(1, 2))
+                    dz = tw if dz is None else dz.add_(tw)
+                if db is not None:
+                    dz = (
+                        db[:, None, :].expand(K, *z.shape).clone()
+                        if dz is None
+                        else dz.add_(db[:, None, :])
+                    )
+                saved.append((a, da))
+            elif t is torch.nn.Conv2d:
+                if a.ndim != 4:
+                    raise StructuredUnsupported("Conv2d on a non-batched input")
+                W, b = params[wk], params.get(bk)
+                dW, db = V.get(wk), V.get(bk)
+                z = _conv(m, a, W, b)
+                dz = None if da is None else _conv(m, da.flatten(0, 1), W).view(K, *z.shape)
+                if dW is not None:
+                    tw = torch.stack([_conv(m, a, dW[j]) for j in range(K)])
+                    dz = tw if dz is None else dz.add_(tw)
+                if db is not None:
+                    tb = db[:, None, :, None, None]
+                    dz = tb.expand(K, *z.shape).clone() if dz is None else dz.add_(tb)
+                saved.append((a, da))
+            elif t is torch.nn.ReLU:
+                mask = a > 0
+                z = torch.relu(a)
+                dz = None if da is None else da * mask
+                saved.append(mask)
+            elif t is torch.nn.Tanh or t is torch.nn.Sigmoid:
+                z = torch.tanh(a) if t is torch.nn.Tanh else torch.sigmoid(a)
+                slope = 1.0 - z * z if t is torch.nn.Tanh else z * (1.0 - z)
+                dz = None if da is None else da * slope
+                saved.append((z, slope, dz))
+            elif t is torch.nn.MaxPool2d:
+                if a.ndim != 4:
+                    raise StructuredUnsupported("MaxPool2d on a non-batched input")
+                z, idx = torch.nn.functional.max_pool2d(
+                    a, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, True
+                )
+                dz = None
+                if da is not None:
+                    flat = idx.flatten(2).expand(K, *idx.shape[:2], -1)
+                    dz = da.flatten(3).gather(3, flat).view(K, *z.shape)
+                saved.append((a.shape, idx))
+            elif t is torch.nn.Flatten:
+                z = a.flatten(1)
+                dz = None if da is None else da.flatten(2)
+                saved.append(a.shape)
+            else:  # Identity, inactive Dropout
+                z, dz = a, da
+                saved.append(None)
+            a, da = z, dz
+
+        g, dg = _loss_grads(loss_fn, a, da, y)
+
+        for i in range(len(layers) - 1, first - 1, -1):
+            m = layers[i][1]
+            t = type(m)
+            wk, bk = keys[i]
+            propagate = i > first
+            if t is torch.nn.Linear:
+                ai, dai = saved[i]
+                W = params[wk]
+                dW = V.get(wk)
+                if wk in V:  # (HV)_W = dg^T a + g^T da
+                    hw = _cols_times(dg.transpose(1, 2), ai)
+                    if dai is not None:
+                        hw.add_(_times_cols(g.T, dai))
+                    add(wk, hw)
+                if bk in V:
+                    add(bk, dg.sum(1))
+                if propagate:  # g <- g W, dg <- dg W + g dW
+                    ng = g @ W
+                    dg = _cols_times(dg, W)
+                    if dW is not None:
+                        dg.add_(_times_cols(g, dW))
+                    g = ng
+            elif t is torch.nn.Conv2d:
+                ai, dai = saved[i]
+                W = params[wk]
+                dW = V.get(wk)
+                ng = _conv_bwd(m, g, ai, W, (True, False, False))[0] if propagate else None
+                ndg, hws = [], []
+                for j in range(K):  # one column at a time: the weight products sum over B
+                    if not (propagate or wk in V):
+                        break
+                    gi, gw, _ = _conv_bwd(m, dg[j], ai, W, (propagate, wk in V, False))
+                    if wk in V:  # (HV)_W = W-adjoint of dg at a + W-adjoint of g at da
+                        if dai is not None:
+                            gw = gw + _conv_bwd(m, g, dai[j], W, (False, True, False))[1]
+                        hws.append(gw)
+                    if propagate:  # dg <- input-adjoint of dg through W + of g through dW
+                        if dW is not None:
+                            gi = gi + _conv_bwd(m, g, ai, dW[j], (True, False, False))[0]
+                        ndg.append(gi)
+                if hws:
+                    add(wk, torch.stack(hws))
+                if bk in V:
+                    add(bk, dg.sum((1, 3, 4)))
+                if propagate:
+                    g, dg = ng, torch.stack(ndg)
+            elif t is torch.nn.ReLU:
+                mask = saved[i]
+                g, dg = g * mask, dg * mask
+            elif t is torch.nn.Tanh or t is torch.nn.Sigmoid:
+                z, slope, dz = saved[i]
+                ng = g * slope
+                if dz is not None:  # d(slope)/dt = -2 z dz (tanh), (1 - 2 z) dz (sigmoid)
+                    dslope = -2.0 * z * dz if t is torch.nn.Tanh else (1.0 - 2.0 * z) * dz
+                    dg = dg * slope + g * dslope
+                else:
+                    dg = dg * slope
+                g = ng
+            elif t is torch.nn.MaxPool2d:
+                shape, idx = saved[i]
+                flat = idx.flatten(2)
+                ng = g.new_zeros(*shape[:2], shape[2] * shape[3]).scatter_add_(
+                    2, flat, g.flatten(2)
+                )
+                ndg = dg.new_zeros(K, *shape[:2], shape[2] * shape[3]).scatter_add_(
+                    3, flat.expand(K, *flat.shape), dg.flatten(3)
+                )
+                g, dg = ng.view(shape), ndg.view(K, *shape)
+            elif t is torch.nn.Flatten:
+                shape = saved[i]
+                g, dg = g.view(shape), dg.reshape(K, *shape)
+    return out

@@ -39,12 +39,13 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch.func import functional_call, grad
-from torch.utils._pytree import tree_map
+from torch.func import functional_call
+from torch.utils._pytree import tree_leaves, tree_map
 
 from hessrmt.curvature import functional as F
 from hessrmt.curvature.linop import CurvatureOperator
@@ -52,14 +53,25 @@ from hessrmt.errors import DataError, InputError
 
 ParamSpec = str | re.Pattern[str] | Sequence[str] | None
 
-#: Documented rule for ``hvp="auto"``. Measured on this project's 2-core CPU (float64, batches of
-#: 128, k columns per data pass; time per column relative to one gradient): MLP 784-64-32-10
-#: (P = 52,650) k = 1: double backward 1.45, forward-over-reverse 2.96; k = 2: 1.05 vs 1.67;
-#: k = 4: 0.75 vs 1.00; LeNet-5 (P = 44,426) k = 1: 2.9 vs 3.4; for k >= 8 the two were within
-#: the (large, shared-machine) timing noise of each other. Double backward is never slower on CPU,
-#: so it is the CPU default. On GPUs the vmapped forward-over-reverse is the usual choice
-#: (curvlinops) and is the default there; this was not measured here (no GPU available).
-AUTO_RULE = "double-backward on CPU, forward-over-reverse on other devices"
+try:  # bind the parameters once per data pass instead of once per batch (see _bound_model)
+    from torch.nn.utils.stateless import _reparametrize_module
+except ImportError:  # pragma: no cover - a torch without the (private) helper: functional_call
+    _reparametrize_module = None
+
+#: Documented rule for ``hvp="auto"``. The Hessian of a plain ``nn.Sequential`` of the layers
+#: :func:`hessrmt.curvature.functional.sequential_plan` lists, with cross-entropy or MSE, uses
+#: the "structured" per-layer forward-over-reverse (no autograd graph). Measured on this project's
+#: 2-core CPU, one thread, CPU time of one HVP relative to one plain reverse-mode gradient over
+#: the same batches: MLP 64-10-100-10 (2 x 128 samples, float64) 1.5 against 2.3-2.5 for a
+#: plain double backward; MLP 20-256-256-4 (2 x 128, float32) 2.0 against 2.7. Otherwise: on
+#: CPU, double backward (MLP 784-64-32-10, P = 52,650, k = 1: 1.45 gradients per column against
+#: 2.96 for the vmapped forward-over-reverse; k = 2: 1.05 vs 1.67; k = 4: 0.75 vs 1.00; LeNet-5
+#: k = 1: 2.9 vs 3.4; within noise for k >= 8); on GPUs the vmapped forward-over-reverse, the
+#: usual choice there (curvlinops), not measured here (no GPU available).
+AUTO_RULE = (
+    "structured (per-layer forward-over-reverse) for supported nn.Sequential models and "
+    "losses; else double-backward on CPU, forward-over-reverse on other devices"
+)
 
 
 def _resolve_hvp(hvp: str, device: torch.device) -> str:
@@ -70,13 +82,14 @@ def _resolve_hvp(hvp: str, device: torch.device) -> str:
         "forward-over-reverse": "forward-over-reverse",
         "forward_over_reverse": "forward-over-reverse",
         "jvp": "forward-over-reverse",
+        "structured": "structured",
     }
     if hvp == "auto":
         return "double-backward" if device.type == "cpu" else "forward-over-reverse"
     if hvp not in aliases:
         raise InputError(
-            f"hvp={hvp!r} is not a known strategy; use 'auto', 'double-backward' or "
-            "'forward-over-reverse'"
+            f"hvp={hvp!r} is not a known strategy; use 'auto', 'double-backward', "
+            "'forward-over-reverse' or 'structured'"
         )
     return aliases[hvp]
 
@@ -100,6 +113,53 @@ def _first_len(x: Any) -> int:
         return len(x)
     except TypeError as exc:
         raise InputError(f"cannot tell the size of a batch element of type {type(x)}") from exc
+
+
+def _is_tensor_pair(batch: Any) -> bool:
+    return (
+        isinstance(batch, (tuple, list))
+        and len(batch) == 2
+        and isinstance(batch[0], torch.Tensor)
+        and isinstance(batch[1], torch.Tensor)
+    )
+
+
+def _tensor_leaves(batch: Any) -> list[torch.Tensor] | None:
+    """The tensors of a raw batch, or None when it holds anything else (then nothing is cached)."""
+    leaves = list(batch) if _is_tensor_pair(batch) else tree_leaves(batch)
+    if not leaves or not all(isinstance(t, torch.Tensor) for t in leaves):
+        return None
+    try:
+        for t in leaves:
+            t._version  # noqa: B018 - inference tensors have no version counter: no caching
+    except RuntimeError:
+        return None
+    return leaves
+
+
+class _BatchRecord:
+    """What a data pass learnt about batch i: it was validated, and its loss normaliser c_b.
+
+    The record is valid for a later pass only while position i yields the SAME data: the very
+    same tensor objects (held by weak references, so a record keeps no data alive; a dead
+    reference never matches) with unchanged version counters (every in-place write bumps them).
+    A shuffling DataLoader builds new tensors on every pass and so never matches; a list of
+    fixed batches always does. Anything else is recomputed, so the cache cannot change a result.
+    """
+
+    __slots__ = ("refs", "terms", "versions")
+
+    def __init__(self, leaves: list[torch.Tensor], terms: float | None) -> None:
+        self.refs = [weakref.ref(t) for t in leaves]
+        self.versions = [t._version for t in leaves]
+        self.terms = terms
+
+    def matches(self, leaves: list[torch.Tensor] | None) -> bool:
+        if leaves is None or len(leaves) != len(self.refs):
+            return False
+        return all(
+            r() is t and t._version == v for r, t, v in zip(self.refs, leaves, self.versions)
+        )
 
 
 class _EmpiricalRiskOperator(CurvatureOperator):
@@ -141,6 +201,8 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         self._loss_of = fns.get("loss_of")
         self._output_of = fns.get("output_of")
         self._loss_of_output = fns.get("loss_of_output")
+        self._records: dict[int, _BatchRecord] = {}
+        self._leaves: list[torch.Tensor] | None = None
 
         if model is not None:
             if not isinstance(model, torch.nn.Module):
@@ -192,12 +254,37 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         self._frozen = frozen
         self.param_names: list[str] = names
         self.param_shapes: list[torch.Size] = [theta[n].shape for n in names]
+        # (start, stop, shape) of each selected parameter in the flat vector
+        self._slices: list[tuple[int, int, torch.Size]] = []
+        start = 0
+        for shape in self.param_shapes:
+            self._slices.append((start, start + shape.numel(), shape))
+            start += shape.numel()
+        # functional_call re-ties tied weights on every call; binding needs it only if some are
+        self._tied = model is not None and any(
+            len(dict(get(remove_duplicate=False))) != len(dict(get()))
+            for get in (model.named_parameters, model.named_buffers)
+        )
         self.params_spec = params
         super().__init__(sum(s.numel() for s in self.param_shapes), dtype, device)
 
         self.reduction = F.detect_reduction(loss_fn if model is not None else object(), reduction)
         self.hvp_strategy = _resolve_hvp(hvp, self.device)
         self.hvp = hvp
+        self._structured_note: str | None = None
+        self._plan = (
+            F.sequential_plan(model, loss_fn, mode)
+            if model is not None and self._kind == "hessian"
+            else None
+        )
+        if self._plan is not None and hvp == "auto":
+            self.hvp_strategy = "structured"
+        elif self.hvp_strategy == "structured" and self._plan is None:
+            raise InputError(
+                "hvp='structured' needs a HessianOperator of a plain nn.Sequential of Linear, "
+                "Conv2d, ReLU, Tanh, Sigmoid, MaxPool2d, Flatten, Identity or inactive Dropout "
+                "layers with CrossEntropyLoss or MSELoss; use hvp='auto' or 'double-backward'"
+            )
         self._has_dropout = model is not None and any(
             isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()
         )
@@ -212,11 +299,17 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         self._trailing_shapes: set[tuple[int, ...]] = set()
         total_terms, num_data, num_batches, loss = 0.0, 0, 0, 0.0
         per_batch: list[tuple[float, float]] = []
+        self._records_loss_state = self._loss_state()
         with self._context():
-            for i, batch in enumerate(self.data):
-                batch = self._prepare(batch)
+            for i, raw in enumerate(self.data):
+                batch = self._prepare(raw)
                 with torch.no_grad(), self._seeded(i):
                     value, terms, n = self._batch_loss_and_terms(theta, batch)
+                leaves = _tensor_leaves(raw)
+                if leaves is not None:  # the same c_b as _passes computes (see there)
+                    self._records[i] = _BatchRecord(
+                        leaves, terms if self._batch_size_fn is None else None
+                    )
                 if not torch.isfinite(value):
                     raise InputError(
                         f"the loss on batch {i} is not finite ({float(value)}); check the data and "
@@ -247,18 +340,25 @@ class _EmpiricalRiskOperator(CurvatureOperator):
     def _weight(self, terms: float) -> float:
         return 1.0 if self.reduction == "sum" else terms / self.total_terms
 
-    def _prepare(self, batch: Any) -> Any:
+    def _prepare(self, batch: Any, validate: bool = True) -> Any:
+        """Move and cast a raw batch; ``validate`` checks its structure and values first (skipped
+        for a batch a :class:`_BatchRecord` shows was validated in an earlier pass)."""
+
         def move(t: Any) -> Any:
             if isinstance(t, torch.Tensor):
-                if t.is_floating_point() and not torch.isfinite(t).all():
+                if validate and t.is_floating_point() and not torch.isfinite(t).all():
                     raise InputError(
                         "a batch contains non-finite values (nan/inf); clean or impute the data"
                     )
-                t = t.to(self.device)
-                return t.to(self._dtype) if t.is_floating_point() else t
+                if t.is_floating_point():
+                    return t.to(device=self.device, dtype=self._dtype)
+                return t.to(self.device)
             return t
 
-        if self.model is not None:
+        if not validate and self.model is not None and _is_tensor_pair(batch):
+            return (move(batch[0]), move(batch[1]))  # the common case, without the pytree walk
+
+        if self.model is not None and validate:
             if not isinstance(batch, (tuple, list)) or len(batch) != 2:
                 raise InputError(
                     "each batch must be an (inputs, targets) pair; got "
@@ -290,6 +390,9 @@ class _EmpiricalRiskOperator(CurvatureOperator):
             return
         modules = list(self.model.modules())
         saved = [m.training for m in modules]
+        if self.mode == "eval" and not any(saved):  # already in eval mode: nothing to switch
+            yield
+            return
         bns = [m for m in modules if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         saved_track = [m.track_running_stats for m in bns]
         try:
@@ -396,21 +499,51 @@ class _EmpiricalRiskOperator(CurvatureOperator):
             terms = n
         return value.reshape(()), float(terms), int(n)
 
+    def _loss_state(self) -> tuple[Any, Any, int]:
+        """What c_b depends on besides the batch: ``ignore_index`` and the class weights (the
+        weight tensor itself, held so that its identity cannot be reused, and its version)."""
+        weight = getattr(self.loss_fn, "weight", None)
+        version = weight._version if isinstance(weight, torch.Tensor) else -1
+        return (getattr(self.loss_fn, "ignore_index", None), weight, version)
+
+    def _same_loss_state(self, state: tuple[Any, Any, int]) -> bool:
+        old = self._records_loss_state
+        return state[0] == old[0] and state[1] is old[1] and state[2] == old[2]
+
     def _passes(self) -> Iterator[tuple[int, Any, float]]:
-        """One pass over the data: (index, prepared batch, weight), with a consistency check."""
+        """One pass over the data: (index, prepared batch, weight), with a consistency check.
+
+        A batch that is the same data as in an earlier pass (see :class:`_BatchRecord`) is not
+        validated again and its normaliser c_b is reused; any other batch is validated and its
+        c_b computed afresh (and recorded). A change of the loss's ``ignore_index`` or class
+        weights drops every record.
+        """
+        state = self._loss_state()
+        if not self._same_loss_state(state):
+            self._records.clear()
+            self._records_loss_state = state
         seen = 0.0
         with self._context():
-            for i, batch in enumerate(self.data):
-                batch = self._prepare(batch)
+            for i, raw in enumerate(self.data):
+                leaves = _tensor_leaves(raw)
+                record = self._records.get(i)
+                known = record is not None and record.matches(leaves)
+                batch = self._prepare(raw, validate=not known)
                 if self.reduction == "sum":
                     terms = 1.0
                 elif self._batch_size_fn is not None:
                     terms = float(self._batch_size_fn(batch))
+                elif known and record is not None and record.terms is not None:
+                    terms = record.terms
                 elif self.model is not None:
                     terms = self._terms_fast(batch, i)
                 else:
                     terms = float(
                         _first_len(batch[0] if isinstance(batch, (tuple, list)) else batch)
+                    )
+                if not known and leaves is not None:
+                    self._records[i] = _BatchRecord(
+                        leaves, terms if self._batch_size_fn is None else None
                     )
                 seen += terms
                 yield i, batch, self._weight(terms)
@@ -470,7 +603,134 @@ class _EmpiricalRiskOperator(CurvatureOperator):
                 self.hvp_strategy = "double-backward"
         return F.hvp_double_backward(f, self.theta, V)
 
+    # -- the double-backward path: one autograd graph per batch, no torch.func transforms -------
+
+    def _leaf_params(self) -> list[torch.Tensor]:
+        """Leaf tensors sharing ``theta``'s storage that require grad, made once per operator."""
+        if self._leaves is None:
+            self._leaves = [self.theta[n].detach().requires_grad_(True) for n in self.param_names]
+        return self._leaves
+
+    @contextlib.contextmanager
+    def _bound_model(self, params: Mapping[str, torch.Tensor]) -> Iterator[bool]:
+        """Bind ``params`` (and the frozen tensors) into the model for a whole data pass.
+
+        ``functional_call`` swaps every parameter and buffer in and out around each call; doing
+        it once per pass saves that per batch (it costs about as much as a small model's forward
+        pass). Yields True when bound (the model is then called directly), False when the
+        operator has no model or this torch lacks the helper (``functional_call`` per batch then).
+        The model's own tensors are restored on exit, also after an error.
+        """
+        if (
+            self.model is None
+            or _reparametrize_module is None
+            or isinstance(self.model, (torch.jit.ScriptModule, torch.nn.DataParallel))
+        ):
+            yield False
+            return
+        with _reparametrize_module(self.model, self._all_params(params), tie_weights=self._tied):
+            yield True
+
+    def _forward(self, batch: Any, index: int, params: F.Params, bound: bool) -> torch.Tensor:
+        """The model output on ``batch`` at ``params`` (a graph is recorded in grad mode)."""
+        if self.seed is not None:
+            with self._seeded(index):
+                return self._forward_unseeded(batch, params, bound)
+        return self._forward_unseeded(batch, params, bound)
+
+    def _forward_unseeded(self, batch: Any, params: F.Params, bound: bool) -> torch.Tensor:
+        if self.model is not None:
+            x = batch[0]
+            args = tuple(x) if isinstance(x, (tuple, list)) else (x,)
+            if bound:
+                return self.model(*args)
+            return functional_call(self.model, self._all_params(params), args)
+        if self._output_of is None:
+            raise InputError(
+                f"{type(self).__name__} needs the model output separately from the loss; "
+                "build it from a model and loss_fn, or with from_functions(output_of, "
+                "loss_of_output, ...)"
+            )
+        return self._output_of(params, batch)
+
+    def _loss_value(self, batch: Any, index: int, params: F.Params, bound: bool) -> torch.Tensor:
+        """The batch loss L_b at ``params``."""
+        if self.model is None and self._loss_of is not None:
+            with self._seeded(index):
+                return self._loss_of(params, batch)
+        return self._loss_of_output_fn(batch)(self._forward(batch, index, params, bound))
+
+    def _batch_objective(
+        self, batch: Any, index: int, params: F.Params, bound: bool
+    ) -> torch.Tensor:
+        """The scalar whose Hessian at ``params`` is this operator's curvature of batch b."""
+        raise NotImplementedError
+
+    def _matmat_double_backward(self, V: torch.Tensor) -> torch.Tensor:
+        """sum_b w_b H_b V by double backward on each batch's own graph (see
+        :func:`hessrmt.curvature.functional.double_backward_products`).
+
+        The columns of V and of the result are viewed per parameter (no copies for one column),
+        the batch products are added into the result in place, and the parameters are bound once
+        per pass; the arithmetic per entry (acc += w_b (H_b V)) is the one of the general path.
+        """
+        P, k = V.shape
+        leaves = self._leaf_params()
+        params = dict(zip(self.param_names, leaves))
+        if k == 1:
+            src = V[:, 0].contiguous()
+            out = torch.zeros(P, dtype=self.dtype, device=self.device)
+            vs = [src[a:b].view(shape) for a, b, shape in self._slices]
+            outs = [out[a:b].view(shape) for a, b, shape in self._slices]
+        else:
+            src = V.T.contiguous()
+            out = torch.zeros(k, P, dtype=self.dtype, device=self.device)
+            vs = [src[:, a:b].view(k, *shape) for a, b, shape in self._slices]
+            outs = [out[:, a:b].view(k, *shape) for a, b, shape in self._slices]
+        with self._bound_model(params) as bound, torch.enable_grad():
+            for i, batch, w in self._passes():
+                value = self._batch_objective(batch, i, params, bound)
+                for o, h in zip(outs, F.double_backward_products(value, leaves, vs, k)):
+                    if h is not None:
+                        o.add_(h, alpha=w)
+        return out[:, None] if k == 1 else out.T.contiguous()
+
+    def _uses_double_backward_path(self) -> bool:
+        return self.hvp_strategy == "double-backward"
+
+    def _matmat_structured(self, V: torch.Tensor) -> torch.Tensor:
+        """sum_b w_b H_b V by :func:`hessrmt.curvature.functional.sequential_hvp` (no autograd).
+
+        An input the per-layer rules do not cover switches the operator to double backward for
+        good (recorded in :meth:`conventions`) and redoes the product that way.
+        """
+        P, k = V.shape
+        src = V.T.contiguous()
+        out = torch.zeros(k, P, dtype=self.dtype, device=self.device)
+        vs = {n: src[:, a:b].view(k, *sh) for n, (a, b, sh) in zip(self.param_names, self._slices)}
+        outs = [out[:, a:b].view(k, *sh) for a, b, sh in self._slices]
+        params = self._all_params(self.theta)
+        passes = self._passes()
+        try:
+            for _, (x, y), w in passes:
+                if not isinstance(x, torch.Tensor):
+                    raise F.StructuredUnsupported("the inputs are not one tensor")
+                hv = F.sequential_hvp(self._plan or [], self.loss_fn, params, vs, x, y)
+                for o, n in zip(outs, self.param_names):
+                    o.add_(hv[n], alpha=w)
+        except F.StructuredUnsupported as exc:
+            self.hvp_strategy = "double-backward"
+            self._structured_note = f"structured HVP not applicable ({exc}); double backward"
+            return self._matmat_double_backward(V)
+        finally:
+            passes.close()
+        return out.reshape(P, 1) if k == 1 else out.T.contiguous()
+
     def _matmat(self, V: torch.Tensor) -> torch.Tensor:
+        if self.hvp_strategy == "structured":
+            return self._matmat_structured(V)
+        if self._uses_double_backward_path():
+            return self._matmat_double_backward(V)
         Vd = F.unflatten_block(V, self.param_names, self.param_shapes)
         acc = torch.zeros(V.shape[1], self.shape[0], dtype=self.dtype, device=self.device)
         for i, batch, w in self._passes():
@@ -485,9 +745,16 @@ class _EmpiricalRiskOperator(CurvatureOperator):
     def gradient(self) -> torch.Tensor:
         """The full-data gradient, a vector of length P in the operator's parameter order."""
         acc = torch.zeros(self.shape[0], dtype=self.dtype, device=self.device)
-        for i, batch, w in self._passes():
-            g = grad(self._loss_fn_of_theta(batch, i))(self.theta)
-            acc.add_(torch.cat([g[n].reshape(-1) for n in self.param_names]), alpha=w)
+        leaves = self._leaf_params()
+        params = dict(zip(self.param_names, leaves))
+        views = [acc[a:b].view(shape) for a, b, shape in self._slices]
+        with self._bound_model(params) as bound, torch.enable_grad():
+            for i, batch, w in self._passes():
+                value = self._loss_value(batch, i, params, bound)
+                gs = torch.autograd.grad(value, leaves, allow_unused=True)
+                for a, g in zip(views, gs):
+                    if g is not None:
+                        a.add_(g, alpha=w)
         return acc
 
     def parameter_vector(self) -> torch.Tensor:
@@ -513,6 +780,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
             "batch_weighting": weighting,
             "mode": self.mode if self.model is not None else "n/a (functional objective)",
             "hvp": self.hvp_strategy,
+            **({"hvp_note": self._structured_note} if self._structured_note else {}),
             "params": spec,
             "param_names": list(self.param_names),
             "num_params": self.shape[0],
@@ -572,6 +840,11 @@ class HessianOperator(_EmpiricalRiskOperator):
     ) -> dict[str, torch.Tensor]:
         return self._hvp(self._loss_fn_of_theta(batch, index), V)
 
+    def _batch_objective(
+        self, batch: Any, index: int, params: F.Params, bound: bool
+    ) -> torch.Tensor:
+        return self._loss_value(batch, index, params, bound)
+
     @classmethod
     def from_function(
         cls,
@@ -611,6 +884,9 @@ class GGNOperator(_EmpiricalRiskOperator):
 
     _kind = "ggn"
 
+    def _uses_double_backward_path(self) -> bool:
+        return False
+
     def _batch_matmat(
         self, index: int, batch: Any, V: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
@@ -644,3 +920,13 @@ class ResidualOperator(_EmpiricalRiskOperator):
             self._output_fn(batch, index), self._loss_of_output_fn(batch), self.theta
         )
         return self._hvp(s, V)
+
+    def _batch_objective(
+        self, batch: Any, index: int, params: F.Params, bound: bool
+    ) -> torch.Tensor:
+        # <r, f(theta)> with r = dl/df at the current point held fixed: one forward pass serves
+        # both r (from the detached output) and the graph of f.
+        out = self._forward(batch, index, params, bound)
+        o = out.detach().requires_grad_(True)
+        (r,) = torch.autograd.grad(self._loss_of_output_fn(batch)(o), o)
+        return (r.detach() * out).sum()
