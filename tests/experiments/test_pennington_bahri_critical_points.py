@@ -73,13 +73,82 @@ def test_find_minimum_goes_downhill_from_a_saddle():
 
 
 def test_no_critical_point_is_not_reported_as_converged():
-    """f(x, y) = exp(x) + y^2 has no critical point: the gradient only vanishes as x -> -inf."""
+    """f(x, y) = exp(x) + y^2 has no critical point: the gradient only vanishes as x -> -inf.
+    Newton steps of length 1 drive |grad f| = e^x below any gtol, so the gradient norm alone
+    would accept a point; the Newton-step test (distance to the critical point ~ 1) does not."""
+    for gtol in (1e-6, 1e-10):
+        res = find_critical_point(
+            lambda v: torch.exp(v[0]) + v[1] ** 2, np.array([0.0, 1.0]), gtol=gtol, max_iter=300
+        )
+        assert not res.converged
+        # the Newton step for e^x is exactly 1 (shortened only where e^x < 1e-10 max|l|)
+        assert res.newton_step > 1e-2
+        assert res.reason != "gradient norm below gtol"
+
+
+def test_gradient_flat_point_is_not_a_critical_point():
+    """f(x, y) = x^3/3 + x + y^2: df/dx = x^2 + 1 >= 1 never vanishes, and |grad f|^2 has a
+    minimum at (0, 0) where d2f/dx2 = 0: a gradient-flat point (H g = 0, g != 0). The search must
+    end there unconverged."""
     res = find_critical_point(
-        lambda v: torch.exp(v[0]) + v[1] ** 2, np.array([0.0, 1.0]), max_iter=300
+        lambda v: v[0] ** 3 / 3 + v[0] + v[1] ** 2, np.array([0.7, 0.3]), max_iter=200
     )
     assert not res.converged
-    assert res.grad_norm > 1e-10
-    assert res.reason != "gradient norm below gtol"
+    assert res.grad_norm == pytest.approx(1.0, abs=1e-3)
+    assert abs(res.x[0]) < 1e-2
+    assert res.gradient_flatness < 1e-2
+
+
+def rotated_quartic(c: np.ndarray, R: np.ndarray):
+    """f(x) = sum_i (c_i z_i^2 / 2 + z_i^4 / 4), z = R^T x (R orthogonal). Critical points:
+    z_i in {0, +-sqrt(-c_i)} where c_i < 0 and z_i = 0 otherwise; f''(z_i) = c_i + 3 z_i^2 is c_i
+    at 0 and -2 c_i > 0 at +-sqrt(-c_i), so the index is the number of z_i = 0 with c_i < 0 and
+    the value is -sum_{z_i != 0} c_i^2 / 4."""
+    Rt = torch.from_numpy(R)
+    ct = torch.from_numpy(c)
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        z = Rt.T @ x
+        return (ct * z**2 / 2 + z**4 / 4).sum()
+
+    return f
+
+
+def test_quadratic_plus_quartic_in_6_dimensions_all_finds_are_known_points(rng):
+    c = np.array([-1.0, -2.0, -0.5, 1.0, 3.0, 0.7])
+    R, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    f = rotated_quartic(c, R)
+    neg = c < 0
+    found, n_conv = set(), 0
+    for _ in range(40):
+        x0 = R @ (rng.uniform(-1.6, 1.6, 6) * np.sqrt(np.abs(c)))
+        res = find_critical_point(f, x0, gtol=1e-12)
+        if not res.converged:
+            continue
+        n_conv += 1
+        z = R.T @ res.x
+        target = np.where(
+            neg, np.sign(z) * np.sqrt(np.abs(c)) * (np.abs(z) > 0.5 * np.sqrt(np.abs(c))), 0.0
+        )
+        np.testing.assert_allclose(z, target, atol=1e-9)
+        zero = np.abs(target) == 0
+        assert res.index == int(np.sum(zero & neg))
+        assert res.value == pytest.approx(-np.sum(c[~zero] ** 2) / 4, abs=1e-12)
+        assert res.grad_norm <= 1e-12 and res.newton_step < 1e-9
+        found.add(tuple(np.sign(target).astype(int)))
+    assert n_conv >= 36  # nondegenerate critical points everywhere: (almost) every search lands
+    assert len(found) >= 10  # many of the 27 critical points, with
+    assert {sum(1 for s, n in zip(k, neg) if n and s == 0) for k in found} == {0, 1, 2, 3}
+
+
+def test_quadratic_convergence_near_a_saddle():
+    """Near the non-degenerate saddle (1, 0) of the double well the gradient norm is squared
+    (up to a constant) at each step: Newton's rate, i.e. the damping has vanished."""
+    res = find_critical_point(double_well, np.array([0.97, 0.04]), gtol=1e-14)
+    h = res.grad_norm_history
+    assert res.converged and len(h) <= 8
+    big = h[:-1] > 1e-7  # before round-off
+    assert np.all(h[1:][big] <= 10 * h[:-1][big] ** 2)
 
 
 def test_bad_inputs():
@@ -91,3 +160,7 @@ def test_bad_inputs():
         find_critical_point(double_well, np.zeros(2), gtol=0.0)
     with pytest.raises(InputError):
         find_minimum(double_well, np.zeros(2), max_iter=0)
+    with pytest.raises(InputError):
+        find_critical_point(double_well, np.zeros(2), stall_window=0)
+    with pytest.raises(InputError):
+        find_critical_point(double_well, np.zeros(2), xtol=-1.0)

@@ -9,17 +9,22 @@ vector (its gradient and Hessian come from :mod:`torch.func`; meant for P up to 
 
       delta = -(H^2 + lam I)^{-1} H r = -Q diag(l_i / (l_i^2 + lam)) Q^T r,   H = Q diag(l) Q^T,
 
-  with lam scaled by max l_i^2, decreased after an accepted step (q drops) and increased after a
-  rejected one; one eigendecomposition per iteration serves every lam tried. Near a
+  with lam adapted by the gain ratio of actual to predicted (Gauss-Newton model) reduction of q
+  (Nielsen's rule); one eigendecomposition per iteration serves every lam tried. Near a
   non-degenerate critical point lam -> 0 and this is Newton's method (quadratic convergence), so
   the gradient norm goes down to round-off. (Newton-type minimisation of |grad L|^2 as in
-  Pennington & Bahri 2017 and Dauphin et al. 2014; LM damping: More 1978.)
+  Pennington & Bahri 2017 and Dauphin et al. 2014; LM damping: More 1978; Madsen, Nielsen &
+  Tingleff 2004.) A search that stops making progress is ended early ("stalled"): on neural
+  network losses most such searches sit in gradient-flat regions (H g ~ 0, g != 0; Frye et al.,
+  Neural Computation 33, 2021), e.g. tanh units drifting towards saturation or towards the
+  linear regime, where the nearest critical point is at infinity; the caller restarts elsewhere.
 * :func:`find_minimum` minimises f itself with the "saddle-free" damped Newton step
   delta = -Q diag(1 / (|l_i| + lam)) Q^T g (accepted when f drops), then polishes the point with
   :func:`find_critical_point` so that its gradient norm is tiny.
 
 A search can end at a local minimum of |grad f|^2 that is not a critical point (H r = 0 with
-r != 0); ``converged`` is then False and the caller should discard the point. The index is the
+r != 0); ``converged`` is then False and the caller should discard the point; its
+``gradient_flatness`` |H g| / (max|l| |g|) is recorded. The index is the
 number of Hessian eigenvalues below ``-index_rtol * max |l_i|`` at the final point.
 """
 
@@ -48,10 +53,18 @@ class CriticalPointSearch:
         index: number of Hessian eigenvalues < -index_rtol * max |eigenvalue| (count).
         index_fraction: index / P.
         hessian_eigenvalues: eigenvalues of the exact Hessian at x (ascending).
-        converged: grad_norm <= gtol.
+        converged: grad_norm <= gtol and newton_step <= xtol * max(1, |x|).
         iterations: Newton iterations used.
         grad_norm_history: gradient norm after each iteration (the first entry is at x0).
         reason: why the search stopped.
+        gradient_flatness: |H g| / (max|eigenvalue| |g|) at x (0 when g = 0). Small values mean
+            the gradient lies in the near-kernel of H: a "gradient-flat" point (Frye et al.,
+            Neural Computation 33, 2021), where |g|^2 is stationary though g != 0.
+        newton_step: |d| of the (barely regularised) Newton step
+            d = -Q diag(l_i / (l_i^2 + (1e-10 max|l|)^2)) Q^T g at x, an estimate of the distance
+            to the critical point. It is tiny at a true critical point and O(1) on a slope that
+            flattens exponentially towards infinity (e.g. exp(x), or a saturating tanh unit),
+            where |g| can fall below any gtol without a critical point nearby.
     """
 
     x: np.ndarray
@@ -64,6 +77,8 @@ class CriticalPointSearch:
     iterations: int
     grad_norm_history: np.ndarray
     reason: str
+    gradient_flatness: float = float("nan")
+    newton_step: float = float("nan")
 
 
 def _as_start(x0: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -86,16 +101,22 @@ def _check_options(gtol: float, max_iter: int) -> None:
 def _result(
     fun: TorchFun,
     x: torch.Tensor,
+    r: torch.Tensor,
     evals: torch.Tensor,
+    Q: torch.Tensor,
     gnorm: float,
     history: list[float],
     gtol: float,
     iterations: int,
     reason: str,
     index_rtol: float,
+    xtol: float,
 ) -> CriticalPointSearch:
     scale = float(evals.abs().max()) if evals.numel() else 0.0
+    step = _newton_step(evals, Q, r)
     index = int((evals < -index_rtol * scale).sum())
+    rn = float(r.norm())
+    flat = float((evals * (Q.T @ r)).norm()) / (scale * rn) if scale > 0 and rn > 0 else 0.0
     return CriticalPointSearch(
         x=x.numpy().copy(),
         value=float(fun(x)),
@@ -103,11 +124,22 @@ def _result(
         index=index,
         index_fraction=index / x.numel(),
         hessian_eigenvalues=evals.numpy().copy(),
-        converged=bool(gnorm <= gtol),
+        converged=bool(gnorm <= gtol and step <= xtol * max(1.0, float(x.norm()))),
         iterations=iterations,
         grad_norm_history=np.asarray(history, dtype=float),
         reason=reason,
+        gradient_flatness=flat,
+        newton_step=step,
     )
+
+
+def _newton_step(evals: torch.Tensor, Q: torch.Tensor, r: torch.Tensor) -> float:
+    """|Q diag(l / (l^2 + (1e-10 max|l|)^2)) Q^T r|: the Newton step length, regularised only
+    where |l| < 1e-10 max|l| (there round-off in r would otherwise be amplified without bound)."""
+    scale = float(evals.abs().max()) if evals.numel() else 0.0
+    if scale == 0.0:
+        return 0.0 if float(r.norm()) == 0.0 else float("inf")
+    return float((evals / (evals**2 + (1e-10 * scale) ** 2) * (Q.T @ r)).norm())
 
 
 def find_critical_point(
@@ -115,36 +147,65 @@ def find_critical_point(
     x0: torch.Tensor | np.ndarray,
     *,
     gtol: float = 1e-10,
+    xtol: float = 1e-6,
     max_iter: int = 200,
-    damping: float = 1e-4,
+    damping: float = 1e-3,
     index_rtol: float = 1e-10,
-    max_rejections: int = 30,
-    stall_window: int | None = 60,
-    stall_factor: float = 3.0,
+    max_rejections: int = 40,
+    stall_window: int | None = 15,
+    stall_factor: float = 2.0,
 ) -> CriticalPointSearch:
     """Find a critical point of ``fun`` near ``x0`` (any index) by LM on grad f = 0.
+
+    Each iteration diagonalises the exact Hessian H = Q diag(l) Q^T at x and tries
+
+        d(mu) = -Q diag(l_i / (l_i^2 + mu)) Q^T r,   r = grad f(x),
+
+    the minimiser of the Gauss-Newton model |r + H d|^2 / 2 + mu |d|^2 / 2 of
+    q = |grad f|^2 / 2. The trial is accepted when the gain ratio
+    rho = (q(x) - q(x + d)) / (q(x) - |r + H d|^2 / 2) exceeds 1e-4; mu then shrinks by
+    max(1/3, 1 - (2 rho - 1)^3) and otherwise grows by nu = 2, 4, 8, ... (Nielsen's rule;
+    Madsen, Nielsen & Tingleff, "Methods for non-linear least squares problems", 2004, sec. 3.2).
+    With mu -> 0 the step is Newton's, so convergence to a non-degenerate critical point is
+    quadratic and |grad f| falls to round-off.
 
     Args:
         fun: torch function of a flat float64 vector returning a scalar (twice differentiable).
         x0: starting point.
-        gtol: stop when |grad f| <= gtol (the point is then ``converged``).
-        max_iter: maximum Newton iterations (one exact Hessian + eigendecomposition each).
-        damping: initial lam relative to max eigenvalue^2 of H.
+        gtol: stop when |grad f| <= gtol.
+        xtol: the point is ``converged`` when moreover the Newton step at it is at most
+            xtol * max(1, |x|) (see :class:`CriticalPointSearch`; this rejects points on slopes
+            that flatten exponentially, where the critical point is at infinity).
+        max_iter: maximum accepted steps (one exact Hessian + eigendecomposition each).
+        damping: initial mu relative to max_i l_i^2 at x0.
         index_rtol: eigenvalues below -index_rtol * max|eigenvalue| count in the index.
         max_rejections: give up after this many consecutive rejected trial steps.
-        stall_window, stall_factor: stop early when |grad f| has not dropped by ``stall_factor``
-            over the last ``stall_window`` iterations (a "gradient-flat" region, where H is
-            nearly singular along grad f: Frye et al. 2019); None disables the test.
+        stall_window, stall_factor: stop when |grad f| has not fallen by ``stall_factor`` over
+            the last ``stall_window`` steps. This is how searches end in "gradient-flat" regions
+            (grad f nearly in the kernel of H, e.g. tanh units drifting to saturation or to the
+            linear regime, where the critical point is at infinity; Frye et al. 2021), so that a
+            failed search costs little; None disables the test.
     """
     _check_options(gtol, max_iter)
+    if not (xtol > 0 and math.isfinite(xtol)):
+        raise InputError(f"xtol must be a positive number, got {xtol}")
+    if stall_window is not None and (int(stall_window) != stall_window or stall_window < 1):
+        raise InputError(f"stall_window must be a positive integer or None, got {stall_window}")
+    if not (stall_factor > 1 and math.isfinite(stall_factor)):
+        raise InputError(f"stall_factor must be a number > 1, got {stall_factor}")
+    if not (damping > 0 and math.isfinite(damping)):
+        raise InputError(f"damping must be a positive number, got {damping}")
     from torch.func import grad, hessian
 
     x = _as_start(x0)
     g_fn, h_fn = grad(fun), hessian(fun)
     r = g_fn(x)
-    q = float(r @ r)
-    history = [math.sqrt(q)]
-    mu = float(damping)
+    q = 0.5 * float(r @ r)
+    if not math.isfinite(q):
+        raise InputError("the gradient at the starting point is not finite")
+    history = [math.sqrt(2 * q)]
+    mu: float | None = None
+    nu = 2.0
     reason = "max_iter reached"
     it = 0
     while True:
@@ -153,30 +214,46 @@ def find_critical_point(
         if not torch.isfinite(evals).all():
             reason = "non-finite Hessian"
             break
-        if math.sqrt(q) <= gtol:
-            reason = "gradient norm below gtol"
+        if math.sqrt(2 * q) <= gtol:
+            if _newton_step(evals, Q, r) <= xtol * max(1.0, float(x.norm())):
+                reason = "gradient norm below gtol"
+            else:
+                reason = "gradient norm below gtol but the Newton step is long (point at infinity?)"
             break
         if it >= max_iter:
             break
         it += 1
         rt = Q.T @ r
-        scale2 = float((evals**2).max()) or 1.0
+        l2 = evals * evals
+        scale2 = float(l2.max()) or 1.0
+        if mu is None:
+            mu = float(damping) * scale2
         accepted = False
         for _ in range(int(max_rejections)):
-            x_new = x - Q @ (evals * rt / (evals**2 + mu * scale2))
+            w = 1.0 / (l2 + mu)
+            d = -(evals * w) * rt
+            resid = rt * (mu * w)  # r + H d in the eigenbasis
+            pred = 0.5 * float(rt @ rt - resid @ resid)
+            if not pred > 0.0:  # r is (numerically) zero or orthogonal to the range of H
+                break
+            x_new = x + Q @ d
             r_new = g_fn(x_new)
-            q_new = float(r_new @ r_new)
-            if math.isfinite(q_new) and q_new < q:
+            q_new = 0.5 * float(r_new @ r_new)
+            rho = (q - q_new) / pred
+            if math.isfinite(q_new) and rho > 1e-4:
                 x, r, q = x_new, r_new, q_new
-                mu = max(mu / 5.0, 1e-16)
+                mu = max(mu * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), 1e-30 * scale2)
+                nu = 2.0
                 accepted = True
                 break
-            mu *= 4.0
-        history.append(math.sqrt(q))
+            mu *= nu
+            nu *= 2.0
+            if not math.isfinite(mu):
+                break
         if not accepted:
-            history.pop()
             reason = "no decrease of |grad f|^2 (stationary point of |grad f|^2?)"
             break
+        history.append(math.sqrt(2 * q))
         if (
             stall_window
             and len(history) > stall_window
@@ -184,7 +261,9 @@ def find_critical_point(
         ):
             reason = f"stalled: |grad f| fell less than {stall_factor:g}x in {stall_window} steps"
             break
-    return _result(fun, x, evals, math.sqrt(q), history, gtol, it, reason, index_rtol)
+    return _result(
+        fun, x, r, evals, Q, math.sqrt(2 * q), history, gtol, it, reason, index_rtol, xtol
+    )
 
 
 def find_minimum(
@@ -196,6 +275,7 @@ def find_minimum(
     damping: float = 1e-3,
     index_rtol: float = 1e-10,
     polish_iter: int = 50,
+    xtol: float = 1e-6,
 ) -> CriticalPointSearch:
     """Minimise ``fun`` by saddle-free damped Newton, then polish with :func:`find_critical_point`.
 
@@ -233,7 +313,9 @@ def find_minimum(
             mu *= 4.0
         if not accepted:
             break
-    res = find_critical_point(fun, x, gtol=gtol, max_iter=polish_iter, index_rtol=index_rtol)
+    res = find_critical_point(
+        fun, x, gtol=gtol, xtol=xtol, max_iter=polish_iter, index_rtol=index_rtol
+    )
     history.extend(res.grad_norm_history.tolist())
     return dataclasses.replace(
         res,
