@@ -142,14 +142,6 @@ def test_save_accepts_a_suffixed_stem_and_overwrites_atomically(tmp_path):
     np.testing.assert_array_equal(back.eigenvalues, np.zeros(2))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: Result.save writes non-finite float fields as JSON null (io.to_jsonable) and "
-        "Result.load never maps them back, so a documented NaN (e.g. LawFit.ks_threshold with "
-        "n_null=0) loads as None"
-    ),
-)
 def test_non_finite_float_fields_survive_the_round_trip(tmp_path):
     @dataclass(frozen=True)
     class WithNaN(Result):

@@ -3,8 +3,10 @@
 Subclass :class:`Result` with ``@dataclass(frozen=True)``. Array-valued fields (NumPy arrays, or
 anything with ``__array__`` such as a CPU torch tensor) are stored in ``<stem>.npz``; everything
 else goes to ``<stem>.json`` together with the class name and the metadata. Nested dataclass fields
-are supported (their arrays get dotted keys). ``Result.load`` rebuilds the object; the NPZ file's
-SHA-256 is recorded in the JSON so a stale or half-copied pair is detected.
+are supported (their arrays get dotted keys). Non-finite floats (NaN, +-inf), which JSON cannot
+hold, are written as ``{"__float__": "nan"}`` (``"inf"``, ``"-inf"``) and read back as floats.
+``Result.load`` rebuilds the object; the NPZ file's SHA-256 is recorded in the JSON so a stale or
+half-copied pair is detected.
 
 Example::
 
@@ -123,8 +125,11 @@ def _split(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
         return {"__array__": prefix}
     if isinstance(obj, dict):
         return {k: _split(v, _key(prefix, k), arrays) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)) and any(_is_array(v) for v in obj):
+    if isinstance(obj, (list, tuple)):
         return [_split(v, _key(prefix, i), arrays) for i, v in enumerate(obj)]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        # JSON has no NaN/inf; a tagged string keeps them distinct from None on the way back
+        return {"__float__": repr(float(obj))}
     return to_jsonable(obj)
 
 
@@ -142,6 +147,8 @@ def _join(data: Any, tp: Any, arrays: Any) -> Any:
     tp = _resolve(tp)
     if isinstance(data, dict) and set(data) == {"__array__"}:
         return np.asarray(arrays[data["__array__"]])
+    if isinstance(data, dict) and set(data) == {"__float__"}:
+        return float(data["__float__"])  # "nan", "inf" or "-inf"
     if dataclasses.is_dataclass(tp) and isinstance(data, dict):
         hints = typing.get_type_hints(tp)
         kwargs = {}
