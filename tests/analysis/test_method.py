@@ -53,13 +53,27 @@ def test_reason_states_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "GiB available" in choice.reason and "P = 1000" in choice.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: choose_method treats any string other than 'dense'/'lanczos' (e.g. a typo) as "
-    "'auto' instead of raising InputError",
-)
 def test_unknown_method_is_an_input_error() -> None:
     from hessrmt.errors import InputError
 
     with pytest.raises(InputError, match="method"):
         choose_method("Dense", 10**9, max_dense_params=100)
+
+
+@pytest.mark.parametrize(("dtype", "itemsize"), [("float64", 8), ("float32", 4), ("float16", 2)])
+def test_dense_limit_uses_the_dtype_item_size(dtype: str, itemsize: int) -> None:
+    from hessrmt.analysis.method import DENSE_COPIES, MEMORY_FRACTION, dense_parameter_limit
+
+    limit, avail = dense_parameter_limit(dtype)
+    # the largest P with DENSE_COPIES * itemsize * P^2 <= MEMORY_FRACTION * avail (+-1 for the
+    # float square root against the integer one)
+    budget = MEMORY_FRACTION * avail / (DENSE_COPIES * itemsize)
+    assert abs(limit - int(budget**0.5)) <= 1
+
+
+def test_unknown_dtype_is_an_input_error() -> None:
+    from hessrmt.analysis.method import dense_parameter_limit
+    from hessrmt.errors import InputError
+
+    with pytest.raises(InputError, match="complex64"):
+        dense_parameter_limit("complex64")

@@ -14,11 +14,15 @@ import math
 import os
 from dataclasses import dataclass
 
+from hessrmt.errors import InputError
+
 #: Copies of the P x P matrix alive at once (H, its Gauss-Newton part H0, H - H0 and the
 #: eigensolver's working copy).
 DENSE_COPIES = 4
 #: Share of the available memory the dense path may use.
 MEMORY_FRACTION = 0.5
+#: The methods :func:`choose_method` resolves.
+METHODS = ("auto", "dense", "lanczos")
 
 
 def available_memory(device: str = "cpu") -> int:
@@ -43,7 +47,11 @@ def available_memory(device: str = "cpu") -> int:
 
 def dense_parameter_limit(dtype: str = "float64", device: str = "cpu") -> tuple[int, int]:
     """(largest P for the dense path, bytes available) on ``device`` for ``dtype``."""
-    itemsize = 8 if dtype == "float64" else 4
+    sizes = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
+    name = str(dtype).removeprefix("torch.")
+    if name not in sizes:
+        raise InputError(f"dtype {dtype!r} is not supported here; use one of {sorted(sizes)}")
+    itemsize = sizes[name]
     avail = available_memory(device)
     return math.isqrt(int(MEMORY_FRACTION * avail / (DENSE_COPIES * itemsize))), avail
 
@@ -67,6 +75,8 @@ def choose_method(
     max_dense_params: int | None = None,
 ) -> MethodChoice:
     """Resolve ``requested`` (``auto``, ``dense``, ``lanczos``) for a model of ``n_params``."""
+    if requested not in METHODS:
+        raise InputError(f"method {requested!r} is not known; use one of {', '.join(METHODS)}")
     if max_dense_params is not None:
         limit, avail = int(max_dense_params), None
         source = f"the limit of {limit} parameters set by max_dense_params"
