@@ -42,6 +42,18 @@ def _as_complex(z: ArrayLike) -> np.ndarray:
     return np.asarray(z, dtype=complex)
 
 
+def check_probabilities(u: ArrayLike) -> np.ndarray:
+    """``u`` as a float array, after checking every entry is a probability in [0, 1]."""
+    u = np.asarray(u, dtype=float)
+    bad = ~((u >= 0.0) & (u <= 1.0))  # also catches NaN
+    if np.any(bad):
+        first = u[bad].ravel()[0]
+        raise InputError(
+            f"quantile levels must lie in [0, 1]; got {first!r} ({int(bad.sum())} out of range)"
+        )
+    return u
+
+
 def quantile_by_bisection(
     cdf: Callable[[np.ndarray], np.ndarray],
     u: ArrayLike,
@@ -51,8 +63,9 @@ def quantile_by_bisection(
     iterations: int = 64,
 ) -> np.ndarray:
     """Vectorised inverse of a non-decreasing ``cdf`` on [lo, hi]: smallest x with cdf(x) >= u
-    (to ``(hi - lo) 2^-iterations``)."""
-    u = np.asarray(u, dtype=float)
+    (to ``(hi - lo) 2^-iterations``). ``u`` must lie in [0, 1] (an :class:`InputError` otherwise).
+    """
+    u = check_probabilities(u)
     a = np.full(u.shape, float(lo))
     b = np.full(u.shape, float(hi))
     for _ in range(iterations):
@@ -255,7 +268,7 @@ class MarchenkoPastur(SpectralLaw):
         return self.quantile(u)
 
     def quantile(self, u: ArrayLike) -> np.ndarray:
-        u = np.asarray(u, dtype=float)
+        u = check_probabilities(u)
         out = quantile_by_bisection(self.cdf, u, self.lower, self.upper)
         return np.where(u <= self.atom_mass, 0.0, out)
 
