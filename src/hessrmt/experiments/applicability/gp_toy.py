@@ -216,18 +216,6 @@ def reduced_ratio_stats(
     }
 
 
-def pooled_ratios(spectra: np.ndarray, *, zero_rtol: float = 1e-10) -> np.ndarray:
-    """All unreduced ratios r = s_{i+1}/s_i pooled over rows (relative zero cut, for histograms)."""
-    out = []
-    for ev in np.atleast_2d(spectra):
-        ev = np.sort(ev)
-        ev = ev[np.abs(ev) > zero_rtol * np.max(np.abs(ev))]
-        s = np.diff(ev)
-        s = s[s > 0]
-        out.append(s[1:] / s[:-1])
-    return np.concatenate(out) if out else np.empty(0)
-
-
 def gradient_correlation(d: np.ndarray, kp_of_u, kpp_of_u, n: int, kp0: float) -> np.ndarray:
     """Gradient correlation E<g(x), g(x')> / E|g|^2 at distance d for a general kernel.
 

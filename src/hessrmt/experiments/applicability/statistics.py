@@ -248,40 +248,25 @@ def unfolded_spacings(
 
 def spacing_stats(s: np.ndarray) -> dict[str, float]:
     """Mean and variance of unfolded spacings and TV (35 bins on [0, max(4, q99)]) to the GOE
-    Wigner surmise and to the exact Gaudin law (when :mod:`hessrmt.rmt.reference` is there)."""
+    Wigner surmise, the exact GOE Gaudin law (:mod:`hessrmt.rmt.reference`) and Poisson."""
+    from hessrmt.rmt import reference as ref
+
     s = np.asarray(s, dtype=np.float64)
     s = s[np.isfinite(s)]
     if s.size < 2:
         return {"n": int(s.size)}
     out: dict[str, float] = {"n": int(s.size), "mean": float(s.mean()), "var": float(s.var())}
-    ref = _reference()
-    if ref is None:
-        return out
     edges = np.linspace(0.0, max(4.0, float(np.quantile(s, 0.99))), 36)
     h, _ = np.histogram(s, bins=edges)
     p = h / max(h.sum(), 1)
-    cdf_w = ref.wigner_surmise_cdf(edges, 1)
-    out["tv_wigner"] = float(0.5 * np.abs(p - np.diff(cdf_w) / (cdf_w[-1] - cdf_w[0])).sum())
-    try:
-        cdf_g = ref.gaudin_cdf(edges, 1)
-        out["tv_gaudin"] = float(0.5 * np.abs(p - np.diff(cdf_g) / (cdf_g[-1] - cdf_g[0])).sum())
-    except Exception:  # pragma: no cover - depends on another engineer's module
-        pass
     cdf_p = 1.0 - np.exp(-edges)
-    out["tv_poisson"] = float(0.5 * np.abs(p - np.diff(cdf_p) / (cdf_p[-1] - cdf_p[0])).sum())
+    for key, cdf in (
+        ("tv_wigner", ref.wigner_surmise_cdf(edges, 1)),
+        ("tv_gaudin", ref.gaudin_cdf(edges, 1)),
+        ("tv_poisson", cdf_p),
+    ):
+        out[key] = float(0.5 * np.abs(p - np.diff(cdf) / (cdf[-1] - cdf[0])).sum())
     return out
-
-
-def _reference():  # type: ignore[no-untyped-def]
-    """RMT-REF's reference curves module (``hessrmt.rmt.reference``), if installed."""
-    for name in ("hessrmt.rmt.reference", "hessrmt.rmt.reference_spacing"):
-        try:
-            import importlib
-
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
 
 
 # --------------------------------------------------------------------------------------------
