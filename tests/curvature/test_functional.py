@@ -151,3 +151,73 @@ def test_ggn_product_and_residual_objective_closed_form() -> None:
         fn = F.hvp_double_backward if strategy == "double-backward" else F.hvp_forward_over_reverse
         RV = fn(s, theta, Vd)["w"]
         assert torch.allclose(RV, R, rtol=1e-13, atol=1e-14)
+
+
+def test_double_backward_products_unused_leaf_is_none() -> None:
+    a = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([3.0], dtype=torch.float64, requires_grad=True)  # not used by the loss
+    value = (a**3).sum()
+    hv = F.double_backward_products(value, [a, b], [torch.ones(2, dtype=torch.float64), b], 1)
+    assert torch.equal(hv[0], 6 * a.detach()) and hv[1] is None
+
+
+def test_sequential_hvp_matches_func_hessian_and_accumulates() -> None:
+    """One batch of Sequential(Linear, Tanh, Linear) with sum-MSE, against torch.func.hessian;
+    ``out`` is added to (times ``alpha``), not overwritten."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    loss = nn.MSELoss(reduction="sum")
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(5, 2, generator=gen, dtype=torch.float64)
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    names = list(params)
+    sizes = [params[n].numel() for n in names]
+
+    def f(vec: torch.Tensor) -> torch.Tensor:
+        d = dict(zip(names, [c.view_as(params[n]) for n, c in zip(names, vec.split(sizes))]))
+        return loss(torch.func.functional_call(model, d, (x,)), y)
+
+    H = torch.func.hessian(f)(torch.cat([params[n].reshape(-1) for n in names]))
+    plan = F.sequential_plan(model, loss, "eval")
+    assert plan is not None and [n for n, _ in plan] == ["0", "1", "2"]
+    V = torch.randn(sum(sizes), 3, generator=gen, dtype=torch.float64)
+    Vd = F.unflatten_block(V, names, [params[n].shape for n in names])
+    out = {n: torch.ones_like(v) for n, v in Vd.items()}
+    res = F.sequential_hvp(plan, loss, params, Vd, x, y, out=out, alpha=0.5)
+    HV = F.flatten_block(res, names).T
+    assert torch.allclose(HV, 1.0 + 0.5 * (H @ V), rtol=1e-12, atol=1e-13)
+    # only the last layer selected: its block of H
+    last = {n: Vd[n] for n in ("2.weight", "2.bias")}
+    res = F.sequential_hvp(plan, loss, params, last, x, y)
+    k = sizes[0] + sizes[1]
+    assert torch.allclose(F.flatten_block(res, list(last)).T, H[k:, k:] @ V[k:], atol=1e-12)
+
+
+def test_sequential_plan_covers_only_plain_models_and_losses() -> None:
+    ce = nn.CrossEntropyLoss()
+    inner = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2))
+    plan = F.sequential_plan(nn.Sequential(inner, nn.Flatten(), nn.Linear(2, 3)), ce, "eval")
+    assert plan is not None and [n for n, _ in plan] == ["0.0", "0.1", "0.2", "1", "2"]
+    assert F.sequential_plan(nn.Linear(2, 3), nn.MSELoss(), "train") is not None
+
+    class MyLinear(nn.Linear):  # may override forward
+        pass
+
+    lin = nn.Linear(2, 2)
+    unsupported = [
+        (nn.Sequential(MyLinear(2, 3)), ce),
+        (nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)), ce),
+        (nn.Sequential(nn.Conv2d(1, 2, 3, padding="same")), ce),
+        (nn.Sequential(nn.Flatten(0)), ce),
+        (nn.Sequential(nn.Linear(2, 3)), nn.CrossEntropyLoss(label_smoothing=0.1)),
+        (nn.Sequential(nn.Linear(2, 3)), nn.L1Loss()),
+        (nn.Sequential(lin, nn.Tanh(), lin), ce),  # one module used twice
+        (nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5)), ce),  # in train mode below
+    ]
+    for model, loss in unsupported:
+        assert F.sequential_plan(model, loss, "train") is None, model
+    assert F.sequential_plan(nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5)), ce, "eval")
+    tied = nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 2))
+    tied[2].weight = tied[0].weight
+    assert F.sequential_plan(tied, ce, "eval") is None

@@ -16,6 +16,11 @@ Curvature-vector products for one batch and a scalar objective f(theta):
 * :func:`ggn_product`: G v = J^T (d^2 l / d f^2) J v for a model output f(theta) and a loss l(f)
   (Schraudolph 2002), with J v by ``jvp``, the loss Hessian with respect to the output by
   double backward on l, and J^T u by ``vjp``; exact for any twice-differentiable loss.
+* :func:`sequential_hvp`: H V for a plain ``nn.Sequential`` of standard layers (see
+  :func:`sequential_plan`) and cross-entropy or MSE, by forward-over-reverse written out per
+  layer with plain tensor algebra: no autograd graph, no weight gradients, every product a 2-D
+  matrix product. On this project's CPU one HVP costs 1.5-2.3 plain reverse-mode gradients,
+  against 2.3-2.9 for autograd's double backward (see ``operators.AUTO_RULE``).
 
 The residual term of the Pennington-Bahri decomposition H = H0 + H1,
 H1 = sum_k (dl/df_k) d^2 f_k / dtheta^2, is the Hessian of the scalar <stop_grad(dl/df), f(theta)>,
@@ -433,10 +438,10 @@ def _cols_times(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return (X.reshape(K * B, n) @ W).view(K, B, -1)
 
 
-def _times_cols(A: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """(B, n) @ (K, n, m) -> (K, B, m) as one 2-D product (M's columns side by side)."""
-    K, n, m = M.shape
-    return (A @ M.transpose(0, 1).reshape(n, K * m)).view(A.shape[0], K, m).transpose(0, 1)
+def _times_rows_t(A: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """(B, n) @ M[j]^T for M of shape (K, m, n) -> (K, B, m), as one 2-D product (no copy of M)."""
+    K, m, n = M.shape
+    return (A @ M.reshape(K * m, n).T).view(A.shape[0], K, m).transpose(0, 1)
 
 
 def _conv(
@@ -462,21 +467,28 @@ def _loss_grads(
         if z.ndim != 2 or not isinstance(y, torch.Tensor) or y.ndim != 1 or y.is_floating_point():
             raise StructuredUnsupported("cross-entropy needs (B, C) logits and class indices")
         valid = y != loss_fn.ignore_index
+        p = torch.softmax(z, dim=1)
+        B = z.shape[0]
+        if loss_fn.weight is None and z.device.type == "cpu" and bool(valid.all()):
+            # every target counts once: the normaliser is a number (no per-sample scaling)
+            c = 1.0 / B if loss_fn.reduction == "mean" else 1.0
+            g = (p * c).scatter_add_(1, y[:, None], p.new_full((B, 1), -c))
+            if dz is None:
+                return g, None
+            pd = p * dz  # (K, B, C): softmax Jacobian diag(p) - p p^T applied to dz
+            return g, pd.sub_(p * pd.sum(-1, keepdim=True)).mul_(c)
         yc = torch.where(valid, y, torch.zeros_like(y))
         s = valid.to(z.dtype)
         if loss_fn.weight is not None:
             s = s * loss_fn.weight.to(device=z.device, dtype=z.dtype)[yc]
         if loss_fn.reduction == "mean":
             s = s / s.sum()
-        p = torch.softmax(z, dim=1)
-        g = p.clone()
-        g[torch.arange(z.shape[0], device=z.device), yc] -= 1.0
-        g.mul_(s[:, None])
+        s = s[:, None]
+        g = (p * s).scatter_add_(1, yc[:, None], -s)
         if dz is None:
             return g, None
-        pd = p * dz  # (K, B, C): softmax Jacobian diag(p) - p p^T applied to dz
-        dg = (pd - p * pd.sum(-1, keepdim=True)) * s[:, None]
-        return g, dg
+        pd = p * dz
+        return g, pd.sub_(p * pd.sum(-1, keepdim=True)).mul_(s)
     if not isinstance(y, torch.Tensor) or y.shape != z.shape:
         raise StructuredUnsupported("MSE needs targets of the output's shape")
     scale = 2.0 / z.numel() if loss_fn.reduction == "mean" else 2.0
@@ -490,6 +502,9 @@ def sequential_hvp(
     V: Mapping[str, torch.Tensor],
     x: torch.Tensor,
     y: Any,
+    *,
+    out: Mapping[str, torch.Tensor] | None = None,
+    alpha: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """H V of the batch loss ``loss_fn(model(x), y)`` for a model planned by
     :func:`sequential_plan`, by forward-over-reverse written out per layer (Pearlmutter 1994).
@@ -507,10 +522,14 @@ def sequential_hvp(
         params: every parameter of the model by its full name (selected and frozen).
         V: the selected parameters' directions, ``{name: (K, *shape)}``.
         x, y: one batch.
+        out: optional destinations ``{name: (K, *shape)}`` for every name in ``V``; the
+            products are ADDED into them, times ``alpha`` (no temporaries of the block's size:
+            this is how the operator accumulates sum_b w_b H_b V). New zero tensors if None.
+        alpha: the factor of the added products (the batch weight w_b).
 
     Returns:
-        ``{name: (K, *shape)}`` for every name in ``V`` (the per-batch H V, loss_fn's own
-        reduction).
+        ``out`` (``{name: (K, *shape)}`` for every name in ``V``): the per-batch H V of
+        loss_fn's own reduction, times ``alpha``, added to what ``out`` held.
 
     Raises:
         StructuredUnsupported: an input the per-layer rules do not cover (e.g. a ``Linear`` on a
@@ -522,13 +541,11 @@ def sequential_hvp(
     if not any(selected):
         raise StructuredUnsupported("no selected parameter belongs to a planned layer")
     first = selected.index(True)
-    out: dict[str, torch.Tensor] = {}
+    if out is None:
+        out = {n: torch.zeros_like(v) for n, v in V.items()}
     saved: list[Any] = []
     a: torch.Tensor = x
     da: torch.Tensor | None = None  # (K, *a.shape) or None (zero)
-
-    def add(name: str, t: torch.Tensor) -> None:
-        out[name] = out[name] + t if name in out else t
 
     with torch.no_grad():
         for (_, m), (wk, bk) in zip(layers, keys):
@@ -541,7 +558,7 @@ def sequential_hvp(
                 z = torch.nn.functional.linear(a, W, b)
                 dz = None if da is None else _cols_times(da, W.T)
                 if dW is not None:
-                    tw = _times_cols(a, dW.transpose(1, 2))
+                    tw = _times_rows_t(a, dW)
                     dz = tw if dz is None else dz.add_(tw)
                 if db is not None:
                     dz = (
@@ -606,24 +623,24 @@ def sequential_hvp(
                 W = params[wk]
                 dW = V.get(wk)
                 if wk in V:  # (HV)_W = dg^T a + g^T da
-                    hw = _cols_times(dg.transpose(1, 2), ai)
+                    o = out[wk]
+                    o.baddbmm_(dg.transpose(1, 2), ai.expand(K, *ai.shape), alpha=alpha)
                     if dai is not None:
-                        hw.add_(_times_cols(g.T, dai))
-                    add(wk, hw)
+                        o.baddbmm_(g.T.expand(K, *g.T.shape), dai, alpha=alpha)
                 if bk in V:
-                    add(bk, dg.sum(1))
+                    out[bk].add_(dg.sum(1), alpha=alpha)
                 if propagate:  # g <- g W, dg <- dg W + g dW
                     ng = g @ W
                     dg = _cols_times(dg, W)
                     if dW is not None:
-                        dg.add_(_times_cols(g, dW))
+                        dg.baddbmm_(g.expand(K, *g.shape), dW)
                     g = ng
             elif t is torch.nn.Conv2d:
                 ai, dai = saved[i]
                 W = params[wk]
                 dW = V.get(wk)
                 ng = _conv_bwd(m, g, ai, W, (True, False, False))[0] if propagate else None
-                ndg, hws = [], []
+                ndg = []
                 for j in range(K):  # one column at a time: the weight products sum over B
                     if not (propagate or wk in V):
                         break
@@ -631,15 +648,13 @@ def sequential_hvp(
                     if wk in V:  # (HV)_W = W-adjoint of dg at a + W-adjoint of g at da
                         if dai is not None:
                             gw = gw + _conv_bwd(m, g, dai[j], W, (False, True, False))[1]
-                        hws.append(gw)
+                        out[wk][j].add_(gw, alpha=alpha)
                     if propagate:  # dg <- input-adjoint of dg through W + of g through dW
                         if dW is not None:
                             gi = gi + _conv_bwd(m, g, ai, dW[j], (True, False, False))[0]
                         ndg.append(gi)
-                if hws:
-                    add(wk, torch.stack(hws))
                 if bk in V:
-                    add(bk, dg.sum((1, 3, 4)))
+                    out[bk].add_(dg.sum((1, 3, 4)), alpha=alpha)
                 if propagate:
                     g, dg = ng, torch.stack(ndg)
             elif t is torch.nn.ReLU:
@@ -667,4 +682,4 @@ def sequential_hvp(
             elif t is torch.nn.Flatten:
                 shape = saved[i]
                 g, dg = g.view(shape), dg.reshape(K, *shape)
-    return out
+    return dict(out)

@@ -28,6 +28,17 @@ Example::
     HV = H.matmat(V)                                                    # V: (P, k), one data pass
     G = GGNOperator(model, loss_fn, batches, params="^fc")             # last layer only
 
+How H V is computed (``hvp=``, recorded in :meth:`conventions`): "structured" (the default
+for a plain ``nn.Sequential`` of the layers :func:`hessrmt.curvature.functional.sequential_plan`
+lists, with cross-entropy or MSE: per-layer forward-over-reverse without an autograd graph),
+"double-backward" (autograd on each batch's graph, the parameters bound into the model once per
+data pass), or "forward-over-reverse" (``torch.func``, vmapped over the columns). All three are
+exact; they differ in speed only (:data:`AUTO_RULE`).
+
+Each data pass re-validates a batch and recomputes its normaliser c_b unless the batch is the
+very same, unmodified tensors as in an earlier pass (weak references and version counters), so
+a shuffling DataLoader or data edited in place are handled exactly.
+
 The parameters (and buffers) are copied when the operator is built, cast to ``dtype`` and moved
 to ``device``: the operator is the curvature at THAT point; later changes to the model do not
 affect it, and the model's own tensors and mode are never modified (the mode is switched only for
@@ -203,6 +214,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         self._loss_of_output = fns.get("loss_of_output")
         self._records: dict[int, _BatchRecord] = {}
         self._leaves: list[torch.Tensor] | None = None
+        self._point: dict[str, torch.Tensor] | None = None
 
         if model is not None:
             if not isinstance(model, torch.nn.Module):
@@ -708,16 +720,20 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         src = V.T.contiguous()
         out = torch.zeros(k, P, dtype=self.dtype, device=self.device)
         vs = {n: src[:, a:b].view(k, *sh) for n, (a, b, sh) in zip(self.param_names, self._slices)}
-        outs = [out[:, a:b].view(k, *sh) for a, b, sh in self._slices]
-        params = self._all_params(self.theta)
+        outs = {
+            n: out[:, a:b].view(k, *sh) for n, (a, b, sh) in zip(self.param_names, self._slices)
+        }
+        if self._point is None:  # theta and the frozen tensors never change: merge them once
+            self._point = self._all_params(self.theta)
+        params = self._point
         passes = self._passes()
         try:
             for _, (x, y), w in passes:
                 if not isinstance(x, torch.Tensor):
                     raise F.StructuredUnsupported("the inputs are not one tensor")
-                hv = F.sequential_hvp(self._plan or [], self.loss_fn, params, vs, x, y)
-                for o, n in zip(outs, self.param_names):
-                    o.add_(hv[n], alpha=w)
+                F.sequential_hvp(
+                    self._plan or [], self.loss_fn, params, vs, x, y, out=outs, alpha=w
+                )
         except F.StructuredUnsupported as exc:
             self.hvp_strategy = "double-backward"
             self._structured_note = f"structured HVP not applicable ({exc}); double backward"
