@@ -570,6 +570,28 @@ def test_structured_hvp_matches_full_data_hessian_on_every_layer_type() -> None:
     assert rel((op32 @ V[:, 0].float()).double(), H @ V[:, 0]) < 1e-5
 
 
+def test_structured_hvp_grouped_strided_convolution_without_bias() -> None:
+    p = seq_cnn()
+    torch.manual_seed(4)
+    p.model = (
+        nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1, bias=False),
+            nn.Tanh(),
+            nn.Conv2d(4, 4, 3, stride=2, groups=2),
+            nn.Flatten(),
+            nn.Linear(36, 3),
+        )
+        .double()
+        .eval()
+    )
+    op = HessianOperator(p.model, p.loss_fn, p.batches)
+    assert op.hvp_strategy == "structured"
+    H = reference_hessian(p)
+    assert rel(dense(op), H) < TOL
+    v = torch.randn(op.shape[0], generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    assert rel(op @ v, H @ v) < TOL
+
+
 def test_structured_hvp_parameter_subsets_and_frozen_parameters() -> None:
     p = seq_cnn()
     H = reference_hessian(p)

@@ -572,11 +572,19 @@ def sequential_hvp(
                     raise StructuredUnsupported("Conv2d on a non-batched input")
                 W, b = params[wk], params.get(bk)
                 dW, db = V.get(wk), V.get(bk)
-                z = _conv(m, a, W, b)
+                tw = None
+                if dW is not None and m.groups == 1:  # one call for W and all dW_j (shared input)
+                    out_ch = W.shape[0]
+                    zz = _conv(m, a, torch.cat([W, dW.flatten(0, 1)]))
+                    z = zz[:, :out_ch] if b is None else zz[:, :out_ch] + b[:, None, None]
+                    tw = zz[:, out_ch:].unflatten(1, (K, out_ch)).transpose(0, 1)
+                else:
+                    z = _conv(m, a, W, b)
+                    if dW is not None:
+                        tw = torch.stack([_conv(m, a, dW[j]) for j in range(K)])
                 dz = None if da is None else _conv(m, da.flatten(0, 1), W).view(K, *z.shape)
-                if dW is not None:
-                    tw = torch.stack([_conv(m, a, dW[j]) for j in range(K)])
-                    dz = tw if dz is None else dz.add_(tw)
+                if tw is not None:
+                    dz = tw.contiguous() if dz is None else dz.add_(tw)
                 if db is not None:
                     tb = db[:, None, :, None, None]
                     dz = tb.expand(K, *z.shape).clone() if dz is None else dz.add_(tb)
@@ -639,6 +647,22 @@ def sequential_hvp(
                 ai, dai = saved[i]
                 W = params[wk]
                 dW = V.get(wk)
+                if K == 1 and propagate and dai is not None:
+                    # one call on the batch [dg; g] at the inputs [a; da]: its input adjoints
+                    # are dg W and g W (the new g), its weight adjoint dg^T a + g^T da = (HV)_W
+                    B = g.shape[0]
+                    gi, gw, _ = _conv_bwd(
+                        m, torch.cat([dg[0], g]), torch.cat([ai, dai[0]]), W, (True, wk in V, False)
+                    )
+                    if wk in V:
+                        out[wk][0].add_(gw, alpha=alpha)
+                    if bk in V:
+                        out[bk].add_(dg.sum((1, 3, 4)), alpha=alpha)
+                    ndg0 = gi[:B]
+                    if dW is not None:
+                        ndg0 = ndg0 + _conv_bwd(m, g, ai, dW[0], (True, False, False))[0]
+                    g, dg = gi[B:], ndg0[None]
+                    continue
                 ng = _conv_bwd(m, g, ai, W, (True, False, False))[0] if propagate else None
                 ndg = []
                 for j in range(K):  # one column at a time: the weight products sum over B
