@@ -168,9 +168,12 @@ def test_seeded_probes_satisfy_the_moment_identity_per_probe() -> None:
         assert err[2 * m] > 1e-8  # degree 2m is beyond exactness: the check is not vacuous
 
 
-def test_probes_ending_at_different_steps() -> None:
+@pytest.mark.parametrize("reorth", [False, True])
+def test_probes_ending_at_different_steps(reorth: bool) -> None:
     """Probes that hit an invariant subspace after 1 and 2 steps leave the block while a generic
-    probe continues: the shrinking active set must keep every probe's recurrence intact."""
+    probe continues: the shrinking active set must keep every probe's recurrence intact
+    (without reorthogonalisation the three-term recurrence alone must be right: CGS2 would
+    hide a wrong beta_{j-1} q_{j-1} term)."""
     d = np.arange(1.0, 21.0)
     A = np.diag(d)
     V = np.zeros((20, 3))
@@ -178,7 +181,7 @@ def test_probes_ending_at_different_steps() -> None:
     V[[1, 2], 1] = 1.0  # two eigenvectors: 2 steps
     V[:, 2] = np.random.default_rng(0).standard_normal(20)  # generic: all 10 steps
     op = DenseOperator(torch.tensor(A))
-    res = slq(op, num_steps=10, probes=V)
+    res = slq(op, num_steps=10, probes=V, reorthogonalize=reorth)
     np.testing.assert_array_equal(res.num_steps_used, [1, 2, 10])
     assert res.num_matvecs == op.num_matvecs == 13
     np.testing.assert_allclose(res.nodes[0, :1], [1.0], atol=1e-15)
