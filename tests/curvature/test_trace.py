@@ -112,6 +112,9 @@ def test_batched_application() -> None:
     assert Z.shape == (30, 70) and np.all(np.abs(Z) == 1.0)
     assert np.linalg.matrix_rank(Z) == 30  # distinct probes, not one repeated
     np.testing.assert_allclose(c.samples, np.einsum("ik,ij,jk->k", Z, sym(30, seed=5), Z))
+    # the reported estimate and SE are the sample mean and std(ddof=1) / sqrt(N) of them
+    assert c.estimate == pytest.approx(c.samples.mean(), rel=1e-14)
+    assert c.stderr == pytest.approx(c.samples.std(ddof=1) / np.sqrt(70), rel=1e-12)
 
 
 def test_stopping_on_relative_standard_error() -> None:
