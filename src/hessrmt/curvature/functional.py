@@ -19,8 +19,8 @@ Curvature-vector products for one batch and a scalar objective f(theta):
 * :func:`sequential_hvp`: H V for a plain ``nn.Sequential`` of standard layers (see
   :func:`sequential_plan`) and cross-entropy or MSE, by forward-over-reverse written out per
   layer with plain tensor algebra: no autograd graph, no weight gradients, every product a 2-D
-  matrix product. On this project's CPU one HVP costs 1.5-2.3 plain reverse-mode gradients,
-  against 2.3-2.9 for autograd's double backward (see ``operators.AUTO_RULE``).
+  matrix product. On this project's CPU one HVP costs 1.8-2.2 plain reverse-mode gradients,
+  against 2.4-2.9 for autograd's double backward (see ``operators.AUTO_RULE``).
 
 The residual term of the Pennington-Bahri decomposition H = H0 + H1,
 H1 = sum_k (dl/df_k) d^2 f_k / dtheta^2, is the Hessian of the scalar <stop_grad(dl/df), f(theta)>,

@@ -72,13 +72,15 @@ except ImportError:  # pragma: no cover - a torch without the (private) helper: 
 #: Documented rule for ``hvp="auto"``. The Hessian of a plain ``nn.Sequential`` of the layers
 #: :func:`hessrmt.curvature.functional.sequential_plan` lists, with cross-entropy or MSE, uses
 #: the "structured" per-layer forward-over-reverse (no autograd graph). Measured on this project's
-#: 2-core CPU, one thread, CPU time of one HVP relative to one plain reverse-mode gradient over
-#: the same batches: MLP 64-10-100-10 (2 x 128 samples, float64) 1.5 against 2.3-2.5 for a
-#: plain double backward; MLP 20-256-256-4 (2 x 128, float32) 2.0 against 2.7. Otherwise: on
-#: CPU, double backward (MLP 784-64-32-10, P = 52,650, k = 1: 1.45 gradients per column against
-#: 2.96 for the vmapped forward-over-reverse; k = 2: 1.05 vs 1.67; k = 4: 0.75 vs 1.00; LeNet-5
-#: k = 1: 2.9 vs 3.4; within noise for k >= 8); on GPUs the vmapped forward-over-reverse, the
-#: usual choice there (curvlinops), not measured here (no GPU available).
+#: shared 2-core CPU, one thread, CPU time (thread_time, interleaved, medians) of one HVP over
+#: one plain reverse-mode gradient over the same batches: MLP 64-10-100-10 (2 x 128, float64)
+#: 1.9 (autograd double backward 2.4-2.6); LeNet (2 x 32, float64) 2.1 (2.6); MLP 20-1000-1000-4
+#: (2 x 16, float32) 1.8 (2.8-2.9); MLP 20-256-256-4 (2 x 128, float32) 2.2 (2.8). For LeNet
+#: 2.1-2.2 is the forward-over-reverse count of convolution passes (11 against the gradient's 5).
+#: Otherwise: on CPU, double backward (MLP 784-64-32-10, P = 52,650, k = 1: 1.45 gradients per
+#: column against 2.96 for the vmapped forward-over-reverse; k = 2: 1.05 vs 1.67; k = 4: 0.75 vs
+#: 1.00; LeNet-5 k = 1: 2.9 vs 3.4; within noise for k >= 8); on GPUs the vmapped
+#: forward-over-reverse, the usual choice there (curvlinops), not measured here (no GPU).
 AUTO_RULE = (
     "structured (per-layer forward-over-reverse) for supported nn.Sequential models and "
     "losses; else double-backward on CPU, forward-over-reverse on other devices"
