@@ -494,14 +494,6 @@ class _NonFinite(CurvatureOperator):
         return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: slq does not check the operator's products; a non-finite product reaches "
-    "scipy.linalg.eigh_tridiagonal (slq.py, the loop after _lanczos_batch) and surfaces as "
-    "ValueError('array must not contain infs or NaNs') instead of an InputError naming the "
-    "operator (dense_matrix raises InputError for the same operator)",
-)
 def test_non_finite_operator_products_raise_input_error() -> None:
     with pytest.raises(InputError, match="non-finite"):
         slq(_NonFinite(10), num_probes=2, num_steps=3)

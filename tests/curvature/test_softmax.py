@@ -241,13 +241,6 @@ def test_fast_path_float32_operator() -> None:
     assert rel(slow.double(), ref) < 300 * eps32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: dense.py _softmax_fast_path (w = keep / op.total_terms, line ~141) weights "
-    "every sample 1/C, ignoring the operator's batch_size_fn (per-batch c_b of the documented "
-    "objective sum_b c_b / C L_b); with uneven batches and batch_size_fn=lambda b: 1.0 the "
-    "closed form is off by ~640 % (relative Frobenius) while the generic path is exact",
-)
 def test_fast_path_honours_batch_size_fn() -> None:
     """Objective sum_b (c_b / C) L_b with user-given c_b (here 1 per batch: equal batch weights):
     oracle = sum_b c_b / C * torch.func Hessian of batch b alone."""

@@ -305,12 +305,6 @@ class _NonFinite(CurvatureOperator):
         return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: hutchinson_trace and hutchpp_trace do not check the operator's products "
-    "(trace.py _quad_samples and the Hutch++ sketch): a NaN product gives a TraceResult with "
-    "estimate = stderr = NaN and no error, whereas dense_matrix raises InputError",
-)
 @pytest.mark.parametrize("estimator", ["hutchinson", "hutch++"])
 def test_non_finite_operator_products_raise_input_error(estimator: str) -> None:
     with pytest.raises(InputError, match="non-finite"):

@@ -123,6 +123,10 @@ def _softmax_fast_path(op: CurvatureOperator) -> torch.Tensor | None:
         return None
     if not set(op.param_names) <= {"weight", "bias"}:
         return None
+    if getattr(op, "_batch_size_fn", None) is not None:
+        # user-defined batch weights c_b: the closed form below weights samples by the loss's
+        # own terms only, so leave such objectives to the generic path
+        return None
     xs, ys = [], []
     for batch in op.data:
         x, y = op._prepare(batch)

@@ -54,8 +54,18 @@ def operator_conventions(op: CurvatureOperator) -> dict[str, Any]:
 
 
 def apply64(op: CurvatureOperator, V: torch.Tensor) -> torch.Tensor:
-    """``op @ V`` with ``V`` cast to the operator's dtype and the result promoted to float64."""
+    """``op @ V`` with ``V`` cast to the operator's dtype and the result promoted to float64.
+
+    Raises :class:`InputError` when a product is not finite (NaN/inf: a diverged model, bad
+    data, or a float16 operator that overflowed), instead of letting it surface later as a
+    LAPACK error or a NaN estimate.
+    """
     out = op.matmat(V.to(dtype=op.dtype))
+    if not bool(torch.isfinite(out).all()):
+        raise InputError(
+            f"the operator returned non-finite values (nan/inf) for a product in {op.dtype}; "
+            "check the model's parameters and data, or use a wider dtype"
+        )
     return out.to(dtype=WORK_DTYPE)
 
 
