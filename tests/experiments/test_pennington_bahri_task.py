@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch.func import hessian, jacrev
+from torch.func import grad, hessian, jacrev
 
 from hessrmt.errors import InputError
 from hessrmt.experiments.pennington_bahri import task as T
@@ -94,3 +94,22 @@ def test_curvature_operators_agree_with_torch_func_and_closed_gauss_newton():
 
     J = jacrev(outputs)(theta)
     torch.testing.assert_close(H0, J.T @ J / (t.n_data * t.n_out), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "linear"])
+@pytest.mark.parametrize("sizes", [(5, None, None), (4, 3, 2)])
+def test_closed_form_derivatives_match_torch_func(activation, sizes):
+    """The closed-form gradient and Hessian used by the searches against torch.func (oracle)."""
+    width, n_in, n_out = sizes
+    t = T.make_task(0.5, width=width, n_in=n_in, n_out=n_out, seed=2, activation=activation)
+    fun = T.flat_loss(t)
+    g_fn, h_fn = T.flat_derivatives(t)
+    for seed in range(3):
+        theta = T.initial_parameters(t, np.random.default_rng(seed), scale=2.0)
+        torch.testing.assert_close(g_fn(theta), grad(fun)(theta), rtol=0, atol=1e-14)
+        torch.testing.assert_close(h_fn(theta), hessian(fun)(theta), rtol=0, atol=1e-13)
+
+
+def test_closed_form_derivatives_refuse_biases():
+    with pytest.raises(InputError):
+        T.flat_derivatives(T.make_task(0.5, width=3, bias=True))

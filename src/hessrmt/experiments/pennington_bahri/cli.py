@@ -10,7 +10,9 @@ from hessrmt.errors import InputError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--quick", action="store_true", help="small run (width 5, few seeds; a couple of minutes)"
+        "--quick",
+        action="store_true",
+        help="small run (width 5, 600 short searches; 1.5-3 minutes)",
     )
     parser.add_argument(
         "--out", default="pennington-bahri-run", help="output folder (default: %(default)s)"
@@ -51,9 +53,9 @@ def run_from_args(args: argparse.Namespace) -> int:
             config.width, config.n_in or config.width, config.n_out or config.width, config.bias
         )
         sys.stderr.write(
-            f"pennington-bahri: {n} searches, P = {P} parameters; estimated duration up to "
-            f"~{est / 60:.0f} min on this machine (completed searches are checkpointed; rerun "
-            "to resume)\n"
+            f"pennington-bahri: {n} searches, P = {P} parameters; estimated duration "
+            f"~{est / 60:.0f} min on this machine, one thread (completed searches are "
+            "checkpointed; rerun to resume)\n"
         )
     t0 = time.perf_counter()
     summary = pipeline.run(
@@ -63,8 +65,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     gamma = "n/a" if ex["gamma"] is None else f"{ex['gamma']:.3f}"
     print(
         f"pennington-bahri ({summary['mode']}): {summary['n_kept']}/{summary['n_searches']} "
-        f"critical points kept (|grad L| <= {summary['accept_gtol']:g}); "
-        f"fitted exponent {gamma} (interval {ex['interval']}), expected 1.5"
+        f"critical points kept (|grad L| <= {summary['accept_gtol']:g}, Newton step <= "
+        f"{summary['config']['accept_xtol']:g}; {summary['n_distinct']} distinct); "
+        f"fitted exponent {gamma} (95% bootstrap interval {ex['interval']}), expected 1.5"
     )
     for m in summary["minimisers"]:
         e = "none" if m["min_energy"] is None else f"{m['min_energy']:.4f}"

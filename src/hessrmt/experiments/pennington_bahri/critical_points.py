@@ -53,7 +53,7 @@ class CriticalPointSearch:
         index: number of Hessian eigenvalues < -index_rtol * max |eigenvalue| (count).
         index_fraction: index / P.
         hessian_eigenvalues: eigenvalues of the exact Hessian at x (ascending).
-        converged: grad_norm <= gtol and newton_step <= xtol * max(1, |x|).
+        converged: grad_norm <= gtol and newton_step <= xtol.
         iterations: Newton iterations used.
         grad_norm_history: gradient norm after each iteration (the first entry is at x0).
         reason: why the search stopped.
@@ -124,7 +124,7 @@ def _result(
         index=index,
         index_fraction=index / x.numel(),
         hessian_eigenvalues=evals.numpy().copy(),
-        converged=bool(gnorm <= gtol and step <= xtol * max(1.0, float(x.norm()))),
+        converged=bool(gnorm <= gtol and step <= xtol),
         iterations=iterations,
         grad_norm_history=np.asarray(history, dtype=float),
         reason=reason,
@@ -154,6 +154,8 @@ def find_critical_point(
     max_rejections: int = 40,
     stall_window: int | None = 15,
     stall_factor: float = 2.0,
+    grad_fn: TorchFun | None = None,
+    hess_fn: TorchFun | None = None,
 ) -> CriticalPointSearch:
     """Find a critical point of ``fun`` near ``x0`` (any index) by LM on grad f = 0.
 
@@ -173,9 +175,11 @@ def find_critical_point(
         fun: torch function of a flat float64 vector returning a scalar (twice differentiable).
         x0: starting point.
         gtol: stop when |grad f| <= gtol.
-        xtol: the point is ``converged`` when moreover the Newton step at it is at most
-            xtol * max(1, |x|) (see :class:`CriticalPointSearch`; this rejects points on slopes
-            that flatten exponentially, where the critical point is at infinity).
+        xtol: the point is ``converged`` when moreover the Newton step at it (an estimate of
+            the distance to the critical point, in the units of x) is at most xtol (see
+            :class:`CriticalPointSearch`; this rejects points on slopes that flatten
+            exponentially, where the critical point is at infinity). Absolute, not relative
+            to |x|: such slopes are met far out (|x| large), where a relative test is lenient.
         max_iter: maximum accepted steps (one exact Hessian + eigendecomposition each).
         damping: initial mu relative to max_i l_i^2 at x0.
         index_rtol: eigenvalues below -index_rtol * max|eigenvalue| count in the index.
@@ -185,6 +189,8 @@ def find_critical_point(
             (grad f nearly in the kernel of H, e.g. tanh units drifting to saturation or to the
             linear regime, where the critical point is at infinity; Frye et al. 2021), so that a
             failed search costs little; None disables the test.
+        grad_fn, hess_fn: closed-form gradient and Hessian of ``fun`` (default: from
+            :mod:`torch.func`), e.g. :func:`.task.flat_derivatives`.
     """
     _check_options(gtol, max_iter)
     if not (xtol > 0 and math.isfinite(xtol)):
@@ -198,7 +204,8 @@ def find_critical_point(
     from torch.func import grad, hessian
 
     x = _as_start(x0)
-    g_fn, h_fn = grad(fun), hessian(fun)
+    g_fn = grad(fun) if grad_fn is None else grad_fn
+    h_fn = hessian(fun) if hess_fn is None else hess_fn
     r = g_fn(x)
     q = 0.5 * float(r @ r)
     if not math.isfinite(q):
@@ -215,7 +222,7 @@ def find_critical_point(
             reason = "non-finite Hessian"
             break
         if math.sqrt(2 * q) <= gtol:
-            if _newton_step(evals, Q, r) <= xtol * max(1.0, float(x.norm())):
+            if _newton_step(evals, Q, r) <= xtol:
                 reason = "gradient norm below gtol"
             else:
                 reason = "gradient norm below gtol but the Newton step is long (point at infinity?)"
@@ -276,18 +283,22 @@ def find_minimum(
     index_rtol: float = 1e-10,
     polish_iter: int = 50,
     xtol: float = 1e-6,
+    grad_fn: TorchFun | None = None,
+    hess_fn: TorchFun | None = None,
 ) -> CriticalPointSearch:
     """Minimise ``fun`` by saddle-free damped Newton, then polish with :func:`find_critical_point`.
 
     The step is -Q diag(1/(|l_i| + lam)) Q^T g with lam = damping x max|l_i|, adapted like LM
     (accepted when f decreases). Stops when |grad f| <= 1e3 gtol and H is positive semi-definite
-    (up to ``index_rtol``), then Newton-polishes to |grad f| <= gtol.
+    (up to ``index_rtol``), then Newton-polishes to |grad f| <= gtol. ``grad_fn``, ``hess_fn``
+    as in :func:`find_critical_point`.
     """
     _check_options(gtol, max_iter)
     from torch.func import grad, hessian
 
     x = _as_start(x0)
-    g_fn, h_fn = grad(fun), hessian(fun)
+    g_fn = grad(fun) if grad_fn is None else grad_fn
+    h_fn = hessian(fun) if hess_fn is None else hess_fn
     f = float(fun(x))
     mu = float(damping)
     history = []
@@ -314,7 +325,14 @@ def find_minimum(
         if not accepted:
             break
     res = find_critical_point(
-        fun, x, gtol=gtol, xtol=xtol, max_iter=polish_iter, index_rtol=index_rtol
+        fun,
+        x,
+        gtol=gtol,
+        xtol=xtol,
+        max_iter=polish_iter,
+        index_rtol=index_rtol,
+        grad_fn=grad_fn,
+        hess_fn=hess_fn,
     )
     history.extend(res.grad_norm_history.tolist())
     return dataclasses.replace(

@@ -183,3 +183,74 @@ def least_squares_energy(task: MemorisationTask) -> float:
     X, Y = task.X.numpy(), task.Y.numpy()
     coef, *_ = np.linalg.lstsq(X, Y, rcond=None)
     return float(np.sum((X @ coef - Y) ** 2) / (2 * X.shape[0] * Y.shape[1]))
+
+
+def flat_derivatives(
+    task: MemorisationTask,
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+    """Closed-form gradient and Hessian of :func:`flat_loss` (no biases), for fast searches.
+
+    With A = X W1^T, Z = phi(A) (tanh or identity), F = Z W2^T, E = F - Y, N = m n_out and
+    L = |E|^2 / (2N):
+
+    * grad_W2 L = E^T Z / N,  grad_W1 L = ((E W2) * phi'(A))^T X / N;
+    * H = J^T J / N + H1 / N (Gauss-Newton plus residual term), J the Jacobian of F with
+      dF[mu,i]/dW1[k,j] = W2[i,k] phi'(A[mu,k]) X[mu,j] and dF[mu,i]/dW2[i',k] = d_ii' Z[mu,k];
+      H1 has the W1-W1 blocks (diagonal in the hidden unit k)
+      sum_mu (E W2)[mu,k] phi''(A[mu,k]) X[mu,:]^T X[mu,:] and the W1-W2 entries
+      d_kk' sum_mu E[mu,i'] phi'(A[mu,k]) X[mu,j]; the W2-W2 block of H1 is 0.
+
+    Same parameter order as ``parameters_to_vector`` (W1 row-major, then W2). Tested against
+    :mod:`torch.func`; the searches use these (about 10x faster than ``torch.func.hessian`` at
+    P = 50) and the spectra at the points found still come from :mod:`hessrmt.curvature`.
+    """
+    if task.bias:
+        raise InputError("flat_derivatives supports networks without biases only")
+    X, Y = task.X, task.Y
+    m, n_in = X.shape
+    h, n_out = task.width, task.n_out
+    N = m * n_out
+    n1 = h * n_in
+    tanh = task.activation == "tanh"
+
+    def forward(theta: torch.Tensor):
+        W1 = theta[:n1].view(h, n_in)
+        W2 = theta[n1:].view(n_out, h)
+        A = X @ W1.T
+        if tanh:
+            Z = torch.tanh(A)
+            d1 = 1.0 - Z * Z
+            d2 = -2.0 * Z * d1
+        else:
+            Z, d1, d2 = A, torch.ones_like(A), torch.zeros_like(A)
+        E = Z @ W2.T - Y
+        return W1, W2, Z, d1, d2, E
+
+    def grad_fn(theta: torch.Tensor) -> torch.Tensor:
+        _, W2, Z, d1, _, E = forward(theta)
+        g1 = ((E @ W2) * d1).T @ X / N
+        g2 = E.T @ Z / N
+        return torch.cat([g1.reshape(-1), g2.reshape(-1)])
+
+    eye = torch.eye(n_out, dtype=X.dtype)
+
+    def hess_fn(theta: torch.Tensor) -> torch.Tensor:
+        _, W2, Z, d1, d2, E = forward(theta)
+        J1 = torch.einsum("ik,mk,mj->mikj", W2, d1, X).reshape(m * n_out, n1)
+        J2 = torch.einsum("ab,mk->mabk", eye, Z).reshape(m * n_out, n_out * h)
+        J = torch.cat([J1, J2], dim=1)
+        H = J.T @ J
+        G = (E @ W2) * d2  # (m, h)
+        B = torch.einsum("mk,mj,ml->kjl", G, X, X)  # W1-W1 blocks, one per hidden unit
+        idx = torch.arange(h)
+        H1 = H[:n1, :n1].view(h, n_in, h, n_in)
+        H1[idx, :, idx, :] += B
+        C = torch.einsum("mi,mk,mj->kji", E, d1, X)  # (k, j, i'): d2F / dW1[k,j] dW2[i',k]
+        cross = torch.zeros(h, n_in, n_out, h, dtype=X.dtype)
+        cross[idx, :, :, idx] = C
+        cross = cross.reshape(n1, n_out * h)
+        H[:n1, n1:] += cross
+        H[n1:, :n1] += cross.T
+        return H / N
+
+    return grad_fn, hess_fn
