@@ -182,7 +182,7 @@ def num_loss_terms(
         if isinstance(targets, torch.Tensor) and not targets.is_floating_point():
             mask = targets != loss_fn.ignore_index
             if loss_fn.weight is not None:
-                w = loss_fn.weight.to(targets.device)[targets[mask]]
+                w = loss_fn.weight.to(targets.device)[targets[mask].long()]  # uint8: not a mask
                 return float(w.double().sum())
             return float(mask.sum())
         return float(outputs.numel() / outputs.shape[1]) if outputs.ndim > 1 else 1.0
@@ -466,6 +466,7 @@ def _loss_grads(
     if type(loss_fn) is torch.nn.CrossEntropyLoss:
         if z.ndim != 2 or not isinstance(y, torch.Tensor) or y.ndim != 1 or y.is_floating_point():
             raise StructuredUnsupported("cross-entropy needs (B, C) logits and class indices")
+        y = y.long()  # the loss also takes uint8 class indices; indexing needs int64
         valid = y != loss_fn.ignore_index
         p = torch.softmax(z, dim=1)
         B = z.shape[0]
