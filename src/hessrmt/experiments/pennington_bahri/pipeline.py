@@ -13,7 +13,8 @@ Steps (conventions of the task in :mod:`.task`, of the theory in
    regime: the nearest critical point is at infinity) and are stopped after ``stall_window``
    steps without progress, so the run makes many cheap searches. A point is kept only when
    |grad L| <= ``accept_gtol`` AND its Newton step is <= ``accept_xtol`` (absolute; a
-   small gradient on a slope that flattens towards infinity is not a critical point); every
+   small gradient on a slope that flattens towards infinity is not a critical point) AND H has
+   no numerically exact zero mode (saturated units whose gradient underflows); every
    gradient norm and Newton step is recorded, and repeats of one point (same phi, index and
    energy to 1e-8: the network's permutation / sign symmetries) are counted once.
 2. For each phi in ``config.min_phis``: ``config.min_starts`` minimisations
@@ -139,6 +140,11 @@ def _validate(config: Config) -> None:
         raise InputError(f"threads must be >= 1, got {config.threads}")
 
 
+#: Hessian eigenvalues with |l| <= ZERO_MODE_RTOL max|l| count as exact zero modes (none at the
+#: kept critical points of the quick and width-8 runs: their smallest |l| / max|l| >= 3e-7; 4-13 at
+#: the runaway "minima" with |theta| ~ 100-1300, whose smallest are ~1e-15).
+ZERO_MODE_RTOL = 1e-10
+
 # ---------------------------------------------------------------------------------------------
 # One search (the checkpointed unit)
 # ---------------------------------------------------------------------------------------------
@@ -163,6 +169,7 @@ class PointRecord(Result):
     grad_norm: float
     newton_step: float
     gradient_flatness: float
+    zero_modes: int
     converged: bool
     accepted: bool
     iterations: int
@@ -197,6 +204,7 @@ class PointRecord(Result):
             "grad_norm": self.grad_norm,
             "newton_step": self.newton_step,
             "theta_norm": float(np.linalg.norm(self.theta)),
+            "zero_modes": self.zero_modes,
             "gradient_flatness": self.gradient_flatness,
             "accepted": self.accepted,
             "iterations": self.iterations,
@@ -270,9 +278,15 @@ def _run_search(task: T.MemorisationTask, config: Config, search: str, seed: int
             hess_fn=hess_fn,
         )
     # a critical point: tiny gradient AND a tiny Newton step (not a slope flattening to infinity)
+    # AND no numerically exact zero mode of H: such modes come from tanh units saturated so far
+    # that their gradient underflows (|theta| in the hundreds: a point at infinity that float64
+    # cannot tell from a critical point) or from dead / duplicated units (degenerate points)
+    l_abs = np.abs(res.hessian_eigenvalues)
+    zero_modes = int(np.sum(l_abs <= ZERO_MODE_RTOL * l_abs.max())) if l_abs.size else 0
     accepted = bool(
         res.grad_norm <= config.accept_gtol
         and res.newton_step <= config.accept_xtol
+        and zero_modes == 0
         and math.isfinite(res.value)
     )
     if search == "minimum":
@@ -305,6 +319,7 @@ def _run_search(task: T.MemorisationTask, config: Config, search: str, seed: int
         grad_norm=res.grad_norm,
         newton_step=res.newton_step,
         gradient_flatness=res.gradient_flatness,
+        zero_modes=zero_modes,
         converged=res.converged,
         accepted=accepted,
         iterations=res.iterations,
@@ -588,13 +603,17 @@ def planned_searches(config: Config) -> list[tuple[str, float, int]]:
 #: Mean finder iterations per critical-point search (measured: 97 in the quick run, where most
 #: searches stall after ``stall_window`` = 40 steps without progress; 73 for the successful ones).
 MEAN_SEARCH_ITERATIONS = 100
+#: Fixed cost per search in seconds (start, checkpoint, record; spectra of the few kept points):
+#: the quick run took 81 s of CPU for 600 searches against 50 s from the per-iteration costs.
+SEARCH_OVERHEAD_SECONDS = 0.05
 
 
 def estimate_seconds(config: Config) -> float:
     """Expected duration: measured cost of one finder iteration (closed-form Hessian,
     eigendecomposition, two gradients) and of one gradient-descent step per phi, times the
     mean number of iterations (:data:`MEAN_SEARCH_ITERATIONS`; ``min_max_iter`` for
-    minimisations) and the mean of the log-uniform number of descent steps."""
+    minimisations) and the mean of the log-uniform number of descent steps, plus
+    :data:`SEARCH_OVERHEAD_SECONDS` per search."""
     from torch.func import grad, hessian
 
     previous_threads = torch.get_num_threads()
@@ -626,7 +645,7 @@ def estimate_seconds(config: Config) -> float:
     for kind, phi, _ in planned_searches(config):
         t_iter, t_grad = per_phi[phi]
         iters = MEAN_SEARCH_ITERATIONS if kind == "critical" else config.min_max_iter + 50
-        total += t_iter * iters + t_grad * mean_gd
+        total += t_iter * iters + t_grad * mean_gd + SEARCH_OVERHEAD_SECONDS
     return total
 
 
