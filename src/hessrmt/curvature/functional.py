@@ -438,9 +438,25 @@ def _cols_times(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return (X.reshape(K * B, n) @ W).view(K, B, -1)
 
 
+#: :func:`_times_rows_t` multiplies by the K matrices of M one by one (a batched product on
+#: M's own strides) from this many entries per matrix on, and as ONE 2-D product of (B, n) by
+#: (n, K m) below it. Measured (one thread, minima): MLP 20-1000-1000-4 layers, (16, 1000) by
+#: (1000, 1000) x 10 in float32: 7.4 ms batched against 11.1 ms as one product on a contiguous
+#: M (and 25 ms more to make a strided M contiguous); (128, 64) by (10, 64) x 10 in float64:
+#: 0.12 ms batched, 0.04 ms as one product; both equal at (128, 256) by (256, 256) x 10.
+BATCHED_ROWS_MIN = 1 << 16
+
+
 def _times_rows_t(A: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """(B, n) @ M[j]^T for M of shape (K, m, n) -> (K, B, m), as one 2-D product (no copy of M)."""
+    """(B, n) @ M[j]^T for M of shape (K, m, n) -> (K, B, m).
+
+    M may be a strided view (e.g. one parameter's rows of a (K, P) block): large matrices are
+    multiplied one by one on their own strides (no copy of M), small ones as one 2-D product
+    (see :data:`BATCHED_ROWS_MIN`); the arithmetic per entry is the same dot product.
+    """
     K, m, n = M.shape
+    if m * n >= BATCHED_ROWS_MIN:
+        return torch.bmm(A.expand(K, *A.shape), M.transpose(1, 2))
     return (A @ M.reshape(K * m, n).T).view(A.shape[0], K, m).transpose(0, 1)
 
 
@@ -633,9 +649,17 @@ def sequential_hvp(
                 dW = V.get(wk)
                 if wk in V:  # (HV)_W = dg^T a + g^T da
                     o = out[wk]
-                    o.baddbmm_(dg.transpose(1, 2), ai.expand(K, *ai.shape), alpha=alpha)
-                    if dai is not None:
-                        o.baddbmm_(g.T.expand(K, *g.T.shape), dai, alpha=alpha)
+                    B, (mo, ni) = ai.shape[0], o.shape[1:]
+                    if dai is not None and mo * ni > 2 * B * (mo + ni):
+                        # one product [dg, g]^T [a, da] over 2B rows: one pass over the
+                        # (m, n) result instead of two, for results larger than the operands
+                        lhs = torch.cat([dg, g.expand(K, *g.shape)], dim=1)
+                        rhs = torch.cat([ai.expand(K, *ai.shape), dai], dim=1)
+                        o.baddbmm_(lhs.transpose(1, 2), rhs, alpha=alpha)
+                    else:
+                        o.baddbmm_(dg.transpose(1, 2), ai.expand(K, *ai.shape), alpha=alpha)
+                        if dai is not None:
+                            o.baddbmm_(g.T.expand(K, *g.T.shape), dai, alpha=alpha)
                 if bk in V:
                     out[bk].add_(dg.sum(1), alpha=alpha)
                 if propagate:  # g <- g W, dg <- dg W + g dW

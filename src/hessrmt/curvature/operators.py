@@ -81,6 +81,28 @@ except ImportError:  # pragma: no cover - a torch without the (private) helper: 
 #: column against 2.96 for the vmapped forward-over-reverse; k = 2: 1.05 vs 1.67; k = 4: 0.75 vs
 #: 1.00; LeNet-5 k = 1: 2.9 vs 3.4; within noise for k >= 8); on GPUs the vmapped
 #: forward-over-reverse, the usual choice there (curvlinops), not measured here (no GPU).
+#: The most memory an operator keeps between products in the two (k, P) buffers it uses for
+#: row-major (P, k) blocks (see :data:`BLOCK_RULE`).
+WORKSPACE_MAX_BYTES = 256 << 20
+
+#: How ``matmat(V)`` serves the k columns of a (P, k) block V (``block_columns=None``). Every
+#: product works on contiguous (k, P) rows, one per column of V, and the result has V's layout.
+#: A transposed block (V = R.T for contiguous (k, P) rows R, as SLQ and Lanczos pass theirs, or
+#: one column) is used as it is, all k columns in one data pass, and the result is the
+#: transposed (k, P) sum: no copies. A row-major (P, k) V is copied into a (c, P) buffer, c
+#: columns per data pass, and each sum copied into the row-major result; both (c, P) buffers
+#: are kept between products, c as large as fits :data:`WORKSPACE_MAX_BYTES` (32 columns of a
+#: 1M-parameter float32 model), because a NEW buffer of that size costs page faults on every
+#: product, as much as the copy itself (10 x 1M float32: 21 ms copying into a kept buffer,
+#: 37-46 ms into a new one). Measured (one thread, minima, per column over one column alone):
+#: MLP 20-1000-1000-4 (P = 1,026,004, 2 x 16) transposed blocks of 10/32/64: 0.71/0.72/0.68
+#: in float32, 0.72/0.73/0.73 in float64; row-major 0.95/0.94 (k = 10/32, float32); MLP
+#: 20-256-256-4 (2 x 128) 0.60-0.84; digits MLP and LeNet 0.30-0.43.
+BLOCK_RULE = (
+    "all columns in one data pass for transposed (k, P) blocks; row-major blocks in column "
+    "chunks whose two (c, P) buffers fit WORKSPACE_MAX_BYTES"
+)
+
 AUTO_RULE = (
     "structured (per-layer forward-over-reverse) for supported nn.Sequential models and "
     "losses; else double-backward on CPU, forward-over-reverse on other devices"
@@ -194,6 +216,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         reduction: str | None = None,
         seed: int | None = None,
         batch_size_fn: Callable[[Any], float] | None = None,
+        block_columns: int | None = None,
         _functions: dict[str, Any] | None = None,
     ) -> None:
         if dtype not in (torch.float64, torch.float32, torch.float16, torch.bfloat16):
@@ -207,6 +230,13 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         self.data = data
         self.mode = mode
         self.seed = seed
+        if block_columns is not None and (
+            isinstance(block_columns, bool)
+            or not isinstance(block_columns, int)
+            or block_columns < 1
+        ):
+            raise InputError(f"block_columns must be a positive int or None, got {block_columns!r}")
+        self.block_columns = block_columns
         self._batch_size_fn = batch_size_fn
         self.model = model
         self.loss_fn = loss_fn
@@ -217,6 +247,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         self._records: dict[int, _BatchRecord] = {}
         self._leaves: list[torch.Tensor] | None = None
         self._point: dict[str, torch.Tensor] | None = None
+        self._workspace: list[torch.Tensor | None] = [None, None]  # see _kept_buffer
 
         if model is not None:
             if not isinstance(model, torch.nn.Module):
@@ -680,51 +711,48 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         """The scalar whose Hessian at ``params`` is this operator's curvature of batch b."""
         raise NotImplementedError
 
-    def _matmat_double_backward(self, V: torch.Tensor) -> torch.Tensor:
-        """sum_b w_b H_b V by double backward on each batch's own graph (see
-        :func:`hessrmt.curvature.functional.double_backward_products`).
+    def _accumulate_double_backward(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
+        """acc += sum_b w_b H_b V by double backward on each batch's own graph (see
+        :func:`hessrmt.curvature.functional.double_backward_products`); ``rows`` and ``acc``
+        are (k, P) with one column of V per row.
 
-        The columns of V and of the result are viewed per parameter (no copies for one column),
-        the batch products are added into the result in place, and the parameters are bound once
-        per pass; the arithmetic per entry (acc += w_b (H_b V)) is the one of the general path.
+        The rows are viewed per parameter (no copies for one column), the batch products are
+        added into ``acc`` in place, and the parameters are bound once per pass; the arithmetic
+        per entry (acc += w_b (H_b V)) is the one of the general path.
         """
-        P, k = V.shape
+        k = rows.shape[0]
         leaves = self._leaf_params()
         params = dict(zip(self.param_names, leaves))
         if k == 1:
-            src = V[:, 0].contiguous()
-            out = torch.zeros(P, dtype=self.dtype, device=self.device)
-            vs = [src[a:b].view(shape) for a, b, shape in self._slices]
-            outs = [out[a:b].view(shape) for a, b, shape in self._slices]
+            vs = [rows[0, a:b].view(shape) for a, b, shape in self._slices]
+            outs = [acc[0, a:b].view(shape) for a, b, shape in self._slices]
         else:
-            src = V.T.contiguous()
-            out = torch.zeros(k, P, dtype=self.dtype, device=self.device)
             # contiguous per parameter: the vmapped second backward is slower on strided blocks
-            vs = [src[:, a:b].contiguous().view(k, *shape) for a, b, shape in self._slices]
-            outs = [out[:, a:b].view(k, *shape) for a, b, shape in self._slices]
+            vs = [rows[:, a:b].contiguous().view(k, *shape) for a, b, shape in self._slices]
+            outs = [acc[:, a:b].view(k, *shape) for a, b, shape in self._slices]
         with self._bound_model(params) as bound, torch.enable_grad():
             for i, batch, w in self._passes():
                 value = self._batch_objective(batch, i, params, bound)
                 for o, h in zip(outs, F.double_backward_products(value, leaves, vs, k)):
                     if h is not None:
                         o.add_(h, alpha=w)
-        return out[:, None] if k == 1 else out.T.contiguous()
 
     def _uses_double_backward_path(self) -> bool:
         return self.hvp_strategy == "double-backward"
 
-    def _matmat_structured(self, V: torch.Tensor) -> torch.Tensor:
-        """sum_b w_b H_b V by :func:`hessrmt.curvature.functional.sequential_hvp` (no autograd).
+    def _accumulate_structured(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
+        """acc += sum_b w_b H_b V by :func:`hessrmt.curvature.functional.sequential_hvp` (no
+        autograd); ``rows`` and ``acc`` as in :meth:`_accumulate_double_backward`.
 
-        An input the per-layer rules do not cover switches the operator to double backward for
-        good (recorded in :meth:`conventions`) and redoes the product that way.
+        Raises:
+            StructuredUnsupported: an input the per-layer rules do not cover (``acc`` is then
+                partly updated).
         """
-        P, k = V.shape
-        src = V.T.contiguous()
-        out = torch.zeros(k, P, dtype=self.dtype, device=self.device)
-        vs = {n: src[:, a:b].view(k, *sh) for n, (a, b, sh) in zip(self.param_names, self._slices)}
+        k = rows.shape[0]
+        names = zip(self.param_names, self._slices)
+        vs = {n: rows[:, a:b].view(k, *sh) for n, (a, b, sh) in names}
         outs = {
-            n: out[:, a:b].view(k, *sh) for n, (a, b, sh) in zip(self.param_names, self._slices)
+            n: acc[:, a:b].view(k, *sh) for n, (a, b, sh) in zip(self.param_names, self._slices)
         }
         if self._point is None:  # theta and the frozen tensors never change: merge them once
             self._point = self._all_params(self.theta)
@@ -737,25 +765,72 @@ class _EmpiricalRiskOperator(CurvatureOperator):
                 F.sequential_hvp(
                     self._plan or [], self.loss_fn, params, vs, x, y, out=outs, alpha=w
                 )
-        except F.StructuredUnsupported as exc:
-            self.hvp_strategy = "double-backward"
-            self._structured_note = f"structured HVP not applicable ({exc}); double backward"
-            return self._matmat_double_backward(V)
         finally:
             passes.close()
-        return out.reshape(P, 1) if k == 1 else out.T.contiguous()
 
-    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
+    def _accumulate(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
+        """acc += (sum_b w_b C_b V)^T for the rows (k, P) of V^T, in one data pass.
+
+        An input the structured per-layer rules do not cover switches the operator to double
+        backward for good (recorded in :meth:`conventions`) and redoes these rows that way.
+        """
         if self.hvp_strategy == "structured":
-            return self._matmat_structured(V)
+            try:
+                self._accumulate_structured(rows, acc)
+                return
+            except F.StructuredUnsupported as exc:
+                self.hvp_strategy = "double-backward"
+                self._structured_note = f"structured HVP not applicable ({exc}); double backward"
+                acc.zero_()
         if self._uses_double_backward_path():
-            return self._matmat_double_backward(V)
-        Vd = F.unflatten_block(V, self.param_names, self.param_shapes)
-        acc = torch.zeros(V.shape[1], self.shape[0], dtype=self.dtype, device=self.device)
+            self._accumulate_double_backward(rows, acc)
+            return
+        Vd = F.unflatten_block(rows.T, self.param_names, self.param_shapes)
         for i, batch, w in self._passes():
             out = self._batch_matmat(i, batch, Vd)
             acc.add_(F.flatten_block(out, self.param_names), alpha=w)
-        return acc.T.contiguous()
+
+    def _columns_per_pass(self, k: int, transposed: bool, itemsize: int) -> int:
+        """How many columns of a (P, k) block one data pass serves (:data:`BLOCK_RULE`)."""
+        if self.block_columns is not None:
+            return min(k, self.block_columns)
+        if transposed:
+            return k
+        return min(k, max(1, WORKSPACE_MAX_BYTES // (2 * self.shape[0] * itemsize)))
+
+    def _kept_buffer(self, slot: int, k: int, like: torch.Tensor) -> torch.Tensor | None:
+        """A (k, P) buffer kept between products (slot 0: rows of V, 1: their sum), or None
+        when the two would exceed :data:`WORKSPACE_MAX_BYTES`."""
+        P = self.shape[0]
+        if 2 * k * P * like.element_size() > WORKSPACE_MAX_BYTES:
+            return None
+        ws = self._workspace[slot]
+        if ws is None or ws.shape[0] < k or ws.dtype != like.dtype or ws.device != like.device:
+            ws = torch.empty(k, P, dtype=like.dtype, device=like.device)
+            self._workspace[slot] = ws
+        return ws[:k]
+
+    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
+        """The (P, k) product, in the memory layout of ``V`` (see :data:`BLOCK_RULE`)."""
+        P, k = V.shape
+        Vt = V.T
+        transposed = Vt.is_contiguous()  # V = R.T for contiguous (k, P) rows R; any (P, 1)
+        c = self._columns_per_pass(k, transposed, V.element_size())
+        if transposed:
+            acc = torch.zeros(k, P, dtype=self.dtype, device=self.device)
+            for j in range(0, k, c):
+                self._accumulate(Vt[j : j + c], acc[j : j + c])
+            return acc.T
+        out = torch.empty(P, k, dtype=self.dtype, device=self.device)
+        for j in range(0, k, c):
+            cj = min(c, k - j)
+            rows = self._kept_buffer(0, cj, Vt)
+            acc = self._kept_buffer(1, cj, Vt)
+            rows = Vt[j : j + cj].contiguous() if rows is None else rows.copy_(Vt[j : j + cj])
+            acc = torch.zeros_like(rows) if acc is None else acc.zero_()
+            self._accumulate(rows, acc)
+            out[:, j : j + cj] = acc.T
+        return out
 
     def loss(self) -> float:
         """The full-data loss at the operator's parameters (computed when it was built)."""
@@ -809,6 +884,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
             "num_batches": self.num_batches,
             "device": str(self.device),
             "seed": self.seed,
+            "block_columns": self.block_columns if self.block_columns is not None else BLOCK_RULE,
         }
 
     @classmethod
@@ -850,6 +926,9 @@ class HessianOperator(_EmpiricalRiskOperator):
         reduction: for a plain callable ``loss_fn``: "mean" (default) or "sum".
         seed: fixes dropout masks in train mode (required then), one realisation per batch.
         batch_size_fn: override the per-batch normaliser c_b of a mean-reduced loss.
+        block_columns: the most columns of a block one data pass serves (the block is then
+            applied in column chunks; same result up to rounding). None (default):
+            :data:`BLOCK_RULE`.
     """
 
     _kind = "hessian"
@@ -885,7 +964,7 @@ class HessianOperator(_EmpiricalRiskOperator):
             select: optional subset of ``params`` (regex or names), as ``params`` elsewhere.
             **kwargs: ``dtype``, ``device``, ``hvp``, ``reduction`` ("mean" default: batches
                 weighted by ``batch_size_fn(batch)``, default the length of ``batch[0]``),
-                ``seed``, ``batch_size_fn``.
+                ``seed``, ``batch_size_fn``, ``block_columns``.
         """
         fns = {"loss_of": loss_of, "params": params}
         return cls(None, None, data, params=select, _functions=fns, **kwargs)
