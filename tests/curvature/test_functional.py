@@ -221,3 +221,49 @@ def test_sequential_plan_covers_only_plain_models_and_losses() -> None:
     tied = nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 2))
     tied[2].weight = tied[0].weight
     assert F.sequential_plan(tied, ce, "eval") is None
+
+
+@pytest.mark.parametrize("batched_min", [0, 1 << 30])
+@pytest.mark.parametrize("batch", [2, 16])
+def test_sequential_hvp_on_strided_rows_in_every_product_branch(
+    monkeypatch: pytest.MonkeyPatch, batched_min: int, batch: int
+) -> None:
+    """Directions given as per-parameter views of (k, P) rows (strided, as the operator passes
+    them), with the weight tangents multiplied one matrix at a time or as one 2-D product
+    (``BATCHED_ROWS_MIN``), and the middle layer's (HV)_W as one [dg, g]^T [a, da] product
+    (batch 2: 400 > 2 * 2 * 40 entries) or two (batch 16): against torch.func.hessian, and
+    equal to the products one column at a time (1e-12)."""
+    monkeypatch.setattr(F, "BATCHED_ROWS_MIN", batched_min)
+    torch.manual_seed(1)
+    model = nn.Sequential(
+        nn.Linear(6, 20), nn.ReLU(), nn.Linear(20, 20), nn.Tanh(), nn.Linear(20, 3)
+    ).double()
+    loss = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(batch, 6, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (batch,), generator=gen)
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    names = list(params)
+    shapes = [params[n].shape for n in names]
+    sizes = [s.numel() for s in shapes]
+
+    def f(vec: torch.Tensor) -> torch.Tensor:
+        d = dict(zip(names, [c.view_as(params[n]) for n, c in zip(names, vec.split(sizes))]))
+        return loss(torch.func.functional_call(model, d, (x,)), y)
+
+    H = torch.func.hessian(f)(torch.cat([params[n].reshape(-1) for n in names]))
+    plan = F.sequential_plan(model, loss, "eval")
+    assert plan is not None
+    k = 4
+    rows = torch.randn(k, sum(sizes), generator=gen, dtype=torch.float64)
+    views, start = {}, 0
+    for n, s in zip(names, shapes):
+        views[n] = rows[:, start : start + s.numel()].view(k, *s)  # strided along k
+        start += s.numel()
+    assert not views["2.weight"].is_contiguous()
+    block = F.flatten_block(F.sequential_hvp(plan, loss, params, views, x, y), names)
+    assert torch.allclose(block.T, H @ rows.T, rtol=1e-10, atol=1e-12)
+    for j in range(k):
+        one = {n: v[j : j + 1].contiguous() for n, v in views.items()}
+        col = F.flatten_block(F.sequential_hvp(plan, loss, params, one, x, y), names)[0]
+        assert float((col - block[j]).norm() / block[j].norm()) < 1e-12

@@ -16,6 +16,7 @@ from torch import nn
 from torch.func import functional_call, hessian, jacrev
 
 from hessrmt.curvature import GGNOperator, HessianOperator, ResidualOperator
+from hessrmt.curvature import operators as ops
 from hessrmt.errors import DataError, InputError
 from tests.curvature.models import (
     ALL_PROBLEMS,
@@ -753,3 +754,76 @@ def test_records_dropped_when_the_class_weights_change() -> None:
         loss.weight[1] = 1.0  # the loss is now a different function: the operator must notice
     with pytest.raises(DataError, match="changed between passes"):
         op @ v
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks of vectors: every way of serving the k columns gives the column-by-column products
+# ---------------------------------------------------------------------------------------------
+
+
+def _columns(op, V: torch.Tensor) -> torch.Tensor:
+    """The products one contiguous column at a time (the k = 1 path)."""
+    return torch.stack([op.matvec(V[:, j].contiguous()) for j in range(V.shape[1])], dim=1)
+
+
+@pytest.mark.filterwarnings("ignore:forward-over-reverse HVP is not supported")
+@pytest.mark.parametrize("block_columns", [None, 1, 2, 5])
+@pytest.mark.parametrize("hvp", ["structured", "double-backward", "forward-over-reverse"])
+def test_block_equals_column_by_column_products(hvp: str, block_columns: int | None) -> None:
+    """Row-major and transposed (k, P) blocks, in one data pass or in column chunks
+    (``block_columns``), equal the single-column products (to 1e-12) and the dense Hessian;
+    the result has the block's layout, and a later product never changes an earlier result
+    (the operator reuses its buffers for row-major blocks)."""
+    p = seq_cnn()
+    op = HessianOperator(p.model, p.loss_fn, p.batches, hvp=hvp, block_columns=block_columns)
+    assert op.hvp_strategy == hvp
+    H = reference_hessian(p)
+    gen = torch.Generator().manual_seed(11)
+    R = torch.randn(5, op.shape[0], generator=gen, dtype=torch.float64)  # rows: V = R.T
+    V = R.T.contiguous()  # row-major (P, 5)
+    cols = _columns(op, V)
+    assert rel(cols, H @ V) < TOL
+    row_major = op.matmat(V)
+    assert row_major.is_contiguous()
+    assert rel(row_major, cols) < 1e-12
+    kept = row_major.clone()
+    transposed = op.matmat(R.T)
+    assert transposed.T.is_contiguous()
+    assert rel(transposed, cols) < 1e-12
+    assert rel(op.matmat(2.0 * V), 2.0 * cols) < 1e-12
+    assert torch.equal(row_major, kept)
+    assert rel(op.matmat(V[:, 1:4]), cols[:, 1:4]) < 1e-12  # a strided, offset block
+    assert op.conventions()["block_columns"] == (block_columns or ops.BLOCK_RULE)
+
+
+@pytest.mark.parametrize("cap_columns", [0, 1, 2, 7])
+def test_block_size_rule_branches_give_the_column_products(
+    monkeypatch: pytest.MonkeyPatch, cap_columns: int
+) -> None:
+    """The size rule for row-major blocks: the kept buffers hold ``cap_columns`` columns (0:
+    none, new buffers per chunk), so a block of 5 is served in chunks of 1, 1, 2 or all 5."""
+    p = seq_cnn()
+    op = HessianOperator(p.model, p.loss_fn, p.batches)
+    P = op.shape[0]
+    monkeypatch.setattr(ops, "WORKSPACE_MAX_BYTES", 2 * cap_columns * P * 8)
+    assert op._columns_per_pass(5, False, 8) == min(5, max(1, cap_columns))
+    assert op._columns_per_pass(5, True, 8) == 5  # transposed blocks: one pass
+    assert (op._kept_buffer(0, 1, torch.zeros(1, dtype=torch.float64)) is None) == (
+        cap_columns == 0
+    )
+    H = reference_hessian(p)
+    gen = torch.Generator().manual_seed(12)
+    V = torch.randn(P, 5, generator=gen, dtype=torch.float64)
+    cols = _columns(op, V)
+    assert rel(op.matmat(V), cols) < 1e-12
+    assert rel(op.matmat(V), H @ V) < TOL
+    # the general (jvp / output Hessian / vjp) path of the GGN through the same rule
+    G = GGNOperator(p.model, p.loss_fn, p.batches)
+    assert rel(G.matmat(V), _columns(G, V)) < 1e-12
+
+
+def test_block_columns_is_validated() -> None:
+    p = seq_cnn()
+    for bad in (0, -1, 2.5, True, "2"):
+        with pytest.raises(InputError, match="block_columns"):
+            HessianOperator(p.model, p.loss_fn, p.batches, block_columns=bad)

@@ -109,6 +109,17 @@ AUTO_RULE = (
 )
 
 
+def _copy_rows(dst: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """dst[:] = src for a contiguous (k, P) ``dst`` and a transposed row-major ``src``, in
+    column chunks of about 1 MiB (cache-sized: 10 x 1M float32 rows 8 ms against 12.5 ms for one
+    ``copy_``, 2 x 1M 1.2 ms against 5 ms; equal from 32 rows on)."""
+    k, P = dst.shape
+    step = max(256, (1 << 20) // (k * dst.element_size()))
+    for a in range(0, P, step):
+        dst[:, a : a + step].copy_(src[:, a : a + step])
+    return dst
+
+
 def _resolve_hvp(hvp: str, device: torch.device) -> str:
     aliases = {
         "double-backward": "double-backward",
@@ -826,7 +837,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
             cj = min(c, k - j)
             rows = self._kept_buffer(0, cj, Vt)
             acc = self._kept_buffer(1, cj, Vt)
-            rows = Vt[j : j + cj].contiguous() if rows is None else rows.copy_(Vt[j : j + cj])
+            rows = Vt[j : j + cj].contiguous() if rows is None else _copy_rows(rows, Vt[j : j + cj])
             acc = torch.zeros_like(rows) if acc is None else acc.zero_()
             self._accumulate(rows, acc)
             out[:, j : j + cj] = acc.T
