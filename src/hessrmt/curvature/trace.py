@@ -95,13 +95,17 @@ def _quad_samples(
     done = 0
     while done < num:
         c = min(batch_size, num - done)
-        Z = torch.cat(
-            [probe_block(n, 1, streams[done + i], probes, op.device) for i in range(c)], dim=1
+        # probes as rows (c, n), passed as the (n, c) view Z: each probe is contiguous, which
+        # is the layout the operators and the float64 casts handle without copies
+        rows = torch.stack(
+            [probe_block(n, 1, streams[done + i], probes, op.device)[:, 0] for i in range(c)]
         )
+        Z = rows.T
         if Q is not None:
             Z, _ = cgs2(Q, Z)
         AZ = apply64(op, Z)
-        out.append((Z * AZ).sum(0).cpu().numpy())
+        # z_i^T A z_i for each column, as batched dot products (no (n, c) temporary)
+        out.append(torch.einsum("ji,ji->i", Z, AZ).cpu().numpy())
         done += c
         if stop is not None and stop(np.concatenate(out)):
             break
