@@ -266,3 +266,22 @@ def test_anchor_hvps_match_autograd(tiny):
         op, counter = A.eigenthings_setup(tiny)
         assert torch.allclose(op.matvec(v), ref, rtol=1e-10, atol=1e-13)
         assert counter.count == 1
+
+
+@pytest.mark.parametrize(("reached", "met"), [(False, True), (True, False)])
+def test_power_iteration_goal_is_decided_by_the_5x_budget_run(reached, met):
+    def row(tool, mv, **kw):
+        return {"tool": tool, "status": "ok", "matvecs": mv, "max_residual": 0.5, **kw}
+
+    t = {
+        "task": "topk",
+        "problem": {"name": "p"},
+        "rows": [
+            row("hessrmt", 100),
+            row("pyhessian", 300, reached_target=False),  # its own rule: stops early, wrong
+            row("pyhessian", 500, reached_target=reached, budget_of_5x=True),
+        ],
+    }
+    (g,) = [g for g in check_goals({"tasks": [t]}) if "power iteration" in g["goal"]]
+    assert g["met"] is met
+    assert "500 vs 100" in g["measured"]
