@@ -172,11 +172,10 @@ def _jsonable(obj: object) -> object:
 
 def _meta(args, cfg, machine, available, anchors_note, argv, start, mode):  # type: ignore[no-untyped-def]
     """Run metadata (refreshed after every task, so partial results are renderable)."""
+    from hessbench.report import load_note
     from hessbench.timing import load_average, package_versions
 
     machine["load_average_end"] = load_average()
-    loads = [x for x in (machine.get("load_average_start"), machine["load_average_end"]) if x]
-    busy = any(x[0] > 0.5 * (machine["cores"] or 1) for x in loads)
     return {
         "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
         "command": "python bench/run.py " + " ".join(argv),
@@ -188,13 +187,7 @@ def _meta(args, cfg, machine, available, anchors_note, argv, start, mode):  # ty
         "anchors_note": anchors_note,
         "config": {k: v for k, v in vars(cfg).items()},
         "wall_s": time.perf_counter() - start,
-        "load_note": (
-            "The machine was SHARED and LOADED by other jobs during this run (load above half "
-            "the core count): absolute times are inflated and noisy; ratios measured within one "
-            "task are more reliable."
-            if busy
-            else "The machine was quiet during this run."
-        ),
+        "load_note": load_note(machine),
         "note": args.note,
         "findings": [],
     }

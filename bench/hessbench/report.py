@@ -234,6 +234,23 @@ def _w1_no_worse(h: dict[str, Any], r: dict[str, Any]) -> tuple[bool, str]:
     return True, ""
 
 
+def load_note(machine: dict[str, Any]) -> str:
+    """Whether other jobs loaded the machine, from the 1-minute load averages: before the run
+    (other jobs only) above half the cores, or at its end above its own threads plus half."""
+    cores = machine.get("cores") or 1
+    start, end = machine.get("load_average_start"), machine.get("load_average_end")
+    own = machine.get("torch_threads") or 1
+    busy = bool(start and start[0] > 0.5 * cores) or bool(end and end[0] > own + 0.5 * cores)
+    if busy:
+        return (
+            "The machine was SHARED and LOADED by other jobs during this run (1-minute load "
+            "above half the core count before it, or above this run's own threads plus half "
+            "the cores at its end): absolute times are inflated and noisy; ratios measured "
+            "within one task are more reliable."
+        )
+    return "The machine was quiet during this run (the load at its end includes its own threads)."
+
+
 def check_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The goals of issue 7, each with its measured figure and a verdict per problem."""
     goals: list[dict[str, Any]] = []
@@ -367,7 +384,7 @@ def render(results: dict[str, Any]) -> str:
         )
         + ".",
         f"* Load average (1/5/15 min) at start {m.get('load_average_start')}, at end "
-        f"{m.get('load_average_end')}. " + meta.get("load_note", ""),
+        f"{m.get('load_average_end')}. " + load_note(m),
         "* Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".",
         f"* Anchors: {meta['anchors_note']}",
     ]
