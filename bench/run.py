@@ -327,20 +327,23 @@ def main(argv: list[str] | None = None) -> int:
         old_meta = old.get("meta") or {"date_utc": "an earlier, interrupted run", "machine": {}}
         rerun = {(t["task"], t["problem"].get("name")) for t in results["tasks"]}
         kept = [t for t in old["tasks"] if (t["task"], t["problem"].get("name")) not in rerun]
-        for t in kept:
-            t["from_run"] = old_meta["date_utc"]
+        old_load = [
+            old_meta["machine"].get("load_average_start"),
+            old_meta["machine"].get("load_average_end"),
+        ]
+        for t in kept:  # a task merged before keeps the run it was measured in
+            if "from_run" not in t:
+                t["from_run"], t["from_run_load"] = old_meta["date_utc"], old_load
         results["tasks"] = kept + results["tasks"]
         for name, ref in old.get("references", {}).items():
             results["references"].setdefault(name, ref)
-        results["meta"]["merged_from"] = {
-            "file": Path(args.merge).name,
-            "date_utc": old_meta["date_utc"],
-            "tasks": sorted({f"{t['task']} on {t['problem'].get('name')}" for t in kept}),
-            "load_average": [
-                old_meta["machine"].get("load_average_start"),
-                old_meta["machine"].get("load_average_end"),
-            ],
-        }
+        runs: dict[str, dict] = {}
+        for t in kept:
+            run_ = runs.setdefault(
+                t["from_run"], {"tasks": [], "load_average": t.get("from_run_load")}
+            )
+            run_["tasks"].append(f"{t['task']} on {t['problem'].get('name')}")
+        results["meta"]["merged_from"] = {"file": Path(args.merge).name, "runs": runs}
     save(results, args)
     return 0
 

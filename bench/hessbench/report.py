@@ -390,11 +390,15 @@ def render(results: dict[str, Any]) -> str:
     ]
     merged = meta.get("merged_from")
     if merged:
-        out.append(
-            f"* Tasks {', '.join(merged['tasks'])} come from the earlier run of "
-            f"{merged['date_utc']} (`{merged['file']}`, load average at its start and end "
-            f"{merged['load_average']}); the others were rerun in this one."
-        )
+        runs = merged.get("runs") or {  # results merged by an older harness: one earlier run
+            merged["date_utc"]: {"tasks": merged["tasks"], "load_average": merged["load_average"]}
+        }
+        for date, r in sorted(runs.items()):
+            out.append(
+                f"* Tasks {', '.join(sorted(r['tasks']))} come from the earlier run of {date} "
+                f"(load average at its start and end {r['load_average']})."
+            )
+        out.append("* The others were measured in this run.")
     out += [
         "",
         "## How to read this",

@@ -285,3 +285,68 @@ def test_power_iteration_goal_is_decided_by_the_5x_budget_run(reached, met):
     (g,) = [g for g in check_goals({"tasks": [t]}) if "power iteration" in g["goal"]]
     assert g["met"] is met
     assert "500 vs 100" in g["measured"]
+
+
+def _rmt_task(name: str, **extra):
+    return {
+        "task": "rmt",
+        "problem": {"name": name},
+        "settings": {"command": f"python {name}"},
+        "status": "ok",
+        "seconds": 1.0,
+        "stdout": "out",
+        "rows": [],
+        **extra,
+    }
+
+
+def _meta(date: str, load: list[float]):
+    machine = {
+        "cpu": "x",
+        "cores": 2,
+        "torch_threads": 2,
+        "platform": "p",
+        "device": "cpu",
+        "cuda_available": False,
+        "load_average_start": load,
+        "load_average_end": load,
+    }
+    return {
+        "date_utc": date,
+        "command": "test",
+        "mode": "quick",
+        "machine": machine,
+        "versions": {"hessrmt": "0"},
+        "anchors_note": "none",
+    }
+
+
+def test_merge_keeps_the_run_each_task_was_measured_in(tmp_path):
+    """A task merged twice still names the run that measured it, not the run merged last."""
+    import json
+
+    import run as bench_run
+
+    older = {"tasks": [_rmt_task("a.py")], "references": {}, "meta": _meta("D1", [0.1, 0, 0])}
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    # the middle run measured b.py and merged a.py from D1
+    middle = {"tasks": [_rmt_task("b.py")], "references": {}, "meta": _meta("D2", [0.2, 0, 0])}
+    (tmp_path / "middle.json").write_text(json.dumps(middle))
+    out1 = tmp_path / "o1"
+    argv = ["--render", str(tmp_path / "middle.json"), "--merge", str(tmp_path / "older.json")]
+    assert bench_run.main([*argv, "--no-docs", "--out-dir", str(out1)]) == 0
+    (mid_merged,) = list(out1.glob("*.json"))
+    newest = {"tasks": [_rmt_task("c.py")], "references": {}, "meta": _meta("D3", [0.3, 0, 0])}
+    (tmp_path / "newest.json").write_text(json.dumps(newest))
+    out2 = tmp_path / "o2"
+    argv = ["--render", str(tmp_path / "newest.json"), "--merge", str(mid_merged)]
+    assert bench_run.main([*argv, "--no-docs", "--out-dir", str(out2)]) == 0
+    (final,) = list(out2.glob("*.json"))
+    res = json.loads(final.read_text())
+    origin = {t["problem"]["name"]: t.get("from_run") for t in res["tasks"]}
+    assert origin == {"a.py": "D1", "b.py": "D2", "c.py": None}
+    runs = res["meta"]["merged_from"]["runs"]
+    assert runs["D1"] == {"tasks": ["rmt on a.py"], "load_average": [[0.1, 0, 0], [0.1, 0, 0]]}
+    assert runs["D2"]["tasks"] == ["rmt on b.py"]
+    text = render(res)
+    assert "come from the earlier run of D1" in text and "come from the earlier run of D2" in text
