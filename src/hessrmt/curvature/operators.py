@@ -29,7 +29,7 @@ Example::
     G = GGNOperator(model, loss_fn, batches, params="^fc")             # last layer only
 
 How H V is computed (``hvp=``, recorded in :meth:`conventions`): "structured" (the default
-for a plain ``nn.Sequential`` of the layers :func:`hessrmt.curvature.functional.sequential_plan`
+for a plain ``nn.Sequential`` of the layers :func:`hessrmt.curvature.structured.sequential_plan`
 lists, with cross-entropy or MSE: per-layer forward-over-reverse without an autograd graph),
 "double-backward" (autograd on each batch's graph, the parameters bound into the model once per
 data pass), or "forward-over-reverse" (``torch.func``, vmapped over the columns). All three are
@@ -59,6 +59,7 @@ from torch.func import functional_call
 from torch.utils._pytree import tree_leaves, tree_map
 
 from hessrmt.curvature import functional as F
+from hessrmt.curvature import structured as S
 from hessrmt.curvature.linop import CurvatureOperator
 from hessrmt.errors import DataError, InputError
 
@@ -70,7 +71,7 @@ except ImportError:  # pragma: no cover - a torch without the (private) helper: 
     _reparametrize_module = None
 
 #: Documented rule for ``hvp="auto"``. The Hessian of a plain ``nn.Sequential`` of the layers
-#: :func:`hessrmt.curvature.functional.sequential_plan` lists, with cross-entropy or MSE, uses
+#: :func:`hessrmt.curvature.structured.sequential_plan` lists, with cross-entropy or MSE, uses
 #: the "structured" per-layer forward-over-reverse (no autograd graph). Measured on this project's
 #: shared 2-core CPU, one thread, CPU time (thread_time, interleaved, medians) of one HVP over
 #: one plain reverse-mode gradient over the same batches: MLP 64-10-100-10 (2 x 128, float64)
@@ -329,7 +330,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         self.hvp = hvp
         self._structured_note: str | None = None
         self._plan = (
-            F.sequential_plan(model, loss_fn, mode)
+            S.sequential_plan(model, loss_fn, mode)
             if model is not None and self._kind == "hessian"
             else None
         )
@@ -752,7 +753,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         return self.hvp_strategy == "double-backward"
 
     def _accumulate_structured(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
-        """acc += sum_b w_b H_b V by :func:`hessrmt.curvature.functional.sequential_hvp` (no
+        """acc += sum_b w_b H_b V by :func:`hessrmt.curvature.structured.sequential_hvp` (no
         autograd); ``rows`` and ``acc`` as in :meth:`_accumulate_double_backward`.
 
         Raises:
@@ -772,8 +773,8 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         try:
             for _, (x, y), w in passes:
                 if not isinstance(x, torch.Tensor):
-                    raise F.StructuredUnsupported("the inputs are not one tensor")
-                F.sequential_hvp(
+                    raise S.StructuredUnsupported("the inputs are not one tensor")
+                S.sequential_hvp(
                     self._plan or [], self.loss_fn, params, vs, x, y, out=outs, alpha=w
                 )
         finally:
@@ -789,7 +790,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
             try:
                 self._accumulate_structured(rows, acc)
                 return
-            except F.StructuredUnsupported as exc:
+            except S.StructuredUnsupported as exc:
                 self.hvp_strategy = "double-backward"
                 self._structured_note = f"structured HVP not applicable ({exc}); double backward"
                 acc.zero_()
