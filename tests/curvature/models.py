@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hessrmt.curvature.linop import CurvatureOperator
+
 #: Default uneven batch sizes (N = 23).
 BATCH_SIZES: tuple[int, ...] = (7, 5, 11)
 
@@ -212,3 +214,17 @@ def reference_hessian(
     if method == "autograd":
         return torch.autograd.functional.hessian(f, theta0)
     return hessian(f)(theta0)
+
+
+class NonFiniteOperator(CurvatureOperator):
+    """An operator whose products contain ``value`` (nan or inf), as an overflowing float16 HVP
+    can: for the error paths of the algorithms."""
+
+    def __init__(self, n: int, value: float) -> None:
+        super().__init__(n, torch.float64, "cpu")
+        self.value = value
+
+    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
+        out = V.clone()
+        out[0] = self.value
+        return out

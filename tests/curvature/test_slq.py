@@ -14,6 +14,7 @@ import torch
 from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
 from hessrmt.curvature.slq import SLQResult, gaussian_density, slq
 from hessrmt.errors import InputError
+from tests.curvature.models import NonFiniteOperator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -482,21 +483,9 @@ def test_num_steps_capped_at_the_dimension() -> None:
         np.testing.assert_allclose(np.sort(res.nodes[i]), d, atol=1e-13)
 
 
-class _NonFinite(CurvatureOperator):
-    """An operator whose products overflow (as a float16 HVP can)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__(n, torch.float64, "cpu")
-
-    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
-        out = V.clone()
-        out[0] = float("inf")
-        return out
-
-
 def test_non_finite_operator_products_raise_input_error() -> None:
     with pytest.raises(InputError, match="non-finite"):
-        slq(_NonFinite(10), num_probes=2, num_steps=3)
+        slq(NonFiniteOperator(10, float("inf")), num_probes=2, num_steps=3)
 
 
 @pytest.fixture(scope="module")

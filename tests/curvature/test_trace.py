@@ -12,6 +12,7 @@ import torch
 from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
 from hessrmt.curvature.trace import TraceResult, hutchinson_trace, hutchpp_trace
 from hessrmt.errors import InputError
+from tests.curvature.models import NonFiniteOperator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -293,25 +294,13 @@ def test_bad_input(call, match: str) -> None:
         call(np.eye(5))
 
 
-class _NonFinite(CurvatureOperator):
-    """An operator whose products overflow (as a float16 HVP can)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__(n, torch.float64, "cpu")
-
-    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
-        out = V.clone()
-        out[0] = float("nan")
-        return out
-
-
 @pytest.mark.parametrize("estimator", ["hutchinson", "hutch++"])
 def test_non_finite_operator_products_raise_input_error(estimator: str) -> None:
     with pytest.raises(InputError, match="non-finite"):
         if estimator == "hutchinson":
-            hutchinson_trace(_NonFinite(10), 5, seed=0)
+            hutchinson_trace(NonFiniteOperator(10, float("nan")), 5, seed=0)
         else:
-            hutchpp_trace(_NonFinite(10), 9, seed=0)
+            hutchpp_trace(NonFiniteOperator(10, float("nan")), 9, seed=0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
