@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hessrmt.curvature.linop import CurvatureOperator
+from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
 
 #: Default uneven batch sizes (N = 23).
 BATCH_SIZES: tuple[int, ...] = (7, 5, 11)
@@ -228,3 +228,16 @@ class NonFiniteOperator(CurvatureOperator):
         out = V.clone()
         out[0] = self.value
         return out
+
+
+class Recording(DenseOperator):
+    """A dense operator that keeps the blocks it is applied to (the first one holds the start
+    vectors q_i = z_i / ||z_i|| of every probe, so seeded probes can be checked from outside)."""
+
+    def __init__(self, A) -> None:
+        super().__init__(torch.as_tensor(A))
+        self.blocks: list[torch.Tensor] = []
+
+    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
+        self.blocks.append(V.clone())
+        return super()._matmat(V)

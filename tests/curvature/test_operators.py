@@ -35,6 +35,17 @@ TOL = 1e-10
 STRATEGIES = ["double-backward", "forward-over-reverse"]
 
 
+def sub_hessian(model: nn.Module, H: torch.Tensor, sel: list[str]) -> torch.Tensor:
+    """The rows and columns of the full Hessian ``H`` (model parameter order) of the named
+    parameters ``sel``, in model order."""
+    offsets = np.cumsum([0] + [q.numel() for q in model.parameters()])
+    names = [n for n, _ in model.named_parameters()]
+    idx = torch.cat(
+        [torch.arange(offsets[i], offsets[i + 1]) for i, n in enumerate(names) if n in sel]
+    )
+    return H[idx][:, idx]
+
+
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
@@ -120,14 +131,9 @@ def test_parameter_subsets(hvp: str) -> None:
     p = mlp_tanh()
     names = [n for n, _ in p.model.named_parameters()]
     H = reference_hessian(p)
-    sizes = [q.numel() for q in p.model.parameters()]
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
 
     def block(sel: list[str]) -> torch.Tensor:
-        idx = torch.cat(
-            [torch.arange(offsets[i], offsets[i + 1]) for i, n in enumerate(names) if n in sel]
-        )
-        return H[idx][:, idx]
+        return sub_hessian(p.model, H, sel)
 
     op = HessianOperator(p.model, p.loss_fn, p.batches, params=r"^2\.", hvp=hvp)
     assert op.param_names == ["2.weight", "2.bias"]
@@ -596,15 +602,9 @@ def test_structured_hvp_grouped_strided_convolution_without_bias() -> None:
 def test_structured_hvp_parameter_subsets_and_frozen_parameters() -> None:
     p = seq_cnn()
     H = reference_hessian(p)
-    names = [n for n, _ in p.model.named_parameters()]
-    sizes = [q.numel() for q in p.model.parameters()]
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
 
     def block(sel: list[str]) -> torch.Tensor:
-        idx = torch.cat(
-            [torch.arange(offsets[i], offsets[i + 1]) for i, n in enumerate(names) if n in sel]
-        )
-        return H[idx][:, idx]
+        return sub_hessian(p.model, H, sel)
 
     for spec in (r"^3\.", ["0.weight", "6.bias"], ["9.bias"], "weight$"):
         op = HessianOperator(p.model, p.loss_fn, p.batches, params=spec)

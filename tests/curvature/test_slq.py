@@ -14,7 +14,7 @@ import torch
 from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
 from hessrmt.curvature.slq import SLQResult, gaussian_density, slq
 from hessrmt.errors import InputError
-from tests.curvature.models import NonFiniteOperator
+from tests.curvature.models import NonFiniteOperator, Recording
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,19 +29,6 @@ def with_spectrum(eigs: np.ndarray, seed: int = 0) -> np.ndarray:
 def goe(n: int, seed: int) -> np.ndarray:
     X = np.random.default_rng(seed).standard_normal((n, n))
     return (X + X.T) / np.sqrt(2 * n)
-
-
-class Recording(DenseOperator):
-    """A dense operator that keeps the blocks it is applied to (the first one holds the start
-    vectors q_i = z_i / ||z_i|| of every probe, so seeded probes can be checked from outside)."""
-
-    def __init__(self, A) -> None:
-        super().__init__(torch.as_tensor(A))
-        self.blocks: list[torch.Tensor] = []
-
-    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
-        self.blocks.append(V.clone())
-        return super()._matmat(V)
 
 
 class Rounded32(CurvatureOperator):

@@ -12,7 +12,7 @@ import torch
 from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
 from hessrmt.curvature.trace import TraceResult, hutchinson_trace, hutchpp_trace
 from hessrmt.errors import InputError
-from tests.curvature.models import NonFiniteOperator
+from tests.curvature.models import NonFiniteOperator, Recording
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -38,18 +38,6 @@ class Rounded32(CurvatureOperator):
 
     def _matmat(self, V: torch.Tensor) -> torch.Tensor:
         return (self.A @ V.to(torch.float64)).to(torch.float32)
-
-
-class Recording(DenseOperator):
-    """Keeps the probe blocks it is applied to."""
-
-    def __init__(self, A) -> None:
-        super().__init__(torch.as_tensor(A))
-        self.blocks: list[torch.Tensor] = []
-
-    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
-        self.blocks.append(V.clone())
-        return super()._matmat(V)
 
 
 def test_hutchinson_within_three_se_and_exact_variance() -> None:
