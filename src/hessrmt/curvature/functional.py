@@ -268,11 +268,11 @@ def hvp_double_backward(
     k = next(iter(V.values())).shape[0]
     with torch.enable_grad():
         value = f(dict(zip(names, leaves)))
+        # one column: plain tensors of the leaves' shapes (see double_backward_products)
+        vs = [V[n][0] if k == 1 else V[n] for n in names]
+        hv = double_backward_products(value, leaves, vs, k)
         if k == 1:
-            hv1 = double_backward_products(value, leaves, [V[n][0] for n in names], 1)
-            hv = [None if h is None else h.unsqueeze(0) for h in hv1]
-        else:
-            hv = double_backward_products(value, leaves, [V[n] for n in names], k)
+            hv = [None if h is None else h.unsqueeze(0) for h in hv]
     return {
         n: (
             h.detach()

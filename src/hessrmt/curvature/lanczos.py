@@ -542,13 +542,14 @@ def lanczos(
     stall = find_missed if verify and b < k else None
     run = _thick_restart(op, k, which, tol_used, max_iter, m, b, Qt, rng, stall)
     start_rows = run.missed
+    zero_rerun = False
     if stall is not None and start_rows is None and not run.exact:
         if np.all(run.est <= tol_used * run.anorm):
             if _zero_at_wanted_end(run.lam, which, tol_used * run.anorm):
                 # a (numerically) zero eigenvalue with less wanted nonzero ones: a structural null
                 # space (rank-deficient GGN, dead units) is the usual multiple eigenvalue, and its
                 # missed copies sit in a cluster the short check cannot resolve: use blocks
-                check = "zero eigenvalue at the wanted end"
+                check, zero_rerun = "zero eigenvalue at the wanted end", True
                 y = random_orthonormal_rows(run.Xt, 1, rng, device)
             else:
                 check = "passed"
@@ -568,10 +569,8 @@ def lanczos(
         budget = max(10, (max_iter - restarts) // b)
         run = _thick_restart(op, k, which, tol_used, budget, m, b, Qt, rng)
         run.restarts += restarts
-        if check.startswith("zero"):
-            check = f"{check}; re-run with block_size={b}"
-        else:
-            check = f"missed eigenvalue found; re-run with block_size={b}"
+        why = check if zero_rerun else "missed eigenvalue found"
+        check = f"{why}; re-run with block_size={b}"
     lam, Xt, est, anorm = run.lam, run.Xt, run.est, run.anorm
     restarts = run.restarts
     residuals = _true_residuals(run)

@@ -70,18 +70,6 @@ try:  # bind the parameters once per data pass instead of once per batch (see _b
 except ImportError:  # pragma: no cover - a torch without the (private) helper: functional_call
     _reparametrize_module = None
 
-#: Documented rule for ``hvp="auto"``. The Hessian of a plain ``nn.Sequential`` of the layers
-#: :func:`hessrmt.curvature.structured.sequential_plan` lists, with cross-entropy or MSE, uses
-#: the "structured" per-layer forward-over-reverse (no autograd graph). Measured on this project's
-#: shared 2-core CPU, one thread, CPU time (thread_time, interleaved, medians) of one HVP over
-#: one plain reverse-mode gradient over the same batches: MLP 64-10-100-10 (2 x 128, float64)
-#: 1.9 (autograd double backward 2.4-2.6); LeNet (2 x 32, float64) 2.1 (2.6); MLP 20-1000-1000-4
-#: (2 x 16, float32) 1.8 (2.8-2.9); MLP 20-256-256-4 (2 x 128, float32) 2.2 (2.8). For LeNet
-#: 2.1-2.2 is the forward-over-reverse count of convolution passes (11 against the gradient's 5).
-#: Otherwise: on CPU, double backward (MLP 784-64-32-10, P = 52,650, k = 1: 1.45 gradients per
-#: column against 2.96 for the vmapped forward-over-reverse; k = 2: 1.05 vs 1.67; k = 4: 0.75 vs
-#: 1.00; LeNet-5 k = 1: 2.9 vs 3.4; within noise for k >= 8); on GPUs the vmapped
-#: forward-over-reverse, the usual choice there (curvlinops), not measured here (no GPU).
 #: The most memory an operator keeps between products in the two (k, P) buffers it uses for
 #: row-major (P, k) blocks (see :data:`BLOCK_RULE`).
 WORKSPACE_MAX_BYTES = 256 << 20
@@ -104,6 +92,18 @@ BLOCK_RULE = (
     "chunks whose two (c, P) buffers fit WORKSPACE_MAX_BYTES"
 )
 
+#: Documented rule for ``hvp="auto"``. The Hessian of a plain ``nn.Sequential`` of the layers
+#: :func:`hessrmt.curvature.structured.sequential_plan` lists, with cross-entropy or MSE, uses
+#: the "structured" per-layer forward-over-reverse (no autograd graph). Measured on this project's
+#: shared 2-core CPU, one thread, CPU time (thread_time, interleaved, medians) of one HVP over
+#: one plain reverse-mode gradient over the same batches: MLP 64-10-100-10 (2 x 128, float64)
+#: 1.9 (autograd double backward 2.4-2.6); LeNet (2 x 32, float64) 2.1 (2.6); MLP 20-1000-1000-4
+#: (2 x 16, float32) 1.8 (2.8-2.9); MLP 20-256-256-4 (2 x 128, float32) 2.2 (2.8). For LeNet
+#: 2.1-2.2 is the forward-over-reverse count of convolution passes (11 against the gradient's 5).
+#: Otherwise: on CPU, double backward (MLP 784-64-32-10, P = 52,650, k = 1: 1.45 gradients per
+#: column against 2.96 for the vmapped forward-over-reverse; k = 2: 1.05 vs 1.67; k = 4: 0.75 vs
+#: 1.00; LeNet-5 k = 1: 2.9 vs 3.4; within noise for k >= 8); on GPUs the vmapped
+#: forward-over-reverse, the usual choice there (curvlinops), not measured here (no GPU).
 AUTO_RULE = (
     "structured (per-layer forward-over-reverse) for supported nn.Sequential models and "
     "losses; else double-backward on CPU, forward-over-reverse on other devices"
@@ -362,11 +362,7 @@ class _EmpiricalRiskOperator(CurvatureOperator):
                 batch = self._prepare(raw)
                 with torch.no_grad(), self._seeded(i):
                     value, terms, n = self._batch_loss_and_terms(theta, batch)
-                leaves = _tensor_leaves(raw)
-                if leaves is not None:  # the same c_b as _passes computes (see there)
-                    self._records[i] = _BatchRecord(
-                        leaves, terms if self._batch_size_fn is None else None
-                    )
+                self._remember(i, _tensor_leaves(raw), terms)
                 if not torch.isfinite(value):
                     raise InputError(
                         f"the loss on batch {i} is not finite ({float(value)}); check the data and "
@@ -567,6 +563,14 @@ class _EmpiricalRiskOperator(CurvatureOperator):
         old = self._records_loss_state
         return state[0] == old[0] and state[1] is old[1] and state[2] == old[2]
 
+    def _remember(self, index: int, leaves: list[torch.Tensor] | None, terms: float) -> None:
+        """Record that batch ``index`` (its tensors ``leaves``) was validated, with its c_b
+        (not kept under a user ``batch_size_fn``, which is called on every pass)."""
+        if leaves is not None:
+            self._records[index] = _BatchRecord(
+                leaves, terms if self._batch_size_fn is None else None
+            )
+
     def _passes(self) -> Iterator[tuple[int, Any, float]]:
         """One pass over the data: (index, prepared batch, weight), with a consistency check.
 
@@ -598,10 +602,8 @@ class _EmpiricalRiskOperator(CurvatureOperator):
                     terms = float(
                         _first_len(batch[0] if isinstance(batch, (tuple, list)) else batch)
                     )
-                if not known and leaves is not None:
-                    self._records[i] = _BatchRecord(
-                        leaves, terms if self._batch_size_fn is None else None
-                    )
+                if not known:
+                    self._remember(i, leaves, terms)
                 seen += terms
                 yield i, batch, self._weight(terms)
         if abs(seen - self.total_terms) > 1e-9 * max(1.0, self.total_terms):
@@ -761,11 +763,9 @@ class _EmpiricalRiskOperator(CurvatureOperator):
                 partly updated).
         """
         k = rows.shape[0]
-        names = zip(self.param_names, self._slices)
-        vs = {n: rows[:, a:b].view(k, *sh) for n, (a, b, sh) in names}
-        outs = {
-            n: acc[:, a:b].view(k, *sh) for n, (a, b, sh) in zip(self.param_names, self._slices)
-        }
+        named = list(zip(self.param_names, self._slices))
+        vs = {n: rows[:, a:b].view(k, *sh) for n, (a, b, sh) in named}
+        outs = {n: acc[:, a:b].view(k, *sh) for n, (a, b, sh) in named}
         if self._point is None:  # theta and the frozen tensors never change: merge them once
             self._point = self._all_params(self.theta)
         params = self._point

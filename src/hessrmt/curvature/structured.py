@@ -174,25 +174,24 @@ def _loss_grads(
         valid = y != loss_fn.ignore_index
         p = torch.softmax(z, dim=1)
         B = z.shape[0]
+        s: float | torch.Tensor  # the weight of each sample's term in the batch loss
         if loss_fn.weight is None and z.device.type == "cpu" and bool(valid.all()):
-            # every target counts once: the normaliser is a number (no per-sample scaling)
-            c = 1.0 / B if loss_fn.reduction == "mean" else 1.0
-            g = (p * c).scatter_add_(1, y[:, None], p.new_full((B, 1), -c))
-            if dz is None:
-                return g, None
-            pd = p * dz  # (K, B, C): softmax Jacobian diag(p) - p p^T applied to dz
-            return g, pd.sub_(p * pd.sum(-1, keepdim=True)).mul_(c)
-        yc = torch.where(valid, y, torch.zeros_like(y))
-        s = valid.to(z.dtype)
-        if loss_fn.weight is not None:
-            s = s * loss_fn.weight.to(device=z.device, dtype=z.dtype)[yc]
-        if loss_fn.reduction == "mean":
-            s = s / s.sum()
-        s = s[:, None]
-        g = (p * s).scatter_add_(1, yc[:, None], -s)
+            # every target counts once: the weight is one number (no per-sample scaling)
+            s = 1.0 / B if loss_fn.reduction == "mean" else 1.0
+            neg_s = p.new_full((B, 1), -s)
+        else:
+            y = torch.where(valid, y, torch.zeros_like(y))
+            s = valid.to(z.dtype)
+            if loss_fn.weight is not None:
+                s = s * loss_fn.weight.to(device=z.device, dtype=z.dtype)[y]
+            if loss_fn.reduction == "mean":
+                s = s / s.sum()
+            s = s[:, None]
+            neg_s = -s
+        g = (p * s).scatter_add_(1, y[:, None], neg_s)  # s (p - onehot(y))
         if dz is None:
             return g, None
-        pd = p * dz
+        pd = p * dz  # (K, B, C): softmax Jacobian diag(p) - p p^T applied to dz
         return g, pd.sub_(p * pd.sum(-1, keepdim=True)).mul_(s)
     if not isinstance(y, torch.Tensor) or y.shape != z.shape:
         raise StructuredUnsupported("MSE needs targets of the output's shape")
@@ -378,9 +377,9 @@ def sequential_hvp(
                     continue
                 ng = _conv_bwd(m, g, ai, W, (True, False, False))[0] if propagate else None
                 ndg = []
-                for j in range(K):  # one column at a time: the weight products sum over B
-                    if not (propagate or wk in V):
-                        break
+                # one column at a time (the weight products sum over B); nothing to do for a
+                # frozen weight below which nothing is selected
+                for j in range(K if propagate or wk in V else 0):
                     gi, gw, _ = _conv_bwd(m, dg[j], ai, W, (propagate, wk in V, False))
                     if wk in V:  # (HV)_W = W-adjoint of dg at a + W-adjoint of g at da
                         if dai is not None:
