@@ -1,5 +1,6 @@
 """GP Hessian toy: covariance derived from the kernel (checked by finite differences of the
-kernel itself), sampler covariance (Monte Carlo), GOE ratios (papers.md §2.7, oracle SR-4 style)."""
+kernel itself), sampler covariance (Monte Carlo), GOE ratios (docs/reference/papers.md §2.7, oracle
+SR-4 style)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Oracle PAPER-1: the ImageNet exponential-hardness fit (papers.md §2.8)."""
+"""Oracle PAPER-1: the ImageNet exponential-hardness fit (docs/reference/papers.md §2.8)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ PAPER_1 = {"loss": (0.9432, 0.7611, -0.0458), "error": (0.2330, 0.1673, -0.0406)
 def test_table_transcribed() -> None:
     tab = load_imagenet_hardness()
     assert tab.budget.tolist() == [15, 30, 45, 60, 90, 120, 150, 180, 210, 270, 300]
-    # spot values from papers.md §2.8
+    # spot values from docs/reference/papers.md §2.8
     assert tab.loss[0] == 1.3510 and tab.loss[-1] == 0.9316
     assert tab.error_epoch[4] == 88 and tab.error[6] == 0.2346
     assert tab.loss_epoch.tolist()[-3:] == [152, 204, 210]

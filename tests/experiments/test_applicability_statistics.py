@@ -1,4 +1,5 @@
-"""Statistics of the applicability reproduction: binned-figure oracles (papers.md §2.5(b)),
+"""Statistics of the applicability reproduction: binned-figure oracles (docs/reference/papers.md
+§2.5(b)),
 degeneracy counting, softmax Hessian closed form and rank (AT-3, §11.1), ratio means."""
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def test_mean_reduced_ratio_goe_vs_poisson() -> None:
 
 def test_unfolded_spacings_goe() -> None:
     """Paper's split pooled unfolding, 60 GOE spectra (N = 150, central 100 levels): spacing
-    variance against the exact Gaudin GOE value 0.28553 (rmt-oracles §3). Replicate SDs (20
+    variance against the exact Gaudin GOE value 0.28553 (docs/reference/rmt-oracles.md §3).
+    Replicate SDs (20
     seeds): variance 0.012, mean 0.0013, TV to Gaudin 0.009 (mean 0.056), TV to Poisson 0.011
     (mean 0.284)."""
     from hessrmt.rmt.reference import GAUDIN_VARIANCE
@@ -133,7 +135,8 @@ def test_spacing_stats_tv_by_direct_histogram(rng: np.random.Generator) -> None:
 
 
 def test_paper_values_transcription_and_rank_identity() -> None:
-    """papers.md §2.5 spot values, and an independent check of the transcription: the paper's
+    """docs/reference/papers.md §2.5 spot values, and an independent check of the transcription:
+    the paper's
     1e-4 zero fractions of the logistic models equal the rank bound 1 - (C - 1) b / P
     (rank <= 9 * 64 = 576; P = 7850 for MNIST, 5130 for CIFAR-10 features) to 3 decimals."""
     from hessrmt.experiments.applicability import paper_values as pv

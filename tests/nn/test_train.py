@@ -15,7 +15,8 @@ from hessrmt.nn.zoo import build_model
 
 
 def test_schedule_matches_paper_definition():
-    # lr for t <= 0.5, linear to 0.01 lr at t = 0.9, constant afterwards (papers.md 2.2)
+    # lr for t <= 0.5, linear to 0.01 lr at t = 0.9, constant afterwards (docs/reference/papers.md
+    # 2.2)
     assert paper_schedule(0, 100, 1.0) == 1.0
     assert paper_schedule(50, 100, 1.0) == 1.0
     assert paper_schedule(70, 100, 1.0) == pytest.approx(1.0 - 0.99 * 0.5)

@@ -24,7 +24,8 @@ def _lin(a: int, b: int) -> int:
         ("mlp", (1, 8, 8), _lin(64, 10) + _lin(10, 100) + _lin(100, 10)),
         ("deep-mlp", (1, 8, 8), _lin(64, 10) + _lin(10, 100) + _lin(100, 100) + _lin(100, 10)),
         ("regression-mlp", (13,), _lin(13, 100) + _lin(100, 100) + _lin(100, 50) + _lin(50, 1)),
-        # the paper's LeNetsmall on 32x32x3: 19,217 parameters (papers.md section 2.3)
+        # the paper's LeNetsmall on 32x32x3: 19,217 parameters (docs/reference/papers.md section
+        # 2.3)
         ("lenet", (3, 32, 32), 19217),
     ],
 )
@@ -37,7 +38,8 @@ def test_parameter_counts(name, shape, expected):
 
 
 def test_paper_mnist_sizes():
-    # papers.md section 2.3: Mnist_NN 9,960 and MLP_deep 20,060 parameters on 784 inputs
+    # docs/reference/papers.md section 2.3: Mnist_NN 9,960 and MLP_deep 20,060 parameters on 784
+    # inputs
     assert count_parameters(build_model("mlp", input_shape=(784,), n_outputs=10)) == 9960
     assert count_parameters(build_model("deep-mlp", input_shape=(784,), n_outputs=10)) == 20060
 

@@ -48,7 +48,8 @@ def test_product_wishart_atom_equals_rank_formula(rng: np.random.Generator) -> N
 
 
 def test_float32_roundoff_trap_is_visible(rng: np.random.Generator) -> None:
-    # papers.md §2.6: a rank-deficient matrix diagonalised in float32 has no zeros, only
+    # docs/reference/papers.md §2.6: a rank-deficient matrix diagonalised in float32 has no zeros,
+    # only
     # round-off of ~1e-7 ||H||, which passes a float64-style cut once saved as float64.
     n, rank = 120, 40
     a = rng.normal(size=(n, rank))

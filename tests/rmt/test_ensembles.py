@@ -1,4 +1,5 @@
-"""Sampler oracles SA-1..SA-10 and atom oracles AT-1/AT-2 (``rmt-oracles.md`` §10, §11).
+"""Sampler oracles SA-1..SA-10 and atom oracles AT-1/AT-2 (``docs/reference/rmt-oracles.md`` §10,
+§11).
 
 Each discriminating test also runs the *wrong* construction named in the oracle table and checks
 that it fails, so the test has power.

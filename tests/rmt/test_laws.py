@@ -1,4 +1,5 @@
-"""Limiting-law oracles LD-1..LD-5 (``rmt-oracles.md`` §6) and the SpectralLaw contract."""
+"""Limiting-law oracles LD-1..LD-5 (``docs/reference/rmt-oracles.md`` §6) and the SpectralLaw
+contract."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Oracle tests of the spacing-ratio reference laws (rmt-oracles.md §4: SR-1..SR-3)."""
+"""Oracle tests of the spacing-ratio reference laws (docs/reference/rmt-oracles.md §4:
+SR-1..SR-3)."""
 
 from __future__ import annotations
 

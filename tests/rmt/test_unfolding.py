@@ -48,7 +48,8 @@ def test_cdf_unfolding_of_goe_has_unit_mean_spacing(rng: np.random.Generator) ->
     xi = unfold_by_cdf(goe_levels(1000, rng), semicircle_cdf)
     s = np.diff(xi)
     assert abs(s.mean() - 1) < 0.01
-    # bulk spacings of the GOE: variance near the exact Gaudin value 0.28553 (rmt-oracles §3);
+    # bulk spacings of the GOE: variance near the exact Gaudin value 0.28553
+    # (docs/reference/rmt-oracles.md §3);
     # SD of this variance over 40 independent spectra: 0.016, so 0.06 is ~3.7 SD (GUE 0.180 and
     # Poisson 1 are excluded)
     central = s[200:800]

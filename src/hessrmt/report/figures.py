@@ -237,7 +237,8 @@ def degeneracy_figure(
 ) -> Figure:
     """Fraction of eigenvalues with |lambda| <= eps * max|lambda| (per spectrum) against eps.
 
-    The relative threshold makes spectra of different scales comparable (papers.md §2.4 uses
+    The relative threshold makes spectra of different scales comparable (docs/reference/papers.md
+    §2.4 uses
     absolute thresholds; §2.6 explains why a relative one is needed). Exact zeros are counted at
     every eps. ``zero_rtol`` draws the zero tolerance in force as a vertical line.
     """

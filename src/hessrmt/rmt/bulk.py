@@ -1,12 +1,14 @@
 """Split an empirical spectrum into zeros, outliers and bulk.
 
-**Zeros** (rmt-oracles.md §11, papers.md §2.6). An eigenvalue is counted as zero when
+**Zeros** (docs/reference/rmt-oracles.md §11, docs/reference/papers.md §2.6). An eigenvalue is
+counted as zero when
 ``|lambda| <= zero_rtol * max_i |lambda_i|`` (per spectrum). Exact zeros (``lambda == 0``) and
 round-off zeros (non-zero but under the tolerance) are counted separately. The default
 ``zero_rtol`` depends on the precision the eigenvalues were *computed* in (``dtype``; default the
 array's dtype): 1e-9 for float64 (a dense eigensolver leaves ~N eps ||H|| ~ 1e-13 ||H|| of
 round-off on exact zeros, and genuine small eigenvalues are far above), 1e-4 for float32
-(round-off of 1e-8 to 1e-6 ||H|| there, the cut-off suggested in papers.md §2.6), 1e-2 for
+(round-off of 1e-8 to 1e-6 ||H|| there, the cut-off suggested in docs/reference/papers.md §2.6),
+1e-2 for
 float16/bfloat16.
 
 *The float32 trap.* Eigenvalues computed in float32 and saved as float64 look like float64 data;
@@ -42,7 +44,8 @@ from hessrmt.rmt.spacings import as_levels, dtype_name
 #: Default relative zero tolerance by the dtype the eigenvalues were computed in.
 ZERO_RTOL = {"float64": 1e-9, "float32": 1e-4, "float16": 1e-2, "bfloat16": 1e-2}
 
-#: Relative size below which non-zero eigenvalues look like float32 round-off (papers.md §2.6).
+#: Relative size below which non-zero eigenvalues look like float32 round-off
+# (docs/reference/papers.md §2.6).
 FLOAT32_ROUNDOFF_RTOL = 1e-4
 
 
@@ -210,7 +213,8 @@ def split_spectrum(
         warns.append(
             f"{suspect} non-zero eigenvalues have |lambda| <= {FLOAT32_ROUNDOFF_RTOL:g} max|lambda|"
             " but pass the float64 zero tolerance; if the spectrum was computed in float32 they "
-            "are round-off (papers.md §2.6): pass dtype='float32' to count them as zeros"
+            "are round-off (docs/reference/papers.md §2.6): pass dtype='float32' to count them as "
+            "zeros"
         )
     if arr.ndim == 1:
         zero, outl, edges, tol_out = zero[0], outl[0], edges[0], float(tols[0])

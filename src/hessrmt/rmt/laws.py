@@ -1,6 +1,7 @@
 """Closed-form limiting spectral laws: semicircle, Marchenko-Pastur, uniform, empirical (atomic).
 
-Conventions (``rmt-oracles.md`` §0, §6), shared with :class:`hessrmt.rmt.law.SpectralLaw`:
+Conventions (``docs/reference/rmt-oracles.md`` §0, §6), shared with
+:class:`hessrmt.rmt.law.SpectralLaw`:
 
 * Stieltjes transform G(z) = int dmu(l) / (z - l), G(z) ~ 1/z, Im G < 0 for Im z > 0; density
   rho(x) = -(1/pi) lim_{eta -> 0+} Im G(x + i eta). For real ``z`` inside the support the

@@ -1,4 +1,5 @@
-"""Reference curves of local eigenvalue statistics, all vectorised (``rmt-oracles.md`` §2-§5).
+"""Reference curves of local eigenvalue statistics, all vectorised
+(``docs/reference/rmt-oracles.md`` §2-§5).
 
 This module re-exports the three parts:
 

@@ -147,7 +147,8 @@ def summarize_spectrum(
         see :mod:`hessrmt.rmt.bulk`).
     rng : seed or Generator for the simulated nulls and bootstraps (default 0: reproducible).
     dtype : precision the eigenvalues were *computed* in (default: the array's dtype). Pass
-        ``"float32"`` for a float32 Hessian saved as float64 (the trap of papers.md §2.6).
+        ``"float32"`` for a float32 Hessian saved as float64 (the trap of
+        docs/reference/papers.md §2.6).
     degeneracy_rtol : relative tolerance for merging near-degenerate bulk levels (default from
         ``dtype``, :data:`hessrmt.rmt.spacings.DEGENERACY_RTOL`).
     edge_k : outlier gap threshold (:func:`hessrmt.rmt.bulk.split_spectrum`).

@@ -1,7 +1,8 @@
 """Unfolding: map levels through a smooth mean counting function so the mean spacing is 1.
 
 Unfolded level xi_i = N_bar(lambda_i), where N_bar is a smooth estimate of the counting function
-N(x) = #{j : lambda_j <= x} (rmt-oracles.md §0.1; Mehta, *Random Matrices*, ch. 1; Gomez et al.,
+N(x) = #{j : lambda_j <= x} (docs/reference/rmt-oracles.md §0.1; Mehta, *Random Matrices*, ch. 1;
+Gomez et al.,
 PRE 66, 036209 (2002)). Four estimates:
 
 * :func:`unfold_by_cdf`: a known law, N_bar(x) = n F(x) with n the number of levels of the
@@ -9,7 +10,8 @@ PRE 66, 036209 (2002)). Four estimates:
 * :func:`unfold_polynomial`: least-squares polynomial fit of the staircase i + 1/2 vs lambda_i;
 * :func:`unfold_gaussian_kernel`: N_bar(x) = sum_j Phi((x - lambda_j) / h), the counting
   function smoothed by a Gaussian of bandwidth h (default: Silverman's rule);
-* :func:`unfold_pooled`: Baskerville et al. (arXiv 2102.06740, papers.md §2.4): pool many
+* :func:`unfold_pooled`: Baskerville et al. (arXiv 2102.06740, docs/reference/papers.md §2.4): pool
+many
   spectra of the same ensemble and use N_bar(x) = #{pooled levels < x} / (number of pooled
   spectra), applied to each spectrum (leave-one-out by default, or the paper's split).
 
@@ -239,7 +241,8 @@ def unfold_pooled(
     unfold_fraction: float = 1 / 3,
     interpolate: bool = False,
 ) -> np.ndarray | list[np.ndarray]:
-    """Pooled-ensemble unfolding (Baskerville et al., arXiv 2102.06740; papers.md §2.4).
+    """Pooled-ensemble unfolding (Baskerville et al., arXiv 2102.06740; docs/reference/papers.md
+    §2.4).
 
     The mean counting function of the ensemble is estimated from many independent spectra:
     N_bar(x) = #{pooled levels < x} / (number of pooled spectra), and applied to each spectrum.

@@ -10,7 +10,7 @@ independent spectra):
   inside that subspace (BBP outliers near theta + 0.8/theta). Expected: zero fraction 0.2 (all
   round-off zeros), 2 outliers per spectrum, GOE bulk statistics.
 * ``hessian_like_float32`` (8, 300): the same matrices diagonalised in float32 and saved as
-  float64: the round-off trap of papers.md §2.6 (use ``--dtype float32``).
+  float64: the round-off trap of docs/reference/papers.md §2.6 (use ``--dtype float32``).
 * ``poisson`` (8, 300): iid uniform levels (Poisson statistics).
 
 Example: ``hessrmt stats src/hessrmt/data/examples/example_spectra.npz --key hessian_like``.

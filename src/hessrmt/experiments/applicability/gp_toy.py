@@ -19,7 +19,8 @@ the loss value L(x) = l gives E[H | l] = -(kp/k0) l I and common-shift variance 
 (needs k0 kpp >= kp^2, true for any valid kernel of this form).
 
 **From the paper's notebook** (``notebooks/gp_test_loss_spectra.ipynb`` in
-npbaskerville/dnn-rmt-spacings, as described in papers.md §2.7; not checked against the paper
+npbaskerville/dnn-rmt-spacings, as described in docs/reference/papers.md §2.7; not checked against
+the paper
 text): off-diagonal entries N(0, kpp) (a sqrt(2 kpp)-scaled Gaussian matrix averaged with its
 transpose), diagonal jointly Gaussian with covariance ``kp^2 11^T + 2 kpp I`` (the common shift
 has variance kp^2 instead of kpp), and a "conditioned" version with kp^2 replaced by
@@ -51,11 +52,11 @@ from hessrmt.rng import RngLike, as_generator, seed_of
 
 Variant = Literal["notebook", "derived"]
 
-#: large-N mean reduced ratios (Atas et al. 2013; rmt-oracles.md §4.3)
+#: large-N mean reduced ratios (Atas et al. 2013; docs/reference/rmt-oracles.md §4.3)
 GOE_MEAN_RATIO = 0.5307
 POISSON_MEAN_RATIO = 2 * np.log(2) - 1
 
-#: the paper's kernel sweeps (papers.md §2.7)
+#: the paper's kernel sweeps (docs/reference/papers.md §2.7)
 SWEEP_KP = (0.0, 1.0)
 SWEEP_KPP = (1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0)
 
@@ -176,7 +177,7 @@ def reduced_ratio_stats(
     Per spectrum: drop |lambda| <= zero_rtol * max|lambda| (exact degeneracies), keep the central
     ``central`` fraction of the remaining sorted levels, r~_i = min(s_{i+1}/s_i, s_i/s_{i+1}).
     The per-spectrum means are independent, so SE = sd / sqrt(m) is honest (adjacent ratios within
-    a spectrum are correlated; rmt-oracles.md §4.6).
+    a spectrum are correlated; docs/reference/rmt-oracles.md §4.6).
     """
     spectra = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
     if not 0 < central <= 1:

@@ -8,7 +8,8 @@ The paper trains ResNet-50 on ImageNet with epoch budgets T and records the best
 with ``scipy.optimize.curve_fit`` where ``t`` is the *epoch index of the best value* (not T), with
 initial guesses p0 = (0.9, 0.1, -0.1) for the loss and (0.2, 0.1, -0.1) for the error. The
 asymptote ``a`` is the loss reachable with unlimited training, and the exponential approach means
-each further decrement of the loss costs exponentially more epochs. Reference values (papers.md
+each further decrement of the loss costs exponentially more epochs. Reference values
+(docs/reference/papers.md
 §2.8, oracle PAPER-1): loss (0.9432, 0.7611, -0.0458), error (0.2330, 0.1673, -0.0406).
 
 Intervals: (i) Wald intervals from the ``curve_fit`` covariance with Student-t quantiles on
@@ -40,7 +41,7 @@ CITATION = (
 #: Initial guesses used by the authors' notebooks.
 P0 = {"loss": (0.9, 0.1, -0.1), "error": (0.2, 0.1, -0.1)}
 
-#: The authors' notebook output (papers.md §2.8), for the report's comparison table.
+#: The authors' notebook output (docs/reference/papers.md §2.8), for the report's comparison table.
 PAPER_VALUES = {
     "loss": (0.94325, 0.76132, -0.045849),
     "error": (0.232955, 0.167443, -0.040667),

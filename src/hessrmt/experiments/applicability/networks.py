@@ -1,7 +1,7 @@
 """The paper's networks on offline data, trained with its SGD settings, and their exact Hessians.
 
 Set-ups follow Baskerville, Granziol & Keating (arXiv:2102.06740; code
-``npbaskerville/dnn-rmt-spacings``, papers.md §2.2-§2.3):
+``npbaskerville/dnn-rmt-spacings``, docs/reference/papers.md §2.2-§2.3):
 
 * training: SGD lr 0.003, momentum 0.9, weight decay 5e-4, batch 128, the paper's schedule
   (:func:`hessrmt.nn.train.train`); "untrained" = the same seeded initialisation, 0 epochs;

@@ -1,7 +1,9 @@
-"""Numbers read from the paper's figures (papers.md §2.5, "figure data": recovered from the vector
+"""Numbers read from the paper's figures (docs/reference/papers.md §2.5, "figure data": recovered
+from the vector
 data of the PDFs in npbaskerville/dnn-rmt-spacings, about 0.5 % digitisation error).
 
-All of the paper's spectra were float32 (papers.md §2.6), its ratios used the absolute cut
+All of the paper's spectra were float32 (docs/reference/papers.md §2.6), its ratios used the
+absolute cut
 |lambda| > 1e-10 and its <r~> is binned (each 0.25-wide bin's mass times the bin mean of
 min(r, 1/r)); the GOE surmise binned the same way gives 0.540 and <r | r < 10> = 1.460.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-#: fraction of batch-Hessian eigenvalues with |lambda| < eps (papers.md §2.5(a))
+#: fraction of batch-Hessian eigenvalues with |lambda| < eps (docs/reference/papers.md §2.5(a))
 PAPER_EPS = (1e-100, 1e-40, 1e-30, 1e-20, 1e-10, 1e-8, 1e-6, 1e-4)
 PAPER_DEGENERACY: dict[str, tuple[float, ...]] = {
     "MNIST logistic, test": (0.047, 0.048, 0.128, 0.333, 0.370, 0.375, 0.611, 0.927),
@@ -24,7 +26,8 @@ PAPER_DEGENERACY: dict[str, tuple[float, ...]] = {
     "Bike MLP GGN": (0.072, 0.135, 0.158, 0.369, 0.642, 0.900, 0.996, 0.996),
 }
 
-#: spacing-ratio figure numbers (papers.md §2.5(b)): <r | r<10>, binned <r~>, TV GOE, TV Poisson
+#: spacing-ratio figure numbers (docs/reference/papers.md §2.5(b)): <r | r<10>, binned <r~>, TV
+# GOE, TV Poisson
 PAPER_RATIOS: dict[str, tuple[float, float, float, float]] = {
     "MNIST logistic, test, batches": (1.476, 0.534, 0.010, 0.192),
     "MNIST logistic, train, batches": (1.542, 0.525, 0.029, 0.178),

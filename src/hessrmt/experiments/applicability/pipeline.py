@@ -373,7 +373,8 @@ def model_statistics(m: Any, *, n_null: int = 100, n_boot: int = 200, seed: int 
 
 
 def comparison_rows(model_stats: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per model and variant: ours next to the paper's figure data (papers.md §2.5)."""
+    """One row per model and variant: ours next to the paper's figure data
+    (docs/reference/papers.md §2.5)."""
     rows = []
     for key, ms in model_stats.items():
         for vkey, v in ms["variants"].items():

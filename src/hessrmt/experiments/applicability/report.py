@@ -398,7 +398,7 @@ def write_applicability_report(
             "float32 round-off",
             html="<p>Histogram of log10|λ|: the float32 spectrum has a cluster of round-off "
             "eigenvalues where float64 has (near-)exact zeros; the paper's 1e-10 cut keeps them "
-            "(papers.md §2.6).</p>",
+            "(docs/reference/papers.md §2.6).</p>",
             figures=[("float64 vs float32 eigenvalue magnitudes", _png(fig_roundoff(models)))],
         ),
     ]

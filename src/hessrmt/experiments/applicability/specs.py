@@ -1,6 +1,7 @@
 """Model specifications of the applicability reproduction (no torch import).
 
-:data:`PAPER_MODELS`: the paper's architectures and widths (papers.md §2.3) on bundled stand-ins
+:data:`PAPER_MODELS`: the paper's architectures and widths (docs/reference/papers.md §2.3) on
+bundled stand-ins
 of its data (digits for MNIST / CIFAR-10, synthetic regression for Bike) unless the paper's files
 are found under ``--data-root``. :data:`QUICK_MODELS`: narrower networks, fewer epochs and
 batches, the train split and a 400-sample full-data Hessian, for ``--quick``.
@@ -17,7 +18,8 @@ _HERE = "hessrmt.experiments.applicability.networks"
 class ModelSpec:
     """One model of the reproduction.
 
-    ``paper`` names the row of the paper's figure data (papers.md §2.5) it corresponds to;
+    ``paper`` names the row of the paper's figure data (docs/reference/papers.md §2.5) it
+    corresponds to;
     ``dataset`` / ``local_dataset``: the bundled stand-in and the paper's data (used when found
     under ``data_root``).
     """

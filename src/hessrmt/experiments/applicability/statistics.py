@@ -1,21 +1,24 @@
 """Statistics of paper 1 (Baskerville, Granziol & Keating, arXiv:2102.06740), done both the
 paper's way and honestly. Pure NumPy/SciPy (no torch).
 
-* **Degeneracy curve** (papers.md §2.4): fraction of |lambda| < eps for eps in
+* **Degeneracy curve** (docs/reference/papers.md §2.4): fraction of |lambda| < eps for eps in
   :data:`EPS_GRID`, with exact zeros (lambda == 0) and a relative cut |lambda| <= rtol max|lambda|
   counted separately.
 * **Paper-style ratios**: per batch spectrum keep |lambda| > 1e-10 (absolute cut, as the paper),
   r = s_{i+1}/s_i pooled over batches, r < 10; 40-bin histogram on [0, 10]. The figure numbers of
-  papers.md §2.5(b) are <r | r < 10> (bin midpoints), binned <r~> (each bin's mass times the mean of
+  docs/reference/papers.md §2.5(b) are <r | r < 10> (bin midpoints), binned <r~> (each bin's mass
+  times the mean of
   min(r, 1/r) over the bin) and the total-variation distance to the binned GOE surmise
   (27/8)(r + r^2)/(1 + r + r^2)^{5/2} and Poisson 1/(1 + r)^2, normalised on [0, 10]. Applied to
   the surmises themselves this gives 1.460 / 0.540 (GOE) and 1.644 / 0.424 (Poisson).
 * **Honest ratios**: exact mean of r~ per spectrum with a relative zero cut; SE from the spread of
-  per-spectrum means (spectra are independent, ratios within one are not; rmt-oracles.md §4.6);
+  per-spectrum means (spectra are independent, ratios within one are not;
+  docs/reference/rmt-oracles.md §4.6);
   the full tests from :func:`hessrmt.rmt.summary.summarize_spectrum` when available.
 * **Pooled-batch unfolding** (the paper's method, :func:`hessrmt.rmt.unfolding.unfold_pooled`) and
   the unfolded-spacing histogram against the Wigner surmise and the exact Gaudin law.
-* **Rank check** (rmt-oracles.md §11.1, AT-3): the Hessian of the summed softmax cross-entropy of
+* **Rank check** (docs/reference/rmt-oracles.md §11.1, AT-3): the Hessian of the summed softmax
+cross-entropy of
   a linear model over a batch of b inputs is H = sum_i (diag p_i - p_i p_i^T) kron x~_i x~_i^T with
   x~_i = [x_i; 1]; each term has rank <= C - 1 (the all-ones vector is in the null space of
   diag p - p p^T), so rank H <= (C - 1) rank(X~) <= min(P, (C - 1) b), with equality for generic
