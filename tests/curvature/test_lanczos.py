@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.sparse.linalg import eigsh
 
-from hessrmt.curvature.lanczos import LanczosResult, lanczos
+from hessrmt.curvature.krylov.eigensolver import LanczosResult, lanczos
 from hessrmt.curvature.linop import DenseOperator
 from hessrmt.errors import InputError
 

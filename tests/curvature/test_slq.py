@@ -11,8 +11,9 @@ import pytest
 import scipy.stats
 import torch
 
+from hessrmt.curvature.krylov.density import gaussian_density
+from hessrmt.curvature.krylov.stochastic_quadrature import SLQResult, slq
 from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
-from hessrmt.curvature.slq import SLQResult, gaussian_density, slq
 from hessrmt.errors import InputError
 from tests.curvature.models import NonFiniteOperator, Recording
 

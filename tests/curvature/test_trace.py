@@ -9,8 +9,8 @@ import pytest
 import scipy.stats
 import torch
 
+from hessrmt.curvature.krylov.traces import TraceResult, hutchinson_trace, hutchpp_trace
 from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
-from hessrmt.curvature.trace import TraceResult, hutchinson_trace, hutchpp_trace
 from hessrmt.errors import InputError
 from tests.curvature.models import NonFiniteOperator, Recording
 

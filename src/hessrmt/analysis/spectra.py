@@ -127,7 +127,7 @@ def lanczos_spectrum(
     warned about, so that a slowly converging end (often the bottom of a Hessian, next to a
     dense cluster at zero) bounds the run time instead of stopping it.
     """
-    from hessrmt.curvature.lanczos import lanczos
+    from hessrmt.curvature import lanczos
 
     t0 = time.perf_counter()
     n = int(op.shape[0])
@@ -159,7 +159,7 @@ def slq_density(
     op: Any, *, num_probes: int, num_steps: int, seed: int
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Stochastic Lanczos quadrature density of ``op`` (grid, density, band, nodes, weights)."""
-    from hessrmt.curvature.slq import slq
+    from hessrmt.curvature import slq
 
     t0 = time.perf_counter()
     steps = max(2, min(num_steps, int(op.shape[0])))

@@ -7,8 +7,14 @@ device, ``matmat``), so the algorithms work on any of them, and on a plain dense
 """
 
 from hessrmt.curvature.dense import DenseMatrixInfo, dense_matrix, eigenvalues  # noqa: F401
-from hessrmt.curvature.lanczos import LanczosResult, lanczos  # noqa: F401
+from hessrmt.curvature.krylov import (  # noqa: F401
+    LanczosResult,
+    SLQResult,
+    TraceResult,
+    hutchinson_trace,
+    hutchpp_trace,
+    lanczos,
+    slq,
+)
 from hessrmt.curvature.operators import GGNOperator, HessianOperator, ResidualOperator  # noqa: F401
-from hessrmt.curvature.slq import SLQResult, slq  # noqa: F401
 from hessrmt.curvature.softmax import softmax_regression_hessian  # noqa: F401
-from hessrmt.curvature.trace import TraceResult, hutchinson_trace, hutchpp_trace  # noqa: F401

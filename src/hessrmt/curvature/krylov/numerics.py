@@ -1,5 +1,5 @@
-"""Shared kernels of the Krylov algorithms (:mod:`~hessrmt.curvature.lanczos`,
-:mod:`~hessrmt.curvature.slq`, :mod:`~hessrmt.curvature.trace`).
+"""Numerics shared by the Krylov algorithms (:mod:`~hessrmt.curvature.krylov.eigensolver`,
+:mod:`~hessrmt.curvature.krylov.stochastic_quadrature`, :mod:`~hessrmt.curvature.krylov.traces`).
 
 Numerics policy, in one place:
 

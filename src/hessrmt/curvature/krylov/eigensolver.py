@@ -29,7 +29,7 @@ problems", SIAM J. Matrix Anal. Appl. 22(2); block form after Golub & Underwood 
    once per restart cycle).
 
 Precision: the operator is applied in its own dtype; the basis, ``A V`` and all coefficients are
-float64 (see :mod:`hessrmt.curvature.lanczos_utils`). The products ``A V`` are kept, so the
+float64 (see :mod:`hessrmt.curvature.krylov.numerics`). The products ``A V`` are kept, so the
 returned residuals are the *true* residual norms ``||A x - theta x||_2`` (with ``A`` as applied
 in the operator's dtype), at no extra matrix-vector products. A float32 operator limits the
 attainable residual to about ``eps_float32 * ||A||``; the tolerance is raised to
@@ -62,16 +62,16 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from hessrmt.curvature.lanczos_utils import (
+from hessrmt.curvature.krylov.multiplicity import missed_direction, zero_at_wanted_end
+from hessrmt.curvature.krylov.numerics import (
     WORK_DTYPE,
-    apply64,
     as_operator,
-    cgs2_rows,
     dtype_name,
     operator_conventions,
     orthonormal_rows,
     random_orthonormal_rows,
 )
+from hessrmt.curvature.krylov.recurrence import KrylovState, lanczos_extend, start_state
 from hessrmt.curvature.linop import CurvatureOperator
 from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
@@ -238,80 +238,54 @@ def _thick_restart(
 ) -> _Run:
     """Thick-restart block Lanczos from the orthonormal start rows ``Qt`` (see module doc).
 
+    The basis grows by :func:`~hessrmt.curvature.krylov.recurrence.lanczos_extend` (one space,
+    full CGS2, products kept, breakdowns replaced by random directions); after each block the
+    projected matrix is diagonalised and the ``k`` wanted residual estimates are tested.
+
     If ``stall_check`` is given and the number of converged wanted pairs has not grown for
     ``patience`` restarts, it is called with the converged wanted Ritz vectors (rows), all ``k``
     wanted Ritz values and ``||A||_est``; a direction it returns ends the run (``missed``).
     """
     n = op.shape[0]
     device = op.device
-    # basis and products stored as rows (one contiguous vector per row)
-    Vt = torch.zeros((m, n), dtype=WORK_DTYPE, device=device)
-    Wt = torch.zeros((m, n), dtype=WORK_DTYPE, device=device)
-    T = np.zeros((m, m))
-    j = 0
-    anorm = 0.0
-    restarts = 0
-    theta = np.zeros(0)
-    S = np.zeros((0, 0))
-    res_est = np.zeros(0)
-    exact = False
+    state = start_state(Qt, m, store_products=True, projection=True)
     breakdown_rtol = 100 * np.finfo(np.float64).eps * np.sqrt(n)
+    ritz: dict[str, Any] = {"anorm": 0.0, "exact": False, "done": False}
+
+    def test(st: KrylovState) -> bool:
+        j = st.j
+        theta, S = scipy.linalg.eigh(st.T[0, :j, :j])
+        ritz["theta"], ritz["S"] = theta, S
+        ritz["anorm"] = max(ritz["anorm"], float(np.max(np.abs(theta))))
+        if st.exhausted:
+            ritz["exact"] = ritz["done"] = True
+            ritz["res_est"] = np.zeros(j)
+            return True
+        bb = st.B.shape[2]  # size of the block just applied
+        res_est = np.linalg.norm(st.B[0] @ S[j - bb : j, :], axis=0)
+        ritz["res_est"] = res_est
+        wanted = _preference(theta, which)[:k]
+        ritz["done"] = j >= k and bool(np.all(res_est[wanted] <= tol_used * ritz["anorm"]))
+        return ritz["done"]
+
+    restarts = 0
     best_nconv, since = 0, 0
     missed = None
-
     while True:
-        done = False
-        while j < m:
-            bb = min(Qt.shape[0], m - j)
-            Qb = Qt[:bb]
-            AQt = apply64(op, Qb.T).T
-            Vt[j : j + bb] = Qb
-            Wt[j : j + bb] = AQt
-            Rt, H = cgs2_rows(Vt[: j + bb], AQt)
-            Hn = H.cpu().numpy()  # (bb, j + bb): row i = (A q_i)^T V
-            T[j : j + bb, : j + bb] = Hn
-            T[: j + bb, j : j + bb] = Hn.T
-            blk = Hn[:, j : j + bb]
-            T[j : j + bb, j : j + bb] = 0.5 * (blk + blk.T)
-            j += bb
-            theta, S = scipy.linalg.eigh(T[:j, :j])
-            anorm = max(anorm, float(np.max(np.abs(theta))))
-            if j >= n:
-                exact = True
-                res_est = np.zeros(j)
-                done = True
-                break
-            # next block: QR of the residual block, with breakdown (invariant subspace) handling
-            Qn, Rn = orthonormal_rows(Rt)
-            Bn = Rn.cpu().numpy()
-            scale = max(anorm, float(torch.linalg.vector_norm(AQt)), np.finfo(float).tiny)
-            bad = np.abs(np.diag(Bn)) <= breakdown_rtol * scale
-            if bad.any():
-                Bn[bad, :] = 0.0
-                good = torch.as_tensor(~bad, device=device)
-                fresh = random_orthonormal_rows(
-                    torch.cat([Vt[:j], Qn[good]], dim=0), int(bad.sum()), rng, device
-                )
-                Qn = Qn.clone()
-                Qn[torch.as_tensor(bad, device=device)] = fresh
-            nb = min(b, n - j)
-            if nb < Qn.shape[0]:
-                # fewer than b directions remain outside the basis: span them exactly
-                U = torch.linalg.svd(Rt.T, full_matrices=False)[0]
-                Qn, _ = cgs2_rows(Vt[:j], U[:, :nb].T.contiguous())
-                Qn, _ = orthonormal_rows(Qn)
-                Bn = (Qn @ Rt.T).cpu().numpy()
-            Qt = Qn[:nb]
-            Bnext = Bn[:nb, :]
-            res_est = np.linalg.norm(Bnext @ S[j - bb : j, :], axis=0)
-            order = _preference(theta, which)
-            wanted = order[:k]
-            if j >= k and np.all(res_est[wanted] <= tol_used * anorm):
-                done = True
-                break
-        if done or restarts >= max_iter:
+        lanczos_extend(
+            op,
+            state,
+            m,
+            breakdown_rtol=breakdown_rtol,
+            on_breakdown="replace",
+            rng=rng,
+            callback=test,
+        )
+        if ritz["done"] or restarts >= max_iter:
             break
         # thick restart: keep the l most wanted Ritz vectors, continue with the next block Q
+        theta, S, res_est, anorm = ritz["theta"], ritz["S"], ritz["res_est"], ritz["anorm"]
+        j = state.j
         order = _preference(theta, which)
         conv_mask = res_est[order[:k]] <= tol_used * anorm
         nconv = int(np.sum(conv_mask))
@@ -321,7 +295,8 @@ def _thick_restart(
             since += 1
         if stall_check is not None and nconv >= 1 and since >= patience:
             idx = order[:k][conv_mask]
-            XcT = torch.as_tensor(S[:, idx].T.copy(), dtype=WORK_DTYPE, device=device) @ Vt[:j]
+            XcT = torch.as_tensor(S[:, idx].T.copy(), dtype=WORK_DTYPE, device=device)
+            XcT = XcT @ state.V[0, :j]
             y = stall_check(XcT, theta[order[:k]], anorm)
             if y is not None:
                 missed = torch.cat([y, XcT], dim=0)
@@ -331,22 +306,23 @@ def _thick_restart(
         ell = m - ((m - ell) // b) * b
         keep = order[:ell]
         SkT = torch.as_tensor(S[:, keep].T.copy(), dtype=WORK_DTYPE, device=device)
-        Vt[:ell] = SkT @ Vt[:j]
-        Wt[:ell] = SkT @ Wt[:j]
-        T[:] = 0.0
-        T[np.arange(ell), np.arange(ell)] = theta[keep]
-        j = ell
+        state.V[0, :ell] = SkT @ state.V[0, :j]
+        state.AV[0, :ell] = SkT @ state.AV[0, :j]
+        state.T[0] = 0.0
+        state.T[0, np.arange(ell), np.arange(ell)] = theta[keep]
+        state.j = ell
         restarts += 1
 
+    theta, S, j = ritz["theta"], ritz["S"], state.j
     order = _preference(theta, which)
     wanted = order[:k]
     wanted = wanted[_final_order(theta[wanted], which)]
     SwT = torch.as_tensor(S[:, wanted].T.copy(), dtype=WORK_DTYPE, device=device)
-    Xt = SwT @ Vt[:j]
-    AXt = SwT @ Wt[:j]
+    Xt = SwT @ state.V[0, :j]
+    AXt = SwT @ state.AV[0, :j]
     lam = theta[wanted]
-    est = np.zeros(k) if exact else res_est[wanted]
-    return _Run(lam, Xt, AXt, est, anorm, restarts, exact, missed)
+    est = np.zeros(k) if ritz["exact"] else ritz["res_est"][wanted]
+    return _Run(lam, Xt, AXt, est, ritz["anorm"], restarts, ritz["exact"], missed)
 
 
 def _true_residuals(run: _Run) -> np.ndarray:
@@ -357,92 +333,6 @@ def _true_residuals(run: _Run) -> np.ndarray:
 
 def _max_residual(run: _Run) -> float:
     return float(np.max(_true_residuals(run)))
-
-
-def _zero_at_wanted_end(lam: np.ndarray, which: str, zero_band: float) -> bool:
-    """True when a returned value is zero within ``zero_band`` and another one lies beyond the
-    band on the less wanted side (``"SA"``: above it; ``"LA"``: below it; ``"BE"``: either end's
-    half). Then copies of the zero eigenvalue (a null space) may have been skipped for the
-    nonzero ones; ``"LM"`` (zero is the least wanted) never triggers."""
-    lam = np.asarray(lam)
-    if which == "LM":
-        return False
-    zero = np.abs(lam) <= zero_band
-    if which == "SA":
-        return bool(zero.any() and np.any(lam > zero_band))
-    if which == "LA":
-        return bool(zero.any() and np.any(lam < -zero_band))
-    asc = np.sort(lam)  # BE: ceil(k/2) from the top, floor(k/2) from the bottom
-    k = len(asc)
-    top, bottom = asc[k // 2 :], asc[: k // 2]
-    return _zero_at_wanted_end(bottom, "SA", zero_band) or _zero_at_wanted_end(top, "LA", zero_band)
-
-
-def _more_wanted(rho: np.ndarray, lam: np.ndarray, which: str, margin: float) -> np.ndarray:
-    """Mask of values ``rho`` that beat the least wanted of ``lam`` by more than ``margin``."""
-    if which == "LA":
-        return rho > lam.min() + margin
-    if which == "SA":
-        return rho < lam.max() - margin
-    if which == "LM":
-        return np.abs(rho) > np.abs(lam).min() + margin
-    k = len(lam)  # BE: ceil(k/2) from the top, floor(k/2) from the bottom
-    asc = np.sort(lam)
-    top, bottom = asc[k // 2 :], asc[: k // 2]
-    out = rho > top.min() + margin
-    if bottom.size:
-        out |= rho < bottom.max() - margin
-    return out
-
-
-def _missed_direction(
-    op: CurvatureOperator,
-    Xt: torch.Tensor,
-    lam: np.ndarray,
-    anorm: float,
-    which: str,
-    steps: int,
-    margin: float,
-    rng: np.random.Generator,
-) -> torch.Tensor | None:
-    """Look for a wanted eigenvalue outside the span of the converged Ritz vectors.
-
-    Runs ``steps`` Lanczos steps (full CGS2) on the operator restricted to the orthogonal
-    complement of ``X`` from a random start. A Ritz value ``rho`` (vector ``y``) of that
-    restriction that beats the least wanted of the ``k`` returned values by more than ``margin``
-    (at least twice ``||(A X - X Theta)^T y||``) shows, by Cauchy interlacing on the compression
-    of ``A`` to ``span(X, y)``, that ``A`` has ``k`` eigenvalues more wanted than that value: the
-    answer missed one (e.g. a copy of a multiple eigenvalue). Returns ``y`` (a row), or None.
-    """
-    n = op.shape[0]
-    steps = min(steps, n - Xt.shape[0])
-    if steps < 1:
-        return None
-    device = op.device
-    U = torch.zeros((steps, n), dtype=WORK_DTYPE, device=device)
-    T = np.zeros((steps, steps))
-    u = random_orthonormal_rows(Xt, 1, rng, device)
-    used = 0
-    for i in range(steps):
-        U[i] = u[0]
-        w = apply64(op, u.T).T
-        w, _ = cgs2_rows(Xt, w)
-        w, h = cgs2_rows(U[: i + 1], w)
-        hn = h.cpu().numpy()[0]
-        T[i, : i + 1] = hn
-        T[: i + 1, i] = hn
-        used = i + 1
-        beta = float(torch.linalg.vector_norm(w))
-        if i == steps - 1 or beta <= 100 * np.finfo(float).eps * max(anorm, 1e-300):
-            break
-        u = w / beta
-    rho, Sr = scipy.linalg.eigh(T[:used, :used])
-    bad = _more_wanted(rho, lam, which, margin)
-    if not bad.any():
-        return None
-    i = int(np.flatnonzero(bad)[np.argmax(np.abs(rho[bad] - np.median(lam)))])
-    y = torch.as_tensor(Sr[:, i], dtype=WORK_DTYPE, device=device) @ U[:used]
-    return (y / torch.linalg.vector_norm(y))[None, :]
 
 
 def lanczos(
@@ -537,7 +427,7 @@ def lanczos(
         # (off-diagonal block R^T y); by interlacing, lambda_k(A) is then below theta_k.
         r = math.sqrt(len(lam)) * (tol_used * anorm if resid is None else resid)
         margin = 2.0 * r + 100 * np.finfo(np.float64).eps * anorm
-        return _missed_direction(op, Xt, lam, anorm, which, int(verify_steps), margin, rng)
+        return missed_direction(op, Xt, lam, anorm, which, int(verify_steps), margin, rng)
 
     stall = find_missed if verify and b < k else None
     run = _thick_restart(op, k, which, tol_used, max_iter, m, b, Qt, rng, stall)
@@ -545,7 +435,7 @@ def lanczos(
     zero_rerun = False
     if stall is not None and start_rows is None and not run.exact:
         if np.all(run.est <= tol_used * run.anorm):
-            if _zero_at_wanted_end(run.lam, which, tol_used * run.anorm):
+            if zero_at_wanted_end(run.lam, which, tol_used * run.anorm):
                 # a (numerically) zero eigenvalue with less wanted nonzero ones: a structural null
                 # space (rank-deficient GGN, dead units) is the usual multiple eigenvalue, and its
                 # missed copies sit in a cluster the short check cannot resolve: use blocks

@@ -13,29 +13,19 @@ polynomials ``f`` of degree < 2m (Golub & Meurant, "Matrices, Moments and Quadra
 Ubaru, Chen & Saad 2017, SIAM J. Matrix Anal. Appl. 38(4); Ghorbani, Krishnan & Xiao 2019 for
 neural-network Hessians). Averaging over probes estimates ``mu``.
 
-Implementation: all probes advance together, one ``op.matmat`` per Lanczos step (the probes
-that are still active form the block); the three-term recurrence runs in float64 whatever the
-operator dtype, with optional full reorthogonalisation of each probe's Lanczos vector against its
-own basis (CGS2; default on when ``num_steps <= 300`` and the bases fit in ``memory_budget``
-bytes). Without it, ghost copies of converged Ritz values appear (Paige); the quadrature
-moments stay accurate, the node positions less so. A probe whose ``beta_j`` falls below
-``max(1e-10, 10 eps_op) * ||T||`` (an invariant subspace: its Krylov space is
-exhausted) stops early; its unused nodes are padded with weight 0. Each tridiagonal is
-diagonalised with the symmetric tridiagonal solver ``scipy.linalg.eigh_tridiagonal``.
-
-Broadening: Gaussian kernels of standard deviation ``sigma`` (``width``). The default is
-``sigma = (theta_max - theta_min) / ((m - 1) sqrt(8 ln 3))``, about the node spacing of an
-``m``-step rule over the node range: curvlinops' default ``sigma = 2 / ((m - 1) sqrt(8 ln kappa))``
-with ``kappa = 3`` on the spectrum rescaled to [-1, 1] (Papyan 2020), mapped back to the original
-scale, so the width is proportional to the spectral range; a zero range falls back to
-``1e-3 max(|theta|, 1)``. The default grid spans the node range plus ``5 sigma`` on each side
-with 1024 points. The band is ``density +- 2 SE``, the standard error of the mean
-of the per-probe densities (needs >= 2 probes; NaN otherwise).
+Implementation: the Gauss rules come from
+:func:`~hessrmt.curvature.krylov.quadrature.lanczos_quadrature` (all probes advance together, one
+``op.matmat`` per Lanczos step, float64 recurrence whatever the operator dtype, optional full
+reorthogonalisation of each probe's vectors against its own basis: default on when
+``num_steps <= 300`` and the bases fit in ``memory_budget`` bytes; without it, ghost copies of
+converged Ritz values appear (Paige): the quadrature moments stay accurate, the node positions
+less so; a probe whose ``beta_j`` falls below ``max(1e-10, 10 eps_op) ||A q||_max`` stops early
+with its unused nodes padded with weight 0). The broadening onto a grid (Gaussian kernels, width
+rule, band) is :func:`~hessrmt.curvature.krylov.density.broaden`.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,26 +36,20 @@ import scipy.linalg
 import scipy.stats
 import torch
 
-from hessrmt.curvature.lanczos_utils import (
+from hessrmt.curvature.krylov.density import broaden
+from hessrmt.curvature.krylov.numerics import (
     PROBE_KINDS,
     WORK_DTYPE,
-    apply64,
     as_operator,
     dtype_name,
     operator_conventions,
     probe_block,
 )
+from hessrmt.curvature.krylov.quadrature import lanczos_quadrature
 from hessrmt.curvature.linop import CurvatureOperator
 from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
 from hessrmt.rng import as_generator, seed_of
-
-DEFAULT_GRID_POINTS = 1024
-BAND_Z = 2.0
-KAPPA = 3.0
-#: beta_j <= BREAKDOWN_RTOL * ||T|| ends a probe's recurrence (nodes beyond would carry weight
-#: O(beta^2) and moments change by O(beta)).
-BREAKDOWN_RTOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -132,99 +116,6 @@ class SLQResult(Result):
         """Estimate of tr f(A) = P * mean over probes of sum_k w_k f(theta_k)."""
         values = np.asarray(fn(self.nodes), dtype=np.float64)
         return float(self.dimension * np.mean(np.sum(self.weights * values, axis=1)))
-
-
-def gaussian_density(
-    nodes: np.ndarray, weights: np.ndarray, grid: np.ndarray, width: float
-) -> np.ndarray:
-    """Per-probe broadened densities: rows ``sum_k w_k N(x; theta_k, width^2)`` on ``grid``."""
-    nodes = np.atleast_2d(nodes)
-    weights = np.atleast_2d(weights)
-    out = np.empty((nodes.shape[0], grid.size))
-    norm = 1.0 / (width * math.sqrt(2.0 * math.pi))
-    for i in range(nodes.shape[0]):
-        z = (grid[:, None] - nodes[i][None, :]) / width
-        out[i] = norm * (np.exp(-0.5 * z * z) @ weights[i])
-    return out
-
-
-def default_width(nodes: np.ndarray, weights: np.ndarray, num_steps: int) -> float:
-    """``(theta_max - theta_min) / ((m - 1) sqrt(8 ln 3))`` over nodes of positive weight."""
-    live = nodes[weights > 0]
-    lo, hi = float(live.min()), float(live.max())
-    span = hi - lo
-    scale = max(abs(lo), abs(hi), 1.0)
-    if span <= 1e-12 * scale or num_steps < 2:
-        return 1e-3 * scale
-    return span / ((num_steps - 1) * math.sqrt(8.0 * math.log(KAPPA)))
-
-
-def _lanczos_batch(
-    op: CurvatureOperator,
-    Q0: torch.Tensor,
-    m: int,
-    reorth: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run ``m`` Lanczos steps from each column of ``Q0`` (unit norm) with one matmat per step.
-
-    Vectors are kept as rows (probe, P) so that every basis vector is contiguous in memory.
-    Returns alphas (p, m), betas (p, m - 1) and steps used (p,).
-    """
-    n, p = Q0.shape
-    device = Q0.device
-    alphas = np.zeros((p, m))
-    betas = np.zeros((p, max(m - 1, 0)))
-    used = np.full(p, m, dtype=np.int64)
-    basis = torch.zeros((p, m, n), dtype=WORK_DTYPE, device=device) if reorth else None
-    eps_op = float(torch.finfo(op.dtype).eps)
-    brk_rtol = max(BREAKDOWN_RTOL, 10.0 * eps_op)
-    active = np.arange(p)
-    q = Q0.T.contiguous()  # (p, n)
-    q_prev = torch.zeros_like(q)
-    beta_prev = torch.zeros(p, dtype=WORK_DTYPE, device=device)
-    tnorm = np.zeros(p)
-    for j in range(m):
-        everyone = len(active) == p
-        act = torch.as_tensor(active, device=device)
-        qa = q if everyone else q[act]
-        if basis is not None:
-            if everyone:
-                basis[:, j, :] = qa
-            else:
-                basis[act, j, :] = qa
-        w = apply64(op, qa.T).T  # (a, n)
-        alpha = (qa * w).sum(1)
-        bp = beta_prev if everyone else beta_prev[act]
-        w = w - qa * alpha[:, None] - (q_prev if everyone else q_prev[act]) * bp[:, None]
-        if basis is not None:
-            B = basis[:, : j + 1, :] if everyone else basis[act, : j + 1, :]
-            for _ in range(2):
-                h = torch.bmm(B, w[:, :, None])  # (a, j + 1, 1)
-                w = w - torch.bmm(h.transpose(1, 2), B)[:, 0, :]
-        beta = torch.linalg.vector_norm(w, dim=1)
-        a_np = alpha.cpu().numpy()
-        b_np = beta.cpu().numpy()
-        alphas[active, j] = a_np
-        tnorm[active] = np.maximum(tnorm[active], np.abs(a_np) + b_np + bp.cpu().numpy())
-        if j == m - 1:
-            break
-        stop = b_np <= brk_rtol * np.maximum(tnorm[active], np.finfo(float).tiny)
-        betas[active[~stop], j] = b_np[~stop]
-        used[active[stop]] = j + 1
-        keep = ~stop
-        if not keep.any():
-            break
-        keep_t = torch.as_tensor(keep, device=device)
-        new_active = active[keep]
-        na = torch.as_tensor(new_active, device=device)
-        q_next = torch.zeros_like(q)
-        q_next[na] = w[keep_t] / beta[keep_t][:, None]
-        q_prev = q
-        q = q_next
-        beta_prev = torch.zeros_like(beta_prev)
-        beta_prev[na] = beta[keep_t]
-        active = new_active
-    return alphas, betas, used
 
 
 def slq(
@@ -307,42 +198,8 @@ def slq(
     start_mv = op.num_matvecs
     Z = probe_block(n, p, rng, probes, op.device) if user_probes is None else user_probes
     Q0 = Z / torch.linalg.vector_norm(Z, dim=0)
-    alphas, betas, used = _lanczos_batch(op, Q0, m, reorth)
-
-    nodes = np.zeros((p, m))
-    weights = np.zeros((p, m))
-    for i in range(p):
-        L = int(used[i])
-        d = alphas[i, :L]
-        e = betas[i, : L - 1]
-        if L == 1:
-            theta, S = d.copy(), np.ones((1, 1))
-        else:
-            theta, S = scipy.linalg.eigh_tridiagonal(d, e)
-        nodes[i, :L] = theta
-        nodes[i, L:] = theta[-1]
-        weights[i, :L] = S[0, :] ** 2
-        alphas[i, L:] = 0.0
-        betas[i, max(L - 1, 0) :] = 0.0
-
-    sigma = float(width) if width is not None else default_width(nodes, weights, m)
-    if grid is None or isinstance(grid, (int, np.integer)):
-        npts = DEFAULT_GRID_POINTS if grid is None else int(grid)
-        if npts < 2:
-            raise InputError(f"grid must have at least 2 points, got {npts}")
-        live = nodes[weights > 0]
-        grid_arr = np.linspace(live.min() - 5 * sigma, live.max() + 5 * sigma, npts)
-    else:
-        grid_arr = np.asarray(grid, dtype=np.float64).ravel()
-        if grid_arr.size < 2 or not np.all(np.isfinite(grid_arr)):
-            raise InputError("grid must be a finite array of at least 2 points")
-    per_probe = gaussian_density(nodes, weights, grid_arr, sigma)
-    density = per_probe.mean(axis=0)
-    if p >= 2:
-        se = per_probe.std(axis=0, ddof=1) / math.sqrt(p)
-    else:
-        se = np.full_like(density, np.nan)
-    band = np.stack([density - BAND_Z * se, density + BAND_Z * se])
+    rules = lanczos_quadrature(op, Q0, m, reorth=reorth)
+    dens = broaden(rules.nodes, rules.weights, m, grid=grid, width=width)
 
     conventions = operator_conventions(op)
     conventions.update(
@@ -355,7 +212,7 @@ def slq(
             "tridiagonal_solver": "scipy.linalg.eigh_tridiagonal",
             "weights": "squared first components of the tridiagonal eigenvectors",
             "kernel": "gaussian",
-            "width": sigma,
+            "width": dens.width,
             "width_rule": "user" if width is not None else "range / ((m - 1) sqrt(8 ln 3))",
             "band": "density -+ 2 standard errors across probes",
             "precision": "recurrence in float64; operator in its own dtype",
@@ -367,16 +224,16 @@ def slq(
         conventions=conventions,
     )
     return SLQResult(
-        nodes=nodes,
-        weights=weights,
-        grid=grid_arr,
-        density=density,
-        band=band,
-        density_stderr=se,
-        width=sigma,
-        alphas=alphas,
-        betas=betas,
-        num_steps_used=used,
+        nodes=rules.nodes,
+        weights=rules.weights,
+        grid=dens.grid,
+        density=dens.density,
+        band=dens.band,
+        density_stderr=dens.density_stderr,
+        width=dens.width,
+        alphas=rules.alphas,
+        betas=rules.betas,
+        num_steps_used=rules.num_steps_used,
         dimension=int(n),
         num_matvecs=int(op.num_matvecs - start_mv),
         meta=meta,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hessrmt.curvature.lanczos_utils import (
+from hessrmt.curvature.krylov.numerics import (
     PROBE_KINDS,
     apply64,
     as_operator,
