@@ -46,7 +46,8 @@ def main() -> None:
             if hasattr(res, "eigenvalues")
             else (f"moment1={res.moment(1):.10g}")
         )
-        print(f"{name:28s} best {best:7.3f} s (CPU {best_cpu:7.3f} s)  matvecs {res.num_matvecs:5d}  {extra}")
+        timing = f"best {best:7.3f} s (CPU {best_cpu:7.3f} s)"
+        print(f"{name:28s} {timing}  matvecs {res.num_matvecs:5d}  {extra}")
 
 
 if __name__ == "__main__":

@@ -121,7 +121,11 @@ def test_float32_operator_float64_accumulation() -> None:
     np.testing.assert_allclose(res.eigenvalues, ref, rtol=1e-6)
     # the basis lives in float64: Ritz vectors orthonormal to float64 precision, not float32
     np.testing.assert_allclose(res.eigenvectors.T @ res.eigenvectors, np.eye(10), atol=1e-12)
-    assert res.eigenvectors.dtype == np.float64
+    # a torch operator gives torch eigenvectors (float64, on its device); NumPy on request
+    assert isinstance(res.eigenvectors, torch.Tensor) and res.eigenvectors.dtype == torch.float64
+    as_np = lanczos(op, 10, "LA", tol=1e-8, output="numpy").eigenvectors
+    assert isinstance(as_np, np.ndarray) and as_np.dtype == np.float64
+    np.testing.assert_array_equal(as_np, res.eigenvectors.numpy())
     assert res.meta.dtype == "float32"
     assert res.tol_used == pytest.approx(10 * np.finfo(np.float32).eps)
     assert res.all_converged
@@ -358,7 +362,7 @@ def test_cuda_operator() -> None:
     np.testing.assert_allclose(
         res.eigenvalues, expected(np.linalg.eigh(A)[0], 10, "BE"), rtol=0, atol=1e-8 * 3.0
     )
-    assert isinstance(res.eigenvectors, np.ndarray)
+    assert isinstance(res.eigenvectors, torch.Tensor) and res.eigenvectors.device.type == "cuda"
 
 
 @pytest.mark.slow

@@ -62,20 +62,23 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from hessrmt.curvature.adapters import as_output, output_kind
 from hessrmt.curvature.krylov.multiplicity import missed_direction, zero_at_wanted_end
 from hessrmt.curvature.krylov.numerics import (
+    DEFAULT_SEED,
+    UNSET,
     WORK_DTYPE,
     as_operator,
     dtype_name,
     operator_conventions,
     orthonormal_rows,
     random_orthonormal_rows,
+    resolve_rng,
 )
 from hessrmt.curvature.krylov.recurrence import KrylovState, lanczos_extend, start_state
 from hessrmt.curvature.linop import CurvatureOperator
 from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
-from hessrmt.rng import as_generator, seed_of
 
 Which = Literal["LA", "SA", "BE", "LM"]
 WHICH = ("LA", "SA", "BE", "LM")
@@ -89,7 +92,8 @@ class LanczosResult(Result):
         eigenvalues: (k,) Ritz values, ordered as requested: ``"LA"`` descending, ``"SA"``
             ascending, ``"LM"`` by descending magnitude, ``"BE"`` ascending.
         eigenvectors: (P, k) float64 Ritz vectors (orthonormal columns), or an empty (P, 0)
-            array when ``vectors=False``.
+            array when ``vectors=False``: a NumPy array for NumPy / SciPy inputs, a torch tensor
+            on the operator's device for torch ones (``output=`` chooses).
         residuals: (k,) true residual norms ``||A x - theta x||_2``.
         residual_estimates: (k,) Lanczos residual estimates used by the stopping rule.
         converged: (k,) bool, estimate <= ``tol_used * norm_estimate``.
@@ -102,7 +106,7 @@ class LanczosResult(Result):
     """
 
     eigenvalues: np.ndarray
-    eigenvectors: np.ndarray
+    eigenvectors: np.ndarray | torch.Tensor
     residuals: np.ndarray
     residual_estimates: np.ndarray
     converged: np.ndarray
@@ -336,27 +340,34 @@ def _max_residual(run: _Run) -> float:
 
 
 def lanczos(
-    op: CurvatureOperator | np.ndarray | torch.Tensor,
-    k: int,
+    op: Any,
+    k: int = 6,
     which: Which = "LA",
     *,
     tol: float = 1e-8,
-    max_iter: int | None = None,
+    maxiter: int | None = None,
     ncv: int | None = None,
-    seed: int | None = 0,
+    rng: Any = DEFAULT_SEED,
     v0: Any = None,
     block_size: int = 1,
     vectors: bool = True,
+    output: Literal["auto", "numpy", "torch"] = "auto",
     warn: bool = True,
     verify: bool = True,
     verify_steps: int = 10,
+    size: int | None = None,
+    seed: Any = UNSET,
+    max_iter: int | None = None,
 ) -> LanczosResult:
     """The ``k`` extremal eigenpairs of a symmetric operator by thick-restart Lanczos.
 
     Args:
-        op: a :class:`~hessrmt.curvature.linop.CurvatureOperator` (or a symmetric matrix).
-        k: number of eigenpairs, ``1 <= k <= P``.
-        which: ``"LA"`` largest algebraic, ``"SA"`` smallest algebraic, ``"BE"`` both ends
+        op: a symmetric linear operator: a hessrmt operator, a square matrix (torch or NumPy), a
+            :class:`scipy.sparse.linalg.LinearOperator`, a curvlinops-style operator or a
+            ``matvec`` callable with ``size=`` (see :mod:`hessrmt.curvature.adapters`).
+        k: number of eigenpairs, ``1 <= k <= P`` (default 6, as :func:`scipy.sparse.linalg.eigsh`).
+        which: ``"LA"`` largest algebraic (the default: the top of a Hessian spectrum, where
+            SciPy's default is ``"LM"``), ``"SA"`` smallest algebraic, ``"BE"`` both ends
             (``ceil(k/2)`` from the top, ``floor(k/2)`` from the bottom), ``"LM"`` largest
             magnitude.
         tol: relative residual tolerance: stop when ``||A x - theta x|| <= tol * ||A||_est``
@@ -364,16 +375,20 @@ def lanczos(
             ``<= tol * max(eps^(2/3), |theta_i|)`` per pair; this rule is at least as strict as
             ARPACK's with ``tol_arpack = tol * ||A|| / min_i |theta_i|`` (the wanted values), and
             unlike it does not demand tiny absolute residuals of near-zero eigenvalues.
-        max_iter: maximum number of restart cycles (default 1000); a multiplicity re-run with
-            blocks of ``k`` gets ``max(10, (max_iter - restarts so far) // k)`` more.
+        maxiter: maximum number of restart cycles (default 1000; SciPy's name, and like its
+            ARPACK count of restarts); a multiplicity re-run with blocks of ``k`` gets
+            ``max(10, (maxiter - restarts so far) // k)`` more. ``max_iter`` is an alias.
         ncv: Krylov basis size ``m`` (default ``2k + 20``, with blocks
             ``max(2k + 20, 2k + 4 block_size)``; rounded up to a multiple of ``block_size``,
             capped at P). Memory: two float64 arrays of ``m x P``.
-        seed: seed of the random start block (recorded); ignored when ``v0`` is given.
+        rng: randomness of the start block and of the multiplicity check: an int seed
+            (default 0), a NumPy or torch Generator, or None (fresh entropy); recorded.
         v0: optional start vector (P,) or block (P, <= block_size).
         block_size: number of vectors per Lanczos block (one ``matmat`` per block); use at least
             the largest multiplicity among the wanted eigenvalues.
-        vectors: return the Ritz vectors (P x k float64 array).
+        vectors: return the Ritz vectors (P x k, float64).
+        output: array type of the Ritz vectors: ``"auto"`` (NumPy for NumPy and SciPy inputs,
+            a torch tensor on the operator's device otherwise), ``"numpy"`` or ``"torch"``.
         warn: emit a :class:`RuntimeWarning` when not all pairs converged.
         verify: after convergence with ``block_size < k``, spend ``verify_steps`` products on a
             Lanczos run restricted to the complement of the returned vectors; if it exposes a
@@ -381,12 +396,23 @@ def lanczos(
             space cannot see), re-run with ``block_size = k`` from that direction. Pass
             ``verify=False`` for ARPACK-equivalent matrix-vector counts.
         verify_steps: Lanczos steps of that check.
+        size: ``P``, needed only when ``op`` is a plain ``matvec`` callable.
+        seed: alias of ``rng`` (the name used before).
+        max_iter: alias of ``maxiter``.
 
     Returns:
         A :class:`LanczosResult`.
     """
-    op = as_operator(op)
+    kind = output_kind(op) if output == "auto" else output
+    if kind not in ("numpy", "torch"):
+        raise InputError(f"output must be 'auto', 'numpy' or 'torch', got {output!r}")
+    op = as_operator(op, size)
     n = op.shape[0]
+    if max_iter is not None:
+        if maxiter is not None and maxiter != max_iter:
+            raise InputError("give maxiter= or its alias max_iter=, not both")
+        maxiter = max_iter
+    max_iter = maxiter
     if which not in WHICH:
         raise InputError(f"which must be one of {WHICH}, got {which!r}")
     if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
@@ -412,7 +438,7 @@ def lanczos(
 
     eps_op = float(torch.finfo(op.dtype).eps) if op.dtype.is_floating_point else 0.0
     tol_used = max(float(tol), 10.0 * eps_op)
-    rng = as_generator(seed)
+    rng, seed_used, rng_how = resolve_rng(rng, seed)
     device = op.device
     start_mv = op.num_matvecs
 
@@ -484,17 +510,18 @@ def lanczos(
             "tol_requested": float(tol),
             "tol_used": tol_used,
             "multiplicity_check": check,
+            "rng": rng_how if v0 is None else f"v0 given; {rng_how} for the check",
         }
     )
     meta = Metadata.create(
-        seed=seed_of(seed) if v0 is None else None,
+        seed=seed_used if v0 is None else None,
         dtype=dtype_name(op.dtype),
         conventions=conventions,
         start="v0" if v0 is not None else "random gaussian block",
     )
     return LanczosResult(
         eigenvalues=np.asarray(lam, dtype=np.float64),
-        eigenvectors=np.ascontiguousarray(Xt.T.cpu().numpy()) if vectors else np.zeros((n, 0)),
+        eigenvectors=as_output(Xt.T if vectors else Xt.new_zeros((n, 0)), kind),
         residuals=residuals,
         residual_estimates=np.asarray(est, dtype=np.float64),
         converged=np.asarray(converged, dtype=bool),

@@ -20,23 +20,57 @@ from typing import Any
 import numpy as np
 import torch
 
-from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
+from hessrmt.curvature.adapters import as_linear_operator
+from hessrmt.curvature.linop import CurvatureOperator
 from hessrmt.errors import InputError
+from hessrmt.rng import as_generator, seed_of
 
 WORK_DTYPE = torch.float64
 PROBE_KINDS = ("rademacher", "gaussian")
+#: the default of ``rng`` in every Krylov algorithm: seed 0 (reproducible unless asked otherwise)
+DEFAULT_SEED = 0
 
 
-def as_operator(op: Any) -> CurvatureOperator:
-    """``op`` itself if a :class:`CurvatureOperator`; a square matrix becomes a DenseOperator."""
-    if isinstance(op, CurvatureOperator):
-        return op
-    if isinstance(op, (np.ndarray, torch.Tensor)):
-        return DenseOperator(op)
-    raise InputError(
-        f"expected a CurvatureOperator or a square matrix, got {type(op).__name__}; wrap your "
-        "linear map in a hessrmt.curvature.linop.CurvatureOperator subclass"
-    )
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+#: marks ``seed=`` as not given (``seed=None`` is a request for fresh OS entropy)
+UNSET: Any = _Unset()
+
+
+def as_operator(op: Any, size: int | None = None) -> CurvatureOperator:
+    """Any accepted linear operator as a CurvatureOperator (see
+    :func:`hessrmt.curvature.adapters.as_linear_operator`)."""
+    return as_linear_operator(op, size)
+
+
+def resolve_rng(rng: Any, seed: Any = UNSET) -> tuple[np.random.Generator, int | None, str]:
+    """The NumPy generator of a Krylov algorithm, the seed to record, and how it was made.
+
+    ``rng``: an int seed, a :class:`numpy.random.Generator`, a :class:`torch.Generator` (one
+    64-bit seed is drawn from it, advancing it, and recorded) or None (fresh OS entropy, not
+    reproducible). ``seed``: the older name of the same argument; giving both is an error unless
+    ``rng`` is left at its default.
+    """
+    if seed is not UNSET:
+        if not (isinstance(rng, int) and rng == DEFAULT_SEED and type(rng) is int):
+            raise InputError("give rng= or its alias seed=, not both")
+        rng = seed
+    if isinstance(rng, torch.Generator):
+        drawn = int(torch.randint(0, 2**62, (1,), generator=rng, device=rng.device).item())
+        return np.random.default_rng(drawn), drawn, f"seed {drawn} drawn from a torch.Generator"
+    if isinstance(rng, bool):
+        raise InputError(f"rng must be an int seed, a Generator or None, got {rng!r}")
+    gen = as_generator(rng)
+    if isinstance(rng, np.random.Generator):
+        how = "numpy Generator passed by the caller (its state advances)"
+    elif rng is None:
+        how = "fresh OS entropy (not reproducible)"
+    else:
+        how = f"seed {int(rng)}"
+    return gen, seed_of(rng), how
 
 
 def dtype_name(dtype: torch.dtype) -> str:

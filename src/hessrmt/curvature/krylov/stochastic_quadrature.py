@@ -38,18 +38,19 @@ import torch
 
 from hessrmt.curvature.krylov.density import broaden
 from hessrmt.curvature.krylov.numerics import (
+    DEFAULT_SEED,
     PROBE_KINDS,
+    UNSET,
     WORK_DTYPE,
     as_operator,
     dtype_name,
     operator_conventions,
     probe_block,
+    resolve_rng,
 )
 from hessrmt.curvature.krylov.quadrature import lanczos_quadrature
-from hessrmt.curvature.linop import CurvatureOperator
 from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
-from hessrmt.rng import as_generator, seed_of
 
 
 @dataclass(frozen=True)
@@ -119,40 +120,47 @@ class SLQResult(Result):
 
 
 def slq(
-    op: CurvatureOperator | np.ndarray | torch.Tensor,
+    op: Any,
     num_probes: int = 10,
     num_steps: int = 80,
     *,
-    seed: int | None = 0,
+    rng: Any = DEFAULT_SEED,
     grid: np.ndarray | int | None = None,
     width: float | None = None,
     probes: str | np.ndarray | torch.Tensor = "rademacher",
     reorthogonalize: bool | None = None,
     memory_budget: int = 2 * 1024**3,
+    size: int | None = None,
+    seed: Any = UNSET,
 ) -> SLQResult:
     """Stochastic Lanczos quadrature estimate of the spectral density of ``op``.
 
     Args:
-        op: a :class:`~hessrmt.curvature.linop.CurvatureOperator` (or a symmetric matrix).
+        op: a symmetric linear operator: a hessrmt operator, a square matrix (torch or NumPy), a
+            :class:`scipy.sparse.linalg.LinearOperator`, a curvlinops-style operator or a
+            ``matvec`` callable with ``size=`` (see :mod:`hessrmt.curvature.adapters`).
         num_probes: number of random probes (>= 2 for an error band).
         num_steps: Lanczos steps per probe ``m`` (capped at P); Gauss quadrature is then exact
             for polynomial moments of degree < 2m.
-        seed: seed of the probes (recorded).
+        rng: randomness of the probes: an int seed (default 0), a NumPy or torch Generator, or
+            None (fresh entropy); recorded.
         grid: evaluation grid (array), a number of points, or None (1024 points over the node
             range plus 5 widths on each side).
         width: Gaussian kernel standard deviation; None for the default (module docstring).
         probes: ``"rademacher"`` or ``"gaussian"`` (normalised to unit length), or explicit
             start vectors, an array (P,) or (P, num_probes) (then ``num_probes`` is its column
-            count and ``seed`` is unused).
+            count and ``rng`` is unused).
         reorthogonalize: full reorthogonalisation of each probe's Lanczos vectors; None = on
             when ``num_steps <= 300`` and the bases (num_probes x num_steps x P float64) fit
             in ``memory_budget`` bytes.
         memory_budget: bytes allowed for the reorthogonalisation bases under the default.
+        size: ``P``, needed only when ``op`` is a plain ``matvec`` callable.
+        seed: alias of ``rng`` (the name used before).
 
     Returns:
         An :class:`SLQResult`.
     """
-    op = as_operator(op)
+    op = as_operator(op, size)
     n = op.shape[0]
     for name, value in (("num_probes", num_probes), ("num_steps", num_steps)):
         if not isinstance(value, (int, np.integer)) or value < 1:
@@ -194,7 +202,7 @@ def slq(
     else:
         reorth = bool(reorthogonalize)
 
-    rng = as_generator(seed)
+    rng, seed_used, rng_how = resolve_rng(rng, seed)
     start_mv = op.num_matvecs
     Z = probe_block(n, p, rng, probes, op.device) if user_probes is None else user_probes
     Q0 = Z / torch.linalg.vector_norm(Z, dim=0)
@@ -216,10 +224,11 @@ def slq(
             "width_rule": "user" if width is not None else "range / ((m - 1) sqrt(8 ln 3))",
             "band": "density -+ 2 standard errors across probes",
             "precision": "recurrence in float64; operator in its own dtype",
+            "rng": rng_how if user_probes is None else "probes given by the caller",
         }
     )
     meta = Metadata.create(
-        seed=seed_of(seed) if user_probes is None else None,
+        seed=seed_used if user_probes is None else None,
         dtype=dtype_name(op.dtype),
         conventions=conventions,
     )

@@ -20,23 +20,26 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from hessrmt.curvature.krylov.numerics import (
+    DEFAULT_SEED,
     PROBE_KINDS,
+    UNSET,
     apply64,
     as_operator,
     cgs2_rows,
     dtype_name,
     operator_conventions,
     probe_block,
+    resolve_rng,
 )
 from hessrmt.curvature.linop import CurvatureOperator
 from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
-from hessrmt.rng import as_generator, seed_of
 
 
 @dataclass(frozen=True)
@@ -112,30 +115,37 @@ def _quad_samples(
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def _metadata(op: CurvatureOperator, seed: int | None, method: str, **conv: object) -> Metadata:
+def _metadata(
+    op: CurvatureOperator, seed: int | None, rng_how: str, method: str, **conv: object
+) -> Metadata:
     conventions = operator_conventions(op)
-    conventions.update({"method": method, **conv})
-    return Metadata.create(seed=seed_of(seed), dtype=dtype_name(op.dtype), conventions=conventions)
+    conventions.update({"method": method, "rng": rng_how, **conv})
+    return Metadata.create(seed=seed, dtype=dtype_name(op.dtype), conventions=conventions)
 
 
 def hutchinson_trace(
-    op: CurvatureOperator | np.ndarray | torch.Tensor,
+    op: Any,
     num_probes: int = 100,
     *,
-    seed: int | None = 0,
+    rng: Any = DEFAULT_SEED,
     probes: str = "rademacher",
     batch_size: int | None = None,
     rtol: float | None = None,
     min_probes: int = 10,
+    size: int | None = None,
+    seed: Any = UNSET,
 ) -> TraceResult:
     """Hutchinson's estimate of tr A with its standard error.
 
     Args:
-        op: a :class:`~hessrmt.curvature.linop.CurvatureOperator` (or a symmetric matrix).
+        op: a symmetric linear operator: a hessrmt operator, a square matrix (torch or NumPy), a
+            :class:`scipy.sparse.linalg.LinearOperator`, a curvlinops-style operator or a
+            ``matvec`` callable with ``size=`` (see :mod:`hessrmt.curvature.adapters`).
         num_probes: number of probes N (>= 2 for a standard error); the maximum when ``rtol``
             is given.
-        seed: seed of the probes (recorded). Probe ``i`` is the same whatever ``batch_size``
-            and ``rtol``, so an early-stopped run is a prefix of the full one.
+        rng: randomness of the probes: an int seed (default 0), a NumPy or torch Generator, or
+            None (fresh entropy); recorded. Probe ``i`` is the same whatever ``batch_size`` and
+            ``rtol``, so an early-stopped run is a prefix of the full one.
         probes: ``"rademacher"`` (default, lower variance) or ``"gaussian"``.
         batch_size: probes per operator application (default ``min(N, 32)``).
         rtol: optional stopping rule on the standard error: stop after the first batch where
@@ -143,8 +153,10 @@ def hutchinson_trace(
             data-dependent stopping time makes the SE slightly optimistic; use a generous
             ``min_probes``.)
         min_probes: minimum number of probes before ``rtol`` may stop the sampling.
+        size: ``P``, needed only when ``op`` is a plain ``matvec`` callable.
+        seed: alias of ``rng`` (the name used before).
     """
-    op = as_operator(op)
+    op = as_operator(op, size)
     _check_common(probes, batch_size)
     if not isinstance(num_probes, (int, np.integer)) or num_probes < 2:
         raise InputError(
@@ -155,7 +167,7 @@ def hutchinson_trace(
     if not isinstance(min_probes, (int, np.integer)) or min_probes < 2:
         raise InputError(f"min_probes must be an integer >= 2, got {min_probes!r}")
     bs = int(batch_size or min(num_probes, 32))
-    rng = as_generator(seed)
+    rng, seed_used, rng_how = resolve_rng(rng, seed)
     start = op.num_matvecs
 
     def stop(x: np.ndarray) -> bool:
@@ -174,7 +186,8 @@ def hutchinson_trace(
         method="hutchinson",
         meta=_metadata(
             op,
-            seed,
+            seed_used,
+            rng_how,
             "hutchinson",
             probe=probes,
             num_probes=int(samples.size),
@@ -186,12 +199,14 @@ def hutchinson_trace(
 
 
 def hutchpp_trace(
-    op: CurvatureOperator | np.ndarray | torch.Tensor,
+    op: Any,
     num_matvecs: int,
     *,
-    seed: int | None = 0,
+    rng: Any = DEFAULT_SEED,
     probes: str = "rademacher",
     batch_size: int | None = None,
+    size: int | None = None,
+    seed: Any = UNSET,
 ) -> TraceResult:
     """Hutch++ estimate of tr A (Meyer et al. 2021) using ``num_matvecs`` products.
 
@@ -199,15 +214,18 @@ def hutchpp_trace(
     ``A Q``; the remaining ``num_matvecs - 2 s`` (>= 2) are Hutchinson probes of the deflated
     operator ``(I - QQ^T) A (I - QQ^T)``. When ``Q`` spans the whole space the estimate is exact
     and the remaining budget is not spent.
+
+    ``op``, ``rng`` (alias ``seed``), ``probes``, ``batch_size`` and ``size`` are as for
+    :func:`hutchinson_trace`.
     """
-    op = as_operator(op)
+    op = as_operator(op, size)
     _check_common(probes, batch_size)
     if not isinstance(num_matvecs, (int, np.integer)) or num_matvecs < 4:
         raise InputError(f"num_matvecs must be an integer >= 4 for Hutch++, got {num_matvecs!r}")
     n = op.shape[0]
     s = min(int(num_matvecs) // 3, n)
     rest = int(num_matvecs) - 2 * s
-    rng = as_generator(seed)
+    rng, seed_used, rng_how = resolve_rng(rng, seed)
     start = op.num_matvecs
     S = probe_block(n, s, rng, probes, op.device)
     AS = apply64(op, S)
@@ -234,7 +252,8 @@ def hutchpp_trace(
         low_rank_part=low,
         meta=_metadata(
             op,
-            seed,
+            seed_used,
+            rng_how,
             "hutch++",
             probe=probes,
             sketch_size=int(Q.shape[1]),
