@@ -313,7 +313,9 @@ def task_topk(
 
     def run_hessrmt(verify: bool) -> dict[str, Any]:
         op = hessrmt_operator(problem)
-        t, res = measure(lambda: lanczos(op, k, "LA", tol=target, seed=0, verify=verify, output="numpy"), **rep)
+        t, res = measure(
+            lambda: lanczos(op, k, "LA", tol=target, seed=0, verify=verify, output="numpy"), **rep
+        )
         state.setdefault("hessrmt", res.eigenvalues)
         variant = f"thick-restart Lanczos, tol={target:g} x ||H||"
         if not verify:
