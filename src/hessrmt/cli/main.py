@@ -35,6 +35,10 @@ COMMANDS = {
 }
 
 
+#: optional package -> the pip extra that installs it (the core is the RMT layer alone)
+EXTRAS = {"torch": "torch", "matplotlib": "report", "sklearn": "data"}
+
+
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line on stderr and exit status 2."""
 
@@ -87,6 +91,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         msg = " ".join(str(exc).split())
         sys.stderr.write(f"hessrmt: error: {msg}\n")
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None or os.environ.get("HESSRMT_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"hessrmt: error: this command needs {exc.name}, which is not installed: "
+            f"pip install 'hessrmt[{extra}]' (or 'hessrmt[all]')\n"
+        )
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("hessrmt: interrupted; rerun the same command to resume\n")
