@@ -159,6 +159,14 @@ def as_linear_operator(
 
     Raises:
         InputError: for anything else, naming what is accepted.
+
+    Example:
+        >>> import torch
+        >>> op = as_linear_operator(lambda v: 2.0 * v, size=3)
+        >>> op.shape, op.dtype
+        ((3, 3), torch.float64)
+        >>> op @ torch.ones(3)
+        tensor([2., 2., 2.], dtype=torch.float64)
     """
     if isinstance(op, CurvatureOperator):
         out: CurvatureOperator = op

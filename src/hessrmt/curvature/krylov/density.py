@@ -80,6 +80,12 @@ def broaden(
 
     ``grid``: an array, a number of points or None (module doc); ``width``: the kernel standard
     deviation, None for the default rule with ``num_steps`` steps.
+
+    Example:
+        >>> import numpy as np
+        >>> d = broaden(np.array([[0.0, 1.0]]), np.array([[0.5, 0.5]]), 2, grid=2001, width=0.1)
+        >>> round(float(np.trapezoid(d.density, d.grid)), 6)  # a probability density
+        1.0
     """
     if width is not None and not (np.isfinite(width) and width > 0):
         raise InputError(f"width must be a positive finite number, got {width!r}")

@@ -402,6 +402,15 @@ def lanczos(
 
     Returns:
         A :class:`LanczosResult`.
+
+    Example:
+        >>> import numpy as np
+        >>> A = np.diag([3.0, 2.0, 1.0, 0.5, 0.0])
+        >>> res = lanczos(A, k=2, which="LA")
+        >>> np.round(res.eigenvalues, 8)
+        array([3., 2.])
+        >>> res.all_converged, type(res.eigenvectors).__name__  # NumPy in, NumPy out
+        (True, 'ndarray')
     """
     kind = output_kind(op) if output == "auto" else output
     if kind not in ("numpy", "torch"):

@@ -159,6 +159,15 @@ def slq(
 
     Returns:
         An :class:`SLQResult`.
+
+    Example:
+        >>> import numpy as np
+        >>> eigs = np.linspace(-1.0, 1.0, 50)
+        >>> dens = slq(np.diag(eigs), num_probes=4, num_steps=50, rng=0)
+        >>> bool(np.isclose(dens.moment(2), np.mean(eigs**2)))  # tr(A^2) / P
+        True
+        >>> dens.grid.shape, dens.band.shape
+        ((1024,), (2, 1024))
     """
     op = as_operator(op, size)
     n = op.shape[0]

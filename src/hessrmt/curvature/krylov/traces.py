@@ -155,6 +155,12 @@ def hutchinson_trace(
         min_probes: minimum number of probes before ``rtol`` may stop the sampling.
         size: ``P``, needed only when ``op`` is a plain ``matvec`` callable.
         seed: alias of ``rng`` (the name used before).
+
+    Example:
+        >>> import numpy as np
+        >>> tr = hutchinson_trace(np.diag([1.0, 2.0, 3.0]), num_probes=10, rng=0)
+        >>> tr.estimate, tr.stderr  # Rademacher probes are exact on a diagonal matrix
+        (6.0, 0.0)
     """
     op = as_operator(op, size)
     _check_common(probes, batch_size)
@@ -217,6 +223,13 @@ def hutchpp_trace(
 
     ``op``, ``rng`` (alias ``seed``), ``probes``, ``batch_size`` and ``size`` are as for
     :func:`hutchinson_trace`.
+
+    Example:
+        >>> import numpy as np
+        >>> A = np.diag([1.0, 2.0, 3.0])
+        >>> tr = hutchpp_trace(A, num_matvecs=9, rng=0, probes="gaussian")
+        >>> round(tr.estimate, 10), tr.meta.conventions["sketch_size"]  # Q spans R^3: exact
+        (6.0, 3)
     """
     op = as_operator(op, size)
     _check_common(probes, batch_size)
