@@ -76,12 +76,10 @@ from hessrmt.curvature.krylov.numerics import (
     resolve_rng,
 )
 from hessrmt.curvature.krylov.recurrence import KrylovState, lanczos_extend, start_state
+from hessrmt.curvature.krylov.which import WHICH, Which, final_order, preference
 from hessrmt.curvature.linop import CurvatureOperator
 from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
-
-Which = Literal["LA", "SA", "BE", "LM"]
-WHICH = ("LA", "SA", "BE", "LM")
 
 
 @dataclass(frozen=True)
@@ -125,28 +123,6 @@ class LanczosResult(Result):
         return bool(np.all(self.converged))
 
 
-def _preference(theta: np.ndarray, which: str) -> np.ndarray:
-    """Indices of ``theta`` from most to least wanted."""
-    if which == "LA":
-        return np.argsort(-theta, kind="stable")
-    if which == "SA":
-        return np.argsort(theta, kind="stable")
-    if which == "LM":
-        return np.argsort(-np.abs(theta), kind="stable")
-    # BE: alternate top, bottom, top, ... (ceil(k/2) from the top, as ARPACK)
-    asc = np.argsort(theta, kind="stable")
-    out = np.empty_like(asc)
-    lo, hi = 0, len(asc) - 1
-    for i in range(len(asc)):
-        if i % 2 == 0:
-            out[i] = asc[hi]
-            hi -= 1
-        else:
-            out[i] = asc[lo]
-            lo += 1
-    return out
-
-
 def _keep_count(k: int, m: int, nconv: int) -> int:
     """Ritz vectors kept at a restart: ``k + max(min(nconv + 1, (m - k) // 2), (m - k) // 3)``.
 
@@ -160,14 +136,6 @@ def _keep_count(k: int, m: int, nconv: int) -> int:
     ``k >= 10``; see ``tests/curvature/test_lanczos.py``).
     """
     return k + max(min(nconv + 1, (m - k) // 2), (m - k) // 3)
-
-
-def _final_order(theta: np.ndarray, which: str) -> np.ndarray:
-    if which == "LA":
-        return np.argsort(-theta, kind="stable")
-    if which == "LM":
-        return np.argsort(-np.abs(theta), kind="stable")
-    return np.argsort(theta, kind="stable")
 
 
 def _start_block(
@@ -268,7 +236,7 @@ def _thick_restart(
         bb = st.B.shape[2]  # size of the block just applied
         res_est = np.linalg.norm(st.B[0] @ S[j - bb : j, :], axis=0)
         ritz["res_est"] = res_est
-        wanted = _preference(theta, which)[:k]
+        wanted = preference(theta, which)[:k]
         ritz["done"] = j >= k and bool(np.all(res_est[wanted] <= tol_used * ritz["anorm"]))
         return ritz["done"]
 
@@ -290,7 +258,7 @@ def _thick_restart(
         # thick restart: keep the l most wanted Ritz vectors, continue with the next block Q
         theta, S, res_est, anorm = ritz["theta"], ritz["S"], ritz["res_est"], ritz["anorm"]
         j = state.j
-        order = _preference(theta, which)
+        order = preference(theta, which)
         conv_mask = res_est[order[:k]] <= tol_used * anorm
         nconv = int(np.sum(conv_mask))
         if nconv > best_nconv:
@@ -318,9 +286,9 @@ def _thick_restart(
         restarts += 1
 
     theta, S, j = ritz["theta"], ritz["S"], state.j
-    order = _preference(theta, which)
+    order = preference(theta, which)
     wanted = order[:k]
-    wanted = wanted[_final_order(theta[wanted], which)]
+    wanted = wanted[final_order(theta[wanted], which)]
     SwT = torch.as_tensor(S[:, wanted].T.copy(), dtype=WORK_DTYPE, device=device)
     Xt = SwT @ state.V[0, :j]
     AXt = SwT @ state.AV[0, :j]
