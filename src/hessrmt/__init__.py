@@ -7,6 +7,10 @@ Layers (imports only point down):
 * :mod:`hessrmt.experiments` -- one reproducible, seeded pipeline per paper;
 * :mod:`hessrmt.report` and :mod:`hessrmt.cli` -- figures, HTML reports, the ``hessrmt`` command.
 
+``pip install hessrmt`` installs the RMT layer alone (NumPy, SciPy, tqdm, threadpoolctl;
+``import hessrmt`` and ``import hessrmt.rmt`` never import torch, matplotlib or scikit-learn);
+the extras ``torch``, ``report`` (matplotlib), ``data`` (scikit-learn) and ``all`` add the rest.
+
 Shared foundations with no heavy imports: :mod:`hessrmt.errors`, :mod:`hessrmt.rng`,
 :mod:`hessrmt.io`, :mod:`hessrmt.results`.
 """
