@@ -159,6 +159,9 @@ def test_wrong_input_is_one_input_error(bad: object, kw: dict, match: str) -> No
 
 
 def test_adapter_is_a_curvature_operator_and_counts_products() -> None:
+    import hessrmt.curvature
+
+    assert hessrmt.curvature.as_linear_operator is as_linear_operator
     op = as_linear_operator(scipy.sparse.linalg.aslinearoperator(A))
     assert isinstance(op, LinearOperatorAdapter) and op.shape == (N, N)
     res = lanczos(op, 2)

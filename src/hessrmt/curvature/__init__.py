@@ -21,6 +21,7 @@ turns anything else (a matrix, a SciPy or curvlinops operator, a ``matvec`` func
 The Krylov algorithms live in :mod:`hessrmt.curvature.krylov`.
 """
 
+from hessrmt.curvature.adapters import as_linear_operator  # noqa: F401
 from hessrmt.curvature.dense import DenseMatrixInfo, dense_matrix, eigenvalues  # noqa: F401
 from hessrmt.curvature.krylov import (  # noqa: F401
     LanczosResult,
