@@ -29,6 +29,7 @@ MODULES = sorted(
 
 def test_public_krylov_api_has_examples() -> None:
     """The wiring cannot silently test nothing: these modules carry examples."""
+    finder = doctest.DocTestFinder()
     for name in (
         "hessrmt.curvature",
         "hessrmt.curvature.adapters",
@@ -37,6 +38,8 @@ def test_public_krylov_api_has_examples() -> None:
         "hessrmt.curvature.krylov.traces",
     ):
         assert name in MODULES, name
+        tests = finder.find(importlib.import_module(name))
+        assert sum(len(t.examples) for t in tests) >= 2, name
 
 
 @pytest.mark.usefixtures("one_thread")
@@ -45,5 +48,6 @@ def test_docstring_examples_run(name: str) -> None:
     module = importlib.import_module(name)
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     result = doctest.testmod(module, optionflags=flags, report=True)
-    assert result.attempted > 0, f"{name}: no examples found by doctest"
+    if result.attempted == 0:  # ">>> " in a string that is not a docstring
+        pytest.skip(f"{name}: '>>> ' in its source but no docstring examples")
     assert result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples failed"
