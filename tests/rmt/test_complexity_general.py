@@ -89,3 +89,18 @@ def test_law_without_right_edge_and_bad_u() -> None:
         CoulombGas(EmpiricalLaw([0.0, 1.0, 2.0]))
     with pytest.raises(InputError, match="beyond"):
         law_theta_k(1e6, 3, 0, CoulombGas(Semicircle(1.0)))
+
+
+def test_total_normalisation() -> None:
+    # semicircle: both normalisations are ABC; other laws: the total count is ABC's at u = +inf
+    sc = CoulombGas(Semicircle(1.0))
+    np.testing.assert_allclose(
+        law_bands(3, 2, sc, normalise="total").e, abc.thresholds(3, 2), atol=1e-10
+    )
+    uni = CoulombGas(UniformLaw(-1.0, 1.0))
+    assert law_theta_total(5.0, 4, uni, normalise="total") == pytest.approx(
+        0.5 * math.log(3), abs=1e-10
+    )
+    assert law_theta_total(5.0, 4, uni) != pytest.approx(0.5 * math.log(3), abs=1e-3)
+    with pytest.raises(InputError, match="normalise"):
+        law_bands(3, 1, uni, normalise="other")

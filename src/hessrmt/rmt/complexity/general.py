@@ -17,6 +17,12 @@ part (C, -v^2/2, the scale a) is kept from ABC; only the Hessian's law changes. 
 Hessian is y - M with M ~ mu, so the index counts eigenvalues of M above y and the
 threshold is -E_inf(mu) = -b_mu / a.
 
+Normalisation (``normalise``): "abc" keeps C = 1/2 ln(p - 1) + 1/2; "total" sets
+C_mu = 1/2 ln(p - 1) - sup_v [-v^2/2 + Omega_mu(-a v)] so that the total complexity at u = +inf is
+1/2 ln(p - 1) for every law, as for the p-spin (the number of critical points is then the ABC
+number and only its distribution over energies and indices changes). Both coincide for the
+semicircle.
+
 Bands: -E_k(mu) = the smallest v with Theta_{k}(v) = 0 (NaN where Theta_k < 0 everywhere: no
 index-k critical points at exponential scale); the layered structure survives for index k when
 E_k(mu) > E_inf(mu), i.e. Theta_k(-E_inf(mu)) > 0.
@@ -49,6 +55,26 @@ def _const(p: int) -> float:
     return 0.5 * math.log(p - 1) + 0.5
 
 
+def _constant(p: int, gas: CoulombGas, normalise: str) -> float:
+    """C of the module docstring for ``normalise`` = "abc" or "total"."""
+    if normalise == "abc":
+        return _const(p)
+    if normalise != "total":
+        raise InputError(f"normalise must be 'abc' or 'total', got {normalise!r}")
+    a = _scale(p)
+    span = max(abs(gas.left_edge), abs(gas.right_edge)) / a + 2.0
+    v = np.linspace(-span, span, 801)
+    vals = -0.5 * v * v + gas.omega_coarse(-a * v)  # cheap locator, then exact refinement
+    i = int(np.argmax(vals))
+    vals[i] = -0.5 * v[i] ** 2 + float(gas.omega(-a * v[i]))
+    res = minimize_scalar(
+        lambda t: 0.5 * t * t - float(gas.omega(-a * t)),
+        bounds=(v[max(i - 1, 0)], v[min(i + 1, v.size - 1)]), method="bounded",
+        options={"xatol": 1e-12},
+    )  # fmt: skip
+    return 0.5 * math.log(p - 1) - max(float(vals[i]), -float(res.fun))
+
+
 def _check_u(u: float) -> float:
     u = float(u)
     if not math.isfinite(u) or abs(u) > U_LIMIT:
@@ -61,9 +87,11 @@ def _check_u(u: float) -> float:
 class _Integrand:
     """g_k(v) = C - v^2/2 + Omega(-a v) - k J(-a v) (k = None: no index constraint)."""
 
-    def __init__(self, gas: CoulombGas, p: int, k: int | None, extra_cost=None) -> None:
+    def __init__(
+        self, gas: CoulombGas, p: int, k: int | None, extra_cost=None, normalise: str = "abc"
+    ) -> None:
         self.gas, self.p, self.k = gas, p, k
-        self.a, self.c = _scale(p), _const(p)
+        self.a, self.c = _scale(p), _constant(p, gas, normalise)
         self.extra_cost = extra_cost
 
     @property
@@ -99,19 +127,21 @@ def _sup(g: _Integrand, hi: float, points: int = 121) -> float:
     return best
 
 
-def law_theta_k(u: float, p: int, k: int, gas: CoulombGas, *, cost=None) -> float:
+def law_theta_k(
+    u: float, p: int, k: int, gas: CoulombGas, *, cost=None, normalise: str = "abc"
+) -> float:
     """Theta_{k}(u) for the law of ``gas`` (module docstring); ``cost(y)`` overrides k J(y)."""
     p, k = check_p(p), check_k(k)
     u = _check_u(u)
-    g = _Integrand(gas, p, k, cost)
+    g = _Integrand(gas, p, k, cost, normalise)
     return _sup(g, min(u, g.v_edge))
 
 
-def law_theta_total(u: float, p: int, gas: CoulombGas) -> float:
+def law_theta_total(u: float, p: int, gas: CoulombGas, *, normalise: str = "abc") -> float:
     """Theta(u) (all indices) for the law of ``gas``: C + sup_{v <= u} [-v^2/2 + Omega(-a v)]."""
     p = check_p(p)
     u = _check_u(u)
-    return _sup(_Integrand(gas, p, None), u)
+    return _sup(_Integrand(gas, p, None, None, normalise), u)
 
 
 def _first_zero(g: _Integrand, hi: float) -> float:
@@ -156,13 +186,13 @@ class LawBands:
         }
 
 
-def law_bands(p: int, kmax: int, gas: CoulombGas, *, cost=None) -> LawBands:
+def law_bands(p: int, kmax: int, gas: CoulombGas, *, cost=None, normalise: str = "abc") -> LawBands:
     """E_inf(mu) and E_0..E_kmax(mu); ``cost(k, y)`` overrides the index cost k J(y)."""
     p, kmax = check_p(p), check_k(kmax)
     es, at = [], []
     for k in range(kmax + 1):
         c = None if cost is None else (lambda y, k=k: cost(k, y))
-        g = _Integrand(gas, p, k, c)
+        g = _Integrand(gas, p, k, c, normalise)
         v0 = _first_zero(g, g.v_edge)
         es.append(-v0 if math.isfinite(v0) else math.nan)
         at.append(float(g(g.v_edge)))
