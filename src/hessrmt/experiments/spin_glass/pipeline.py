@@ -4,8 +4,8 @@ Steps (each a checkpointed :class:`~hessrmt.runfolder.RunFolder` step; an interr
 resumes):
 
 1. ``abc`` -- E_inf, E_0..E_K for ``table_ps``; ABC's finite-N identity by GOE sampling
-   (:mod:`hessrmt.rmt.complexity.kac_rice`) against Theta_{k,p} for k = 0, 1 at several N, with the
-   fitted convergence exponent of |Theta_N - Theta| at ``rate_u``.
+   (:mod:`hessrmt.rmt.complexity.kac_rice`) against Theta_{k,p} for k = 0, 1 at several N, with
+   the fitted convergence exponent of |Theta_N - Theta| below and above the threshold.
 2. ``laws`` -- threshold and bands for each named law (:mod:`hessrmt.rmt.complexity.catalogue`),
    with ABC's constant and with the total count held at ABC's.
 3. ``activations`` -- theta(f) for each activation and piecewise approximation, and the bands of
@@ -53,7 +53,7 @@ class SpinGlassConfig:
     curve_ps: tuple[int, ...] = (3, 4)
     finite_ns: tuple[int, ...] = (25, 50, 100, 200)
     finite_samples: int = 1000
-    rate_u: tuple[float, ...] = (-1.65, -1.0)
+    rate_u_bulk: float = -1.0
     # laws / activations
     law_specs: tuple[str, ...] = ("semicircle", "uniform", "mp:0.1", "mp:0.5", "sc+mp:0.1")
     band_p: int = 3
@@ -137,7 +137,7 @@ def run(
 
         abc_a, abc_i = step("abc", lambda: theory.abc_section(
             config.table_ps, config.kmax, config.curve_ps, config.finite_ns,
-            config.finite_samples, config.rate_u, config.seed))  # fmt: skip
+            config.finite_samples, config.rate_u_bulk, config.seed))  # fmt: skip
         _, laws_i = step("laws", lambda: theory.laws_section(
             config.law_specs, config.band_p, config.band_kmax))  # fmt: skip
         _, act_i = step("activations", lambda: theory.activations_section(

@@ -35,10 +35,13 @@ def abc_section(
     curve_ps: Sequence[int],
     ns: Sequence[int],
     samples: int,
-    rate_u: Sequence[float],
+    rate_u_bulk: float,
     seed: int,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """E tables; finite-N Kac-Rice curves Theta_N(u) (k = 0, 1) against Theta_{k,p}(u)."""
+    """E tables; finite-N Kac-Rice curves Theta_N(u) (k = 0, 1) against Theta_{k,p}(u).
+
+    The convergence exponent is fitted at two energies per p: u = -(E_0 + E_inf)/2 (inside the
+    band, below the threshold) and ``rate_u_bulk`` (above the threshold)."""
     arrays: dict[str, np.ndarray] = {}
     table = {
         str(p): {"E_inf": abc.e_inf(p), "E": abc.thresholds(p, kmax).tolist(),
@@ -51,7 +54,7 @@ def abc_section(
         e0, einf = abc.threshold(p, 0), abc.e_inf(p)
         u = np.linspace(-e0 - 0.03, -einf + 0.4, 25)
         arrays[f"u_p{p}"] = u
-        rate_grid = np.asarray(rate_u, dtype=float)
+        rate_grid = np.array([-(e0 + einf) / 2, float(rate_u_bulk)])
         errs = {k: [] for k in (0, 1)}
         for n, g in zip(ns, child.spawn(len(ns)), strict=True):
             sp = goe_spectra(int(n), samples, kmax=1, rng=np.random.default_rng(g))
