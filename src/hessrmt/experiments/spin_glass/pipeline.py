@@ -63,10 +63,10 @@ class SpinGlassConfig:
     # p-spin descent
     descent_p: int = 3
     descent_ns: tuple[int, ...] = (50, 100)
-    disorder: int = 4
-    starts: int = 12
+    disorder: int = 6
+    starts: int = 10
     lr: float = 0.1
-    max_steps: int = 1500
+    max_steps: int = 3000
     gtol: float = 1e-5
     band: float = 0.02
     # networks

@@ -102,7 +102,8 @@ def gradient_descent(
     index_tol: float = 1e-6,
 ) -> DescentResult:
     """Riemannian gradient descent from ``starts`` uniform random points (retraction: rescale to
-    the sphere). Stops when every |P grad H| / sqrt(N) <= gtol or after ``max_steps``. The index
+    the sphere). Each descent stops when its |P grad H| / sqrt(N) <= gtol; all stop after
+    ``max_steps`` (``steps`` is the number of steps of the longest). The index
     of each end point counts Riemannian Hessian eigenvalues below -index_tol."""
     if starts < 1:
         raise InputError(f"starts must be >= 1, got {starts}")
@@ -111,14 +112,21 @@ def gradient_descent(
     s = gen.standard_normal((starts, n))
     s *= math.sqrt(n) / np.linalg.norm(s, axis=1, keepdims=True)
     steps = 0
+    gnorm = np.full(starts, np.inf)
+    active = np.ones(starts, dtype=bool)  # a converged descent stops (and costs nothing more)
     while True:
-        g = model.gradient(s)
-        g -= (np.einsum("bi,bi->b", g, s) / n)[:, None] * s
-        gnorm = np.linalg.norm(g, axis=1) / math.sqrt(n)
-        if np.all(gnorm <= gtol) or steps >= max_steps:
+        sa = s[active]
+        g = model.gradient(sa)
+        g -= (np.einsum("bi,bi->b", g, sa) / n)[:, None] * sa
+        gnorm[active] = np.linalg.norm(g, axis=1) / math.sqrt(n)
+        moving = gnorm[active] > gtol
+        if not np.any(moving) or steps >= max_steps:
             break
-        s = s - lr * g
-        s *= math.sqrt(n) / np.linalg.norm(s, axis=1, keepdims=True)
+        new = sa[moving] - lr * g[moving]
+        new *= math.sqrt(n) / np.linalg.norm(new, axis=1, keepdims=True)
+        idx = np.flatnonzero(active)
+        s[idx[moving]] = new
+        active[idx[~moving]] = False
         steps += 1
     eig = [model.riemannian_hessian_eigenvalues(x) for x in s]
     return DescentResult(
