@@ -13,7 +13,7 @@ from hessrmt.experiments.spin_glass import pipeline
 TINY = dict(
     table_ps=(3, 4), kmax=2, curve_ps=(3,), finite_ns=(10, 20), finite_samples=60,
     law_specs=("semicircle", "uniform"), activations=("relu", "sigmoid"), pieces=(2, None),
-    descent_ns=(8, 12), disorder=2, starts=3, max_steps=150,
+    descent_ns=(8, 12), descent_p4_ns=(6,), disorder=2, starts=3, max_steps=150,
     net_activations=("relu", "pwl-gelu-4"), widths=(2, 3), runs=2, n_samples=40, train_steps=15,
 )  # fmt: skip
 
@@ -44,6 +44,7 @@ def test_reduced_quick_run_via_cli(tiny_quick, tmp_path, capsys):
     for r in s["pspin_descent"]["per_N"]:
         for key in ("below_minus_E0", "within_band_of_minus_E_inf"):
             assert set(r[key]) == {"fraction", "stderr", "n"} and r[key]["n"] == 6
+    assert s["pspin_descent"]["other_p"][0]["p"] == 4
     laws = {r["law"]: r for r in s["laws"]["laws"]}
     assert laws["semicircle"]["abc"]["verdict"] == "unchanged"
     assert laws["uniform"]["abc"]["verdict"] == "survives, shifted"
@@ -60,7 +61,8 @@ def test_reduced_quick_run_via_cli(tiny_quick, tmp_path, capsys):
 @pytest.mark.slow
 def test_same_seed_same_numbers(tmp_path):
     cfg = dataclasses.replace(_tiny(3), net_activations=("tanh",), widths=(2,), runs=1,
-                              law_specs=("semicircle",), descent_ns=(8,))  # fmt: skip
+                              law_specs=("semicircle",), descent_ns=(8,),
+                              descent_p4_ns=())  # fmt: skip
     a = pipeline.run(cfg, tmp_path / "a", log=None)
     b = pipeline.run(cfg, tmp_path / "b", log=None)
     for key in ("abc", "pspin_descent", "networks"):
@@ -70,5 +72,7 @@ def test_same_seed_same_numbers(tmp_path):
 def test_bad_settings(tmp_path):
     with pytest.raises(Exception, match="seed"):
         pipeline.run(dataclasses.replace(_tiny(), seed=-1), tmp_path / "x", log=None)
-    with pytest.raises(Exception, match="too large"):
+    with pytest.raises(Exception, match="not usable"):
         pipeline.validate(dataclasses.replace(_tiny(), descent_ns=(2000,)))
+    with pytest.raises(Exception, match="not usable"):
+        pipeline.validate(dataclasses.replace(_tiny(), descent_p4_ns=(200,)))

@@ -68,6 +68,8 @@ def descent_section(
             "energy_mean": float(e.mean()),
             "energy_stderr": float(e.std(ddof=1) / math.sqrt(e.size)) if e.size > 1 else None,
             "energy_min": float(e.min()),
+            "converged_runs": int(np.sum(gn <= gtol)),
+            "energy_mean_converged": float(e[gn <= gtol].mean()) if np.any(gn <= gtol) else None,
             "below_minus_E0": fraction_with_se(below),
             "within_band_of_minus_E_inf": fraction_with_se(near),
             "within_band_stderr_between_disorder": float(per_sample.std(ddof=1)

@@ -12,7 +12,7 @@ resumes):
    GOE + theta e e^T (:mod:`hessrmt.rmt.complexity.spiked`).
 4. ``pspin_descent`` -- Riemannian gradient descent on the 3-spin at two N
    (:mod:`.descent`): stopping energies against -E_0 and -E_inf, fractions with standard errors,
-   Hessian indices.
+   Hessian indices; optionally the 4-spin too (``descent_p4_ns``, full mode; under ``other_p``).
 5. ``networks`` -- trainings of 16 -> w -> w -> 10 MLPs on pooled digits per activation and
    width (:mod:`.networks`): final losses, Hessian indices.
 
@@ -69,6 +69,7 @@ class SpinGlassConfig:
     max_steps: int = 3000
     gtol: float = 1e-5
     band: float = 0.02
+    descent_p4_ns: tuple[int, ...] = ()  # optional 4-spin descents (full mode)
     # networks
     net_activations: tuple[str, ...] = ("relu", "tanh", "gelu", "pwl-gelu-4")
     widths: tuple[int, ...] = (3, 6)
@@ -86,7 +87,7 @@ def full_config(seed: int = 0) -> SpinGlassConfig:
         mode="full", seed=seed, finite_ns=(25, 50, 100, 200, 400, 800), finite_samples=10000,
         law_specs=("semicircle", "uniform", "mp:0.1", "mp:0.5", "mp:1.5", "sc+mp:0.1",
                    "sc+mp:0.5", "product:0.5"),
-        descent_ns=(100, 250), disorder=10, starts=20, max_steps=5000,
+        descent_ns=(100, 250), descent_p4_ns=(40, 70), disorder=10, starts=20, max_steps=5000,
         net_activations=("relu", "leaky_relu", "tanh", "gelu", "pwl-relu-2", "pwl-tanh-2",
                          "pwl-tanh-4", "pwl-gelu-2", "pwl-gelu-4", "pwl-gelu-8"),
         widths=(3, 6, 12, 24), runs=50, train_steps=1000,
@@ -100,9 +101,10 @@ def validate(config: SpinGlassConfig) -> None:
         raise InputError("descent N values must be >= 3")
     if config.disorder < 1 or config.starts < 1 or config.runs < 1:
         raise InputError("disorder samples, starts and runs must be >= 1")
-    for n in config.descent_ns:
-        if float(n) ** config.descent_p > 5e8:
-            raise InputError(f"N = {n} is too large for p = {config.descent_p} (N^p couplings)")
+    for p, ns in ((config.descent_p, config.descent_ns), (4, config.descent_p4_ns)):
+        for n in ns:
+            if n < 3 or float(n) ** p > 5e8:
+                raise InputError(f"N = {n} is not usable for p = {p} (3 <= N, N^p <= 5e8)")
 
 
 def _log(msg: str) -> None:
@@ -154,6 +156,13 @@ def run(
             seed=config.seed + 1, progress=bar.update if bar else None))  # fmt: skip
         if bar:
             bar.close()
+        if config.descent_p4_ns:
+            p4_a, p4_i = step("pspin_descent_p4", lambda: descent.descent_section(
+                4, config.descent_p4_ns, config.disorder, config.starts, lr=config.lr / 2,
+                max_steps=config.max_steps, gtol=config.gtol, band=config.band,
+                seed=config.seed + 2))  # fmt: skip
+            desc_i = {**desc_i, "other_p": [p4_i]}
+            desc_a = {**desc_a, **{f"p4_{k}": v for k, v in p4_a.items()}}
         net_a, net_i = step("networks", lambda: _networks(config))
         summary = {
             "kind": KIND,

@@ -94,6 +94,19 @@ def write_outputs(tmp: Path, summary: dict, arrays: dict) -> None:
                  subtitle=f"hessrmt reproduce spin-glass ({summary['mode']})")  # fmt: skip
 
 
+def _descent_text(d: dict) -> str:
+    return "".join(
+        f"<p>p = {d['p']}, N = {r['N']} ({r['runs']} descents, {r['converged_fraction']:.0%} "
+        f"converged): mean stopping energy {_fmt(r['energy_mean'])} ± {_fmt(r['energy_stderr'])}; "
+        f"fraction below -E_0 = {_fmt(-d['E_0'])}: {_fmt(r['below_minus_E0']['fraction'], 3)} ± "
+        f"{_fmt(r['below_minus_E0']['stderr'], 3)}; within {d['band']} of -E_inf = "
+        f"{_fmt(-d['E_inf'])}: {_fmt(r['within_band_of_minus_E_inf']['fraction'], 3)} ± "
+        f"{_fmt(r['within_band_of_minus_E_inf']['stderr'], 3)}; index counts "
+        f"{r['index_counts']}.</p>"
+        for r in d["per_N"]
+    )
+
+
 def _sections(s: dict, pngs: dict) -> list[Section]:
     a = s["abc"]
     tab = Table("ABC thresholds (closed form + Brent)", ["p", "E_inf", *[f"E_{k}" for k in
@@ -124,16 +137,7 @@ def _sections(s: dict, pngs: dict) -> list[Section]:
         for r in act["rows"]
     ]  # fmt: skip
     d = s["pspin_descent"]
-    d_text = "".join(
-        f"<p>N = {r['N']} ({r['runs']} descents, {r['converged_fraction']:.0%} converged): "
-        f"mean stopping energy {_fmt(r['energy_mean'])} ± {_fmt(r['energy_stderr'])}; fraction "
-        f"below -E_0 = {_fmt(-d['E_0'])}: {_fmt(r['below_minus_E0']['fraction'], 3)} ± "
-        f"{_fmt(r['below_minus_E0']['stderr'], 3)}; within {d['band']} of -E_inf = "
-        f"{_fmt(-d['E_inf'])}: {_fmt(r['within_band_of_minus_E_inf']['fraction'], 3)} ± "
-        f"{_fmt(r['within_band_of_minus_E_inf']['stderr'], 3)}; index counts "
-        f"{r['index_counts']}.</p>"
-        for r in d["per_N"]
-    )
+    d_text = _descent_text(d) + "".join(_descent_text(o) for o in d.get("other_p", []))
     n = s["networks"]
     net_rows = [[r["activation"], r["width"], r["n_params"], _fmt(r["loss_mean"]),
                  _fmt(r["loss_stderr"]), _fmt(r["loss_std"]), _fmt(r["index_fraction_mean"])]
