@@ -99,3 +99,40 @@ def test_bad_pspin_input() -> None:
         PSpin(2, 3)
     with pytest.raises(InputError, match="do not fit"):
         PSpin(5000, 3)
+
+
+@pytest.mark.slow
+def test_abc_finite_n_identity_against_a_direct_count() -> None:
+    # N = 3, p = 3: all critical points of random cubic forms on the sphere, found by solving
+    # grad H = lambda sigma, |sigma|^2 = N from many starts, against ABC's finite-N identity
+    # (hessrmt.rmt.complexity.kac_rice): total count and number of minima
+    from scipy.optimize import root
+
+    from hessrmt.rmt.complexity.kac_rice import finite_n_complexity
+
+    n, p, samples = 3, 3, 80
+    gen = np.random.default_rng(0)
+    totals, minima = [], []
+    for _ in range(samples):
+        m = PSpin(n, p, rng=gen)
+
+        def f(z, m=m):
+            x, lam = z[:n], z[n]
+            return np.concatenate([m.gradient(x)[0] - lam * x, [x @ x - n]])
+
+        sols: list[np.ndarray] = []
+        for _ in range(40):
+            x0 = gen.standard_normal(n)
+            x0 *= math.sqrt(n) / np.linalg.norm(x0)
+            r = root(f, np.append(x0, m.gradient(x0)[0] @ x0 / n), tol=1e-12)
+            if r.success and np.abs(f(r.x)).max() < 1e-9:
+                if not any(np.linalg.norm(r.x[:n] - y) < 1e-6 for y in sols):
+                    sols.append(r.x[:n])
+        assert len(sols) <= 14  # Bezout-type bound 2 sum_{i<N} (p-1)^i
+        totals.append(len(sols))
+        minima.append(sum(m.riemannian_hessian_eigenvalues(x)[0] > 0 for x in sols))
+    for counts, k in ((np.array(totals), None), (np.array(minima), 0)):
+        r = finite_n_complexity(n, p, [50.0], k=k, samples=100_000, rng=1)
+        formula = math.exp(n * r.theta[0])
+        se = counts.std(ddof=1) / math.sqrt(samples)
+        assert abs(counts.mean() - formula) < 4 * se + 0.02 * formula
