@@ -66,3 +66,16 @@ def test_bad_input() -> None:
         finite_n_complexity(10, 1, [-1.0], samples=10, rng=0)
     with pytest.raises(InputError, match="samples"):
         goe_spectra(10, 1, kmax=0, rng=0)
+
+
+def test_result_roundtrip_and_metadata(tmp_path) -> None:
+    from hessrmt.rmt.complexity.kac_rice import FiniteNComplexity
+
+    r = finite_n_complexity(20, 3, [-1.7, -1.0], k=1, samples=50, rng=4)
+    assert r.meta.seed == 4 and "goe" in r.meta.conventions
+    r.save(tmp_path / "fn")
+    back = FiniteNComplexity.load(tmp_path / "fn")
+    np.testing.assert_array_equal(back.theta, r.theta)
+    assert back.k == 1 and back.summary_dict()["N"] == 20
+    again = finite_n_complexity(20, 3, [-1.7, -1.0], k=1, samples=50, rng=4)
+    np.testing.assert_array_equal(again.theta, r.theta)  # same seed, same result

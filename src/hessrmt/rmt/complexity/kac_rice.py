@@ -20,16 +20,17 @@ se(mean) / (N mean). Where no sample falls in the event the estimate is -inf (sa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 
 from hessrmt.errors import InputError
+from hessrmt.results import Metadata, Result
 from hessrmt.rmt.complexity.abc import check_k, check_p
 from hessrmt.rmt.ensembles.gaussian import beta_hermite_tridiagonal
-from hessrmt.rng import RngLike, as_generator
+from hessrmt.rng import RngLike, as_generator, seed_of
 
 __all__ = ["FiniteNComplexity", "finite_n_complexity", "goe_spectra"]
 
@@ -59,8 +60,15 @@ def goe_spectra(n: int, samples: int, *, kmax: int | None, rng: RngLike) -> np.n
     )
 
 
+CONVENTIONS = {
+    "goe": "ABC: off-diagonal variance 1/(2N), semicircle radius sqrt 2 (tridiagonal model)",
+    "energy": "u = H_N / N, H_N on the sphere of radius sqrt(N), E[H H'] = N (s.s'/N)^p",
+    "estimate": "Theta_N = N^-1 ln(Monte-Carlo mean of ABC's finite-N identity); delta-method se",
+}
+
+
 @dataclass(frozen=True)
-class FiniteNComplexity:
+class FiniteNComplexity(Result):
     """Theta_N(u) = N^-1 ln E Crt_{N,k}(u) on a grid of u (k = None: all indices), with standard
     errors and the number of samples that fell in the event (``hits``)."""
 
@@ -72,8 +80,9 @@ class FiniteNComplexity:
     stderr: np.ndarray
     hits: np.ndarray
     samples: int
+    meta: Metadata = field(default_factory=Metadata)
 
-    def to_dict(self) -> dict[str, object]:
+    def summary_dict(self) -> dict[str, object]:
         return {
             "N": self.n,
             "p": self.p,
@@ -116,7 +125,9 @@ def finite_n_complexity(
     u = np.atleast_1d(np.asarray(u, dtype=float))
     if not np.all(np.isfinite(u)):
         raise InputError("the energies u must be finite")
+    seed = None
     if spectra is None:
+        seed = seed_of(rng)
         spectra = goe_spectra(n, samples, kmax=k, rng=rng)
     c = (p - 2) / (2.0 * p)
     s = math.sqrt(p / (2.0 * (p - 1)))
@@ -136,5 +147,13 @@ def finite_n_complexity(
             t, e, h = _estimate(weights * (lam <= s * v), n, log_const)
             theta.append(t), se.append(e), hits.append(h)
     return FiniteNComplexity(
-        int(n), p, k, u, np.array(theta), np.array(se), np.array(hits), int(spectra.shape[0])
+        int(n),
+        p,
+        k,
+        u,
+        np.array(theta),
+        np.array(se),
+        np.array(hits),
+        int(spectra.shape[0]),
+        Metadata.create(seed=seed, dtype="float64", conventions=CONVENTIONS),
     )
