@@ -20,6 +20,10 @@ EXPERIMENTS = {
         "hessrmt.experiments.applicability.cli",
         "Baskerville, Granziol & Keating (arXiv 2102.06740): GOE statistics of network Hessians",
     ),
+    "spin-glass": (
+        "hessrmt.experiments.spin_glass.cli",
+        "ABC / Choromanska spin-glass complexity: bands, laws, activations, p-spin descents, MLPs",
+    ),
 }
 
 

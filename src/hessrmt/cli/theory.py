@@ -150,6 +150,19 @@ THEORIES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
 }
 
 
+def _add_spin_glass(parser: argparse.ArgumentParser) -> None:
+    from hessrmt.cli import theory_spin_glass
+
+    theory_spin_glass.add_arguments(parser)
+
+
+THEORIES["spin-glass"] = (
+    "Kac-Rice complexity of the spherical p-spin (Auffinger, Ben Arous & Cerny 2013): "
+    "E_inf, bands E_k, Theta_k(u), with any limiting law",
+    _add_spin_glass,
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "theory", help="evaluate a random-matrix theory of loss-surface Hessians"
