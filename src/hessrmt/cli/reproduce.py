@@ -20,6 +20,10 @@ EXPERIMENTS = {
         "hessrmt.experiments.applicability.cli",
         "Baskerville, Granziol & Keating (arXiv 2102.06740): GOE statistics of network Hessians",
     ),
+    "universal": (
+        "hessrmt.experiments.universal.cli",
+        "Baskerville et al. (arXiv 2205.08601): batch Hessian outliers, batch size, damping",
+    ),
 }
 
 
