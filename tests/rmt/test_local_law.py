@@ -16,8 +16,8 @@ def wigner():
 
 
 def test_semicircle_closed_forms(wigner):
-    """Spikes + zeros with semicircle noise: BBP outliers theta + s^2/theta, overlaps 1 - s^2/theta^2,
-    threshold s, effective damping (delta + sqrt(delta^2 - 4 s^2))/2."""
+    """Spikes + zeros with semicircle noise: BBP outliers theta + s^2/theta, overlaps
+    1 - s^2/theta^2, threshold s, effective damping (delta + sqrt(delta^2 - 4 s^2))/2."""
     s2 = 0.7
     thetas = [3.0, 1.5, 0.9, -2.0]
     got = wigner.outliers(thetas)
@@ -39,7 +39,8 @@ def test_semicircle_closed_forms(wigner):
 
 
 def test_wishart_noise_outlier_matches_additive_bbp():
-    """MP noise (phi, mean 1), spike theta: rho = theta + R_MP(1/theta) = theta + 1/(1 - phi/theta)."""
+    """MP noise (phi, mean 1), spike theta: rho = theta + R_MP(1/theta)
+    = theta + 1/(1 - phi/theta)."""
     m = DeformedModel(point_mass(), MarchenkoPastur(0.5))
     for theta in (5.0, 3.0):
         assert m.outliers([theta])[0] == pytest.approx(theta + 1 / (1 - 0.5 / theta), rel=1e-9)

@@ -122,7 +122,9 @@ def mean_reduced_ratio(eigs: np.ndarray, central: float = 0.5) -> float:
     lo = int(n * (1 - central) / 2)
     ev = ev[lo : n - lo]
     s = np.diff(ev)
-    s = s[s > 1e-12 * max(1.0, np.abs(ev).max())]
+    s = s[s > 1e-12 * max(1.0, np.abs(ev).max(initial=0.0))]
+    if s.size < 3:
+        return float("nan")  # too few distinct levels (e.g. a noise matrix of exact zeros)
     r = s[1:] / s[:-1]
     return float(np.minimum(r, 1 / r).mean())
 
@@ -173,7 +175,8 @@ def analyse_batches(
             ovs.append(((hv[:, ::-1][:, : 2 * n_spikes].T @ U) ** 2).max(axis=0))
         m, se = mean_se(scales)
         noise_rows.append({"b": b, "s": float(m), "s_se": float(se), "n_batches": len(scales)})
-        ratio_m, ratio_se = mean_se(ratios)
+        finite = [r for r in ratios if np.isfinite(r)]
+        ratio_m, ratio_se = mean_se(finite) if finite else (np.nan, np.nan)
         ipr_m, ipr_se = mean_se(iprs)
         k_m, k_se = mean_se(kurts)
         deloc_rows.append(

@@ -64,11 +64,20 @@ def network_sentences(key: str, s: dict[str, Any]) -> list[str]:
     deloc = s["delocalisation"][key]["rows"]
     ipr = max(r["ipr_over_goe"] for r in deloc)
     kind = "delocalised like GOE" if ipr < 1.5 else "far more localised than GOE"
-    zr = max(abs(r["mean_ratio"] - 0.5307) / max(r["mean_ratio_se"], 1e-12) for r in deloc)
+    zs = [
+        abs(r["mean_ratio"] - 0.5307) / max(r["mean_ratio_se"] or 0.0, 1e-12)
+        for r in deloc
+        if r.get("mean_ratio") is not None
+    ]
+    ratio_text = (
+        f"the mean spacing ratio of the noise lies within {max(zs):.1f} standard errors of GOE's "
+        "0.5307 at every batch size"
+        if zs
+        else "the noise has too few distinct levels for spacing ratios"
+    )
     out.append(
         f"{key}: the noise eigenvectors are {kind} (inverse participation ratio up to "
-        f"{ipr:.2f} x GOE's); the mean spacing ratio of the noise lies within {zr:.1f} standard "
-        f"errors of GOE's 0.5307 at every batch size."
+        f"{ipr:.2f} x GOE's); {ratio_text}."
     )
     rows = s["outliers"][key]["rows"]
     agree, disagree = [], []
