@@ -155,6 +155,7 @@ def test_conclusions_follow_the_numbers():
     assert "consistent with 1/sqrt(b)" in text
     assert "finite-population law fits better" in text
     assert "delocalised like GOE" in text
+    assert "consistent with GOE's 0.5307" in text
     assert "within 3 standard errors at b = [16]" in text
     assert "closer to the measured values" in text
     assert "lower final loss with local-law damping" in text
@@ -165,6 +166,7 @@ def test_conclusions_follow_the_numbers():
     bad["noise_scale"]["n"]["fit"].update(alpha=0.8, alpha_interval=[0.7, 0.9])
     bad["noise_scale"]["n"]["fit"]["fpc_rms_log_residual"] = 0.2
     bad["delocalisation"]["n"]["rows"][0]["ipr_over_goe"] = 20.0
+    bad["delocalisation"]["n"]["rows"][0]["mean_ratio"] = 0.45
     bad["outliers"]["n"]["rows"][0]["measured"] = [4.0]
     bad["damping"]["local_law"]["n"]["rows"][0]["predicted"] = [[0.5]]
     bad["damping"]["training"]["final_difference"] = [0.001, 0.01]
@@ -174,6 +176,7 @@ def test_conclusions_follow_the_numbers():
     assert "not consistent with 1/sqrt(b)" in text
     assert "free power law fits better" in text
     assert "far more localised than GOE" in text
+    assert "differs from GOE's 0.5307 by up to 8.1 standard errors" in text
     assert "disagree at b = [16]" in text
     assert "no closer to" in text
     assert "no significant difference" in text

@@ -69,12 +69,18 @@ def network_sentences(key: str, s: dict[str, Any]) -> list[str]:
         for r in deloc
         if r.get("mean_ratio") is not None
     ]
-    ratio_text = (
-        f"the mean spacing ratio of the noise lies within {max(zs):.1f} standard errors of GOE's "
-        "0.5307 at every batch size"
-        if zs
-        else "the noise has too few distinct levels for spacing ratios"
-    )
+    if not zs:
+        ratio_text = "the noise has too few distinct levels for spacing ratios"
+    elif max(zs) < Z_AGREE:
+        ratio_text = (
+            f"the mean spacing ratio of the noise is consistent with GOE's 0.5307 at every batch "
+            f"size (within {max(zs):.1f} standard errors)"
+        )
+    else:
+        ratio_text = (
+            f"the mean spacing ratio of the noise differs from GOE's 0.5307 by up to "
+            f"{max(zs):.1f} standard errors"
+        )
     out.append(
         f"{key}: the noise eigenvectors are {kind} (inverse participation ratio up to "
         f"{ipr:.2f} x GOE's); {ratio_text}."
