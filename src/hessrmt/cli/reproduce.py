@@ -24,6 +24,10 @@ EXPERIMENTS = {
         "hessrmt.experiments.spin_glass.cli",
         "ABC / Choromanska spin-glass complexity: bands, laws, activations, p-spin descents, MLPs",
     ),
+    "universal": (
+        "hessrmt.experiments.universal.cli",
+        "Baskerville et al. (arXiv 2205.08601): batch Hessian outliers, batch size, damping",
+    ),
 }
 
 

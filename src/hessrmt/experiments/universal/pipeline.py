@@ -1,0 +1,207 @@
+"""``hessrmt reproduce universal``: the whole reproduction of paper 4 in one run folder.
+
+Steps (each checkpointed by :class:`hessrmt.runfolder.RunFolder`, so an interrupted run
+resumes): ``synthetic_goe`` and ``synthetic_wishart`` (:mod:`.synthetic`), ``network_<key>`` per
+network (:mod:`.hessians` + :mod:`.networks`), ``damped_newton`` (:mod:`.damping`). Then
+``summary.json`` (sections ``synthetic``, ``noise_scale``, ``delocalisation``, ``outliers``,
+``overlaps``, ``damping``, ``config``), ``report.html`` and figures are written atomically.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hessrmt.errors import InputError
+from hessrmt.io import atomic_write_json, atomic_write_text, to_jsonable
+from hessrmt.runfolder import RunFolder, limit_threads
+
+from .networks import NetworkSpec
+
+
+@dataclass(frozen=True)
+class UniversalConfig:
+    """Everything that determines the numbers of one run (recorded, fingerprinted)."""
+
+    quick: bool = False
+    seed: int = 0
+    synthetic_sizes: tuple[int, ...] = (500, 1000, 2000, 4000)
+    synthetic_reps: int = 20
+    networks: tuple[NetworkSpec, ...] = field(default_factory=tuple)
+    batch_sizes: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024)
+    n_batches: int = 8
+    damping_seeds: int = 5
+    damping_steps: int = 30
+    damping_batch: int = 32
+    damping_target_over_noise: float = 3.0
+
+    @classmethod
+    def create(cls, *, quick: bool, seed: int = 0) -> UniversalConfig:
+        if quick:
+            return cls(
+                quick=True,
+                seed=seed,
+                synthetic_sizes=(250, 500, 1000),
+                synthetic_reps=6,
+                networks=(NetworkSpec("mlp12-digits", "mlp:12", epochs=30, lr=0.05),),
+                batch_sizes=(16, 64, 256),
+                n_batches=3,
+                damping_seeds=2,
+                damping_steps=6,
+            )
+        return cls(
+            seed=seed,
+            networks=(
+                NetworkSpec("mlp12-digits", "mlp:12", epochs=30, lr=0.05),
+                NetworkSpec("mlp-digits", "mlp", epochs=60, lr=0.05),
+            ),
+        )
+
+
+def _network_step(spec: NetworkSpec, cfg: UniversalConfig, progress: bool):  # type: ignore[no-untyped-def]
+    def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        from .hessians import network_hessians
+        from .networks import analyse_batches
+
+        h = network_hessians(spec, cfg.batch_sizes, cfg.n_batches, seed=cfg.seed, progress=progress)
+        res = analyse_batches(
+            h["A_eigs"],
+            h["A_vecs"],
+            h["batches"],
+            n_train=h["n_train"],
+            n_spikes=h["n_classes"] - 1,
+        )
+        res["train_loss"] = h["train_loss"]
+        res["train_accuracy"] = h["train_accuracy"]
+        res["spec"] = asdict(spec)
+        return {"A_eigs": h["A_eigs"]}, to_jsonable(res)
+
+    return compute
+
+
+def run_universal(
+    out: str | Path | None,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    threads: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    config: UniversalConfig | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the reproduction into ``out``; returns the summary dict."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise InputError(f"seed must be an integer in [0, 2^32), got {seed!r}")
+    cfg = config or UniversalConfig.create(quick=quick, seed=seed)
+
+    def log(msg: str) -> None:
+        if progress:
+            print(f"[universal] {msg}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    with (
+        limit_threads(threads),
+        RunFolder(out, kind="universal", settings=cfg, overwrite=overwrite, log=log) as run,
+    ):
+        from .damping import run_damped_newton
+        from .synthetic import run_synthetic
+
+        synthetic = {}
+        for noise in ("goe", "wishart"):
+            _, synthetic[noise] = run.step(
+                f"synthetic_{noise}",
+                lambda noise=noise: (
+                    {},
+                    to_jsonable(
+                        run_synthetic(
+                            cfg.synthetic_sizes,
+                            noise=noise,
+                            reps=cfg.synthetic_reps,
+                            rng=cfg.seed,
+                            deltas=(2.5, 3.0, 4.0, 6.0) if noise == "goe" else (1.0, 2.0, 4.0),
+                            thetas=(4.0, 2.5, 1.6) if noise == "goe" else (5.0, 3.0, 1.5),
+                        )
+                    ),
+                ),
+            )
+            log(f"synthetic {noise}: done")
+        networks = {}
+        for spec in cfg.networks:
+            _, networks[spec.key] = run.step(
+                f"network_{spec.key}", _network_step(spec, cfg, progress)
+            )
+            log(f"network {spec.key}: done")
+        _, damping = run.step(
+            "damped_newton",
+            lambda: (
+                {},
+                to_jsonable(
+                    run_damped_newton(
+                        seeds=cfg.damping_seeds,
+                        steps=cfg.damping_steps,
+                        batch_size=cfg.damping_batch,
+                        target_over_noise=cfg.damping_target_over_noise,
+                        seed=cfg.seed,
+                    )
+                ),
+            ),
+        )
+        summary = build_summary(cfg, synthetic, networks, damping)
+        summary["duration_seconds"] = time.perf_counter() - t0
+        summary["resumed_steps"] = list(run.resumed_steps)
+        with run.finalize() as tmp:
+            atomic_write_json(tmp / "summary.json", summary)
+            from .report import render_report
+
+            atomic_write_text(tmp / "report.html", render_report(summary))
+    return summary
+
+
+def build_summary(
+    cfg: UniversalConfig,
+    synthetic: dict[str, Any],
+    networks: dict[str, Any],
+    damping: dict[str, Any],
+) -> dict[str, Any]:
+    """The summary.json document from the steps' results."""
+    from hessrmt import __version__
+
+    def per_net(section: str) -> dict[str, Any]:
+        return {k: v[section] for k, v in networks.items()}
+
+    return to_jsonable(
+        {
+            "paper": "Baskerville, Keating, Mezzadri, Najnudel & Granziol, arXiv 2205.08601",
+            "synthetic": synthetic,
+            "noise_scale": per_net("noise_scale"),
+            "delocalisation": per_net("delocalisation"),
+            "outliers": per_net("outliers"),
+            "overlaps": per_net("overlaps"),
+            "damping": {
+                "local_law": {k: v["damping"] for k, v in networks.items()},
+                "training": damping,
+            },
+            "networks": {
+                k: {
+                    kk: v[kk]
+                    for kk in ("spec", "n_parameters", "n_train", "n_spikes", "train_loss")
+                    if kk in v
+                }
+                for k, v in networks.items()
+            },
+            "config": asdict(cfg),
+            "conventions": {
+                "loss": "mean cross-entropy over the training split (A) or the batch (H_b)",
+                "dtype": "float64",
+                "mode": "eval",
+                "noise": "X_b = H_b - A; s(b) = ||X_b||_F / sqrt(P)",
+                "spikes": "A's top C - 1 eigenvalues",
+            },
+            "hessrmt_version": __version__,
+        }
+    )

@@ -1,0 +1,182 @@
+"""hessrmt reproduce universal: a reduced run end to end, resume, and report sentences that follow
+the numbers."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from hessrmt.experiments.universal.networks import (
+    NetworkSpec,
+    fit_noise_scale,
+    fpc_scale,
+    ipr_ratio,
+    mean_reduced_ratio,
+)
+from hessrmt.experiments.universal.pipeline import UniversalConfig, run_universal
+from hessrmt.experiments.universal.report import conclusions
+
+TINY = UniversalConfig(
+    quick=True,
+    synthetic_sizes=(120, 240),
+    synthetic_reps=3,
+    networks=(NetworkSpec("tiny", "mlp:4", epochs=5, lr=0.1, n_samples=400),),
+    batch_sizes=(16, 32, 64),
+    n_batches=2,
+    damping_seeds=2,
+    damping_steps=2,
+)
+
+
+def test_noise_scale_fit_recovers_laws():
+    n = 1000
+    b = np.array([8, 16, 32, 64, 128, 256])
+    fit = fit_noise_scale(b, 0.7 * b**-0.5, n)
+    assert fit["alpha"] == pytest.approx(0.5, abs=1e-10)
+    assert fit["power_rms_log_residual"] < 1e-10
+    fit = fit_noise_scale(b, 0.7 * fpc_scale(b, n), n)
+    assert fit["fpc_c"] == pytest.approx(0.7, rel=1e-10)
+    assert fit["fpc_rms_log_residual"] < 1e-10
+    assert fit["power_rms_log_residual"] > 1e-4
+
+
+def test_delocalisation_and_ratio_references():
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((300, 300))
+    _, vec = np.linalg.eigh((m + m.T) / 2)
+    assert ipr_ratio(vec).mean() == pytest.approx(1.0, abs=0.05)  # GOE eigenvectors
+    assert ipr_ratio(np.eye(300)).mean() > 50  # localised
+    ev = np.linalg.eigvalsh((m + m.T) / 2)
+    assert mean_reduced_ratio(ev) == pytest.approx(0.5307, abs=0.03)
+    assert mean_reduced_ratio(np.sort(rng.uniform(size=600))) == pytest.approx(0.386, abs=0.03)
+
+
+@pytest.mark.slow
+def test_reduced_run_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    s = run_universal(out, config=TINY, progress=False)
+    doc = json.loads((out / "summary.json").read_text())
+    for section in (
+        "noise_scale",
+        "delocalisation",
+        "outliers",
+        "overlaps",
+        "damping",
+        "synthetic",
+    ):
+        assert section in doc
+    rows = doc["noise_scale"]["tiny"]["rows"]
+    assert [r["b"] for r in rows] == [16, 32, 64]
+    # every estimate carries an interval / standard error
+    assert all(r["s_se"] is not None and r["s_se"] >= 0 for r in rows)
+    # the noise shrinks with the batch size
+    assert rows[0]["s"] > rows[-1]["s"]
+    assert (out / "report.html").read_text().count("<li>") == len(conclusions(s))
+    # same settings, finished folder: refused; overwrite reruns to the same numbers
+    with pytest.raises(Exception, match="overwrite"):
+        run_universal(out, config=TINY, progress=False)
+    s2 = run_universal(out, config=TINY, progress=False, overwrite=True)
+    assert s2["noise_scale"] == s["noise_scale"]
+
+
+def _fake_summary():
+    syn = {
+        "reps": 5,
+        "predicted_outliers": [4.25, 2.9],
+        "predicted_overlaps": [0.94, 0.84],
+        "predicted_quadratic": [[0.2, 0.1], [0.3, 0.2]],
+        "sizes": [
+            {
+                "n": 500,
+                "top": [4.3, 2.95],
+                "top_se": [0.02, 0.02],
+                "overlap": [0.93, 0.83],
+                "overlap_se": [0.01, 0.01],
+                "quadratic": [[0.2, 0.1], [0.3, 0.2]],
+                "quadratic_se": [[0.01, 0.01], [0.01, 0.01]],
+                "outlier_error": [0.05, 0.05],
+            },
+            {
+                "n": 2000,
+                "top": [4.26, 2.91],
+                "top_se": [0.01, 0.01],
+                "overlap": [0.94, 0.84],
+                "overlap_se": [0.01, 0.01],
+                "quadratic": [[0.2, 0.1], [0.3, 0.2]],
+                "quadratic_se": [[0.01, 0.01], [0.01, 0.01]],
+                "outlier_error": [0.01, 0.01],
+            },
+        ],
+    }
+    net_rows = [
+        {"b": 16.0, "theta": [2.0], "predicted": [2.2], "measured": [2.25], "measured_se": [0.05]}
+    ]
+    return {
+        "synthetic": {"goe": syn},
+        "noise_scale": {
+            "n": {
+                "rows": [],
+                "fit": {
+                    "alpha": 0.5,
+                    "alpha_interval": [0.45, 0.55],
+                    "power_rms_log_residual": 0.05,
+                    "fpc_rms_log_residual": 0.01,
+                },
+            }
+        },
+        "delocalisation": {
+            "n": {"rows": [{"ipr_over_goe": 1.1, "mean_ratio": 0.53, "mean_ratio_se": 0.01}]}
+        },
+        "outliers": {"n": {"rows": net_rows}},
+        "damping": {
+            "local_law": {
+                "n": {
+                    "rows": [
+                        {"measured": [[0.2]], "predicted": [[0.21]], "naive": [[0.3]]},
+                    ]
+                }
+            },
+            "training": {
+                "final_difference": [-0.1, 0.01],
+                "target_effective_damping": 0.1,
+                "local_law_delta": [0.2, 0.0],
+                "seeds": 3,
+            },
+        },
+    }
+
+
+def test_conclusions_follow_the_numbers():
+    base = _fake_summary()
+    text = " ".join(conclusions(base))
+    assert "agree with the subordination predictions" in text
+    assert "shrank" in text
+    assert "consistent with 1/sqrt(b)" in text
+    assert "finite-population law fits better" in text
+    assert "delocalised like GOE" in text
+    assert "consistent with GOE's 0.5307" in text
+    assert "within 3 standard errors at b = [16]" in text
+    assert "closer to the measured values" in text
+    assert "lower final loss with local-law damping" in text
+
+    bad = copy.deepcopy(base)
+    bad["synthetic"]["goe"]["sizes"][1]["top"] = [5.0, 2.91]
+    bad["synthetic"]["goe"]["sizes"][1]["outlier_error"] = [0.9, 0.01]
+    bad["noise_scale"]["n"]["fit"].update(alpha=0.8, alpha_interval=[0.7, 0.9])
+    bad["noise_scale"]["n"]["fit"]["fpc_rms_log_residual"] = 0.2
+    bad["delocalisation"]["n"]["rows"][0]["ipr_over_goe"] = 20.0
+    bad["delocalisation"]["n"]["rows"][0]["mean_ratio"] = 0.45
+    bad["outliers"]["n"]["rows"][0]["measured"] = [4.0]
+    bad["damping"]["local_law"]["n"]["rows"][0]["predicted"] = [[0.5]]
+    bad["damping"]["training"]["final_difference"] = [0.001, 0.01]
+    text = " ".join(conclusions(bad))
+    assert "disagree with the subordination predictions" in text
+    assert "did not shrink" in text
+    assert "not consistent with 1/sqrt(b)" in text
+    assert "free power law fits better" in text
+    assert "far more localised than GOE" in text
+    assert "differs from GOE's 0.5307 by up to 8.1 standard errors" in text
+    assert "disagree at b = [16]" in text
+    assert "no closer to" in text
+    assert "no significant difference" in text
