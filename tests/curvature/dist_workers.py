@@ -105,8 +105,31 @@ def _checks(rank: int, world: int, kind: str, ignore: bool) -> dict[str, float]:
     return res
 
 
-def worker(rank: int, world: int, port: int, scenario: str, queue: Any) -> None:
-    """Run ``scenario`` on this rank and put (rank, status, payload) on ``queue``."""
+def _failure(rank: int, world: int, scenario: str, queue: Any) -> None:
+    """After the checks: rank 1 raises (and exits) or sleeps; the others try one product."""
+    model, loss_fn, X, y = problem(False)
+    idx = torch.as_tensor(shard_indices(N, rank, world))
+    op = DistributedOperator(HessianOperator(model, loss_fn, [(X[idx], y[idx])]))
+    V = torch.ones(op.shape[0], 2, dtype=torch.float64)
+    op.matmat(V)  # one good product first
+    if scenario == "raise" and rank == 1:
+        raise RuntimeError("rank 1 failed on purpose")
+    if scenario == "stuck" and rank == 1:
+        time.sleep(4.0)  # alive, but never joins the collective
+        queue.put((rank, "slept", ""))
+        return
+    op.timeout_s = 2.0 if scenario == "stuck" else 10.0
+    t0 = time.monotonic()
+    try:
+        op.matmat(V)
+        queue.put((rank, "no error", ""))
+    except CollectiveError as exc:
+        queue.put((rank, "collective", f"{time.monotonic() - t0:.3f}|{exc}"))
+
+
+def worker(rank: int, world: int, port: int, checks: list[str], failure: str, queue: Any) -> None:
+    """Run each check ("kind:ignore") on this rank, putting (rank, check, results) on
+    ``queue``, then the ``failure`` scenario ("raise" or "stuck")."""
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo",
@@ -116,29 +139,9 @@ def worker(rank: int, world: int, port: int, scenario: str, queue: Any) -> None:
         timeout=datetime.timedelta(seconds=60),
     )
     try:
-        if scenario.startswith("check"):
-            _, kind, ignore = scenario.split(":")
-            queue.put((rank, "ok", _checks(rank, world, kind, ignore == "1")))
-            dist.barrier()
-            dist.destroy_process_group()
-            return
-        model, loss_fn, X, y = problem(False)
-        idx = torch.as_tensor(shard_indices(N, rank, world))
-        op = DistributedOperator(HessianOperator(model, loss_fn, [(X[idx], y[idx])]))
-        V = torch.ones(op.shape[0], 2, dtype=torch.float64)
-        op.matmat(V)  # one good product first
-        if scenario == "raise" and rank == 1:
-            raise RuntimeError("rank 1 failed on purpose")
-        if scenario == "stuck" and rank == 1:
-            time.sleep(4.0)  # alive, but never joins the collective
-            queue.put((rank, "slept", ""))
-            return
-        op.timeout_s = 2.0 if scenario == "stuck" else 10.0
-        t0 = time.monotonic()
-        try:
-            op.matmat(V)
-            queue.put((rank, "no error", ""))
-        except CollectiveError as exc:
-            queue.put((rank, "collective", f"{time.monotonic() - t0:.3f}|{exc}"))
+        for check in checks:
+            kind, ignore = check.split(":")
+            queue.put((rank, check, _checks(rank, world, kind, ignore == "1")))
+        _failure(rank, world, failure, queue)
     except Exception as exc:  # the failing rank: report and exit (closing its connections)
         queue.put((rank, "raised", f"{type(exc).__name__}: {exc}|{traceback.format_exc()}"))

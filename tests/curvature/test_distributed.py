@@ -31,27 +31,32 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run_ranks(world: int, scenario: str, limit: float = 90.0) -> dict[int, tuple[str, object]]:
-    """Start ``world`` spawned gloo processes on 127.0.0.1; collect (status, payload) per rank."""
+def run_ranks(
+    world: int, checks: list[str], failure: str, limit: float = 240.0
+) -> dict[tuple[int, str], object]:
+    """Start ``world`` spawned gloo processes on 127.0.0.1 running ``checks`` then ``failure``
+    (see dist_workers.worker); collect {(rank, tag): payload}."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     port = W.free_port()
     procs = [
-        ctx.Process(target=W.worker, args=(r, world, port, scenario, q)) for r in range(world)
+        ctx.Process(target=W.worker, args=(r, world, port, checks, failure, q))
+        for r in range(world)
     ]
     for p in procs:
         p.start()
-    out: dict[int, tuple[str, object]] = {}
+    out: dict[tuple[int, str], object] = {}
     deadline = time.monotonic() + limit
+    expected = world * (len(checks) + 1)
     try:
-        while len(out) < world and time.monotonic() < deadline:
+        while len(out) < expected and time.monotonic() < deadline:
             try:
-                rank, status, payload = q.get(timeout=1.0)
+                rank, tag, payload = q.get(timeout=1.0)
             except queue_mod.Empty:
                 if all(not p.is_alive() for p in procs) and q.empty():
                     break
                 continue
-            out[rank] = (status, payload)
+            out[(rank, tag)] = payload
     finally:
         for p in procs:
             p.join(timeout=max(1.0, deadline - time.monotonic()))
@@ -60,6 +65,16 @@ def run_ranks(world: int, scenario: str, limit: float = 90.0) -> dict[int, tuple
                 p.kill()
                 p.join()
     return out
+
+
+CHECKS = {2: ["hessian:0", "residual:1"], 3: ["hessian:1", "ggn:1"]}
+FAILURE = {2: "stuck", 3: "raise"}
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[int, dict[tuple[int, str], object]]:
+    """One run of 2 and one of 3 processes (process start-up dominates the time)."""
+    return {w: run_ranks(w, CHECKS[w], FAILURE[w]) for w in (2, 3)}
 
 
 def _assert_close(res: dict[str, float], kind: str) -> None:
@@ -77,36 +92,30 @@ def _assert_close(res: dict[str, float], kind: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("world", "kind", "ignore"),
-    [(2, "hessian", 0), (3, "hessian", 1), (3, "ggn", 1), (2, "residual", 1)],
-)
-def test_distributed_equals_single_process(world: int, kind: str, ignore: int) -> None:
-    out = run_ranks(world, f"check:{kind}:{ignore}")
-    assert sorted(out) == list(range(world)), out
-    for rank, (status, payload) in out.items():
-        assert status == "ok", (rank, payload)
-        _assert_close(payload, kind)  # type: ignore[arg-type]
+@pytest.mark.parametrize(("world", "check"), [(w, c) for w in (2, 3) for c in CHECKS[w]])
+def test_distributed_equals_single_process(runs: dict, world: int, check: str) -> None:
+    out = runs[world]
+    for rank in range(world):
+        assert (rank, check) in out, (rank, check, out)
+        _assert_close(out[(rank, check)], check.split(":")[0])  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
-def test_a_rank_that_raises_ends_every_rank_with_one_line() -> None:
-    out = run_ranks(3, "raise", limit=60.0)
-    assert out[1][0] == "raised" and "failed on purpose" in str(out[1][1])
+def test_a_rank_that_raises_ends_every_rank_with_one_line(runs: dict) -> None:
+    out = runs[3]
+    assert "failed on purpose" in str(out.get((1, "raised"))), out
     for r in (0, 2):
-        status, payload = out[r]
-        assert status == "collective", (r, status, payload)
-        elapsed, msg = str(payload).split("|", 1)
+        assert (r, "collective") in out, (r, out)
+        elapsed, msg = str(out[(r, "collective")]).split("|", 1)
         assert float(elapsed) < 10.0 + 5.0  # within the timeout (gloo: usually at once)
         assert "\n" not in msg and f"rank {r} of 3" in msg and "another rank" in msg
 
 
 @pytest.mark.slow
-def test_a_stuck_rank_times_out_with_one_line() -> None:
-    out = run_ranks(2, "stuck", limit=60.0)
-    status, payload = out[0]
-    assert status == "collective", (status, payload)
-    elapsed, msg = str(payload).split("|", 1)
+def test_a_stuck_rank_times_out_with_one_line(runs: dict) -> None:
+    out = runs[2]
+    assert (0, "collective") in out, out
+    elapsed, msg = str(out[(0, "collective")]).split("|", 1)
     assert 1.5 <= float(elapsed) < 2.0 + 3.0  # the 2 s timeout, not the group's 60 s
     assert "\n" not in msg and "within 2 s" in msg
 

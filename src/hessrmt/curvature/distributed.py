@@ -149,12 +149,8 @@ def init_distributed(
             backend=backend, timeout=datetime.timedelta(seconds=float(timeout_s))
         )
     backend_name = str(dist.get_backend())
-    device = (
-        torch.device("cuda", local_rank) if backend_name == "nccl" else torch.device("cpu")
-    )
-    return DistributedInfo(
-        dist.get_rank(), dist.get_world_size(), local_rank, backend_name, device
-    )
+    device = torch.device("cuda", local_rank) if backend_name == "nccl" else torch.device("cpu")
+    return DistributedInfo(dist.get_rank(), dist.get_world_size(), local_rank, backend_name, device)
 
 
 def is_main_process(group: Any = None) -> bool:
@@ -261,9 +257,7 @@ class DistributedOperator(CurvatureOperator):
         self.num_data = int(sum(self.samples_per_rank))
         self.num_batches = int(sum(self.batches_per_rank))
         weights = (
-            np.ones(self.world_size)
-            if red == "sum"
-            else self.terms_per_rank / self.total_terms
+            np.ones(self.world_size) if red == "sum" else self.terms_per_rank / self.total_terms
         )
         self.rank_weights = weights
         self.weight = float(weights[self.rank])
