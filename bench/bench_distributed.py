@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     meta = {
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "argv": sys.argv,
         "torch": torch.__version__,
         "platform": platform.platform(),
