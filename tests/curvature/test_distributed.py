@@ -109,6 +109,7 @@ def test_a_rank_that_raises_ends_every_rank_with_one_line(runs: dict) -> None:
         elapsed, msg = str(out[(r, "collective")]).split("|", 1)
         assert float(elapsed) < 10.0 + 5.0  # within the timeout (gloo: usually at once)
         assert "\n" not in msg and f"rank {r} of 3" in msg and "another rank" in msg
+        assert len(msg) < 300  # gloo's long explanation is cut to its first sentence
 
 
 @pytest.mark.slow
@@ -117,7 +118,7 @@ def test_a_stuck_rank_times_out_with_one_line(runs: dict) -> None:
     assert (0, "collective") in out, out
     elapsed, msg = str(out[(0, "collective")]).split("|", 1)
     assert 1.5 <= float(elapsed) < 2.0 + 3.0  # the 2 s timeout, not the group's 60 s
-    assert "\n" not in msg and "within 2 s" in msg
+    assert "\n" not in msg and "timed out" in msg and "timeout 2 s" in msg
 
 
 # -- single-process checks (no processes started) ---------------------------------------------
@@ -156,3 +157,15 @@ def test_init_distributed_single_process(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("MASTER_ADDR", raising=False)
     with pytest.raises(InputError, match="torchrun"):
         init_distributed()
+
+
+def test_collective_error_is_one_short_line() -> None:
+    from hessrmt.curvature.distributed import _first_line
+
+    gloo = RuntimeError(
+        "[/x/gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:4987. "
+        "This is typically caused by a remote worker crashing.\nmore"
+    )
+    assert _first_line(gloo) == "Connection closed by peer [127.0.0.1]:4987"
+    assert _first_line(RuntimeError("Operation timed out!")) == "Operation timed out!"
+    assert _first_line(RuntimeError("")) == "RuntimeError"

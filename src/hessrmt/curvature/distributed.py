@@ -164,8 +164,14 @@ def is_main_process(group: Any = None) -> bool:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    """The cause in a few words: the first sentence of the first line, without gloo's
+    ``[path/to/file.cc:123] `` prefix."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    if text.startswith("[") and "] " in text:
+        text = text.split("] ", 1)[1]
+    text = text.split(". ", 1)[0].rstrip(".")
+    return text[:160] or type(exc).__name__
 
 
 class DistributedOperator(CurvatureOperator):
@@ -269,9 +275,9 @@ class DistributedOperator(CurvatureOperator):
 
     def _fail(self, what: str, exc: BaseException) -> CollectiveError:
         return CollectiveError(
-            f"rank {self.rank} of {self.world_size}: {what} did not complete within "
-            f"{self.timeout_s:g} s ({_first_line(exc)}); another rank probably failed (see its "
-            "error) or is stuck"
+            f"rank {self.rank} of {self.world_size}: {what} failed ({_first_line(exc)}; "
+            f"timeout {self.timeout_s:g} s): another rank probably failed (see its error) or "
+            "is stuck"
         )
 
     def _wait(self, work: Any, what: str) -> None:
