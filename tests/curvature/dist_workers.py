@@ -21,7 +21,9 @@ from torch import nn
 
 from hessrmt.curvature import dense_matrix, hutchinson_trace, lanczos, slq
 from hessrmt.curvature.distributed import CollectiveError, DistributedOperator, shard_indices
+from hessrmt.curvature.linop import DenseOperator
 from hessrmt.curvature.operators import GGNOperator, HessianOperator, ResidualOperator
+from hessrmt.errors import InputError
 
 N = 31  # samples: 16/15 on 2 ranks, 11/10/10 on 3
 
@@ -32,7 +34,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def problem(ignore: bool) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+def problem(
+    ignore: bool, reduction: str = "mean"
+) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
     """MLP 4-6-3 (tanh), cross-entropy; with ``ignore`` some targets are ignore_index."""
     gen = torch.Generator().manual_seed(7)
     model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).to(torch.float64).eval()
@@ -43,7 +47,7 @@ def problem(ignore: bool) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Ten
     y = torch.randint(0, 3, (N,), generator=gen)
     if ignore:
         y[[0, 1, 4, 9, 13, 20]] = -100  # rank shares of the loss terms differ from sample shares
-    return model, nn.CrossEntropyLoss(ignore_index=-100), X, y
+    return model, nn.CrossEntropyLoss(ignore_index=-100, reduction=reduction), X, y
 
 
 def _cut(X: torch.Tensor, y: torch.Tensor, sizes: list[int]) -> list[tuple[Any, Any]]:
@@ -62,8 +66,8 @@ def _rel(a: Any, b: Any) -> float:
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
-def _checks(rank: int, world: int, kind: str, ignore: bool) -> dict[str, float]:
-    model, loss_fn, X, y = problem(ignore)
+def _checks(rank: int, world: int, kind: str, ignore: bool, reduction: str) -> dict[str, float]:
+    model, loss_fn, X, y = problem(ignore, reduction)
     cls = {"hessian": HessianOperator, "ggn": GGNOperator, "residual": ResidualOperator}[kind]
     ref = cls(model, loss_fn, _cut(X, y, [7, 5, 11]))  # single process, all the data
     idx = torch.as_tensor(shard_indices(N, rank, world))
@@ -80,7 +84,8 @@ def _checks(rank: int, world: int, kind: str, ignore: bool) -> dict[str, float]:
         "matmat_T": _rel(op.matmat(V.T.contiguous().T), ref.matmat(V.T.contiguous().T)),
         "matvec": _rel(op.matvec(V[:, 0]), ref.matvec(V[:, 0])),
         "dense": _rel(dense_matrix(op), dense_matrix(ref)),
-        "terms": abs(op.total_terms - ref.total_terms),
+        # mean: loss terms over all ranks; sum: batches, as the single-process operator counts
+        "terms": abs(op.total_terms - (ref.total_terms if reduction == "mean" else op.num_batches)),
         "num_data": float(op.num_data),
     }
     if kind == "hessian":
@@ -102,6 +107,26 @@ def _checks(rank: int, world: int, kind: str, ignore: bool) -> dict[str, float]:
         res["samples_per_rank_ok"] = float(
             conv["samples_per_rank"] == [len(shard_indices(N, r, world)) for r in range(world)]
         )
+    return res
+
+
+def _misc(rank: int, world: int) -> dict[str, float]:
+    """A local operator without a term count (num_terms=), and ranks that disagree on P."""
+    gen = torch.Generator().manual_seed(11)
+    mats, terms = [], [3.0 + 2 * r for r in range(world)]
+    for _ in range(world):
+        B = torch.randn(5, 5, generator=gen, dtype=torch.float64)
+        mats.append(B + B.T)
+    op = DistributedOperator(DenseOperator(mats[rank]), num_terms=terms[rank])
+    want = sum(t * M for t, M in zip(terms, mats)) / sum(terms)
+    res = {"dense_mean": _rel(dense_matrix(op), want)}
+    op = DistributedOperator(DenseOperator(mats[rank]), num_terms=terms[rank], reduction="sum")
+    res["dense_sum"] = _rel(dense_matrix(op), sum(mats))
+    try:
+        DistributedOperator(DenseOperator(mats[rank][: 5 - rank, : 5 - rank]), num_terms=1.0)
+        res["mismatch_raised"] = 0.0
+    except InputError as exc:
+        res["mismatch_raised"] = float("disagree on the number of parameters" in str(exc))
     return res
 
 
@@ -140,8 +165,12 @@ def worker(rank: int, world: int, port: int, checks: list[str], failure: str, qu
     )
     try:
         for check in checks:
-            kind, ignore = check.split(":")
-            queue.put((rank, check, _checks(rank, world, kind, ignore == "1")))
+            if check == "misc":
+                queue.put((rank, check, _misc(rank, world)))
+                continue
+            kind, ignore, *red = check.split(":")
+            res = _checks(rank, world, kind, ignore == "1", red[0] if red else "mean")
+            queue.put((rank, check, res))
         _failure(rank, world, failure, queue)
     except Exception as exc:  # the failing rank: report and exit (closing its connections)
         queue.put((rank, "raised", f"{type(exc).__name__}: {exc}|{traceback.format_exc()}"))
