@@ -196,3 +196,21 @@ def test_reduced_quick_reproduction_resumes_identically(tmp_path, capsys, monkey
     assert "(1 - phi)^2 / 2" in html
     for name in ("densities", "index_vs_energy", "minimiser_energy", "autoencoder"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
+
+
+def test_runaway_statement_follows_the_minimisers():
+    from hessrmt.experiments.pennington_bahri.conclusions import runaway_sentence
+
+    def m(wd, conv, theta, lowest):
+        return {
+            "weight_decay": wd, "phi_target": 0.5, "n_minimisers": conv, "n_searches": 3,
+            "theta_norm_median": theta, "saturated_fraction_median": 0.1,
+            "lowest_energy_reached": lowest,
+        }  # fmt: skip
+
+    ran_off = runaway_sentence({"minimisers": [m(0.0, 0, 300.0, 0.10), m(1e-3, 3, 8.0, 0.12)]})
+    assert "0 of 3 runs converged" in ran_off and "37.5 times" in ran_off
+    assert "the infimum is approached at infinity" in ran_off
+    tame = runaway_sentence({"minimisers": [m(0.0, 3, 8.0, 0.13), m(1e-3, 3, 8.0, 0.12)]})
+    assert "3 of 3 runs converged" in tame and "1 times" in tame
+    assert "infinity" not in tame and "at 0 of 1 phi" in tame

@@ -147,13 +147,24 @@ def runaway_sentence(summary: dict[str, Any]) -> str:
             f"; with weight decay {_f(wd[0]['weight_decay'])}: {c2} of {n2} converged, median "
             f"|theta| up to {_f(th2)}, saturated fraction up to {_f(sat2)}"
         )
-        if th is not None and th2 is not None and th > 2 * th2 and c2 > c:
+        lower = sum(
+            p["lowest_energy_reached"] < q["lowest_energy_reached"]
+            for p in plain
+            for q in wd
+            if p["phi_target"] == q["phi_target"]
+        )
+        pairs = sum(p["phi_target"] == q["phi_target"] for p in plain for q in wd)
+        if th is not None and th2 is not None:
             s += (
-                ". The plain runs go off towards saturation (the loss keeps falling as units "
-                "harden into sign functions and their gradients vanish) and the penalty stops them"
+                f". The plain runs end at {th / th2:.3g} times the variant's |theta|, and reach "
+                f"a lower L than the variant at {lower} of {pairs} phi"
             )
-        elif th is not None and th2 is not None:
-            s += f". |theta| differs by a factor {th / th2:.3g} between the two series"
+            if th > 2 * th2 and c2 > c and lower == pairs:
+                s += (
+                    ": L still falls along directions where tanh units saturate (their "
+                    "gradients and Hessian entries vanish), so the infimum is approached at "
+                    "infinity, and the penalty makes the minimisers finite"
+                )
     return s + "."
 
 
