@@ -99,9 +99,16 @@ def test_thresholds_recover_known_answers_and_the_statements_follow(template):
         assert t["gamma"] == pytest.approx(1.5, abs=0.1)
         assert t["gamma_interval"][0] <= t["gamma"] <= t["gamma_interval"][1]
         assert t["gamma_p_value"] > 0.01
+        assert t["gamma_phi"] == pytest.approx(1.5, abs=0.2)
+        assert t["gamma_phi_interval"][0] <= t["gamma_phi"] <= t["gamma_phi_interval"][1]
     text = conclusions(on_curve)
-    # 95 % intervals: allow one of three to miss the truth narrowly
-    assert sum("interval contains (1 - phi)^2 / 2" in s for s in text["thresholds"]) >= 2
+    # 95 % percentile-bootstrap intervals of a nonlinear fit on 14 points per phi under-cover a
+    # little: each statement either contains the truth or misses it by under 2 %
+    for sentence, t in zip(text["thresholds"], ts):
+        assert "interval contains (1 - phi)^2 / 2" in sentence or (
+            abs(t["eps0"] / t["predicted"] - 1) < 0.02 and "%" in sentence
+        )
+    assert any("interval contains (1 - phi)^2 / 2" in s for s in text["thresholds"])
     assert "1.5 is not rejected" in text["exponent"][-1]
     # thresholds well above the curve: the statements say so
     above = summary.summarize(_records(template, lambda p: (1 - p) ** 2 / 2 + 0.05), cfg)
@@ -132,7 +139,7 @@ def test_statements_change_when_the_numbers_do(template):
     # a threshold below the prediction, and a p-value below the level
     t = copy.deepcopy(s)
     entry = t["series"]["critical"]["thresholds"][0]
-    entry.update(eps0=0.1, eps0_interval=[0.05, 0.15], gamma_p_value=1e-4)
+    entry.update(eps0=0.1, eps0_interval=[0.05, 0.15], gamma_phi_p_value=1e-4)
     c = conclusions(t)
     assert "interval lies below (1 - phi)^2 / 2 = 0.2812" in c["thresholds"][0]
     assert "1.5 is rejected at the 0.05 level (F test p = 0.0001)" in c["exponent"][0]

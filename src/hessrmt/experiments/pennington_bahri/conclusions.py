@@ -194,10 +194,9 @@ def conclusions(summary: dict[str, Any]) -> dict[str, list[str]]:
         out["yield"].append(yield_sentence(ser, label))
         for t in ser["thresholds"]:
             out["thresholds"].append(threshold_sentence(t, f"{label}, "))
-            what = f"{label}, phi = {_f(t['phi'])}"
-            out["exponent"].append(
-                gamma_sentence(t["gamma"], t["gamma_interval"], t["gamma_p_value"], hyp, what)
-            )
+            what = f"{label}, phi = {_f(t['phi'])} alone"
+            g, iv, p = t.get("gamma_phi"), t.get("gamma_phi_interval"), t.get("gamma_phi_p_value")
+            out["exponent"].append(gamma_sentence(g, iv, p, hyp, what))
         ex = ser["exponent"]
         what = f"{label}, one gamma for all phi"
         out["exponent"].append(

@@ -3,11 +3,11 @@
 Per search series (``critical``: the paper's loss; ``critical_wd``: the weight-decay variant):
 
 * yield and stop reasons;
-* ``thresholds`` (paper's series) / ``thresholds_weight_decay`` (variant): one entry per phi with
-  the fit alpha = c (eps - eps0)^gamma to the distinct kept saddles with 0 < alpha <=
-  ``alpha_max`` (:func:`.powerlaw.fit_power_law`, one group, bootstrap intervals), next to the
-  paper's (1 - phi)^2 / 2 (``predicted``), the theory's eps_c(phi) and the F-test p-value of
-  gamma = ``hypothesis_gamma`` (3/2);
+* ``thresholds`` (paper's series) / ``thresholds_weight_decay`` (variant): one entry per phi
+  from the fit alpha = c_phi (eps - eps0_phi)^gamma to the distinct kept saddles with
+  0 < alpha <= ``alpha_max`` (:func:`.powerlaw.fit_power_law`; one gamma for all phi; bootstrap
+  intervals), next to the paper's (1 - phi)^2 / 2 (``predicted``), the theory's eps_c(phi) and
+  the F-test p-value of gamma = ``hypothesis_gamma`` (3/2); ``gamma_phi`` from that phi alone;
 * the exponent shared by all phi (``exponent``), with its interval and p-value;
 * the index against the theory three ways (raw energy, eps_eff, free sum of the measured H0 and
   H1; see :mod:`.search`): median ratio measured / theory and mean absolute difference;
@@ -28,7 +28,7 @@ from hessrmt.rmt import pennington_bahri as theory
 
 from . import task as T
 from .config import Config
-from .powerlaw import fit_power_law
+from .powerlaw import PowerLawFit, fit_power_law
 from .search import PointRecord, distinct_points
 
 SERIES = {"critical": "thresholds", "critical_wd": "thresholds_weight_decay"}
@@ -43,19 +43,46 @@ def _fit_points(distinct: list[PointRecord], phi_t: float, config: Config) -> li
     return [r for r in distinct if r.phi_target == phi_t and 0 < r.index <= config.alpha_max]
 
 
-def thresholds(distinct: list[PointRecord], config: Config, seed_offset: int = 0) -> list[dict]:
-    """One entry per phi: eps0, gamma with intervals, (1 - phi)^2 / 2, eps_c and the 3/2 test."""
+def _groups(distinct: list[PointRecord], config: Config, field: str = "index") -> dict:
+    return {
+        phi_t: (
+            np.array([r.energy for r in _fit_points(distinct, phi_t, config)]),
+            np.array([getattr(r, field) for r in _fit_points(distinct, phi_t, config)]),
+        )
+        for phi_t in config.phis
+    }
+
+
+def thresholds(
+    distinct: list[PointRecord],
+    config: Config,
+    seed_offset: int = 0,
+    joint: PowerLawFit | None = None,
+) -> list[dict]:
+    """One entry per phi: ``eps0`` (with ``eps0_interval``) and ``gamma`` (``gamma_interval``,
+    ``gamma_p_value`` for gamma = 3/2) from the joint fit (one gamma, per-phi c and eps0: the
+    paper's common 3/2 law, and the best-determined thresholds), next to (1 - phi)^2 / 2
+    (``predicted``) and the theory's eps_c; ``gamma_phi`` (interval, p-value) from that phi's
+    points alone."""
+    if joint is None:
+        joint = fit_power_law(
+            _groups(distinct, config),
+            bootstrap=config.bootstrap,
+            seed=config.seed + 1000 * seed_offset + 99,
+            test_exponent=config.hypothesis_gamma,
+        )
     out = []
     for i, phi_t in enumerate(config.phis):
         pts = _fit_points(distinct, phi_t, config)
         phi = pts[0].phi if pts else phi_t
-        fit = fit_power_law(
+        own = fit_power_law(
             {phi_t: (np.array([r.energy for r in pts]), np.array([r.index for r in pts]))},
             bootstrap=config.bootstrap,
             seed=config.seed + 1000 * seed_offset + i,
             test_exponent=config.hypothesis_gamma,
         )
-        g = fit.groups.get(str(phi_t))
+        g = joint.groups.get(str(phi_t))
+        go = own.groups.get(str(phi_t))
         out.append(
             {
                 "phi": phi,
@@ -65,12 +92,17 @@ def thresholds(distinct: list[PointRecord], config: Config, seed_offset: int = 0
                 "eps0_interval": g.x0_interval if g else None,
                 "predicted": (1 - phi) ** 2 / 2,
                 "eps_c_theory": theory.critical_energy(phi),
-                "gamma": g.exponent if g else None,
-                "gamma_interval": g.exponent_interval if g else None,
+                "gamma": joint.exponent if g else None,
+                "gamma_interval": joint.exponent_interval if g else None,
+                "gamma_p_value": joint.p_value if g else None,
                 "c": g.c if g else None,
                 "hypothesis_gamma": config.hypothesis_gamma,
-                "gamma_p_value": fit.p_value,
-                "reason": fit.reason,
+                "gamma_phi": go.exponent if go else None,
+                "gamma_phi_interval": go.exponent_interval if go else None,
+                "gamma_phi_p_value": own.p_value if go else None,
+                "eps0_phi": go.x0 if go else None,
+                "fit": "joint: one gamma for all phi, per-phi c and eps0",
+                "reason": joint.reason if g is None else None,
             }
         )
     return out
@@ -101,26 +133,13 @@ def _series(records: list[PointRecord], kind: str, config: Config, offset: int) 
     rs = [r for r in records if r.search == kind]
     kept = [r for r in rs if r.accepted]
     distinct = distinct_points(kept)
-    groups = {
-        phi_t: (
-            np.array([r.energy for r in _fit_points(distinct, phi_t, config)]),
-            np.array([r.index for r in _fit_points(distinct, phi_t, config)]),
-        )
-        for phi_t in config.phis
-    }
     shared = fit_power_law(
-        groups,
+        _groups(distinct, config),
         bootstrap=config.bootstrap,
         seed=config.seed + 1000 * offset + 99,
         test_exponent=config.hypothesis_gamma,
     )
-    theory_groups = {
-        phi_t: (
-            np.array([r.energy for r in _fit_points(distinct, phi_t, config)]),
-            np.array([r.alpha_theory for r in _fit_points(distinct, phi_t, config)]),
-        )
-        for phi_t in config.phis
-    }
+    theory_groups = _groups(distinct, config, "alpha_theory")
     per_phi = []
     for phi_t in config.phis:
         rp = [r for r in rs if r.phi_target == phi_t]
@@ -154,7 +173,7 @@ def _series(records: list[PointRecord], kind: str, config: Config, offset: int) 
         "exponent": shared.to_dict(),
         "exponent_theory_at_same_energies": fit_power_law(theory_groups, bootstrap=0).to_dict(),
         "theory": theory_comparison(distinct),
-        "thresholds": thresholds(distinct, config, offset),
+        "thresholds": thresholds(distinct, config, offset, joint=shared),
         "unkept_theta_norm_median": _median([r.theta_norm for r in rs if not r.accepted]),
         "kept_theta_norm_median": _median([r.theta_norm for r in kept]),
         "unkept_saturated_median": _median([r.saturated_fraction for r in rs if not r.accepted]),
