@@ -118,7 +118,8 @@ def run_autoencoder(
     """Train to a critical point and compare its H0 / H1 spectra with MP and the semicircle.
 
     Returns a JSON-able dict (the ``autoencoder`` entry of ``summary.json``) with the arrays
-    ``eig_h``, ``eig_h0``, ``eig_h1`` as lists."""
+    ``theta`` (the point, ``parameters_to_vector`` order), ``eig_h``, ``eig_h0``, ``eig_h1`` as
+    lists."""
     from torch.func import functional_call, grad
 
     from hessrmt.curvature import (
@@ -214,6 +215,7 @@ def run_autoencoder(
             "plausible": sc_fit.plausible,
         },
         "n_null": n_null,
+        "theta": res.x.tolist(),
         "eig_h": eig["h"].tolist(),
         "eig_h0": eig["h0"].tolist(),
         "eig_h1": eig["h1"].tolist(),

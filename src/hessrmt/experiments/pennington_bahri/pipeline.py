@@ -42,7 +42,7 @@ from .summary import summarize
 
 #: Searches of every (kind, phi) group run first, to calibrate the duration estimate.
 CALIBRATION_SEARCHES = 3
-AE_ARRAYS = ("eig_h", "eig_h0", "eig_h1")
+AE_ARRAYS = ("theta", "eig_h", "eig_h0", "eig_h1")
 
 
 def step_name(kind: str, phi: float, seed: int) -> str:
