@@ -65,3 +65,13 @@ def test_spectra_match_dense_autograd_hessians():
         ref = torch.linalg.eigvalsh(M).numpy()
         assert np.allclose(np.sort(ae[key]), ref, atol=1e-10 * scale)
     assert ae["index"] == pytest.approx(float(np.mean(np.asarray(ae["eig_h"]) < -1e-10 * scale)))
+
+
+def test_a_wrong_data_root_fails_before_any_search(tmp_path, capsys):
+    from hessrmt.cli.main import main
+
+    out = tmp_path / "run"
+    rc = main(["reproduce", "pennington-bahri", "--quick", "--data-root", str(tmp_path),
+               "--out", str(out)])  # fmt: skip
+    assert rc == 2 and "cifar-10-batches-py" in capsys.readouterr().err
+    assert not out.exists() and not any(tmp_path.glob(".run*"))

@@ -56,17 +56,23 @@ def whiten(x: np.ndarray) -> np.ndarray:
     return xc @ (v / np.sqrt(w)) @ v.T
 
 
+def cifar_batch(data_root: str | Path) -> Path:
+    """The CIFAR-10 batch file under ``data_root``; InputError naming what to give if absent."""
+    path = Path(data_root) / "cifar-10-batches-py" / "data_batch_1"
+    if not path.is_file():
+        raise InputError(
+            f"--data-root {data_root}: no cifar-10-batches-py/data_batch_1 there; give the "
+            "folder that holds the python version of CIFAR-10 (cifar-10-batches-py/), or "
+            "leave --data-root out to use the bundled digits stand-in"
+        )
+    return path
+
+
 def load_images(data_root: str | Path | None, seed: int) -> tuple[np.ndarray, str]:
     """150 whitened 4 x 4 images (float64, (150, 16)) and a description of their source."""
     gen = np.random.default_rng([seed, 4242])
     if data_root is not None:
-        path = Path(data_root) / "cifar-10-batches-py" / "data_batch_1"
-        if not path.is_file():
-            raise InputError(
-                f"--data-root {data_root}: no {path.relative_to(data_root)} there; give the "
-                "folder that holds the python version of CIFAR-10 (cifar-10-batches-py/), or "
-                "leave --data-root out to use the bundled digits stand-in"
-            )
+        path = cifar_batch(data_root)
         with open(path, "rb") as fh:  # the user's own copy of the CIFAR-10 python pickle
             batch = pickle.load(fh, encoding="bytes")
         rgb = np.asarray(batch[b"data"], dtype=float).reshape(-1, 3, 32, 32)

@@ -79,6 +79,10 @@ def run(
 ) -> dict[str, Any]:
     """Run (or resume) the experiment into ``out``; returns the summary dict."""
     validate(config)
+    if data_root is not None and config.autoencoder:
+        from .autoencoder import cifar_batch
+
+        cifar_batch(data_root)  # a wrong --data-root fails now, not after the searches
     with (
         limit_threads(config.threads),
         RunFolder(
