@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small run (width 6, three phi, 1,500 short searches; a few minutes)",
+        help="small run (width 5, three phi, 1,368 short searches; a few minutes)",
     )
     parser.add_argument(
         "--out", default=None, help="run folder (default: runs/pennington-bahri-<UTC time>)"
