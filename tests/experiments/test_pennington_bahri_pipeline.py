@@ -221,3 +221,14 @@ def test_runaway_statement_follows_the_minimisers():
     tame = runaway_sentence({"minimisers": [m(0.0, 3, 8.0, 0.13), m(1e-3, 3, 8.0, 0.12)]})
     assert "3 of 3 runs converged" in tame and "1 times" in tame
     assert "infinity" not in tame and "at 0 of 1 phi" in tame
+
+
+def test_threshold_statement_at_the_fit_bound():
+    from hessrmt.experiments.pennington_bahri.conclusions import threshold_sentence
+
+    t = {"phi": 0.5, "predicted": 0.125, "eps0": 5e-17, "eps0_interval": [5e-17, 0.2],
+         "eps_c_theory": 0.0113}  # fmt: skip
+    s = threshold_sentence(t)
+    assert "bound 0" in s and "times" not in s
+    s = threshold_sentence(t | {"eps0": 0.113})
+    assert "bound 0" not in s and "10 times smaller than eps0" in s

@@ -47,8 +47,10 @@ def threshold_sentence(t: dict[str, Any], label: str = "") -> str:
         f"{head}eps0 = {_f(e0, 4)} ({_iv(iv)}); {verdict} (1 - phi)^2 / 2 = {_f(pred, 4)} "
         f"(difference {diff:+.3g}, {100 * rel:+.1f} %)"
     )
+    if e0 <= 1e-9 * pred:
+        s += "; eps0 sits at the fit's bound 0 (the threshold is not determined by these points)"
     ec = t.get("eps_c_theory")
-    if ec and e0 > 0:
+    if ec and e0 > 1e-9 * pred:
         factor, side = (e0 / ec, "smaller") if e0 >= ec else (ec / e0, "larger")
         s += f"; the theory's eps_c = {_f(ec, 4)} is {factor:.3g} times {side} than eps0"
     return s + "."
