@@ -35,7 +35,9 @@ Plan = list[tuple[str, float, int]]
 
 
 def estimate_seconds(config: Config) -> float:
-    """Expected duration of the whole plan on this machine, one thread (module docstring)."""
+    """Expected duration of the whole plan on this machine, one thread (module docstring), in
+    CPU seconds (the wall time on an idle core; measured with ``time.process_time`` so that a
+    busy machine does not inflate the micro-benchmarks)."""
     from torch.func import grad, hessian
 
     previous_threads = torch.get_num_threads()
@@ -51,11 +53,11 @@ def estimate_seconds(config: Config) -> float:
             h_fn(theta)  # warm-up (the first call pays one-off set-up costs)
             t_iter, t_grad = [], []
             for _ in range(3):
-                t0 = time.perf_counter()
+                t0 = time.process_time()
                 torch.linalg.eigh(h_fn(theta))
-                t1 = time.perf_counter()
+                t1 = time.process_time()
                 g_fn(theta)
-                t2 = time.perf_counter()
+                t2 = time.process_time()
                 t_iter.append(t1 - t0 + 2 * (t2 - t1))
                 t_grad.append(t2 - t1)
             per_phi[phi] = (min(t_iter), min(t_grad))
