@@ -1,7 +1,10 @@
-"""The Pennington-Bahri pipeline: exponent fit on known power laws; the quick reproduction."""
+"""The Pennington-Bahri pipeline: configuration, thresholds from known-answer points, statements
+that follow the numbers, the duration model, and a reduced quick reproduction that resumes."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -9,124 +12,223 @@ import pytest
 
 from hessrmt.cli.main import main
 from hessrmt.errors import InputError
-from hessrmt.experiments.pennington_bahri import pipeline
+from hessrmt.experiments.pennington_bahri import config as C
+from hessrmt.experiments.pennington_bahri import runtime, search, summary
+from hessrmt.experiments.pennington_bahri import task as T
+from hessrmt.experiments.pennington_bahri.conclusions import conclusions
 
 
-def test_fit_recovers_known_exponent_with_free_threshold(rng):
-    groups = {}
-    for k, (c, eps0) in enumerate([(0.8, 0.05), (1.5, 0.2)]):
-        e = eps0 + np.geomspace(0.01, 0.3, 12)
-        a = c * (e - eps0) ** 1.5 * np.exp(0.02 * rng.standard_normal(e.size))
-        groups[k] = (e, a)
-    fit = pipeline.fit_power_law(groups, bootstrap=60, seed=1)
-    assert fit["gamma"] == pytest.approx(1.5, abs=0.05)
-    lo, hi = fit["interval"]
-    assert lo <= fit["gamma"] <= hi and hi - lo < 0.3
-    assert fit["groups"]["1"]["eps0"] == pytest.approx(0.2, abs=0.01)
-    assert fit["n_points"] == 24
+def test_config_key_plan_and_validation():
+    a = C.quick_config(0)
+    assert a.key() == C.quick_config(0).key() != C.quick_config(1).key()
+    assert a.key() == dataclasses.replace(a, bootstrap=7, threads=2).key()  # analysis-only
+    plan = C.planned_searches(a)
+    kinds = {k for k, _, _ in plan}
+    assert kinds == set(C.KINDS)
+    assert sum(k == "critical" for k, _, _ in plan) == len(a.phis) * a.starts
+    assert C.weight_decay_of(a, "critical_wd") == a.variant_weight_decay > 0
+    assert C.weight_decay_of(a, "minimum") == 0.0
+    no_variant = dataclasses.replace(a, variant_weight_decay=0.0)
+    assert {k for k, _, _ in C.planned_searches(no_variant)} == {"critical", "minimum"}
+    for bad in (dict(phis=(0.5, -1.0)), dict(variant_weight_decay=-1.0), dict(alpha_max=0.0)):
+        with pytest.raises(InputError):
+            C.validate(C.Config(**bad))
 
 
-def test_fit_with_zero_threshold_and_the_theory_curve():
-    # alpha = c eps^2 exactly: eps0 = "zero" recovers 2
-    e = np.linspace(0.1, 0.5, 6)
-    fit = pipeline.fit_power_law({0: (e, 0.3 * e**2)}, bootstrap=0, eps0="zero")
-    assert fit["gamma"] == pytest.approx(2.0, abs=1e-6)
-    # the theory's index close above eps_c follows the 3/2 law (PB-3), and the fit sees it
-    from hessrmt.rmt import pennington_bahri as pb
-
-    eps_c = pb.critical_energy(0.25)
-    e = eps_c * (1 + np.geomspace(1e-3, 1e-2, 5))
-    a = np.array([pb.index(x, 0.25) for x in e])
-    fit = pipeline.fit_power_law({0.25: (e, a)}, bootstrap=0)
-    assert fit["gamma"] == pytest.approx(1.5, abs=0.05)
+def test_calibration_order_keeps_every_search_once():
+    plan = C.planned_searches(C.quick_config(0))
+    ordered = runtime.calibration_order(plan, 2)
+    assert sorted(ordered) == sorted(plan)
+    groups = {(k, p) for k, p, _ in plan}
+    assert {(k, p) for k, p, _ in ordered[: 2 * len(groups)]} == groups
+    done = [("critical", 0.25, 2.0), ("critical", 0.25, 4.0)]
+    assert runtime.estimate_from_records(done, [("critical", 0.25, 5)] * 3) == 9.0
+    assert runtime.estimate_from_records(done, [("critical", 0.5, 5)]) is None
 
 
-def test_fit_reports_why_it_cannot_fit():
-    fit = pipeline.fit_power_law({0.5: (np.array([0.1, 0.2]), np.array([0.01, 0.0]))})
-    assert fit["gamma"] is None and "0 < alpha" in fit["reason"]
-    with pytest.raises(InputError):
-        pipeline.fit_power_law({}, eps0="sometimes")
-
-
-def test_duration_estimate_is_positive_and_grows_with_the_work():
-    cfg = pipeline.quick_config(0)
-    est = pipeline.estimate_seconds(cfg)
+def test_duration_model_is_positive_and_grows_with_the_work():
+    cfg = dataclasses.replace(C.quick_config(0), min_phis=(0.5,), phis=(0.5,))
+    est = runtime.estimate_seconds(cfg)
     assert 0 < est < 3600
-    import dataclasses
-
-    more = dataclasses.replace(cfg, starts=4 * cfg.starts)
-    assert pipeline.estimate_seconds(more) > est
+    assert runtime.estimate_seconds(dataclasses.replace(cfg, starts=4 * cfg.starts)) > est
 
 
-def test_config_key_changes_with_settings():
-    a = pipeline.quick_config(0)
-    assert a.key() == pipeline.quick_config(0).key()
-    assert a.key() != pipeline.quick_config(1).key()
-    with pytest.raises(InputError):
-        pipeline._validate(pipeline.Config(phis=(0.5, -1.0)))
+@pytest.fixture(scope="module")
+def template():
+    """One real search record (tiny network), to be copied with chosen energies and indices."""
+    cfg = dataclasses.replace(C.quick_config(0), width=3, max_iter=5, stall_window=5)
+    task = T.make_task(0.5, width=3)
+    return search.run_search(task, cfg, "critical", 0)
+
+
+def _records(template, law, phis=(0.25, 0.5, 0.75), n=14, rng=None):
+    """Records whose index follows alpha = c (eps - eps0(phi))^1.5 with log-normal noise."""
+    rng = rng or np.random.default_rng(0)
+    out = []
+    for phi in phis:
+        e0 = law(phi)
+        for i, e in enumerate(e0 + np.geomspace(0.01, 0.25, n)):
+            a = 0.8 * (e - e0) ** 1.5 * np.exp(0.03 * rng.standard_normal())
+            out.append(
+                dataclasses.replace(
+                    template,
+                    phi_target=phi,
+                    phi=phi,
+                    seed=i,
+                    energy=float(e),
+                    index=float(a),
+                    index_count=1000 + len(out),
+                    accepted=True,
+                    alpha_theory=float(a),
+                    alpha_theory_eff=float(2 * a),
+                    alpha_free=float(a),
+                )
+            )
+    return out
+
+
+def test_thresholds_recover_known_answers_and_the_statements_follow(template):
+    cfg = dataclasses.replace(C.quick_config(0), bootstrap=40)
+    on_curve = summary.summarize(_records(template, lambda p: (1 - p) ** 2 / 2), cfg)
+    ts = on_curve["thresholds"]
+    assert [t["phi"] for t in ts] == [0.25, 0.5, 0.75]
+    for t in ts:
+        assert set(t) >= {"phi", "eps0", "eps0_interval", "predicted", "gamma", "gamma_interval"}
+        assert t["predicted"] == pytest.approx((1 - t["phi"]) ** 2 / 2)
+        assert t["eps0"] == pytest.approx(t["predicted"], abs=0.005)
+        assert t["gamma"] == pytest.approx(1.5, abs=0.1)
+        assert t["gamma_interval"][0] <= t["gamma"] <= t["gamma_interval"][1]
+        assert t["gamma_p_value"] > 0.01
+        assert t["gamma_phi"] == pytest.approx(1.5, abs=0.2)
+        assert t["gamma_phi_interval"][0] <= t["gamma_phi"] <= t["gamma_phi_interval"][1]
+    text = conclusions(on_curve)
+    # 95 % percentile-bootstrap intervals of a nonlinear fit on 14 points per phi under-cover a
+    # little: each statement either contains the truth or misses it by under 2 %
+    for sentence, t in zip(text["thresholds"], ts):
+        assert "interval contains (1 - phi)^2 / 2" in sentence or (
+            abs(t["eps0"] / t["predicted"] - 1) < 0.02 and "%" in sentence
+        )
+    assert any("interval contains (1 - phi)^2 / 2" in s for s in text["thresholds"])
+    assert "1.5 is not rejected" in text["exponent"][-1]
+    # thresholds well above the curve: the statements say so
+    above = summary.summarize(_records(template, lambda p: (1 - p) ** 2 / 2 + 0.05), cfg)
+    text = conclusions(above)
+    assert all("interval lies above (1 - phi)^2 / 2" in s for s in text["thresholds"])
+    # an index growing linearly: gamma = 3/2 is rejected
+    lin = [
+        dataclasses.replace(r, index=r.index ** (1 / 1.5))
+        for r in _records(template, lambda p: 0.1)
+    ]
+    text = conclusions(summary.summarize(lin, cfg))
+    assert "1.5 is rejected" in text["exponent"][-1]
+
+
+def test_statements_change_when_the_numbers_do(template):
+    cfg = dataclasses.replace(C.quick_config(0), bootstrap=30)
+    s = summary.summarize(_records(template, lambda p: (1 - p) ** 2 / 2), cfg)
+    base = conclusions(s)
+    # the theory comparison names the closest evaluation from the numbers
+    assert "Closest to the measured index: the theory at the raw energy" in base["theory"][0]
+    t = copy.deepcopy(s)
+    th = t["series"]["critical"]["theory"]
+    th["raw_energy"]["median_ratio_measured_to_theory"] = 5.0
+    th["free_sum"]["median_ratio_measured_to_theory"] = 1.1
+    assert (
+        "Closest to the measured index: the theory as the free sum" in conclusions(t)["theory"][0]
+    )
+    # a threshold below the prediction, and a p-value below the level
+    t = copy.deepcopy(s)
+    entry = t["series"]["critical"]["thresholds"][0]
+    entry.update(eps0=0.1, eps0_interval=[0.05, 0.15], gamma_phi_p_value=1e-4)
+    c = conclusions(t)
+    assert "interval lies below (1 - phi)^2 / 2 = 0.2812" in c["thresholds"][0]
+    assert "1.5 is rejected at the 0.05 level (F test p = 0.0001)" in c["exponent"][0]
+    entry.update(eps0=None, n_points=2, reason="too few")
+    assert "no threshold fitted (2 saddles" in conclusions(t)["thresholds"][0]
 
 
 @pytest.mark.slow
-def test_quick_reproduction_summary_is_sane_and_resumes(tmp_path, capsys):
+def test_reduced_quick_reproduction_resumes_identically(tmp_path, capsys, monkeypatch):
+    args = ["reproduce", "pennington-bahri", "--quick", "--starts", "16", "--variant-starts",
+            "8", "--max-iter", "40"]  # fmt: skip
     out = tmp_path / "pb"
-    assert main(["reproduce", "pennington-bahri", "--quick", "--out", str(out)]) == 0
+    # interrupt after 20 searches: the checkpoints stay, the run folder does not appear
+    real = search.run_search
+    calls = {"n": 0}
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 20:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    from hessrmt.experiments.pennington_bahri import pipeline
+
+    monkeypatch.setattr(pipeline, "run_search", flaky)
+    assert main([*args, "--out", str(out)]) == 130  # the CLI's "interrupted; rerun to resume"
+    assert "rerun the same command to resume" in capsys.readouterr().err
+    assert not out.exists()
+    monkeypatch.setattr(pipeline, "run_search", real)
+    assert main([*args, "--out", str(out)]) == 0
     assert "critical points kept" in capsys.readouterr().out
     s = json.loads((out / "summary.json").read_text())
+    assert s["run"]["resumed_steps"] == 20
+    # the same numbers as an uninterrupted run (the autoencoder is not needed for that)
+    assert main([*args, "--no-autoencoder", "--out", str(tmp_path / "fresh")]) == 0
+    s2 = json.loads((tmp_path / "fresh" / "summary.json").read_text())
+    assert s2["critical_points"] == s["critical_points"]
+    assert s2["thresholds"] == s["thresholds"]
+    # a finished run folder is refused without --overwrite (one line, exit status 2)
+    assert main([*args, "--out", str(out)]) == 2
     cfg = s["config"]
-    n_crit = len(cfg["phis"]) * cfg["starts"]
-    assert s["mode"] == "quick" and s["n_searches"] == n_crit
-    points = s["critical_points"]
-    assert len(points) == n_crit + len(cfg["min_phis"]) * cfg["min_starts"]
-    for p in points:
-        assert np.isfinite(p["grad_norm"]) and p["grad_norm"] >= 0
-        assert p["energy"] >= 0
-        if p["accepted"]:  # only tiny-gradient points are kept, and they carry an index
+    assert s["mode"] == "quick" and s["n_searches"] == len(cfg["phis"]) * cfg["starts"]
+    assert len(s["thresholds"]) == 3 and len(s["thresholds_weight_decay"]) == 3
+    for t in s["thresholds"]:
+        assert t["predicted"] == pytest.approx((1 - t["phi"]) ** 2 / 2)
+    for p in s["critical_points"]:
+        assert np.isfinite(p["grad_norm"]) and p["energy"] >= 0
+        if p["accepted"]:  # a critical point: tiny gradient, tiny Newton step, no zero mode
             assert p["grad_norm"] <= s["accept_gtol"]
-            assert 0.0 <= p["index"] <= 1.0
-            assert 0.0 <= p["alpha_theory"] <= 1.0
+            assert p["newton_step"] <= cfg["accept_xtol"] and p["zero_modes"] == 0
+            assert 0.0 <= p["index"] <= 1.0 and 0.0 <= p["alpha_free"] <= 1.0
         else:
             assert p["index"] is None
-    kept = [p for p in points if p["accepted"]]
-    assert s["n_kept"] == sum(p["search"] == "critical" for p in kept)
-    assert all(p["index"] == 0.0 for p in kept if p["search"] == "minimum")
-    if kept:  # H = H0 + H1 from hessrmt.curvature, to round-off
-        assert s["max_relative_h_minus_h0_h1"] < 1e-10
-    # the finder must deliver: enough distinct critical points, over a spread of energies and
-    # with non-zero indices, for the 3/2-law fit to be made (a loose sanity band, not a value)
-    assert s["n_distinct"] >= 15
-    assert s["success_rate"] == pytest.approx(s["n_kept"] / s["n_searches"])
-    crit_kept = [p for p in kept if p["search"] == "critical"]
-    energies = [p["energy"] for p in crit_kept]
-    assert max(energies) - min(energies) > 0.05
-    assert len({p["index_count"] for p in crit_kept}) >= 4
-    assert sum(0 < p["index"] <= cfg["alpha_max"] for p in crit_kept) >= 10
-    for p in kept:  # a critical point: tiny gradient and a tiny Newton step (distance to it)
-        assert p["newton_step"] <= cfg["accept_xtol"]
-        assert p["zero_modes"] == 0
-        assert p["theta_norm"] < 100  # runaway points at infinity have |theta| ~ 100-1000
-    ex = s["exponent"]
-    assert ex["expected"] == 1.5 and ex["reason"] is None
-    assert ex["gamma"] is not None and np.isfinite(ex["gamma"])
-    assert 0.5 < ex["gamma"] < 4.0
-    lo, hi = ex["interval"]
-    assert lo <= ex["gamma"] <= hi and hi - lo < 3.0
-    assert ex["n_points"] >= 10
-    ex0 = s["exponent_eps0_zero"]
-    assert ex0["gamma"] is None or 0.05 <= ex0["gamma"] <= 10.0
-    for m in s["minimisers"]:
-        assert m["paper_curve"] == pytest.approx((1 - m["phi"]) ** 2 / 2)
-        for e in m["energies"]:  # below the zero predictor's energy ~ 1/2, above 0
-            assert 0.0 <= e < 0.75
-        assert m["lowest_energy_reached"] is not None
-        assert 0.0 <= m["lowest_energy_reached"] < 0.75
-        if m["n_minimisers"]:
-            assert m["lowest_energy_reached"] <= m["min_energy"] + 1e-12
+    assert any(p["accepted"] for p in s["critical_points"])
+    assert s["max_relative_h_minus_h0_h1"] < 1e-10  # H = H0 + H1 from hessrmt.curvature
+    ae = s["autoencoder"]
+    assert ae["n_params"] == 640 and ae["phi"] == pytest.approx(640 / (150 * 16))
+    assert "stand-in" in ae["source"]
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 3
-    for name in ("densities", "index_vs_energy", "minimiser_energy"):
+    assert html.count("data:image/png;base64,") >= 4
+    assert "(1 - phi)^2 / 2" in html
+    for name in ("densities", "index_vs_energy", "minimiser_energy", "autoencoder"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
-    # a rerun resumes from the checkpoints instead of searching again
-    assert main(["reproduce", "pennington-bahri", "--quick", "--out", str(out)]) == 0
-    s2 = json.loads((out / "summary.json").read_text())
-    assert s2["run"]["resumed_searches"] == len(points)
-    assert s2["critical_points"] == points
+
+
+def test_runaway_statement_follows_the_minimisers():
+    from hessrmt.experiments.pennington_bahri.conclusions import runaway_sentence
+
+    def m(wd, conv, theta, lowest):
+        return {
+            "weight_decay": wd, "phi_target": 0.5, "n_minimisers": conv, "n_searches": 3,
+            "theta_norm_median": theta, "saturated_fraction_median": 0.1,
+            "lowest_energy_reached": lowest,
+        }  # fmt: skip
+
+    ran_off = runaway_sentence({"minimisers": [m(0.0, 0, 300.0, 0.10), m(1e-3, 3, 8.0, 0.12)]})
+    assert "0 of 3 runs converged" in ran_off and "37.5 times" in ran_off
+    assert "the infimum is approached at infinity" in ran_off
+    tame = runaway_sentence({"minimisers": [m(0.0, 3, 8.0, 0.13), m(1e-3, 3, 8.0, 0.12)]})
+    assert "3 of 3 runs converged" in tame and "1 times" in tame
+    assert "infinity" not in tame and "at 0 of 1 phi" in tame
+
+
+def test_threshold_statement_at_the_fit_bound():
+    from hessrmt.experiments.pennington_bahri.conclusions import threshold_sentence
+
+    t = {"phi": 0.5, "predicted": 0.125, "eps0": 5e-17, "eps0_interval": [5e-17, 0.2],
+         "eps_c_theory": 0.0113}  # fmt: skip
+    s = threshold_sentence(t)
+    assert "bound 0" in s and "times" not in s
+    s = threshold_sentence(t | {"eps0": 0.113})
+    assert "bound 0" not in s and "10 times smaller than eps0" in s

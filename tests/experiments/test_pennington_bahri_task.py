@@ -113,3 +113,28 @@ def test_closed_form_derivatives_match_torch_func(activation, sizes):
 def test_closed_form_derivatives_refuse_biases():
     with pytest.raises(InputError):
         T.flat_derivatives(T.make_task(0.5, width=3, bias=True))
+
+
+def test_weight_decay_adds_the_penalty_and_its_derivatives():
+    t = T.make_task(0.5, width=3, seed=2)
+    fun = T.flat_loss(t)
+    g, h = T.flat_derivatives(t)
+    f2, g2, h2 = T.with_weight_decay(fun, g, h, 0.1)
+    theta = T.initial_parameters(t, np.random.default_rng(0))
+    pen = lambda th: fun(th) + 0.05 * (th @ th)  # noqa: E731
+    assert float(f2(theta)) == pytest.approx(float(pen(theta)), rel=1e-14)
+    assert torch.allclose(g2(theta), grad(pen)(theta), rtol=1e-12, atol=1e-14)
+    assert torch.allclose(h2(theta), hessian(pen)(theta), rtol=1e-12, atol=1e-14)
+    assert T.with_weight_decay(fun, g, h, 0.0) == (fun, g, h)
+    with pytest.raises(InputError):
+        T.with_weight_decay(fun, g, h, -1.0)
+
+
+def test_saturated_fraction_counts_large_preactivations():
+    t = T.make_task(0.5, width=3, seed=2)
+    theta = T.initial_parameters(t, np.random.default_rng(0))
+    A = t.X @ theta[: 3 * 3].view(3, 3).T
+    assert T.saturated_fraction(t, theta.numpy()) == pytest.approx(
+        float((A.abs() > 3).double().mean())
+    )
+    assert T.saturated_fraction(t, 1e3 * theta.numpy()) > 0.95

@@ -357,3 +357,26 @@ def test_evaluate_result_roundtrip(tmp_path):
     d = res.to_summary_dict()
     for key in ("phi", "epsilon", "epsilon_c", "index", "alpha0", "support", "atoms"):
         assert key in d
+
+
+def test_index_free_sum_matches_the_model_and_a_closed_form():
+    # with H0 a Marchenko-Pastur sample and var(H1) = 2 eps it is the model's index (PB-2)
+    rng = np.random.default_rng(5)
+    n, phi, eps = 300, 0.5, 0.2
+    X = rng.standard_normal((n, round(n / phi)))
+    h0 = np.linalg.eigvalsh(X @ X.T / X.shape[1])
+    a, se = pb.index_free_sum(h0, 2 * eps, samples=4, rng=rng)
+    assert a == pytest.approx(pb.index(eps, phi), abs=max(4 * se, 0.01))
+    # H0 = c I: the fraction of a semicircle of variance v (radius 2 sqrt v) below -c
+    c, v = 0.5, 0.25
+    r = 2 * math.sqrt(v)
+    t = -c / r
+    semicircle_cdf = 0.5 + (t * math.sqrt(1 - t * t) + math.asin(t)) / math.pi
+    a, se = pb.index_free_sum(np.full(400, c), v, samples=3, rng=1)
+    assert a == pytest.approx(semicircle_cdf, abs=0.015)
+    # the mean of H1 shifts the spectrum: a large positive mean leaves nothing negative
+    assert pb.index_free_sum(np.full(50, c), v, h1_mean=5.0, rng=0)[0] == 0.0
+    with pytest.raises(InputError):
+        pb.index_free_sum([1.0], 0.1)
+    with pytest.raises(InputError):
+        pb.index_free_sum(np.ones(5), -1.0)

@@ -72,6 +72,7 @@ __all__ = [
     "cubic_coefficients",
     "evaluate",
     "index",
+    "index_free_sum",
     "sample_model_eigenvalues",
 ]
 
@@ -523,6 +524,45 @@ def sample_model_eigenvalues(
         H = X @ X.T / m + math.sqrt(2.0 * eps_f) * (A + A.T) / math.sqrt(2.0 * n)
         out[i] = np.linalg.eigvalsh(H)
     return out[0] if size is None else out
+
+
+def index_free_sum(
+    h0_eigenvalues: ArrayLike,
+    h1_variance: float,
+    *,
+    h1_mean: float = 0.0,
+    samples: int = 8,
+    rng: RngLike = None,
+) -> tuple[float, float]:
+    """Index of H0 + H1 for a GIVEN H0 spectrum and a free semicircle H1 of the given mean and
+    variance: the model of Pennington & Bahri with the network's actual H0 and H1 scales.
+
+    Monte Carlo at the matrix size n = len(h0_eigenvalues): the fraction of negative eigenvalues
+    of diag(h0) + h1_mean I + sqrt(h1_variance) W, W = (A + A^T) / sqrt(2 n) a GOE matrix whose
+    spectrum has variance 1. A GOE matrix is rotation invariant, so this is the finite-n version
+    of the free sum h0 ⊞ semicircle (Voiculescu; e.g. Mingo & Speicher, "Free Probability and
+    Random Matrices", 2017, ch. 4). With h0 a Marchenko-Pastur sample of ratio phi and
+    h1_variance = 2 eps it reproduces :func:`index` (eps, phi) up to finite-n effects.
+
+    Returns (mean fraction, its standard error over ``samples`` draws).
+    """
+    d = np.asarray(h0_eigenvalues, dtype=float).ravel()
+    if d.size < 2 or not np.all(np.isfinite(d)):
+        raise InputError("h0_eigenvalues must hold at least 2 finite numbers")
+    v = float(h1_variance)
+    if not (math.isfinite(v) and v >= 0) or not math.isfinite(float(h1_mean)):
+        raise InputError(f"h1_variance must be finite and >= 0, got {h1_variance!r}")
+    if int(samples) != samples or samples < 2:
+        raise InputError(f"samples must be an integer >= 2, got {samples!r}")
+    gen = as_generator(rng)
+    n = d.size
+    base = np.diag(d + float(h1_mean))
+    fractions = np.empty(int(samples))
+    for i in range(int(samples)):
+        A = gen.standard_normal((n, n))
+        ev = np.linalg.eigvalsh(base + math.sqrt(v) * (A + A.T) / math.sqrt(2.0 * n))
+        fractions[i] = np.mean(ev < 0)
+    return float(fractions.mean()), float(fractions.std(ddof=1) / math.sqrt(samples))
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,15 +12,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small run (width 5, 600 short searches; 1.5-3 minutes)",
+        help="small run (width 5, three phi, 1,368 short searches; a few minutes)",
     )
     parser.add_argument(
-        "--out", default="pennington-bahri-run", help="output folder (default: %(default)s)"
+        "--out", default=None, help="run folder (default: runs/pennington-bahri-<UTC time>)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run folder / discard checkpoints made with other settings",
     )
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
-    parser.add_argument("--starts", type=int, help="critical-point searches per phi")
+    parser.add_argument("--starts", type=int, help="critical-point searches per phi (paper's loss)")
+    parser.add_argument("--variant-starts", type=int, help="searches per phi, weight-decay variant")
+    parser.add_argument(
+        "--weight-decay", type=float, help="lam of the variant L + lam/2 |theta|^2 (0: no variant)"
+    )
     parser.add_argument("--width", type=int, help="hidden width = input = output dimension")
     parser.add_argument("--max-iter", type=int, help="Newton iterations per search")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="folder holding cifar-10-batches-py/ for the autoencoder figure (default: the "
+        "bundled digits stand-in)",
+    )
+    parser.add_argument("--no-autoencoder", action="store_true", help="skip the autoencoder")
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (full mode shows one)"
     )
@@ -29,53 +45,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise InputError(f"--seed must be >= 0, got {args.seed}")
+    import dataclasses
     import time
 
-    from hessrmt.experiments.pennington_bahri import pipeline
+    from hessrmt.experiments.pennington_bahri import config as C
+    from hessrmt.experiments.pennington_bahri import pipeline, runtime, task
 
-    config = pipeline.quick_config(args.seed) if args.quick else pipeline.full_config(args.seed)
-    overrides = {}
-    if args.starts is not None:
-        overrides["starts"] = args.starts
-    if args.width is not None:
-        overrides["width"] = args.width
+    config = C.quick_config(args.seed) if args.quick else C.full_config(args.seed)
+    overrides: dict = {}
+    for name, field in (
+        ("starts", "starts"),
+        ("variant_starts", "variant_starts"),
+        ("weight_decay", "variant_weight_decay"),
+        ("width", "width"),
+    ):
+        if getattr(args, name) is not None:
+            overrides[field] = getattr(args, name)
     if args.max_iter is not None:
         overrides["max_iter"] = overrides["min_max_iter"] = args.max_iter
-    if overrides:
-        import dataclasses
-
-        config = dataclasses.replace(config, **overrides)
-    pipeline._validate(config)
-    n = len(pipeline.planned_searches(config))
+    if args.no_autoencoder:
+        overrides["autoencoder"] = False
+    config = dataclasses.replace(config, **overrides)
+    C.validate(config)
+    n = len(C.planned_searches(config))
+    log = None if args.quick else (lambda msg: sys.stderr.write(f"pennington-bahri: {msg}\n"))
     if not args.quick:
-        est = pipeline.estimate_seconds(config)
-        P = pipeline.T.n_params_of(
+        est = runtime.estimate_seconds(config)
+        P = task.n_params_of(
             config.width, config.n_in or config.width, config.n_out or config.width, config.bias
         )
         sys.stderr.write(
-            f"pennington-bahri: {n} searches, P = {P} parameters; estimated duration "
-            f"~{est / 60:.0f} min on this machine, one thread (completed searches are "
-            "checkpointed; rerun to resume)\n"
+            f"pennington-bahri: {n} searches, P = {P} parameters; model estimate "
+            f"~{est / 60:.0f} min on this machine, one thread (recalibrated after the first "
+            "searches; completed searches are checkpointed: rerun to resume)\n"
         )
     t0 = time.perf_counter()
     summary = pipeline.run(
-        config, args.out, progress=not (args.quick or args.no_progress), log=None
+        config,
+        args.out,
+        overwrite=args.overwrite,
+        data_root=args.data_root,
+        progress=not (args.quick or args.no_progress),
+        log=log,
     )
     ex = summary["exponent"]
-    gamma = "n/a" if ex["gamma"] is None else f"{ex['gamma']:.3f}"
+    gamma = "n/a" if ex["exponent"] is None else f"{ex['exponent']:.3f}"
     print(
         f"pennington-bahri ({summary['mode']}): {summary['n_kept']}/{summary['n_searches']} "
-        f"critical points kept (|grad L| <= {summary['accept_gtol']:g}, Newton step <= "
-        f"{summary['config']['accept_xtol']:g}; {summary['n_distinct']} distinct); "
-        f"fitted exponent {gamma} (95% bootstrap interval {ex['interval']}), expected 1.5"
+        f"critical points kept on L ({summary['n_distinct']} distinct); one gamma for all phi "
+        f"= {gamma} (95% interval {ex['exponent_interval']}, p(gamma = 1.5) = {ex['p_value']})"
     )
-    for m in summary["minimisers"]:
-        e = "none" if m["min_energy"] is None else f"{m['min_energy']:.4f}"
-        print(
-            f"  minimiser energy at phi = {m['phi']:.3f}: {e}  "
-            f"((1 - phi)^2/2 = {m['paper_curve']:.4f})"
-        )
-    print(
-        f"wrote {args.out}/summary.json, report.html, figures/ in {time.perf_counter() - t0:.0f} s"
-    )
+    for name in ("thresholds", "thresholds_weight_decay"):
+        for t in summary.get(name, []):
+            e0 = "n/a" if t["eps0"] is None else f"{t['eps0']:.4f}"
+            g = "n/a" if t["gamma"] is None else f"{t['gamma']:.2f}"
+            print(
+                f"  {name} phi = {t['phi']:.3f}: eps0 = {e0} {t['eps0_interval']} vs "
+                f"(1 - phi)^2/2 = {t['predicted']:.4f}; gamma = {g} {t['gamma_interval']} "
+                f"(n = {t['n_points']})"
+            )
+    out = summary.get("run", {}).get("out", args.out)
+    print(f"wrote {out}: summary.json, report.html, figures/ in {time.perf_counter() - t0:.0f} s")
     return 0

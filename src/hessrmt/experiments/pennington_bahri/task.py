@@ -254,3 +254,39 @@ def flat_derivatives(
         return H / N
 
     return grad_fn, hess_fn
+
+
+def with_weight_decay(
+    fun: Callable[[torch.Tensor], torch.Tensor],
+    grad_fn: Callable[[torch.Tensor], torch.Tensor] | None,
+    hess_fn: Callable[[torch.Tensor], torch.Tensor] | None,
+    weight_decay: float,
+) -> tuple[Callable, Callable | None, Callable | None]:
+    """L_lam(theta) = L(theta) + (lam / 2) |theta|^2 with gradient g + lam theta and Hessian
+    H + lam I (the inputs unchanged when lam = 0; None derivatives stay None, for torch.func)."""
+    lam = float(weight_decay)
+    if not (math.isfinite(lam) and lam >= 0):
+        raise InputError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if lam == 0.0:
+        return fun, grad_fn, hess_fn
+
+    def f(theta: torch.Tensor) -> torch.Tensor:
+        return fun(theta) + 0.5 * lam * (theta @ theta)
+
+    g = None if grad_fn is None else (lambda theta: grad_fn(theta) + lam * theta)
+    h = (
+        None
+        if hess_fn is None
+        else (lambda theta: hess_fn(theta) + lam * torch.eye(theta.numel(), dtype=theta.dtype))
+    )
+    return f, g, h
+
+
+def saturated_fraction(task: MemorisationTask, theta: np.ndarray, threshold: float = 3.0) -> float:
+    """Fraction of hidden pre-activations a = W1 x (+ b) over the data with |a| > ``threshold``
+    (tanh'(3) = 0.0099: units there pass almost no gradient). Measures the runaway of
+    minimisation into saturation."""
+    model = set_parameters(build_model(task), theta)
+    with torch.no_grad():
+        a = model[0](task.X)
+    return float((a.abs() > threshold).double().mean())
