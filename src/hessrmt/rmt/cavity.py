@@ -63,7 +63,10 @@ def population_dynamics(
     for start in range(0, z.size, chunk):
         zc = z[start : start + chunk, None]
         sub = np.random.default_rng(gen.integers(2**63))
-        start_val = 1.0 / zc if init is None else np.asarray(init).ravel()[start : start + chunk, None]
+        if init is None:
+            start_val = 1.0 / zc
+        else:
+            start_val = np.asarray(init, dtype=complex).ravel()[start : start + chunk, None]
         pop = np.broadcast_to(start_val, (zc.shape[0], population)).astype(complex)
         record = []
         for sweep in range(burn_in + sweeps):

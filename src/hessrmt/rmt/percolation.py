@@ -16,12 +16,13 @@ is that semicircle: the sparse regime p = c / N is the one with an atom).
 the rank is the generic rank of the pattern, and the same mass is observed (tests, §11.2 table).
 
 **Continuous part**: the cavity / population-dynamics density of Rogers et al. 2008
-(:mod:`hessrmt.rmt.cavity`) with couplings J^2 ~ (v/c) chi^2_1, read at z = x + i eta (default
-eta = 0.02 sqrt(v): smaller eta makes E Im G heavy-tailed over the population; the density is the
-true one convolved with a Cauchy of width eta, which adds about eta x O(1) to even moments); the atom's
-Lorentzian mu0 eta / (pi (x^2 + eta^2)) is subtracted and the result clipped at 0 and tabulated on
-a grid (``grid`` points on [-R, R], R = 2 sqrt(v) max(1, sqrt(c)/2 + ...)); cdf by trapezoid on that
-table, renormalised to 1 - mu0 (the renormalisation factor is reported as ``mass_before``).
+(:mod:`hessrmt.rmt.cavity`, population started at the semicircle's G) with couplings
+J^2 ~ (v/c) chi^2_1, read at z = x + i eta with default eta = 0.02 sqrt(v) (a smaller eta makes
+E Im G heavy-tailed over the population): the tabulated density is the true one convolved with a
+Cauchy of width eta. The atom's Lorentzian mu0 eta / (pi (x^2 + eta^2)) is subtracted, the result
+clipped at 0 and tabulated on ``grid`` points of [-R, R] (R = 2.5 sqrt(v) sqrt(1 + 4/c)); the cdf
+is the trapezoid rule on that table renormalised to 1 - mu0 (the mass before renormalising is
+kept as ``mass_before``, a check of the solver).
 """
 
 from __future__ import annotations
