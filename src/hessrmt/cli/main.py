@@ -23,7 +23,7 @@ from hessrmt import __version__
 from hessrmt.errors import HessrmtError
 
 #: Modules under hessrmt.cli that provide sub-commands, in the order shown by --help.
-COMMAND_MODULES = ("analyze", "stats", "theory", "reproduce")
+COMMAND_MODULES = ("analyze", "stats", "theory", "reproduce", "fit")
 
 #: sub-command -> the module under hessrmt.cli that registers it.
 COMMANDS = {
@@ -32,6 +32,7 @@ COMMANDS = {
     "stats": "stats",
     "theory": "theory",
     "reproduce": "reproduce",
+    "fit": "fit",
 }
 
 
