@@ -59,7 +59,7 @@ def test_bounds_closed_form() -> None:
     assert case.n_params == 8 * 11 + 3 * 9
     assert rank_bounds(case) == {"gauss_newton": 8, "hessian": 8 + 2 * 8 * 2}
     assert rank_bounds(MLPCase(10, 8, 3, 40))["gauss_newton"] == 40 * 2
-    assert rank_bounds(MLPCase(10, 8, 3, 60))["gauss_newton"] == 115 - 8 - 1
+    assert rank_bounds(MLPCase(10, 8, 3, 60))["gauss_newton"] == 115 - 2 * 8 - 1
 
 
 def test_bad_case() -> None:

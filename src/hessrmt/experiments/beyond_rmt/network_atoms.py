@@ -9,9 +9,11 @@ Derived bounds (the derivation, not a paper's statement):
 * Gauss-Newton G = (1/b) sum_i J_i^T Lambda_i J_i with J_i = df(x_i)/dtheta (C x P) and
   Lambda_i = diag(p_i) - p_i p_i^T of rank C - 1 (Lambda_i 1 = 0). Hence rank G <= b (C - 1).
   Also G v = 0 for the h ReLU rescalings ((w1_j, b1_j) -> a (w1_j, b1_j), w2_j -> w2_j / a leaves
-  f unchanged, so J_i v = 0) and for the softmax shift b2 -> b2 + t 1 (Lambda_i J_i v = 0):
-  rank G <= min(b (C - 1), P - h - 1); each hidden unit inactive on all samples removes its
-  d + 1 + C parameters (the rescaling direction is then among them).
+  f unchanged, so J_i v = 0) and for the h + 1 softmax shifts b2 -> b2 + t 1 and
+  W2[:, j] -> W2[:, j] + t 1 (they add a class-independent constant to the logits, so
+  Lambda_i J_i v = 0): rank G <= min(b (C - 1), P - 2h - 1). Each hidden unit inactive on all
+  samples removes its d + 1 + C parameters (its rescaling and column shift among them). (A first
+  version counted only the b2 shift; the exact float64 ranks showed the h column shifts.)
 * Hessian H = G + (1/b) sum_{i,c} r_ic d^2 f_c(x_i), r_i = p_i - y_i (sum_c r_ic = 0). For ReLU,
   d^2 f_c is non-zero only in the (w1_j, b1_j) x W2[c, j] cross blocks, equal to
   relu'(z_ij) [x_i; 1]. So the residual term is [[0, B], [B^T, 0]] with B block-diagonal over j,
@@ -116,7 +118,7 @@ def rank_bounds(case: MLPCase, dead_units: int = 0) -> dict[str, int]:
     p = case.n_params
     alive = h - dead_units
     p_eff = p - dead_units * (d + 1 + c)
-    gn = min(b * (c - 1), p_eff - alive - 1)
+    gn = min(b * (c - 1), p_eff - 2 * alive - 1)
     hess = min(p, gn + 2 * alive * min(d + 1, c - 1, b))
     return {"gauss_newton": max(gn, 0), "hessian": hess}
 
