@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hessrmt.errors import InputError
+from hessrmt.validation import MAX_SEED
 
 #: Epochs of training in the default run (digits, batch 128, paper-1 schedule).
 DEFAULT_EPOCHS = 60
@@ -123,6 +124,8 @@ class AnalysisConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if self.seed > MAX_SEED:
+            raise InputError(f"--seed must be at most 2^63 - 1 = {MAX_SEED}, got {self.seed}")
         if self.n_samples is not None and (
             not isinstance(self.n_samples, int) or self.n_samples < 10
         ):

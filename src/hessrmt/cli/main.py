@@ -72,6 +72,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def check_common(args: argparse.Namespace) -> None:
+    """Options shared by several commands, checked once for all (:mod:`hessrmt.validation`):
+    ``--seed`` in [0, 2^63 - 1], ``--threads`` >= 1."""
+    from hessrmt.validation import integer, seed
+
+    if getattr(args, "seed", None) is not None:
+        seed(args.seed)
+    if getattr(args, "threads", None) is not None:
+        integer(args.threads, "--threads", minimum=1, maximum=4096)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_chosen_command(argv))
@@ -81,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        check_common(args)
         return int(handler(args) or 0)
     except HessrmtError as exc:
         if os.environ.get("HESSRMT_DEBUG"):

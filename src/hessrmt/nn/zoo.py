@@ -23,6 +23,8 @@ import importlib
 import inspect
 import itertools
 import math
+import pickle
+import re
 from collections.abc import Sequence
 
 import torch
@@ -215,8 +217,18 @@ def load_checkpoint(model: nn.Module, path: str) -> nn.Module:
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's message advises weights_only=False, which would run the file's code: not here
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
+        raise InputError(
+            f"checkpoint {path} cannot be read safely: it holds objects other than tensors and "
+            f"plain containers{what}; hessrmt loads state_dicts only (torch.load "
+            "weights_only=True)"
+        ) from exc
     except Exception as exc:
-        raise InputError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from exc
+        msg = " ".join(str(exc).split())[:200]
+        raise InputError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {msg})") from exc
     if isinstance(state, dict) and not any(isinstance(v, torch.Tensor) for v in state.values()):
         state = state.get("state_dict", state.get("model", state))
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
