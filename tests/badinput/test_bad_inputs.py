@@ -121,6 +121,7 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("model-not-callable", [*A, "--model", "badinput_models:not_callable"], "no callable"),
     ("model-builder-raises", [*A, "--model", "badinput_models:raises"], "ValueError"),
     ("model-builder-exits", [*A, "--model", "badinput_models:exits"], "sys.exit"),
+    ("model-import-exits", [*A, "--model", "badinput_exits_on_import:f"], "sys.exit"),
     ("model-wrong-outputs", [*A, "--model", "badinput_models:wrong_outputs"], "output"),
     ("model-wrong-inputs", [*A, "--model", "badinput_models:wrong_inputs"], "fails on inputs"),
     ("model-not-a-module", [*A, "--model", "badinput_models:not_a_module"], "not a torch"),

@@ -140,6 +140,7 @@ def build(w: Path) -> None:
         "    return 42\n"
         "not_callable = 3\n"
     )
+    (w / "badinput_exits_on_import.py").write_text("import sys\nsys.exit(0)\n")
 
     # -- checkpoints (for mlp on digits: 64 -> 10 -> 100 -> 10) -------------------------------
     from hessrmt.nn.zoo import build_model

@@ -100,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = " ".join(str(exc).split())
         sys.stderr.write(f"hessrmt: error: {msg}\n")
         return 2
+    except SystemExit as exc:  # hessrmt never exits inside a command: user code (--model) did
+        sys.stderr.write(
+            f"hessrmt: error: the command was stopped by sys.exit({exc.code!r}) in user code "
+            "(a --model module?); nothing was written\n"
+        )
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("hessrmt: interrupted; rerun the same command to resume\n")
         return 130

@@ -83,9 +83,14 @@ def _import_builder(spec: str):  # type: ignore[no-untyped-def]
         )
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
+    except SystemExit as exc:
         raise InputError(
-            f"model {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
+            f"model {spec!r}: importing {module_name!r} called sys.exit({exc.code!r})"
+        ) from None
+    except Exception as exc:
+        msg = " ".join(str(exc).split())[:200]
+        raise InputError(
+            f"model {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: {msg})"
         ) from exc
     fn = getattr(module, attr, None)
     if not callable(fn):
