@@ -73,6 +73,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def check_common(args: argparse.Namespace) -> None:
+    """Options shared by several commands, checked once for all (:mod:`hessrmt.validation`):
+    ``--seed`` in [0, 2^63 - 1], ``--threads`` >= 1."""
+    from hessrmt.validation import integer, seed
+
+    if getattr(args, "seed", None) is not None:
+        seed(args.seed)
+    if getattr(args, "threads", None) is not None:
+        integer(args.threads, "--threads", minimum=1, maximum=4096)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_chosen_command(argv))
@@ -82,12 +93,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        check_common(args)
         return int(handler(args) or 0)
     except HessrmtError as exc:
         if os.environ.get("HESSRMT_DEBUG"):
             raise
         msg = " ".join(str(exc).split())
         sys.stderr.write(f"hessrmt: error: {msg}\n")
+        return 2
+    except SystemExit as exc:  # hessrmt never exits inside a command: user code (--model) did
+        sys.stderr.write(
+            f"hessrmt: error: the command was stopped by sys.exit({exc.code!r}) in user code "
+            "(a --model module?); nothing was written\n"
+        )
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("hessrmt: interrupted; rerun the same command to resume\n")
