@@ -20,6 +20,10 @@ EXPERIMENTS = {
         "hessrmt.experiments.applicability.cli",
         "Baskerville, Granziol & Keating (arXiv 2102.06740): GOE statistics of network Hessians",
     ),
+    "beyond-rmt": (
+        "hessrmt.experiments.beyond_rmt.cli",
+        "Granziol (arXiv 2006.07721): product / percolated laws, family fits, atoms at zero",
+    ),
 }
 
 
