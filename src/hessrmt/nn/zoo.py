@@ -9,6 +9,9 @@ code ``npbaskerville/dnn-rmt-spacings``), sized for the input at hand.
                    (the paper's ``LeNetsmall``: 5x5 kernels for images of side >= 28, 3x3 kernels
                    with padding 1 for smaller images such as the 8x8 digits)
 ``regression-mlp`` d -> 100 -> 100 -> 50 -> 1, ReLU (the paper's ``MLP_Bike``)
+``vgg-small``,     small VGG-style CNNs without / with BatchNorm and a pre-activation ResNet-style
+``vgg-small-bn``,  CNN with BatchNorm (:mod:`hessrmt.nn.architectures`; BatchNorm mode is the
+``preresnet-small`` curvature pass's explicit ``mode`` argument)
 =================  =========================================================================
 
 ``"package.module:function"`` imports a user function returning an ``nn.Module``; it is called
@@ -32,7 +35,16 @@ from torch import nn
 
 from hessrmt.errors import InputError
 
-ZOO = ("logreg", "mlp", "deep-mlp", "lenet", "regression-mlp")
+ZOO = (
+    "logreg",
+    "mlp",
+    "deep-mlp",
+    "lenet",
+    "regression-mlp",
+    "vgg-small",
+    "vgg-small-bn",
+    "preresnet-small",
+)
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -121,6 +133,10 @@ def build_model(
             model = _lenet(input_shape, n_outputs)
         elif name == "regression-mlp":
             model = _mlp([d, 100, 100, 50, n_outputs])
+        elif name in ("vgg-small", "vgg-small-bn", "preresnet-small"):
+            from hessrmt.nn.architectures import build_architecture
+
+            model = build_architecture(name, input_shape, n_outputs)
         elif ":" in name:
             fn = _import_builder(name)
             params = inspect.signature(fn).parameters
