@@ -24,6 +24,10 @@ TINY = BeyondConfig(
     fit_networks=((6, 10, 3, 30),),
     n_boot=5,
     cavity_population=300,
+    cnns=("vgg-small-bn",),
+    cnn_width=1,
+    cnn_samples=80,
+    cnn_epochs=1,
 )
 
 
@@ -37,11 +41,13 @@ def test_reduced_quick_run(tmp_path: Path) -> None:
     assert all(r["exact_match"] for r in data["atoms"]["products"])
     net = data["atoms"]["networks"][0]
     assert net["gauss_newton_zero_fraction"] == pytest.approx(net["gauss_newton_bound"])
-    ((name, verdict),) = data["verdict"].items()
-    assert verdict["best"] == data["fits"][name]["best"]
+    assert set(data["verdict"]) == {"mlp-d6-h10-C3-b30", "vgg-small-bn-w1-digits"}
+    assert data["fits"]["vgg-small-bn-w1-digits"]["network"]["batchnorm_mode"] == "train"
     report = (out / "report.md").read_text()
-    assert verdict["sentence"] in report and name in report
-    assert f"{verdict['best_w1']:.3g}" in verdict["sentence"]
+    for name, verdict in data["verdict"].items():
+        assert verdict["best"] == data["fits"][name]["best"]
+        assert verdict["sentence"] in report and name in report
+        assert f"{verdict['best_w1']:.3g}" in verdict["sentence"]
     assert summary["computed_steps"] == ["laws", "atoms_ensemble", "atoms_network", "fits"]
     with pytest.raises(InputError, match="overwrite"):
         run_beyond_rmt(out, progress=False, config=TINY)
