@@ -82,7 +82,7 @@ def quick_config(seed: int = 0) -> BeyondConfig:
         law_degrees=(2.0, 4.0),
         networks=((10, 8, 3, 4), (10, 8, 3, 60), (5, 30, 4, 16)),
         fit_networks=((8, 16, 4, 40),),
-        n_boot=15,
+        n_boot=20,
         cavity_population=600,
         cnns=("vgg-small-bn", "preresnet-small"),
         cnn_width=2,
@@ -171,6 +171,7 @@ def _atoms_network_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[
 
 def _fits_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     from hessrmt.rmt.family_fit import fit_families
+    from hessrmt.rmt.goodness import zero_fraction
 
     from .network_atoms import MLPCase, gauss_newton_and_hessian
 
@@ -182,6 +183,7 @@ def _fits_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]
         eigs = np.linalg.eigvalsh(gauss_newton_and_hessian(case)["hessian"])
         arrays[name] = eigs
         res = fit_families(eigs, n_boot=cfg.n_boot, rng=cfg.seed)
+        res["zero_fraction"] = zero_fraction(eigs)
         res["network"] = dataclasses.asdict(case)
         res["n_params"] = case.n_params
         fits[name] = res
@@ -199,6 +201,7 @@ def _fits_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]
             name = f"{arch}-w{cfg.cnn_width}-digits"
             arrays[name] = eigs
             res = fit_families(eigs, n_boot=cfg.n_boot, rng=cfg.seed)
+            res["zero_fraction"] = zero_fraction(eigs)
             res["network"] = meta
             res["n_params"] = meta["n_params"]
             fits[name] = res
@@ -206,30 +209,50 @@ def _fits_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]
 
 
 def _verdict(fits: dict[str, Any]) -> dict[str, Any]:
+    """Per network: best family by W1, its margin over semicircle / MP, and whether the best
+    family itself survives its bootstrap KS test (p above max(0.05, 1/(n_boot + 1)), the
+    smallest p-value the bootstrap can give). The claim is said to hold only when the best
+    family is a product / percolated one *and* is not rejected."""
     out = {}
     for name, res in fits.items():
         fams = {f["family"]: f for f in res["families"]}
         best = res["families"][0]
         classic = [fams[k]["w1"] for k in ("semicircle", "marchenko-pastur") if k in fams]
         ratio = (min(classic) / best["w1"]) if classic and best["w1"] > 0 else math.nan
-        holds = best["family"] not in ("semicircle", "marchenko-pastur")
-        if holds:
+        floor = max(0.05, 1.0 / (best["n_boot"] + 1)) if best["n_boot"] else 0.05
+        rejected = best["pvalue"] <= floor
+        beyond = best["family"] not in ("semicircle", "marchenko-pastur")
+        holds = beyond and not rejected
+        acc = res.get("network", {}).get("test_accuracy")
+        acc_txt = f" (test accuracy {acc:.2f})" if isinstance(acc, float) else ""
+        zf_txt = (
+            f"; measured zero fraction {res['zero_fraction']:.3f}" if "zero_fraction" in res else ""
+        )
+        head = (
+            f"On {name}{acc_txt} {best['family']} fits best by W1 ({best['w1']:.3g}"
+            + (
+                f", {ratio:.2f} times closer than the better of semicircle and MP"
+                if classic
+                else ""
+            )
+            + f"; predicted atom {best['atom_at_zero']:.3f}{zf_txt})"
+        )
+        if rejected:
+            sentence = (
+                f"{head}, but its bootstrap KS test rejects it (KS {best['ks']:.3g}, p = "
+                f"{best['pvalue']:.3g}): no family fits, so the paper's claim is not supported "
+                "here."
+            )
+        elif holds:
             how = "clearly" if ratio >= 1.5 else ("only marginally" if ratio < 1.2 else "")
-            sentence = (
-                f"On {name} the paper's claim holds{' ' + how if how else ''}: "
-                f"{best['family']} fits best (W1 "
-                f"{best['w1']:.3g}), {ratio:.2f} times closer than the better of semicircle and "
-                f"Marchenko-Pastur (W1 {min(classic):.3g})."
-            )
+            sentence = f"{head}: the paper's claim holds{' ' + how if how else ''}."
         else:
-            sentence = (
-                f"On {name} the paper's claim does not hold: {best['family']} fits best (W1 "
-                f"{best['w1']:.3g})."
-            )
+            sentence = f"{head}: the paper's claim does not hold."
         out[name] = {
             "best": best["family"],
             "best_w1": best["w1"],
             "best_pvalue": best["pvalue"],
+            "best_rejected": rejected,
             "classic_w1": min(classic) if classic else None,
             "classic_over_best": ratio,
             "claim_holds": holds,
