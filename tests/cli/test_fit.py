@@ -45,7 +45,8 @@ def test_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ("content", "args", "fragment"),
     [
         (None, [], "not found"),
-        ("", [], "no numbers"),
+        ("", [], "empty"),
+        ("# only a comment\n", [], "no numbers"),
         ("1 1 1 1 1 1 1 1 1 1 1 1\n", [], "constant"),
         ("1 2 3\n", [], "at least 10"),
         ("\n".join(str(i) for i in range(20)), ["--family", "gaussian"], "unknown family"),
