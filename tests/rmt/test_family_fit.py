@@ -96,3 +96,18 @@ def test_bad_spectra(eigs: np.ndarray, fragment: str) -> None:
 def test_unknown_family() -> None:
     with pytest.raises(InputError, match="unknown family"):
         fit_families(np.arange(20.0), ["gaussian"])
+
+
+def test_outliers_kept_apart_restore_the_fit() -> None:
+    """MP spectrum with 3 spikes: with the spikes kept the MP moment fit is pulled away from the
+    truth; with them removed the truth is inside the intervals and the spikes are listed."""
+    x = np.linalg.eigvalsh(E.wishart(400, 800, rng=6))  # MP(0.5)
+    spiked = np.concatenate([x, [40.0, 55.0, 70.0]])
+    kept = fit_families(spiked, ["marchenko-pastur"], n_boot=20, rng=0)
+    lo, hi = kept["families"][0]["intervals"]["phi"]
+    assert not lo <= 0.5 <= hi
+    res = fit_families(spiked, ["marchenko-pastur"], n_boot=20, rng=0, outliers="remove")
+    assert sorted(res["outliers"]) == [40.0, 55.0, 70.0]
+    _covers(res["families"][0], {"phi": 0.5, "scale": 1.0})
+    with pytest.raises(InputError):
+        fit_families(spiked, outliers="drop")

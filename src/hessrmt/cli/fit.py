@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "wishart-product, wigner-wishart-product, percolated-wigner",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--remove-outliers",
+        action="store_true",
+        help="keep outliers apart (found by the bulk/outlier split of hessrmt stats) and fit the "
+        "families to the rest",
+    )
     parser.add_argument("--n-boot", type=int, default=50, help="bootstrap replicates (>= 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.set_defaults(handler=run)
@@ -61,12 +67,20 @@ def run(args: argparse.Namespace) -> int:
     if args.n_boot < 0:
         raise InputError(f"--n-boot must be >= 0, got {args.n_boot}")
     eigs = load_spectrum(args.file, key=args.key)
-    res = fit_families(eigs.ravel(), args.family, n_boot=args.n_boot, rng=args.seed)
+    res = fit_families(
+        eigs.ravel(),
+        args.family,
+        n_boot=args.n_boot,
+        rng=args.seed,
+        outliers="remove" if args.remove_outliers else "keep",
+    )
     res["seed"] = args.seed
     if args.json:
         sys.stdout.write(json.dumps(to_jsonable(res), allow_nan=False) + "\n")
         return 0
     lines = [f"{res['n_eigenvalues']} eigenvalues; families ranked by W1 (best first)"]
+    if res["outliers"]:
+        lines.append(f"{len(res['outliers'])} outliers kept apart: {res['outliers']}")
     for f in res["families"]:
         lines.append(
             f"{f['family']:<24} W1 {f['w1']:.4g}  KS {f['ks']:.4g}  p {f['pvalue']:.3g}  "

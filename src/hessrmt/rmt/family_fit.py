@@ -25,8 +25,9 @@ skipped). The percolated-Wigner mean degree is capped to [0.05, 50] (above 50 th
 cavity solver's noise of the semicircle, and the solver's cost grows with c). Eigenvalues within
 1e-9 max(1, max|l|) of 0 are set to 0 (the laws' atoms sit at exactly 0). Moments are sensitive
 to outliers: remove them first (e.g. with :func:`hessrmt.rmt.bulk.split_spectrum`) when a
-spectrum has them; the spiked families and the free-sum (Pennington-Bahri) family are not
-implemented yet.
+spectrum has them (``outliers="remove"`` does this with :func:`hessrmt.rmt.bulk.split_spectrum`
+and lists them apart: the spiked versions of the families); the free-sum (Pennington-Bahri) family
+is not implemented yet.
 """
 
 from __future__ import annotations
@@ -234,8 +235,13 @@ def fit_families(
     *,
     n_boot: int = 50,
     rng: RngLike = None,
+    outliers: str = "keep",
 ) -> dict[str, Any]:
     """Fit every family in ``families`` (default: all of :data:`FAMILIES`) and rank by W1.
+
+    ``outliers="remove"`` keeps outliers apart explicitly (the spiked versions of the families):
+    :func:`hessrmt.rmt.bulk.split_spectrum` (default rules) finds them, every family is fitted to
+    the rest (bulk and zeros), and the outliers are reported under ``"outliers"``.
 
     Returns ``{"families": [FamilyFit.to_dict(), ...] best first, "best": name, "skipped":
     {family: reason}, "n_eigenvalues": N, "conventions": {...}}``. A family whose fit is not
@@ -246,6 +252,15 @@ def fit_families(
     for name in names:
         _check_family(name)
     x = _clean(eigs)
+    if outliers not in ("keep", "remove"):
+        raise InputError(f"outliers must be 'keep' or 'remove', got {outliers!r}")
+    removed = np.zeros(0)
+    if outliers == "remove":
+        from hessrmt.rmt.bulk import split_spectrum
+
+        mask = split_spectrum(x, dtype="float64").outlier_mask
+        removed = x[mask]
+        x = _clean(x[~mask])
     gen = as_generator(rng)
     fits: list[FamilyFit] = []
     skipped: dict[str, str] = {}
@@ -264,6 +279,7 @@ def fit_families(
         "best": fits[0].family,
         "skipped": skipped,
         "n_eigenvalues": int(x.size),
+        "outliers": [float(v) for v in removed],
         "conventions": {
             "fit": "moments about 0 of all eigenvalues (zeros included)",
             "ranking": "by W1, smaller first",
@@ -271,5 +287,8 @@ def fit_families(
             "law (no refit): conservative",
             "zero_tolerance": "|l| < 1e-9 max(1, max|l|) set to 0",
             "n_boot": n_boot,
+            "outliers": "removed by split_spectrum before fitting (listed apart)"
+            if outliers == "remove"
+            else "kept (fitted with the rest)",
         },
     }
