@@ -111,10 +111,14 @@ def limit_threads(threads: int | None) -> Iterator[None]:
         import torch
     except ImportError:  # pragma: no cover - the RMT layer without torch
         torch = None
-    from threadpoolctl import threadpool_limits
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency; tolerated for minimal installs
+        threadpool_limits = None
 
     old = torch.get_num_threads() if torch is not None else None
-    with threadpool_limits(limits=threads):
+    blas = threadpool_limits(limits=threads) if threadpool_limits else contextlib.nullcontext()
+    with blas:
         if torch is not None:
             torch.set_num_threads(threads)
         try:

@@ -178,3 +178,36 @@ def test_density_figure_axis_limits_are_finite() -> None:
     fig = F.density_figure(eigs, slq={"grid": np.linspace(-2, 31, 50), "density": np.ones(50)})
     lo, hi = fig.axes[0].get_ylim()
     assert 0 < lo < hi < np.inf and lo > 1e-12
+
+
+def test_report_command_replaces_figures_and_follows_umask(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``hessrmt report``: no stale figure survives, files get the umask's modes (not mkstemp's
+    0600), and a spectrum.npz with wrong keys is refused before anything is rewritten."""
+    import os
+
+    from hessrmt.cli.main import main
+
+    run = make_run(tmp_path / "run")
+    (run / "figures").mkdir(exist_ok=True)
+    (run / "figures" / "stale.png").write_bytes(b"old")
+    old = os.umask(0o022)
+    try:
+        assert main(["report", str(run)]) == 0
+    finally:
+        os.umask(old)
+    pngs = sorted(p.name for p in (run / "figures").iterdir())
+    assert "stale.png" not in pngs and "density.png" in pngs
+    assert (run / "report.html").stat().st_mode & 0o777 == 0o644
+    assert (run / "figures").stat().st_mode & 0o777 == 0o755
+    assert all((run / "figures" / p).stat().st_mode & 0o777 == 0o644 for p in pngs)
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no staging left
+    capsys.readouterr()
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    with np.load(run / "spectrum.npz") as z:
+        kept = {k: z[k] for k in z.files if k != "trained"}
+    np.savez(run / "spectrum.npz", **kept)
+    before[run / "spectrum.npz"] = (run / "spectrum.npz").stat().st_mtime_ns
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "lacks trained" in err
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before

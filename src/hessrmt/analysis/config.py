@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hessrmt.errors import InputError
+from hessrmt.validation import MAX_SEED
 
 #: Epochs of training in the default run (digits, batch 128, paper-1 schedule).
 DEFAULT_EPOCHS = 60
@@ -67,8 +68,9 @@ class AnalysisConfig:
         fit_null: simulated-null replicates for the plausibility of the semicircle and MP fits
             (0: distances only; costly for large spectra).
         max_dense_params: override the memory-derived parameter limit of ``method="auto"``.
-        out: run folder (None: ``runs/<UTC timestamp>``).
-        overwrite: replace an existing non-empty run folder.
+        out: run folder (None: ``runs/analyze-<UTC timestamp>``).
+        overwrite: discard checkpoints of other settings and replace an existing run folder made
+            by hessrmt (never a folder without hessrmt's marker; see :mod:`hessrmt.runfolder`).
         progress: show progress bars (stderr).
     """
 
@@ -122,6 +124,8 @@ class AnalysisConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if self.seed > MAX_SEED:
+            raise InputError(f"--seed must be at most 2^63 - 1 = {MAX_SEED}, got {self.seed}")
         if self.n_samples is not None and (
             not isinstance(self.n_samples, int) or self.n_samples < 10
         ):

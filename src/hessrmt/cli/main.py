@@ -23,7 +23,7 @@ from hessrmt import __version__
 from hessrmt.errors import HessrmtError
 
 #: Modules under hessrmt.cli that provide sub-commands, in the order shown by --help.
-COMMAND_MODULES = ("analyze", "stats", "theory", "reproduce")
+COMMAND_MODULES = ("analyze", "stats", "theory", "reproduce", "fit")
 
 #: sub-command -> the module under hessrmt.cli that registers it.
 COMMANDS = {
@@ -32,6 +32,7 @@ COMMANDS = {
     "stats": "stats",
     "theory": "theory",
     "reproduce": "reproduce",
+    "fit": "fit",
 }
 
 
@@ -76,6 +77,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def check_common(args: argparse.Namespace) -> None:
+    """Options shared by several commands, checked once for all (:mod:`hessrmt.validation`):
+    ``--seed`` in [0, 2^63 - 1], ``--threads`` >= 1."""
+    from hessrmt.validation import integer, seed
+
+    if getattr(args, "seed", None) is not None:
+        seed(args.seed)
+    if getattr(args, "threads", None) is not None:
+        integer(args.threads, "--threads", minimum=1, maximum=4096)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_chosen_command(argv))
@@ -85,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        check_common(args)
         return int(handler(args) or 0)
     except HessrmtError as exc:
         if os.environ.get("HESSRMT_DEBUG"):
@@ -99,6 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(
             f"hessrmt: error: this command needs {exc.name}, which is not installed: "
             f"pip install 'hessrmt[{extra}]' (or 'hessrmt[all]')\n"
+        )
+        return 2
+    except SystemExit as exc:  # hessrmt never exits inside a command: user code (--model) did
+        sys.stderr.write(
+            f"hessrmt: error: the command was stopped by sys.exit({exc.code!r}) in user code "
+            "(a --model module?); nothing was written\n"
         )
         return 2
     except KeyboardInterrupt:

@@ -28,6 +28,10 @@ EXPERIMENTS = {
         "hessrmt.experiments.universal.cli",
         "Baskerville et al. (arXiv 2205.08601): batch Hessian outliers, batch size, damping",
     ),
+    "beyond-rmt": (
+        "hessrmt.experiments.beyond_rmt.cli",
+        "Granziol (arXiv 2006.07721): product / percolated laws, family fits, atoms at zero",
+    ),
 }
 
 

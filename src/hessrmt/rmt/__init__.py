@@ -70,6 +70,9 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["summarize_spectrum", "SpectrumSummary"], "summary"),
     "load_spectrum": "spectrum_io",
     "PenningtonBahriLaw": "pennington_bahri",
+    **dict.fromkeys(["WishartProduct", "WignerWishartProduct"], "products"),
+    **dict.fromkeys(["PercolatedWigner", "percolated_wigner_atom"], "percolation"),
+    "fit_families": "family_fit",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -120,7 +120,11 @@ def _chebyshev_fit_normal(x: np.ndarray, y: np.ndarray, degree: int) -> np.ndarr
 def silverman_bandwidth(levels: np.ndarray) -> float:
     """Silverman's rule h = 0.9 min(sd, IQR / 1.34) n^(-1/5) (robust to outliers)."""
     n = levels.size
-    sd = float(np.std(levels))
+    # scaled by the largest deviation first, so that squares of tiny scales (1e-200) do not
+    # underflow to an "all equal" spectrum; the result is exactly proportional to the scale
+    centre = float(np.median(levels))
+    scale = float(np.max(np.abs(levels - centre))) if n else 0.0
+    sd = scale * float(np.std((levels - centre) / scale)) if scale > 0 else 0.0
     q75, q25 = np.percentile(levels, [75, 25])
     spread = min(sd, (q75 - q25) / 1.34) if q75 > q25 else sd
     if spread <= 0:

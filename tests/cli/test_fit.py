@@ -1,0 +1,68 @@
+"""``hessrmt fit``: JSON contract, table output, errors as one line with exit status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hessrmt.cli.main import main
+from hessrmt.rmt import ensembles as E
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "e.npz"
+    np.savez(f, other=np.arange(3.0), eigs=np.linalg.eigvalsh(E.wishart(300, 150, rng=1)))
+    argv = ["fit", str(f), "--key", "eigs", "--json", "--n-boot", "8"]
+    argv += ["--family", "semicircle", "--family", "marchenko-pastur"]
+    code, out, err = run(argv, capsys)
+    assert code == 0 and err == ""
+    d = json.loads(out)
+    assert d["best"] == "marchenko-pastur" == d["families"][0]["family"]
+    assert {f["family"] for f in d["families"]} == {"semicircle", "marchenko-pastur"}
+    for fam in d["families"]:
+        assert {"family", "params", "w1", "ks", "pvalue", "n_params"} <= set(fam)
+    assert d["families"][0]["w1"] <= d["families"][1]["w1"]
+
+
+def test_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "e.txt"
+    np.savetxt(f, np.linalg.eigvalsh(E.goe(100, rng=2)))
+    code, out, _ = run(["fit", str(f), "--n-boot", "5", "--family", "semicircle"], capsys)
+    assert code == 0
+    assert "best: semicircle" in out and "W1" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "fragment"),
+    [
+        (None, [], "not found"),
+        ("", [], "empty"),
+        ("# only a comment\n", [], "no numbers"),
+        ("1 1 1 1 1 1 1 1 1 1 1 1\n", [], "constant"),
+        ("1 2 3\n", [], "at least 10"),
+        ("\n".join(str(i) for i in range(20)), ["--family", "gaussian"], "unknown family"),
+        ("abc def\n", [], "cannot parse"),
+    ],
+)
+def test_errors_one_line_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    args: list[str],
+    fragment: str,
+) -> None:
+    f = tmp_path / "e.txt"
+    if content is not None:
+        f.write_text(content)
+    code, out, err = run(["fit", str(f), "--json", *args], capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and fragment in err, err

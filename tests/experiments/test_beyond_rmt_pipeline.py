@@ -1,0 +1,59 @@
+"""``hessrmt reproduce beyond-rmt`` on a reduced quick configuration: summary sections, report
+sentences computed from the run, run-folder behaviour (refusal without --overwrite, checkpoints
+resumed), CLI registration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hessrmt.errors import InputError
+from hessrmt.experiments.beyond_rmt.pipeline import BeyondConfig, run_beyond_rmt
+
+TINY = BeyondConfig(
+    law_n=200,
+    law_n_sim=10,
+    product_n=120,
+    percolated_n=300,
+    percolated_degrees=(2.0,),
+    percolated_samples=2,
+    law_degrees=(2.0,),
+    networks=((6, 6, 3, 4),),
+    fit_networks=((6, 10, 3, 30),),
+    n_boot=5,
+    cavity_population=300,
+    cnns=("vgg-small-bn",),
+    cnn_width=1,
+    cnn_samples=80,
+    cnn_epochs=1,
+)
+
+
+def test_reduced_quick_run(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = run_beyond_rmt(out, progress=False, config=TINY)
+    data = json.loads((out / "summary.json").read_text())
+    for key in ("laws", "fits", "atoms", "verdict"):
+        assert key in data
+    assert {r["law"] for r in data["laws"]} >= {"wishart-product", "wigner-wishart-product"}
+    assert all(r["exact_match"] for r in data["atoms"]["products"])
+    net = data["atoms"]["networks"][0]
+    assert net["gauss_newton_zero_fraction"] == pytest.approx(net["gauss_newton_bound"])
+    assert set(data["verdict"]) == {"mlp-d6-h10-C3-b30", "vgg-small-bn-w1-digits"}
+    assert data["fits"]["vgg-small-bn-w1-digits"]["network"]["batchnorm_mode"] == "train"
+    report = (out / "report.md").read_text()
+    for name, verdict in data["verdict"].items():
+        assert verdict["best"] == data["fits"][name]["best"]
+        assert verdict["sentence"] in report and name in report
+        assert f"{verdict['best_w1']:.3g}" in verdict["sentence"]
+    assert summary["computed_steps"] == ["laws", "atoms_ensemble", "atoms_network", "fits"]
+    with pytest.raises(InputError, match="overwrite"):
+        run_beyond_rmt(out, progress=False, config=TINY)
+
+
+def test_registered_in_reproduce() -> None:
+    from hessrmt.cli.reproduce import EXPERIMENTS
+
+    assert "beyond-rmt" in EXPERIMENTS
