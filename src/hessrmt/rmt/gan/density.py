@@ -279,14 +279,14 @@ def atoms(model: GanHessianModel) -> list[tuple[float, float]]:
 
 
 def support(
-    model: GanHessianModel, *, grid_points: int = 4001, tol: float | None = None
+    model: GanHessianModel, *, grid_points: int = 2049, tol: float | None = None
 ) -> list[tuple[float, float]]:
     """Intervals of the support of the continuous part, edges refined by bisection to ``tol``
-    (default 1e-10 times the spectral scale). Components narrower than the grid step can be
+    (default 1e-9 times the spectral scale). Components narrower than the grid step can be
     missed; the step is (upper - lower bound) / (grid_points - 1)."""
     lo, hi = model.spectrum_bounds()
     scale = _scale(model)
-    tol = 1e-10 * scale if tol is None else tol
+    tol = 1e-9 * scale if tol is None else tol
     if model.b == 0.0 and model.v1 == 0.0:
         return []
     pad = 1e-3 * scale
