@@ -10,6 +10,7 @@ import pytest
 
 from hessrmt.errors import DataError
 from hessrmt.io import atomic_directory, atomic_save_npz, atomic_write_json, to_jsonable
+from hessrmt.runfolder import MARKER
 
 
 def test_json_converts_numpy_and_nan(tmp_path):
@@ -51,7 +52,8 @@ def test_atomic_directory_success_and_failure(tmp_path):
             pass
     with atomic_directory(target, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("new")
-    assert sorted(f.name for f in target.iterdir()) == ["new.txt"]
+    # the old content is gone; the folder carries hessrmt's marker (hessrmt.runfolder.MARKER)
+    assert sorted(f.name for f in target.iterdir()) == sorted([MARKER, "new.txt"])
 
 
 def test_failed_npz_write_keeps_old_file(tmp_path, monkeypatch):

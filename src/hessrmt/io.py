@@ -11,9 +11,8 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,28 +86,14 @@ def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarra
     return atomic_write_bytes(path, buf.getvalue())
 
 
-@contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
-    """Build a directory under a temporary name and move it into place on success.
+def atomic_directory(
+    path: str | os.PathLike[str], *, overwrite: bool = False
+) -> contextlib.AbstractContextManager[Path]:
+    """Build a folder under a temporary name, moved into place on success.
 
-    Yields the temporary directory. If the block raises, the temporary directory is removed and
-    ``path`` is untouched. With ``overwrite=True`` an existing ``path`` is replaced.
+    Moved to :func:`hessrmt.runfolder.atomic_directory` (which only ever replaces folders that
+    carry hessrmt's marker); kept here for existing imports.
     """
-    path = Path(path)
-    _check_writable_dir(path.parent)
-    if path.exists() and not overwrite:
-        raise DataError(f"{path} already exists; pass overwrite=True or choose another path")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    from hessrmt.runfolder import atomic_directory as _atomic_directory
+
+    return _atomic_directory(path, overwrite=overwrite)

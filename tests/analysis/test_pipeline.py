@@ -144,7 +144,9 @@ def test_interrupted_run_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.slow
-def test_stale_checkpoints_are_discarded(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_stale_checkpoints_are_refused_then_discarded(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hessrmt.errors import InputError
+
     cfg = tiny(model="logreg", data="wine", out=str(tmp_path / "run"))
 
     def crash(*a: object, **k: object) -> None:
@@ -154,10 +156,13 @@ def test_stale_checkpoints_are_discarded(tmp_path: Path, monkeypatch, capsys) ->
         m.setattr(P, "step_trained_dense", crash)
         with pytest.raises(Boom):
             analyze(cfg)
+    with pytest.raises(InputError, match="other settings"):
+        analyze(cfg.replace(seed=1))
+    assert (tmp_path / ".run.partial" / "init.json").exists()  # refused: nothing deleted
     capsys.readouterr()
-    other = analyze(cfg.replace(seed=1, progress=True))
+    other = analyze(cfg.replace(seed=1, progress=True, overwrite=True))
     err = capsys.readouterr().err
-    assert "other settings" in err
+    assert "discarded checkpoints of other settings" in err
     assert other.summary["seed"] == 1 and (tmp_path / "run" / "summary.json").exists()
 
 

@@ -10,23 +10,43 @@ import time
 import numpy as np
 import pytest
 
-from hessrmt.errors import DataError
+from hessrmt.errors import InputError
 from hessrmt.experiments.applicability.pipeline import SUMMARY_SECTIONS, run_applicability
 
 GOE, POISSON = 0.5307, 2 * np.log(2) - 1
 
 
+class Killed(RuntimeError):
+    pass
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
+    """The quick run, interrupted in its last network and then resumed (the run's checkpoints)."""
+    from hessrmt.experiments.applicability import networks
+
     out = tmp_path_factory.mktemp("appl") / "run"
+    real = networks.compute_model_spectra
+
+    def dies_on_the_last(spec, **kw):
+        if spec.key == "regression-mlp":
+            raise Killed("simulated kill")
+        return real(spec, **kw)
+
     t = time.perf_counter()
-    summary = run_applicability(out, quick=True, seed=0, threads=1, progress=False)
-    return out, summary, time.perf_counter() - t
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(networks, "compute_model_spectra", dies_on_the_last)
+        with pytest.raises(Killed):
+            run_applicability(out, quick=True, seed=0, threads=1, progress=False)
+    assert not out.exists()
+    log: list[str] = []
+    summary = run_applicability(out, quick=True, seed=0, threads=1, progress=False, log=log.append)
+    return out, summary, time.perf_counter() - t, log
 
 
 @pytest.mark.slow
 def test_summary_sections_and_files(quick) -> None:
-    out, summary, _ = quick
+    out, summary, *_ = quick
     on_disk = json.loads((out / "summary.json").read_text())
     for sec in SUMMARY_SECTIONS:
         assert sec in on_disk
@@ -109,15 +129,18 @@ def test_gradient_decorrelation(quick) -> None:
 
 @pytest.mark.slow
 def test_resume_and_config_guard(quick) -> None:
-    out, summary, _ = quick
-    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "parts").iterdir()}
-    again = run_applicability(out, quick=True, seed=0, threads=1, progress=False, report=False)
-    # everything came from the checkpoints: no part was rewritten
-    assert {p.name: p.stat().st_mtime_ns for p in (out / "parts").iterdir()} == stamps
-    assert again["models"] == json.loads(json.dumps(summary["models"]))
-    assert again["gp_toy"]["configs"] == summary["gp_toy"]["configs"]
-    with pytest.raises(DataError, match="different settings"):
-        run_applicability(out, quick=True, seed=1, progress=False)
+    out, _, _, log = quick
+    # the interrupted run's parts came from the checkpoints; only the last network was computed
+    for name in ("hardness_loss", "gp_toy", "decorrelation", "model_logreg", "model_mlp"):
+        assert f"{name}: resumed from checkpoint" in log
+    assert any(m.startswith("model_regression-mlp: done in") for m in log)
+    assert {"gp_toy.json", "model_logreg.npz"} <= {p.name for p in (out / "parts").iterdir()}
+    assert not (out.parent / f".{out.name}.partial").exists()
+    # a finished run folder is refused (other settings or not) unless --overwrite
+    for seed in (0, 1):
+        with pytest.raises(InputError, match="--overwrite"):
+            run_applicability(out, quick=True, seed=seed, progress=False)
+    assert json.loads((out / "summary.json").read_text())["config"]["seed"] == 0
 
 
 def test_cli_errors(tmp_path, capsys) -> None:

@@ -67,8 +67,9 @@ class AnalysisConfig:
         fit_null: simulated-null replicates for the plausibility of the semicircle and MP fits
             (0: distances only; costly for large spectra).
         max_dense_params: override the memory-derived parameter limit of ``method="auto"``.
-        out: run folder (None: ``runs/<UTC timestamp>``).
-        overwrite: replace an existing non-empty run folder.
+        out: run folder (None: ``runs/analyze-<UTC timestamp>``).
+        overwrite: discard checkpoints of other settings and replace an existing run folder made
+            by hessrmt (never a folder without hessrmt's marker; see :mod:`hessrmt.runfolder`).
         progress: show progress bars (stderr).
     """
 

@@ -1,6 +1,6 @@
 """The ``hessrmt analyze`` pipeline: from a model and data to an RMT verdict and an HTML report.
 
-Steps (each checkpointed, see :mod:`hessrmt.analysis.checkpointing`):
+Steps (each checkpointed in the run folder's checkpoints, see :mod:`hessrmt.runfolder`):
 
 1. ``init``: curvature spectrum of the full-data Hessian at initialisation;
 2. ``train``: training with the paper-1 SGD set-up (:func:`hessrmt.nn.train.train`), or the
@@ -17,9 +17,13 @@ Steps (each checkpointed, see :mod:`hessrmt.analysis.checkpointing`):
 then the RMT analysis of every spectrum (:mod:`hessrmt.analysis.statistics`) and the run folder:
 ``summary.json``, ``spectrum.npz`` (one array per spectrum: ``trained``, ``init``, ``batch``,
 ``ggn``, ``residual``), ``slq.npz``, ``model.pt`` (trained ``state_dict``), ``figures/*.png`` and
-``report.html``. The run folder is built under a temporary sibling name and renamed into place,
-so it is either complete or absent; checkpoints live in the hidden sibling ``.<name>.partial``
-until the run folder exists.
+``report.html``. The run folder is a :class:`hessrmt.runfolder.RunFolder` (kind ``analyze``;
+default ``runs/analyze-<UTC timestamp>``): built under a temporary sibling name and renamed into
+place, so it is either complete or absent; checkpoints live in the hidden sibling
+``.<name>.partial`` until the run folder exists; a second run on the same folder is refused while
+one runs; checkpoints of other settings and a finished folder are refused unless ``overwrite``
+(which replaces only folders hessrmt made). :func:`analyze` changes no process-wide state (the
+allocator tuning of the command line is :func:`hessrmt.cli.analyze.retain_freed_memory`).
 
 With ``method="lanczos"`` (or ``auto`` above the memory-derived limit) the spectra are the
 ``lanczos_k`` largest and smallest eigenvalues only, the density comes from SLQ, and batch
@@ -30,10 +34,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime as _dt
 import hashlib
 import io
-import os
 import sys
 import time
 from pathlib import Path
@@ -41,12 +43,12 @@ from typing import Any
 
 import numpy as np
 
-from hessrmt.analysis.checkpointing import StepStore, partial_dir_for
 from hessrmt.analysis.config import AnalysisConfig
 from hessrmt.analysis.method import MethodChoice, choose_method
-from hessrmt.errors import DataError, InputError
-from hessrmt.io import atomic_directory, atomic_save_npz, atomic_write_bytes, atomic_write_json
+from hessrmt.errors import InputError
+from hessrmt.io import atomic_save_npz, atomic_write_bytes, atomic_write_json
 from hessrmt.results import Metadata, Result, versions
+from hessrmt.runfolder import RunFolder, default_out
 
 #: Names of the spectra, in report order.
 SPECTRA = ("trained", "init", "batch", "ggn", "residual")
@@ -74,71 +76,22 @@ class AnalysisResult(Result):
         return {name: self.summary[name].get("verdict") for name in self.summary["spectra"]}
 
 
-def retain_freed_memory() -> bool:
-    """Ask glibc's allocator to keep freed blocks of up to 32 MiB instead of unmapping them.
-
-    Batched Hessian-vector products allocate and free many temporaries of a few MiB; by default
-    glibc returns them to the system and faults the pages in again on the next allocation, which
-    cost about a third of the CPU time of the default run in system time (measured: 3-4 ms of
-    page faults per Hessian column against 0.2 ms with this setting). Sets ``M_MMAP_THRESHOLD``
-    to 32 MiB and ``M_TRIM_THRESHOLD`` to 1 GiB with ``mallopt`` (process-wide; peak memory is
-    unchanged). Returns whether it took effect (False off glibc).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(-3, 32 << 20)) and bool(libc.mallopt(-1, 1 << 30))
-    except (OSError, AttributeError):
-        return False
-
-
 def _log(config: AnalysisConfig, message: str) -> None:
     if config.progress:
         sys.stderr.write(f"hessrmt analyze: {message}\n")
         sys.stderr.flush()
 
 
-def default_out(now: _dt.datetime | None = None) -> Path:
-    """``runs/<UTC timestamp>`` (second resolution)."""
-    now = now or _dt.datetime.now(_dt.UTC)
-    return Path("runs") / now.strftime("%Y%m%dT%H%M%SZ")
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise InputError(f"--out {out} exists and is not a folder; choose another --out")
-        if any(out.iterdir()) and not overwrite:
-            raise InputError(
-                f"run folder {out} already exists and is not empty; choose another --out "
-                "or pass --overwrite"
-            )
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(
-            f"cannot create the parent folder of --out {out}: {exc.strerror or exc}; "
-            "choose a writable --out"
-        ) from exc
-    probe = parent / f".{out.name}.write-test"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise DataError(
-            f"--out {out} is not writable ({exc.strerror or exc}); choose a writable --out"
-        ) from exc
-
-
-def _fingerprint(config: AnalysisConfig) -> str:
-    h = hashlib.sha256(config.fingerprint().encode())
+def run_settings(config: AnalysisConfig) -> dict[str, Any]:
+    """What the run folder fingerprints: the numeric settings and the checkpoint's SHA-256."""
+    settings: dict[str, Any] = {"analysis": config.numeric_settings()}
     if config.checkpoint is not None and Path(config.checkpoint).is_file():
-        h.update(Path(config.checkpoint).read_bytes())
-    return h.hexdigest()[:16]
+        h = hashlib.sha256()
+        with Path(config.checkpoint).open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        settings["checkpoint_sha256"] = h.hexdigest()
+    return settings
 
 
 def _state_arrays(model: Any) -> dict[str, np.ndarray]:
@@ -179,8 +132,7 @@ class _Context:
         )
         self.loss_name = config.loss or default_loss_for(self.dataset.task)
         self.loss_fn = make_loss(self.loss_name, reduction="mean")
-        if self.dataset.task == "regression" and self.loss_name == "cross-entropy":
-            raise InputError(f"{self.dataset.name} is a regression data set; use --loss mse")
+        self._check_data(config)
         self.model = build_model(
             config.model,
             input_shape=self.dataset.input_shape,
@@ -209,6 +161,35 @@ class _Context:
             drop_last=True,
             max_batches=max(config.batch_hessians, 1),
         )[: config.batch_hessians]
+        if 0 < len(self.small_batches) < config.batch_hessians:
+            _log(
+                config,
+                f"only {len(self.small_batches)} complete batches of {config.batch_size} in the "
+                f"{self.dataset.n_train} training samples: computing {len(self.small_batches)} "
+                f"batch Hessians, not {config.batch_hessians}",
+            )
+
+    def _check_data(self, config: AnalysisConfig) -> None:
+        """Refuse settings the data set cannot support (instead of clamping them silently)."""
+        ds = self.dataset
+        if ds.task == "regression" and self.loss_name == "cross-entropy":
+            raise InputError(f"{ds.name} is a regression data set; use --loss mse")
+        if ds.task == "classification" and self.loss_name == "mse":
+            raise InputError(
+                f"{ds.name} is a classification data set (integer labels); --loss mse needs a "
+                "regression data set: use --loss cross-entropy"
+            )
+        total = ds.n_train + ds.y_test.shape[0]
+        if config.n_samples is not None and config.n_samples > total:
+            raise InputError(
+                f"--n-samples {config.n_samples} exceeds the {total} samples of {ds.name}; "
+                f"use at most {total} or leave it out"
+            )
+        if config.batch_hessians > 0 and config.batch_size > ds.n_train:
+            raise InputError(
+                f"--batch-size {config.batch_size} exceeds the {ds.n_train} training samples of "
+                f"{ds.name}; use at most {ds.n_train} (or --batch-hessians 0)"
+            )
 
 
 def _spectrum_step(
@@ -340,17 +321,26 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
     ``config`` is an :class:`AnalysisConfig` (default: the built-in default run); keyword
     ``settings`` override its fields, e.g. ``analyze(epochs=5, batch_hessians=2, out="run")``.
     """
+    config = (config or AnalysisConfig()).replace(**settings) if settings else config
+    config = config or AnalysisConfig()
+    out = Path(config.out) if config.out is not None else default_out("analyze")
+    config = config.replace(out=str(out))
+    with RunFolder(
+        out,
+        kind="analyze",
+        settings=run_settings(config),
+        overwrite=config.overwrite,
+        log=lambda message: _log(config, message),
+    ) as run:
+        return _analyze_in(run, config, out)
+
+
+def _analyze_in(run: RunFolder, config: AnalysisConfig, out: Path) -> AnalysisResult:
+    """The pipeline inside an open (locked, checked) run folder."""
     from hessrmt.analysis.spectra import slq_wasserstein
     from hessrmt.analysis.statistics import partial_record, spectrum_record
 
-    config = (config or AnalysisConfig()).replace(**settings) if settings else config
-    config = config or AnalysisConfig()
-    out = Path(config.out) if config.out is not None else default_out()
-    config = config.replace(out=str(out))
-    _check_out(out, config.overwrite)
     t_start = time.perf_counter()
-    retain_freed_memory()
-
     ctx = _Context(config)
     choice = choose_method(
         config.method,
@@ -360,20 +350,13 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
         max_dense_params=config.max_dense_params,
     )
     _log(config, f"{config.model} on {config.data}: P = {ctx.n_params} parameters; {choice.reason}")
-    store = StepStore(partial_dir_for(out), _fingerprint(config))
-    if store.discarded:
-        _log(config, f"checkpoints in {store.directory} came from other settings: starting anew")
-    elif store.completed():
-        _log(config, f"resuming: steps {', '.join(store.completed())} already done")
-    try:
-        spectra, infos, slq_arrays, trained_state = _run_steps(ctx, choice, store)
-    except BaseException:
-        if store.completed():
-            sys.stderr.write(
-                f"hessrmt analyze: completed steps kept in {store.directory}; "
-                f"rerun with --out {out} to resume\n"
-            )
-        raise
+    spectra, infos, slq_arrays, trained_state = _run_steps(ctx, choice, run)
+    if run.resumed_steps:
+        _log(
+            config,
+            f"loaded from checkpoints: {', '.join(run.resumed_steps)}; computed: "
+            + (", ".join(run.computed_steps) or "none"),
+        )
 
     # --- analysis -------------------------------------------------------------------------
     _log(config, "analysing spectra")
@@ -425,8 +408,8 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
 
     # --- run folder -------------------------------------------------------------------------
     _log(config, f"writing {out}")
-    _write_run_folder(out, summary, spectra, slq_arrays, trained_state)
-    store.remove()
+    with run.finalize() as tmp:
+        _write_outputs(tmp, summary, spectra, slq_arrays, trained_state)
     meta = Metadata.create(
         seed=config.seed,
         dtype=config.dtype,
@@ -438,7 +421,7 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
 
 
 def _run_steps(
-    ctx: _Context, choice: MethodChoice, store: StepStore
+    ctx: _Context, choice: MethodChoice, store: RunFolder
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run (or load) every checkpointed step; return spectra, step infos, SLQ arrays, state."""
     from hessrmt.analysis.spectra import make_operator, slq_density
@@ -448,23 +431,23 @@ def _run_steps(
     infos: dict[str, dict] = {}
 
     _log(cfg, "step init: Hessian at initialisation")
-    arrays, infos["init"] = store.run("init", lambda: step_init(ctx, choice))
+    arrays, infos["init"] = store.step("init", lambda: step_init(ctx, choice))
     spectra["init"] = arrays["eigenvalues"]
 
     _log(cfg, "step train: " + ("loading checkpoint" if cfg.checkpoint else "training"))
-    state, infos["train"] = store.run("train", lambda: step_train(ctx))
+    state, infos["train"] = store.step("train", lambda: step_train(ctx))
     _load_state(ctx.model, state)
 
     if choice.method == "dense":
         _log(
             cfg, "step trained: Hessian H, Gauss-Newton part H0 and residual H - H0 after training"
         )
-        arrays, infos["trained"] = store.run("trained", lambda: step_trained_dense(ctx))
+        arrays, infos["trained"] = store.step("trained", lambda: step_trained_dense(ctx))
         spectra["trained"] = arrays["hessian"]
         spectra["ggn"], spectra["residual"] = arrays["ggn"], arrays["residual"]
     else:
         _log(cfg, "step trained: Hessian after training (Lanczos)")
-        arrays, infos["trained"] = store.run(
+        arrays, infos["trained"] = store.step(
             "trained",
             lambda: _spectrum_step(ctx, choice, "hessian", ctx.full_batches, "full-data Hessian"),
         )
@@ -480,7 +463,7 @@ def _run_steps(
             items, desc="batch Hessians", unit="batch", leave=False, disable=not cfg.progress
         )
         for i, batch in bar:
-            arrays, info = store.run(
+            arrays, info = store.step(
                 f"batch_{i:03d}",
                 lambda b=batch, i=i: _spectrum_step(
                     ctx, choice, "hessian", [b], f"Hessian of batch {i}"
@@ -499,7 +482,7 @@ def _run_steps(
     if choice.method != "dense":
         for kind in ("ggn", "residual"):
             _log(cfg, f"step {kind} (Lanczos)")
-            arrays, infos[kind] = store.run(
+            arrays, infos[kind] = store.step(
                 kind,
                 lambda kind=kind: _spectrum_step(
                     ctx, choice, kind, ctx.full_batches, f"{kind} part of the full-data Hessian"
@@ -515,35 +498,26 @@ def _run_steps(
         )
         return slq_density(op, num_probes=cfg.slq_probes, num_steps=cfg.slq_steps, seed=cfg.seed)
 
-    slq_arrays, infos["slq"] = store.run("slq", _slq)
+    slq_arrays, infos["slq"] = store.step("slq", _slq)
     return spectra, infos, slq_arrays, state
 
 
-def _write_run_folder(
-    out: Path,
+def _write_outputs(
+    folder: Path,
     summary: dict[str, Any],
     spectra: dict[str, np.ndarray],
     slq_arrays: dict[str, np.ndarray],
     state: dict[str, np.ndarray],
 ) -> None:
+    """Write the run folder's files into ``folder`` (the run folder's temporary)."""
     import torch
 
     from hessrmt.report.analysis_report import build_report
 
-    with atomic_directory(out, overwrite=True) as tmp:
-        atomic_save_npz(tmp / "spectrum.npz", spectra)
-        atomic_save_npz(tmp / "slq.npz", slq_arrays)
-        buf = io.BytesIO()
-        torch.save({k: torch.as_tensor(v) for k, v in state.items()}, buf)
-        atomic_write_bytes(tmp / "model.pt", buf.getvalue())
-        atomic_write_json(tmp / "summary.json", summary)
-        build_report(tmp, summary=summary, spectra=spectra, slq=slq_arrays)
-        _share(tmp)
-
-
-def _share(folder: Path) -> None:
-    """Give the run folder the permissions of the umask (temporary files are created 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+    atomic_save_npz(folder / "spectrum.npz", spectra)
+    atomic_save_npz(folder / "slq.npz", slq_arrays)
+    buf = io.BytesIO()
+    torch.save({k: torch.as_tensor(v) for k, v in state.items()}, buf)
+    atomic_write_bytes(folder / "model.pt", buf.getvalue())
+    atomic_write_json(folder / "summary.json", summary)
+    build_report(folder, summary=summary, spectra=spectra, slq=slq_arrays)

@@ -122,11 +122,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out",
         default=None,
-        help="run folder (default: runs/<UTC timestamp>); rerun with the same "
+        help="run folder (default: runs/analyze-<UTC timestamp>); rerun with the same "
         "--out to resume an interrupted run",
     )
     p.add_argument(
-        "--overwrite", action="store_true", help="replace an existing non-empty run folder"
+        "--overwrite",
+        action="store_true",
+        help="discard checkpoints of other settings and replace an earlier run folder (only "
+        "folders hessrmt made; anything else is refused)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars or step messages")
     p.add_argument(
@@ -194,12 +197,37 @@ def format_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def retain_freed_memory() -> bool:
+    """Ask glibc's allocator to keep freed blocks of up to 32 MiB instead of unmapping them.
+
+    A choice for the whole process, so only the ``hessrmt analyze`` command makes it (the
+    library's :func:`~hessrmt.analysis.analyze` changes no process-wide state). Batched
+    Hessian-vector products allocate and free many temporaries of a few MiB; by default glibc
+    returns them to the system and faults the pages in again on the next allocation, which cost
+    about a third of the CPU time of the default run in system time (measured: 3-4 ms of page
+    faults per Hessian column against 0.2 ms with this setting). Sets ``M_MMAP_THRESHOLD`` to
+    32 MiB and ``M_TRIM_THRESHOLD`` to 1 GiB with ``mallopt`` (peak memory is unchanged).
+    Returns whether it took effect (False off glibc).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-3, 32 << 20)) and bool(libc.mallopt(-1, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
 def run_analyze(args: argparse.Namespace) -> int:
     import json
 
     from hessrmt.analysis.pipeline import analyze
 
-    result = analyze(config_from_args(args))
+    config = config_from_args(args)
+    retain_freed_memory()  # the command owns its process (see the docstring)
+    result = analyze(config)
     s = result.summary
     if args.json:
         doc = {k: s[k] for k in ("n_params", "method", "dtype", "seed")}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from hessrmt.errors import InputError
 
 def _finite_float(text: str) -> float:
     try:
-        return float(text)
+        return float(text)  # finiteness and range: _check_pennington_bahri (one-line errors)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
 
@@ -40,7 +41,7 @@ def _add_pennington_bahri(parser: argparse.ArgumentParser) -> None:
         "--phi",
         type=_finite_float,
         required=True,
-        help="parameters per data point (per output), phi > 0",
+        help="parameters per data point (per output), 1e-8 <= phi <= 1e8",
     )
     parser.add_argument(
         "--eps",
@@ -48,12 +49,15 @@ def _add_pennington_bahri(parser: argparse.ArgumentParser) -> None:
         dest="eps",
         type=_finite_float,
         required=True,
-        help="energy (loss) of the critical point, eps >= 0",
+        help="energy (loss) of the critical point: 0, or 1e-12 <= eps <= 1e8",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--plot", metavar="FILE", help="draw the density into FILE (png, pdf, svg)")
     parser.add_argument(
-        "--grid", type=int, default=801, help="grid points for the density (default 801)"
+        "--grid",
+        type=int,
+        default=801,
+        help="grid points for the density, 3 to 100001 (default 801)",
     )
     parser.set_defaults(handler=_run_pennington_bahri)
 
@@ -106,11 +110,42 @@ def _plot_pennington_bahri(result: Any, path: str) -> None:
         plt.close(fig)
 
 
+#: Ranges of the calculator's inputs, checked over a log grid of phi x eps (see
+#: tests/cli/test_theory.py); beyond them the root finding is not validated and is refused.
+PHI_RANGE = (1e-8, 1e8)
+EPS_RANGE = (1e-12, 1e8)  # or exactly 0
+GRID_RANGE = (3, 100_001)
+
+
+def _check_pennington_bahri(args: argparse.Namespace) -> None:
+    """The command's one validation of its numbers and of ``--plot`` (before any work)."""
+    from hessrmt.validation import integer, real
+
+    real(args.phi, "--phi (parameters per data point)", minimum=PHI_RANGE[0], maximum=PHI_RANGE[1])
+    eps = real(args.eps, "--eps (epsilon, the loss)", minimum=0.0, maximum=EPS_RANGE[1])
+    if 0 < eps < EPS_RANGE[0]:
+        raise InputError(f"--eps (epsilon) must be 0 or at least {EPS_RANGE[0]:g}, got {eps:g}")
+    integer(args.grid, "--grid", minimum=GRID_RANGE[0], maximum=GRID_RANGE[1])
+    if args.plot:
+        out = Path(args.plot)
+        if out.is_dir():
+            raise InputError(f"--plot {out} is a folder; give a file name such as density.png")
+        fmt = out.suffix.lstrip(".").lower()
+        if fmt not in ("png", "pdf", "svg"):
+            raise InputError(
+                f"--plot {out}: unsupported file type {fmt or '(none)'!r}; use .png, .pdf or .svg"
+            )
+        parent = out.parent
+        if not parent.is_dir():
+            raise InputError(f"--plot {out}: folder {parent} does not exist; create it first")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"--plot {out}: folder {parent} is not writable")
+
+
 def _run_pennington_bahri(args: argparse.Namespace) -> int:
     from hessrmt.rmt.pennington_bahri import evaluate
 
-    if args.grid < 3:
-        raise InputError(f"--grid must be at least 3, got {args.grid}")
+    _check_pennington_bahri(args)
     result = evaluate(args.phi, args.eps, grid_points=args.grid)
     summary = result.to_summary_dict()
     if args.plot:

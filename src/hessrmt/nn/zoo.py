@@ -122,7 +122,7 @@ def build_model(
                 for k, v in (("input_shape", input_shape), ("n_outputs", n_outputs))
                 if k in params
             }
-            model = fn(**kwargs)
+            model = _call_builder(name, fn, kwargs)
             if not isinstance(model, nn.Module):
                 raise InputError(
                     f"model {name!r} returned a {type(model).__name__}, not a torch.nn.Module"
@@ -132,7 +132,70 @@ def build_model(
                 f"unknown model {name!r}; choose one of {', '.join(ZOO)} or give "
                 "'package.module:function'"
             )
-    return model.to(dtype)
+    model = model.to(dtype)
+    check_model_output(model, input_shape, n_outputs, dtype=dtype, name=name)
+    return model
+
+
+def _call_builder(name: str, fn, kwargs: dict):  # type: ignore[no-untyped-def]
+    """Call a user's model builder; anything it raises (or a ``sys.exit``) is one InputError."""
+    try:
+        return fn(**kwargs)
+    except SystemExit as exc:
+        raise InputError(
+            f"model builder {name!r} called sys.exit({exc.code!r}); a builder must return an "
+            "nn.Module"
+        ) from None
+    except InputError:
+        raise
+    except Exception as exc:
+        msg = " ".join(str(exc).split())[:200]
+        raise InputError(f"model builder {name!r} raised {type(exc).__name__}: {msg}") from exc
+
+
+def check_model_output(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    n_outputs: int,
+    *,
+    dtype: torch.dtype = torch.float64,
+    name: str = "the model",
+) -> None:
+    """Run ``model`` on two zero inputs; its output must be ``(2, n_outputs)`` and finite.
+
+    Catches, before any costly step, a model whose output size does not match the data's classes
+    (or targets), one that fails on the data's input shape, and one that returns NaN. BatchNorm
+    and dropout are in eval mode for the check (restored afterwards).
+    """
+    x = torch.zeros((2, *tuple(int(s) for s in input_shape)), dtype=dtype)
+    try:
+        x = x.to(next(model.parameters()).device)
+    except StopIteration:
+        pass
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except SystemExit as exc:
+        raise InputError(f"model {name!r} called sys.exit({exc.code!r}) in forward") from None
+    except Exception as exc:
+        msg = " ".join(str(exc).split())[:200]
+        raise InputError(
+            f"model {name!r} fails on inputs of shape {tuple(input_shape)}: "
+            f"{type(exc).__name__}: {msg}"
+        ) from exc
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor):
+        raise InputError(f"model {name!r} returns a {type(out).__name__}, not a tensor")
+    if tuple(out.shape) != (2, n_outputs):
+        raise InputError(
+            f"model {name!r} outputs shape {tuple(out.shape[1:])} per sample, but the data need "
+            f"{n_outputs} output(s) (classes or targets); change its last layer"
+        )
+    if not torch.isfinite(out).all():
+        raise InputError(f"model {name!r} returns non-finite outputs (NaN or inf) at zero input")
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -143,18 +206,27 @@ def count_parameters(model: nn.Module) -> int:
 def load_checkpoint(model: nn.Module, path: str) -> nn.Module:
     """Load a ``state_dict`` (or a dict holding one under ``"state_dict"``/``"model"``) into
     ``model``; a missing file or a mismatch raises :class:`~hessrmt.errors.InputError`."""
-    import os
+    from hessrmt.validation import existing_file, sniff
 
-    if not os.path.isfile(path):
-        raise InputError(f"checkpoint {path} not found")
+    existing_file(path, "--checkpoint")
+    if sniff(path) not in ("zip", "pickle"):
+        raise InputError(
+            f"checkpoint {path} cannot be read: not a torch.save file (neither ZIP nor pickle)"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise InputError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from exc
     if isinstance(state, dict) and not any(isinstance(v, torch.Tensor) for v in state.values()):
         state = state.get("state_dict", state.get("model", state))
-    if not isinstance(state, dict):
-        raise InputError(f"checkpoint {path} does not hold a state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError(f"checkpoint {path} does not hold a state_dict (names -> tensors)")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise InputError(
+            f"checkpoint {path} holds non-finite weights (NaN or inf) in {', '.join(bad[:3])}; "
+            "it cannot be analysed: use a checkpoint from before training diverged"
+        )
     dtype = next(model.parameters()).dtype
     try:
         model.load_state_dict(

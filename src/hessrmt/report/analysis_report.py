@@ -17,16 +17,19 @@ from __future__ import annotations
 import html
 import inspect
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hessrmt.errors import DataError
 from hessrmt.io import atomic_write_bytes
+from hessrmt.report.run_loading import load_run
+from hessrmt.runfolder import creation_modes
 
-REPORT_FILES = ("summary.json", "spectrum.npz")
 TITLE = "hessrmt analyze: Hessian spectrum against random matrix theory"
 
 #: Captions of the figures, keyed by file stem.
@@ -48,33 +51,6 @@ CAPTIONS = {
     "zeros": "Mass at zero: fraction of eigenvalues with |lambda| <= eps max|lambda| per "
     "spectrum; the dashed line is the zero tolerance used to separate zeros from the bulk.",
 }
-
-
-def load_run(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``summary.json``, ``spectrum.npz`` and (if present) ``slq.npz`` of a run folder."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise DataError(f"run folder {run} not found; give the folder written by hessrmt analyze")
-    for name in REPORT_FILES:
-        if not (run / name).is_file():
-            raise DataError(f"{run} has no {name}; it is not a complete hessrmt analyze run folder")
-    try:
-        summary = json.loads((run / "summary.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{run / 'summary.json'} cannot be read: {exc}") from exc
-    if not isinstance(summary, dict) or "spectra" not in summary:
-        raise DataError(f"{run / 'summary.json'} is not a hessrmt analyze summary")
-    spectra = _load_npz(run / "spectrum.npz")
-    slq = _load_npz(run / "slq.npz") if (run / "slq.npz").is_file() else {}
-    return summary, spectra, slq
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path} cannot be read: {exc}") from exc
 
 
 def _law_density(record: Mapping[str, Any]) -> Any:
@@ -400,7 +376,6 @@ def build_report(
     Anything not given is read from the run folder (:func:`load_run`). Returns the report path.
     """
     from hessrmt.report.figures import to_png
-    from hessrmt.report.html import Section, write_report
 
     run = Path(run_dir)
     if summary is None or spectra is None:
@@ -409,9 +384,33 @@ def build_report(
         spectra = spectra if spectra is not None else sp2
         slq = slq if slq is not None else slq2
     figs = make_figures(summary, spectra, slq)
-    pngs: dict[str, Path] = {}
-    for stem, fig in figs.items():
-        pngs[stem] = atomic_write_bytes(run / "figures" / f"{stem}.png", to_png(fig))
+    # Figures go to a fresh folder that replaces figures/ only once the report is written: no
+    # stale figure of an earlier build survives, and a failure leaves the old report intact.
+    stage = Path(tempfile.mkdtemp(prefix=".figures.tmp-", dir=run))
+    try:
+        pngs = {
+            stem: atomic_write_bytes(stage / f"{stem}.png", to_png(fig))
+            for stem, fig in figs.items()
+        }
+        path = _write_html(run, summary, pngs)
+        old = run / "figures"
+        if old.is_dir() and not old.is_symlink():
+            trash = Path(tempfile.mkdtemp(prefix=".figures.old-", dir=run))
+            os.replace(old, trash)
+            os.replace(stage, old)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(stage, old)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    file_mode, dir_mode = creation_modes(run)  # mkstemp files are 0600: follow the umask
+    for p in (path, old, *old.iterdir()):
+        p.chmod(dir_mode if p.is_dir() else file_mode)
+    return path
+
+
+def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path]) -> Path:
+    from hessrmt.report.html import Section, write_report
 
     def fig_list(*stems: str) -> list[tuple[str, Path]]:
         return [(CAPTIONS[s], pngs[s]) for s in stems if s in pngs]

@@ -1,5 +1,7 @@
 """Read eigenvalue files for ``hessrmt stats``: ``.npy``, ``.npz`` (first array or ``key``), text.
 
+The format is decided by the file's content (:func:`hessrmt.validation.sniff`), not its name.
+
 A 1-D array is one spectrum; a 2-D array holds independent spectra in its rows. Text files are
 read with :func:`numpy.loadtxt` (whitespace or comma separated, ``#`` comments); a text file with
 one column is one spectrum. Every failure is a :class:`~hessrmt.errors.DataError` (file problems)
@@ -15,6 +17,7 @@ import numpy as np
 
 from hessrmt.errors import DataError, InputError
 from hessrmt.rmt.spacings import as_levels
+from hessrmt.validation import sniff
 
 
 def _load_npz(path: Path, key: str | None) -> np.ndarray:
@@ -43,12 +46,16 @@ def load_spectrum(path: str | Path, *, key: str | None = None) -> np.ndarray:
         raise DataError(f"file {path} not found; check the path")
     if path.is_dir():
         raise DataError(f"{path} is a directory; pass an eigenvalue file (.npy, .npz or text)")
-    suffix = path.suffix.lower()
-    if key is not None and suffix != ".npz":
+    kind = sniff(path)  # by content: a .npz named .npy (or the reverse) still loads
+    if kind == "empty":
+        raise DataError(f"cannot read {path}: it is empty; expected eigenvalues (.npy, .npz, text)")
+    if kind in ("gzip", "pickle", "idx", "binary"):
+        raise DataError(f"cannot read {path}: its content is {kind}, not .npy, .npz or text")
+    if key is not None and kind != "zip":
         raise InputError(f"--key applies to .npz files only, but {path} is not one")
-    if suffix == ".npz":
+    if kind == "zip":
         arr = _load_npz(path, key)
-    elif suffix == ".npy":
+    elif kind == "npy":
         try:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:

@@ -11,8 +11,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Reproduce Baskerville, Granziol & Keating (arXiv:2102.06740): exact batch and full-data "
         "Hessian spectra of the paper's networks against GOE (float64 and float32), the "
         "Gaussian-process model of the true loss, gradient decorrelation, and the ImageNet "
-        "exponential-hardness fit. Writes OUT/summary.json and OUT/report.html; finished parts "
-        "are checkpointed in OUT/parts, so rerunning resumes."
+        "exponential-hardness fit. Writes OUT/summary.json, OUT/report.html and OUT/parts/ "
+        "when the run is complete; finished parts are checkpointed in the hidden sibling "
+        ".OUT.partial/, so rerunning the same command resumes."
     )
     parser.add_argument(
         "--quick",
@@ -33,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="BLAS and torch threads (default: as is)"
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard checkpoints of other settings and replace an earlier run folder (only "
+        "folders hessrmt made; anything else is refused)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars or log")
 
 
@@ -49,6 +56,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         threads=args.threads,
         progress=not args.no_progress,
+        overwrite=args.overwrite,
     )
     n = sum(len(m["variants"]) for m in summary["models"].values())
     sys.stdout.write(

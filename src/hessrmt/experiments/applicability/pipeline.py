@@ -1,9 +1,11 @@
 """``hessrmt reproduce applicability``: the whole reproduction, resumable, in one directory.
 
-Parts (each checkpointed under ``OUT/parts/`` as soon as it finishes, so an interrupted run
-resumes where it stopped): ``hardness`` (NumPy), ``gp_toy`` (NumPy), ``decorrelation`` (torch),
-``model_<key>`` per network (torch). Then the statistics are computed from the saved spectra and
-``OUT/summary.json`` and ``OUT/report.html`` are written atomically.
+Parts (each checkpointed in the run folder's hidden sibling ``.<name>.partial/`` as soon as it
+finishes, so an interrupted run resumes where it stopped; see :mod:`hessrmt.runfolder`):
+``hardness`` (NumPy), ``gp_toy`` (NumPy), ``decorrelation`` (torch), ``model_<key>`` per network
+(torch). Then the statistics are computed from the saved spectra, and ``OUT/summary.json``,
+``OUT/report.html`` and ``OUT/parts/`` (every part's result files) appear together when the run
+folder is finalised.
 
 ``summary.json`` sections: ``models`` (per model and variant), ``gp_toy``,
 ``gradient_decorrelation``, ``hardness``, plus ``rank_check``, ``comparison`` (the report's table)
@@ -12,10 +14,8 @@ and ``config``.
 
 from __future__ import annotations
 
-import contextlib
-import json
+import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import numpy as np
 
 from hessrmt.errors import DataError, InputError
 from hessrmt.io import atomic_write_json, to_jsonable
+from hessrmt.runfolder import RunFolder, limit_threads
 
 from . import statistics as st
 from .paper_values import PAPER_DEGENERACY, PAPER_RATIOS, paper_row_for
@@ -71,62 +72,30 @@ def _specs(quick: bool) -> tuple[ModelSpec, ...]:
     return QUICK_MODELS if quick else PAPER_MODELS
 
 
-@contextlib.contextmanager
-def limit_threads(threads: int | None) -> Iterator[None]:
-    """Limit BLAS (threadpoolctl) and torch intra-op threads inside the block (None: as is)."""
-    if threads is None:
-        yield
-        return
-    if threads < 1:
-        raise InputError(f"threads must be >= 1, got {threads}")
-    import torch
-
-    old = torch.get_num_threads()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on it
-        threadpool_limits = None
-    ctx = threadpool_limits(threads) if threadpool_limits else contextlib.nullcontext()
-    with ctx:
-        torch.set_num_threads(threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old)
-
-
 # ------------------------------------------------------------------------------------------
 # parts
 
 
-def _part(parts: Path, name: str, cls: type, compute: Any, log: Any) -> Any:
-    stem = parts / name
-    if (parts / f"{name}.json").exists():
-        try:
-            res = cls.load(stem)
-            log(f"{name}: resumed from checkpoint")
-            return res
-        except DataError as exc:
-            log(f"{name}: checkpoint unreadable ({exc}); recomputing")
+def _part(run: RunFolder, name: str, cls: type, compute: Any, log: Any) -> Any:
+    """A Result part through the run folder's checkpoints, with a one-line log."""
     t = time.perf_counter()
-    res = compute()
-    res.save(stem)
-    log(f"{name}: done in {time.perf_counter() - t:.1f} s")
+    res = run.result(name, cls, compute)
+    if name in run.resumed_steps:
+        log(f"{name}: resumed from checkpoint")
+    else:
+        log(f"{name}: done in {time.perf_counter() - t:.1f} s")
     return res
 
 
-def _check_config(out: Path, cfg: RunConfig) -> None:
-    path = out / "parts" / "config.json"
-    want = json.loads(json.dumps(asdict(cfg)))
-    if path.exists():
-        have = json.loads(path.read_text())
-        if have != want:
-            raise DataError(
-                f"{out} holds a run with different settings ({path}); choose another --out or "
-                "delete that directory to start afresh"
-            )
+def _json_part(run: RunFolder, name: str, compute: Any, log: Any) -> dict[str, Any]:
+    """A JSON-only part (a dict) through the run folder's checkpoints."""
+    t = time.perf_counter()
+    _, info = run.step(name, lambda: ({}, to_jsonable(compute())))
+    if name in run.resumed_steps:
+        log(f"{name}: resumed from checkpoint")
     else:
-        atomic_write_json(path, want)
+        log(f"{name}: done in {time.perf_counter() - t:.1f} s")
+    return info
 
 
 def run_applicability(
@@ -138,20 +107,22 @@ def run_applicability(
     threads: int | None = None,
     progress: bool = True,
     report: bool = True,
+    overwrite: bool = False,
     log: Any = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the reproduction in ``out``; returns the summary dict."""
-    if seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed}")
+    """Run (or resume) the reproduction into the run folder ``out``; returns the summary dict.
+
+    ``out`` is a :class:`hessrmt.runfolder.RunFolder` (kind ``applicability``): finished parts
+    are checkpointed in the hidden sibling ``.<name>.partial/`` and an interrupted run resumes
+    from them; checkpoints of other settings and a finished ``out`` are refused unless
+    ``overwrite``. The finished folder holds ``summary.json``, ``report.html`` and ``parts/``
+    (every part's result files).
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise InputError(f"--seed must be an integer in [0, 2^63), got {seed!r}")
     if data_root is not None and not Path(data_root).is_dir():
         raise DataError(f"--data-root {data_root} is not a directory")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} exists and is not a directory")
-    parts = out / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
     cfg = RunConfig.create(quick=quick, seed=seed, data_root=data_root)
-    _check_config(out, cfg)
     if log is None:
 
         def log(msg: str) -> None:
@@ -160,77 +131,90 @@ def run_applicability(
 
                 print(f"[applicability] {msg}", file=sys.stderr, flush=True)
 
-    with limit_threads(threads):
-        from .gp_toy import GPToyResult, run_gp_toy
-        from .hardness import ExpFit, fit_hardness
+    with (
+        limit_threads(threads),
+        RunFolder(out, kind="applicability", settings=cfg, overwrite=overwrite, log=log) as run,
+    ):
+        summary, parts = _run_parts(run, cfg, quick, seed, data_root, progress, log)
+        with run.finalize() as tmp:
+            atomic_write_json(tmp / "summary.json", summary)
+            shutil.copytree(run.partial / "results", tmp / "parts")
+            if report:
+                from .report import write_applicability_report
 
-        fits = {
-            name: _part(
-                parts,
-                f"hardness_{name}",
-                ExpFit,
-                lambda name=name: fit_hardness(n_boot=cfg.hardness_boot, rng=seed)[name],
-                log,
-            )
-            for name in ("loss", "error")
-        }
-        gp = _part(
-            parts,
-            "gp_toy",
-            GPToyResult,
-            lambda: run_gp_toy(n=cfg.gp_n, size=cfg.gp_size, rng=seed, progress=progress),
+                t = time.perf_counter()
+                write_applicability_report(tmp / "report.html", summary, *parts)
+                log(f"report: done in {time.perf_counter() - t:.1f} s")
+    return summary
+
+
+def _run_parts(
+    run: RunFolder,
+    cfg: RunConfig,
+    quick: bool,
+    seed: int,
+    data_root: str | None,
+    progress: bool,
+    log: Any,
+) -> tuple[dict[str, Any], tuple[Any, Any, Any, Any]]:
+    """Every part (computed or resumed), then the summary; returns it and the report inputs."""
+    from .gp_toy import GPToyResult, run_gp_toy
+    from .hardness import ExpFit, fit_hardness
+
+    fits = {
+        name: _part(
+            run,
+            f"hardness_{name}",
+            ExpFit,
+            lambda name=name: fit_hardness(n_boot=cfg.hardness_boot, rng=seed)[name],
             log,
         )
-        from .decorrelation import DecorrelationResult, run_decorrelation
+        for name in ("loss", "error")
+    }
+    gp = _part(
+        run,
+        "gp_toy",
+        GPToyResult,
+        lambda: run_gp_toy(n=cfg.gp_n, size=cfg.gp_size, rng=seed, progress=progress),
+        log,
+    )
+    from .decorrelation import DecorrelationResult, run_decorrelation
 
-        dec = _part(
-            parts,
-            "decorrelation",
-            DecorrelationResult,
-            lambda: run_decorrelation(
-                epochs=cfg.decorrelation_epochs,
-                n_directions=cfg.decorrelation_directions,
-                seed=seed,
-                progress=progress,
+    dec = _part(
+        run,
+        "decorrelation",
+        DecorrelationResult,
+        lambda: run_decorrelation(
+            epochs=cfg.decorrelation_epochs,
+            n_directions=cfg.decorrelation_directions,
+            seed=seed,
+            progress=progress,
+        ),
+        log,
+    )
+    from .networks import ModelSpectra, compute_model_spectra
+
+    models = {}
+    for spec in _specs(quick):
+        models[spec.key] = _part(
+            run,
+            f"model_{spec.key}",
+            ModelSpectra,
+            lambda spec=spec: compute_model_spectra(
+                spec, seed=seed, data_root=data_root, progress=progress
             ),
             log,
         )
-        from .networks import ModelSpectra, compute_model_spectra
-
-        models = {}
-        for spec in _specs(quick):
-            models[spec.key] = _part(
-                parts,
-                f"model_{spec.key}",
-                ModelSpectra,
-                lambda spec=spec: compute_model_spectra(
-                    spec, seed=seed, data_root=data_root, progress=progress
-                ),
-                log,
-            )
-        model_stats = {}
-        for key, m in models.items():
-            path = parts / f"stats_{key}.json"
-            if path.exists():
-                model_stats[key] = json.loads(path.read_text())
-                log(f"stats_{key}: resumed from checkpoint")
-                continue
-            t = time.perf_counter()
-            model_stats[key] = json.loads(
-                json.dumps(
-                    to_jsonable(
-                        model_statistics(m, n_null=cfg.n_null, n_boot=cfg.n_boot, seed=seed)
-                    )
-                )
-            )
-            atomic_write_json(path, model_stats[key])
-            log(f"stats_{key}: done in {time.perf_counter() - t:.1f} s")
-        at3_path = parts / "rank_check_at3.json"
-        if at3_path.exists():
-            at3 = json.loads(at3_path.read_text())
-        else:
-            at3 = st.rank_check_synthetic(seed=seed)
-            atomic_write_json(at3_path, at3)
+    model_stats = {
+        key: _json_part(
+            run,
+            f"stats_{key}",
+            lambda m=m: model_statistics(m, n_null=cfg.n_null, n_boot=cfg.n_boot, seed=seed),
+            log,
+        )
+        for key, m in models.items()
+    }
+    at3 = _json_part(run, "rank_check_at3", lambda: st.rank_check_synthetic(seed=seed), log)
     from .hardness import hardness_summary
 
     summary: dict[str, Any] = {
@@ -246,14 +230,7 @@ def run_applicability(
         },
     }
     summary["comparison"] = comparison_rows(model_stats)
-    atomic_write_json(out / "summary.json", summary)
-    if report:
-        from .report import write_applicability_report
-
-        t = time.perf_counter()
-        write_applicability_report(out / "report.html", summary, models, gp, dec, fits)
-        log(f"report: done in {time.perf_counter() - t:.1f} s")
-    return summary
+    return summary, (models, gp, dec, fits)
 
 
 # ------------------------------------------------------------------------------------------
