@@ -20,6 +20,10 @@ EXPERIMENTS = {
         "hessrmt.experiments.applicability.cli",
         "Baskerville, Granziol & Keating (arXiv 2102.06740): GOE statistics of network Hessians",
     ),
+    "gan": (
+        "hessrmt.experiments.gan.cli",
+        "Baskerville, Keating, Mezzadri & Najnudel (arXiv 2101.02524): GAN spin-glass theory",
+    ),
 }
 
 

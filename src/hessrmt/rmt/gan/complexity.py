@@ -211,3 +211,50 @@ def theta_map(
     np.maximum.at(cell, (i[keep], j[keep]), f.ravel()[keep])
     cell = np.maximum.accumulate(np.maximum.accumulate(cell, axis=0), axis=1)
     return ThetaMap(u_d, u_g, cell)
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdSweep:
+    """theta_D, theta_G (and whether each sits on the grid edge) along one swept parameter."""
+
+    parameter: str
+    values: np.ndarray
+    theta_d: np.ndarray
+    theta_g: np.ndarray
+    d_at_edge: np.ndarray
+    g_at_edge: np.ndarray
+
+
+def threshold_sweep(
+    p: int,
+    q: int,
+    *,
+    kappa: float | np.ndarray,
+    sigma_z: float | np.ndarray,
+    x: np.ndarray,
+    x1: np.ndarray,
+    nodes: int = 200,
+    progress: Iterable | None = None,
+) -> ThresholdSweep:
+    """Thresholds along sigma_z (array ``sigma_z``, scalar ``kappa``) or along kappa (array
+    ``kappa``, scalar ``sigma_z``). For each value: one exponent grid (one density per x1,
+    L(x) for all x at once) and the grid-free minima of :func:`thresholds`."""
+    s_arr, k_arr = np.atleast_1d(sigma_z), np.atleast_1d(kappa)
+    if s_arr.size > 1 and k_arr.size > 1:
+        raise InputError("sweep either sigma_z or kappa, not both")
+    parameter, values = ("kappa", k_arr) if k_arr.size > 1 else ("sigma_z", s_arr)
+    out = np.full((4, values.size), np.nan)
+    it = range(values.size) if progress is None else progress(range(values.size))
+    for i in it:
+        s = float(s_arr[0] if parameter == "kappa" else values[i])
+        k = float(values[i] if parameter == "kappa" else k_arr[0])
+        c = GanConstants.of(p, q, s, k)
+        grid = exponent_grid(c, x, x1, nodes=nodes)
+        td, tg = thresholds(grid)
+        out[:, i] = (
+            td,
+            tg,
+            float(np.isclose(td, c.d_of(x[-1], x1[-1]))),
+            float(np.isclose(tg, c.g_of(x[0]))),
+        )
+    return ThresholdSweep(parameter, values.astype(float), out[0], out[1], out[2] > 0, out[3] > 0)
