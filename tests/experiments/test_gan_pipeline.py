@@ -59,3 +59,15 @@ def test_rank_correlation_rejects_and_accepts_known_answers() -> None:
     c = rank_correlation(theta, noise, rng, n_boot=300)
     assert c["low"] < 0 < c["high"]
     assert rank_correlation(np.ones(8), up, rng)["rho"] is None
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys) -> None:
+    from hessrmt.cli.main import main
+
+    rc = main(["reproduce", "gan", "--quick", "--out", str(tmp_path / "r"),
+               "--data-root", str(tmp_path / "missing")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("hessrmt: error:") and "\n" not in err
+    assert not (tmp_path / "r").exists()
+    rc = main(["reproduce", "gan", "--quick", "--seed", "-1"])
+    assert rc == 2
