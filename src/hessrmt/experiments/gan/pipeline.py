@@ -56,6 +56,11 @@ CASES: dict[str, tuple[float, float, float, float]] = {
 }
 
 
+#: Fewest settings (sigma_z or kappa values) for which a trend verdict is given: with fewer,
+#: Spearman's rho takes only a handful of values and its bootstrap interval is degenerate.
+MIN_SETTINGS = 5
+
+
 @dataclasses.dataclass(frozen=True)
 class GanConfig:
     """Everything that determines the numbers (its fingerprint guards the checkpoints)."""
@@ -93,7 +98,7 @@ def quick_config(seed: int = 0) -> GanConfig:
         logdet_sizes=(40, 80, 160), logdet_samples=30, logdet_x=(-4.0, -1.0, 1.5),
         p=5, q=5, kappa=0.9, sigma_z=1.0, x_points=300, x1_points=8, u_points=120, nodes=120,
         sigma_grid=tuple(np.logspace(-5, 2, 5).tolist()), kappa_grid=(0.1, 0.5, 0.9),
-        pq_variants=(), gan_repetitions=2, gan_epochs=2,
+        pq_variants=(), gan_repetitions=3, gan_epochs=2, gan_images=512,
     )  # fmt: skip
 
 
@@ -230,6 +235,8 @@ def _gan_summary(cfg: GanConfig, gan: dict[str, Any], sweeps: dict[str, Any]) ->
             corr = rank_correlation(np.asarray(th[theta], dtype=float), table, rng)
             if corr["rho"] is None:
                 verdict = "undefined (the threshold does not vary on this grid)"
+            elif corr["n_settings"] < MIN_SETTINGS:
+                verdict = f"not decided (only {corr['n_settings']} settings; need {MIN_SETTINGS})"
             elif corr["low"] is not None and corr["low"] > 0:
                 verdict = "seen"
             elif corr["high"] is not None and corr["high"] < 0:
