@@ -243,6 +243,9 @@ def _gan_summary(cfg: GanConfig, gan: dict[str, Any], sweeps: dict[str, Any]) ->
                 verdict = "opposite"
             else:
                 verdict = "not seen (the interval contains 0)"
+            edge = np.asarray(th[f"{theta}_at_grid_edge"], dtype=bool)
+            if edge.any():
+                verdict += f"; {int(edge.sum())} of {edge.size} thresholds on the grid edge"
             out["correlations"][f"{sweep}: {loss} vs {theta}"] = {
                 **corr, "verdict": verdict, "theta": th[theta],
                 "mean_loss": table.mean(axis=1).tolist(), "values": values,
