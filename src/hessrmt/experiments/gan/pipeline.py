@@ -110,7 +110,7 @@ def full_config(seed: int = 0) -> GanConfig:
         p=5, q=5, kappa=0.9, sigma_z=1.0, x_points=2000, x1_points=100, u_points=500, nodes=200,
         sigma_grid=tuple(np.logspace(-5, 2, 60).tolist()),
         kappa_grid=tuple(np.linspace(0.05, 0.95, 19).tolist()),
-        pq_variants=((3, 3), (3, 7), (7, 3), (7, 7)), gan_repetitions=10, gan_epochs=10,
+        pq_variants=((3, 3), (3, 7), (7, 3), (7, 7)), gan_repetitions=5, gan_epochs=5,
     )  # fmt: skip
 
 
