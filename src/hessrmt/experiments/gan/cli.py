@@ -31,6 +31,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         import dataclasses
 
         cfg = dataclasses.replace(cfg, data_root=args.data_root)
+    if not args.quick:
+        import sys
+
+        sys.stderr.write(
+            "gan: full run, estimated 4-7 hours on one core (docs/reproductions/gan.md); every "
+            "part is checkpointed, rerun the same command to resume\n"
+        )
     t0 = time.perf_counter()
     s = pipeline.run(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     ok = sum(
