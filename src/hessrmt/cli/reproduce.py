@@ -32,6 +32,10 @@ EXPERIMENTS = {
         "hessrmt.experiments.beyond_rmt.cli",
         "Granziol (arXiv 2006.07721): product / percolated laws, family fits, atoms at zero",
     ),
+    "gan": (
+        "hessrmt.experiments.gan.cli",
+        "Baskerville, Keating, Mezzadri & Najnudel (arXiv 2101.02524): GAN spin-glass theory",
+    ),
 }
 
 

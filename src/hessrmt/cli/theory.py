@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hessrmt.cli import theory_gan
 from hessrmt.errors import InputError
 
 
@@ -181,6 +182,11 @@ THEORIES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         "Wishart + Wigner Hessian at a critical point (Pennington & Bahri, ICML 2017): "
         "density, index, critical energy",
         _add_pennington_bahri,
+    ),
+    "gan": (
+        "GAN spin glass (Baskerville et al., arXiv 2101.02524): Hessian density "
+        "(--b --b1 --x1) or complexity and thresholds theta_D, theta_G (--p --q --sigma-z)",
+        theory_gan.add_arguments,
     ),
 }
 
