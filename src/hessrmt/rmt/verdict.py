@@ -11,9 +11,10 @@ at either end, where the density vanishes and unfolding fails) is *the* selectio
 reported next to the verdict (mean r~, distributions, Sigma^2, Delta_3, Brody q) uses exactly
 these levels.
 
-**Unfolding: local, per spectrum.** Spacings s_i are divided by their running mean over the
-2 W + 1 = 51 spacings around them (W = :data:`UNFOLD_HALF_WINDOW`; the window is shifted, not
-shrunk, at the ends) and cumulated: xi_{i+1} - xi_i = s_i / <s>_local. This needs no pooling
+**Unfolding: local, per spectrum.** Spacings s_i are divided by the local mean spacing, the
+slope of a cubic least-squares fit of the levels against their index over the 2 W + 1 = 51
+levels around them (Savitzky-Golay; W = :data:`UNFOLD_HALF_WINDOW`), and cumulated:
+xi_{i+1} - xi_i = s_i / <s>_local (:func:`local_unfold`). This needs no pooling
 across spectra. Pooled-batch unfolding (Baskerville et al.) is *not* used: with a handful of
 spectra the pooled counting function fluctuates as much as the levels being unfolded, and the
 resulting histograms cannot tell GOE from Poisson (issue 11: TV distance 0.26-0.35 to GOE and
@@ -68,6 +69,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from scipy.signal import savgol_filter
 
 from hessrmt.errors import InputError
 from hessrmt.rmt.ensembles.gaussian import beta_hermite_eigenvalues
@@ -175,14 +177,23 @@ class Verdict:
 
 
 def local_unfold(levels: np.ndarray, half_window: int = UNFOLD_HALF_WINDOW) -> np.ndarray:
-    """Unfolded levels xi (xi_0 = 0): spacings divided by their running mean over 2W + 1
-    spacings (window shifted inside the spectrum at its ends), then cumulated."""
-    s = np.diff(np.asarray(levels, dtype=np.float64))
+    """Unfolded levels xi (xi_0 = 0) of one sorted segment: each spacing divided by the local
+    mean spacing, then cumulated. The local mean spacing is the slope d lambda / d i of a cubic
+    least-squares fit of the levels against their index over 2W + 1 levels (Savitzky-Golay,
+    exact for a cubic staircase, so a curved density leaves no O(W^2) bias), averaged at the two
+    ends of the spacing; where that slope is below 0.3 x the running mean of the spacings
+    (noise in a very irregular segment) the running mean is used."""
+    lam = np.asarray(levels, dtype=np.float64)
+    s = np.diff(lam)
     n = s.size
     width = min(2 * half_window + 1, n)
     c = np.concatenate(([0.0], np.cumsum(s)))
     lo = np.clip(np.arange(n) - half_window, 0, n - width)
     mean = (c[lo + width] - c[lo]) / width
+    if lam.size >= 2 * half_window + 1:
+        slope = savgol_filter(lam, 2 * half_window + 1, 3, deriv=1, mode="interp")
+        local = 0.5 * (slope[:-1] + slope[1:])
+        mean = np.where(local > 0.3 * mean, local, mean)
     if np.any(mean <= 0):
         raise InputError("cannot unfold a segment with zero local spacing; merge degeneracies")
     return np.concatenate(([0.0], np.cumsum(s / mean)))
@@ -404,8 +415,8 @@ def class_verdict(
             "uses these levels"
         ),
         unfolding=(
-            f"local, per spectrum: spacings over their running mean of {2 * UNFOLD_HALF_WINDOW + 1}"
-            " spacings (no pooling across spectra: a handful of pooled spectra cannot tell GOE "
+            f"local, per spectrum: spacings over the slope of a cubic fit of level vs index over "
+            f"{2 * UNFOLD_HALF_WINDOW + 1} levels (no pooling across spectra: a handful of pooled spectra cannot tell GOE "
             "from Poisson)"
         ),
         spacings=spac,
