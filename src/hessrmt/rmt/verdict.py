@@ -411,13 +411,13 @@ def class_verdict(
         rule=VERDICT_RULE,
         selection=(
             f"bulk segments with >= {MIN_SEGMENT} levels, central {1 - 2 * EDGE_DROP:.0%} of each "
-            f"({k_data} levels in {len(segs)} segments); every statistic next to the verdict "
+            f"({k_data} levels in {len(segs)} segment(s)); every statistic next to the verdict "
             "uses these levels"
         ),
         unfolding=(
             f"local, per spectrum: spacings over the slope of a cubic fit of level vs index over "
-            f"{2 * UNFOLD_HALF_WINDOW + 1} levels (no pooling across spectra: a handful of pooled spectra cannot tell GOE "
-            "from Poisson)"
+            f"{2 * UNFOLD_HALF_WINDOW + 1} levels (no pooling across spectra: a handful of pooled "
+            "spectra cannot tell GOE from Poisson)"
         ),
         spacings=spac,
     )
