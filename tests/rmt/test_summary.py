@@ -117,3 +117,17 @@ def test_too_few_usable_eigenvalues() -> None:
         summarize_spectrum(np.concatenate([np.arange(1.0, 9.0), np.zeros(100)]))
     with pytest.raises(InputError):
         summarize_spectrum(np.array([]))
+
+
+def test_tiny_lapack_zeros_are_zeros_and_a_dominating_value_is_refused() -> None:
+    """Exact zero blocks come back from LAPACK as ~1e-50: zeros, not a reason to refuse (as a
+    real softmax Hessian on MNIST showed); a single 1e308 above ~1 values is refused (issue 19)."""
+    rng = np.random.default_rng(11)
+    bulk = beta_hermite_eigenvalues(300, 1, rng=rng) + 3.0
+    tiny = 1e-50 * rng.standard_normal(100)
+    s = summarize_spectrum(np.concatenate([bulk, tiny]), **FAST)
+    assert s.n_zero_roundoff == 100 and s.n_bulk == 300
+    with pytest.raises(InputError, match="remove the dominating"):
+        summarize_spectrum(np.append(bulk, 1e308), **FAST)
+    with pytest.raises(InputError, match="remove the dominating"):
+        summarize_spectrum(np.append(bulk, [1e300, 2e300]), **FAST)
