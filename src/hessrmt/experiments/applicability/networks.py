@@ -119,6 +119,15 @@ def _features(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
         return model[:-1](xb.to(next(model.parameters()).dtype)).reshape(xb.shape[0], -1)
 
 
+def _is_softmax_regression(model: nn.Module) -> bool:
+    """A Sequential whose only parameters are those of its last, Linear layer."""
+    return (
+        isinstance(model, nn.Sequential)
+        and isinstance(model[-1], nn.Linear)
+        and not any(True for _ in model[:-1].parameters())
+    )
+
+
 def _rank_bound_softmax(xb: torch.Tensor, n_classes: int) -> int:
     x = xb.reshape(xb.shape[0], -1).double()
     xt = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], dim=1)
@@ -223,7 +232,7 @@ def compute_model_spectra(
                     for p in precisions:
                         rows[p].append(_eig(M, p))
                     xb = torch.cat([b[0] for b in item])
-                    if spec.key == "logreg" and ds.task == "classification":
+                    if _is_softmax_regression(model) and ds.task == "classification":
                         feats = _features(model, xb)
                         rb.append(_rank_bound_softmax(feats, n_out))
                         if state == "untrained" and curvature == "hessian":

@@ -350,7 +350,7 @@ def model_statistics(m: Any, *, n_null: int = 100, n_boot: int = 200, seed: int 
     rank = None
     for key, v in variants.items():
         if key.endswith("/batch/float64") and "/hessian/" in key and "rank" in v:
-            if m.spec["key"] == "logreg":  # softmax regression (raw or pooled pixels)
+            if "logreg" in (m.spec["model"], m.spec["key"]):  # softmax regression
                 C = m.dataset["n_outputs"]
                 b = m.spec["spectrum_batch_size"]
                 P = m.n_params
