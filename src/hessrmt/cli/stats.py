@@ -111,7 +111,8 @@ def format_table(d: dict[str, Any], warnings: tuple[str, ...] = ()) -> str:
         ),
         (
             "KS vs Poisson",
-            f"D = {_fmt(d['ks_poisson']['statistic'])}, p = {_fmt(d['ks_poisson']['pvalue'], 3)}",
+            f"D = {_fmt(d['ks_poisson']['statistic'])}, p = {_fmt(d['ks_poisson']['pvalue'], 3)} "
+            "(r~ only; not in the verdict)",
         ),
         (
             "fitted beta",
