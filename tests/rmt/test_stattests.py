@@ -274,3 +274,16 @@ def test_ratio_test_input_errors() -> None:
         ratio_test(np.arange(30.0), null_window=0.0)
     with pytest.raises(InputError):
         ratio_test([np.arange(30.0), np.zeros((2, 3))])
+
+
+def test_ks_part_of_the_ratio_rule_can_fire_with_100_null_replicates() -> None:
+    """issue 11: with 100 replicates the simulated p-value stops at 1/101 > 1e-3, so a
+    picket-fence / Poisson mixture with GOE's mean ratio was called GOE; the rule now uses the
+    reachable decorrelated asymptotic p-value there."""
+    rng = np.random.default_rng(0)
+    levels = np.cumsum(np.where(rng.random(3000) < 0.4, 1.0, rng.exponential(1.0, 3000)))
+    res = ratio_test(levels, rng=0, n_null=100, n_boot=0)
+    assert abs(res.mean_ratio - 0.5307) < 3 * res.mean_ratio_se + 0.01  # looks GOE by its mean
+    assert res.ks_goe.pvalue >= 1 / 101 - 1e-12  # the simulated p-value's floor
+    assert res.ks_goe.pvalue_decorrelated < 1e-3
+    assert res.verdict != "GOE"

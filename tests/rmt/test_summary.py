@@ -49,11 +49,18 @@ def test_zeros_and_outliers_are_excluded_and_ratios_do_not_span_the_hole() -> No
     assert s.n_outliers == 2 and s.n_outliers_high == 1 and s.n_outliers_low == 1
     assert s.excluded["zeros"] == 80 and s.excluded["outliers"] == 2
     assert s.n_bulk == 400
-    # identity: the summary's <r~> is the ratio test of the negative and positive bulk parts
+    # identity: the summary's <r~> is the ratio test of the selection (central 80 % of the
+    # negative and positive bulk parts; issue 11: one selection for everything next to the
+    # verdict, which was not the case before) and equals the verdict's own <r~>
     g = np.sort(genuine)
-    expected = ratio_test_segments([[g[g < 0], g[g > 0]]], rng=3, n_null=0, n_boot=0)
+    neg, pos = g[g < 0], g[g > 0]
+    sel = [x[x.size // 10 : x.size - x.size // 10] for x in (neg, pos)]
+    expected = ratio_test_segments([sel], rng=3, n_null=0, n_boot=0)
     assert s.mean_ratio == pytest.approx(expected.mean_ratio, rel=1e-14)
-    assert s.n_ratios == expected.n_ratios == 400 - 4
+    assert s.n_ratios == expected.n_ratios == sum(x.size for x in sel) - 4
+    stats = s.verdict_tests["statistics"]["mean_ratio"][0]
+    assert s.mean_ratio == pytest.approx(stats, rel=1e-12)
+    assert s.outliers["high"] == [10.0] and s.outliers["low"] == [-9.0]
     lo, hi = s.bulk_edges
     assert lo == g[0] and hi == g[-1]
 
@@ -110,3 +117,17 @@ def test_too_few_usable_eigenvalues() -> None:
         summarize_spectrum(np.concatenate([np.arange(1.0, 9.0), np.zeros(100)]))
     with pytest.raises(InputError):
         summarize_spectrum(np.array([]))
+
+
+def test_tiny_lapack_zeros_are_zeros_and_a_dominating_value_is_refused() -> None:
+    """Exact zero blocks come back from LAPACK as ~1e-50: zeros, not a reason to refuse (as a
+    real softmax Hessian on MNIST showed); a single 1e308 above ~1 values is refused (issue 19)."""
+    rng = np.random.default_rng(11)
+    bulk = beta_hermite_eigenvalues(300, 1, rng=rng) + 3.0
+    tiny = 1e-50 * rng.standard_normal(100)
+    s = summarize_spectrum(np.concatenate([bulk, tiny]), **FAST)
+    assert s.n_zero_roundoff == 100 and s.n_bulk == 300
+    with pytest.raises(InputError, match="remove the dominating"):
+        summarize_spectrum(np.append(bulk, 1e308), **FAST)
+    with pytest.raises(InputError, match="remove the dominating"):
+        summarize_spectrum(np.append(bulk, [1e300, 2e300]), **FAST)

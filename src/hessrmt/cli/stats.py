@@ -57,6 +57,35 @@ def _fmt(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
+def _outliers(d: dict[str, Any]) -> str:
+    out = d.get("outliers") or {}
+    vals = [*out.get("low", []), *out.get("high", [])]
+    if not vals:
+        return str(d["n_outliers"])
+    shown = ", ".join(_fmt(float(v)) for v in vals[:6]) + (", ..." if len(vals) > 6 else "")
+    return f"{d['n_outliers']} at {shown}"
+
+
+def _test_rows(vt: dict[str, Any]) -> list[tuple[str, str]]:
+    """One row per class: its smallest Holm-adjusted p-value and the statistic behind it."""
+    if "tests" not in vt:
+        return [("verdict tests", vt.get("skipped", "not run"))]
+    rows = []
+    for name, t in vt["tests"].items():
+        adj = t["holm_adjusted"]
+        worst = min(adj, key=adj.get)
+        state = "consistent" if t["consistent"] else f"rejected by {worst.replace('_', ' ')}"
+        rows.append((f"vs {name}", f"min Holm p = {_fmt(adj[worst], 3)} ({state})"))
+    rows.append(
+        (
+            "tests",
+            f"5 per class, Holm, family-wise alpha = {vt['alpha']:g}; "
+            f"{vt['n_null']} null replicates per class, F-tail p-values",
+        )
+    )
+    return rows
+
+
 def format_table(d: dict[str, Any], warnings: tuple[str, ...] = ()) -> str:
     """Readable text table of a summary dict."""
     ref = d["reference"]
@@ -68,7 +97,7 @@ def format_table(d: dict[str, Any], warnings: tuple[str, ...] = ()) -> str:
             f"{_fmt(d['zero_fraction'])} ({d['n_zero_exact']} exact, "
             f"{d['n_zero_roundoff']} round-off)",
         ),
-        ("outliers", d["n_outliers"]),
+        ("outliers", _outliers(d)),
         ("bulk edges", f"[{_fmt(d['bulk_edges'][0])}, {_fmt(d['bulk_edges'][1])}]"),
         ("mean r~", f"{_fmt(d['mean_ratio'])} +- {_fmt(d['mean_ratio_se'], 2)}"),
         (
@@ -77,18 +106,25 @@ def format_table(d: dict[str, Any], warnings: tuple[str, ...] = ()) -> str:
         ),
         (
             "KS vs GOE",
-            f"D = {_fmt(d['ks_goe']['statistic'])}, p = {_fmt(d['ks_goe']['pvalue'], 3)}",
+            f"D = {_fmt(d['ks_goe']['statistic'])}, p = {_fmt(d['ks_goe']['pvalue'], 3)} "
+            "(r~ only; not in the verdict)",
         ),
         (
             "KS vs Poisson",
-            f"D = {_fmt(d['ks_poisson']['statistic'])}, p = {_fmt(d['ks_poisson']['pvalue'], 3)}",
+            f"D = {_fmt(d['ks_poisson']['statistic'])}, p = {_fmt(d['ks_poisson']['pvalue'], 3)} "
+            "(r~ only; not in the verdict)",
         ),
         (
             "fitted beta",
             f"{_fmt(d['beta_fit']['beta'], 3)} "
             f"[{_fmt(d['beta_fit']['low'], 3)}, {_fmt(d['beta_fit']['high'], 3)}]",
         ),
-        ("Brody q", _fmt(d["brody_q"], 3)),
+        (
+            "Brody q",
+            f"{_fmt(d['brody_q'], 3)} [{_fmt(d['brody_q_interval'][0], 3)}, "
+            f"{_fmt(d['brody_q_interval'][1], 3)}] (95%)",
+        ),
+        *_test_rows(d.get("verdict_tests") or {}),
         ("verdict", d["verdict"]),
         (
             "excluded",
@@ -98,7 +134,14 @@ def format_table(d: dict[str, Any], warnings: tuple[str, ...] = ()) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
-    lines.append("statistics on the bulk: zeros and outliers excluded")
+    vt = d.get("verdict_tests") or {}
+    lines.append(
+        "statistics on one selection: " + vt["selection"]
+        if "selection" in vt
+        else "statistics on the bulk: zeros and outliers excluded"
+    )
+    if "unfolding" in vt:
+        lines.append(f"unfolding: {vt['unfolding']}")
     lines += [f"warning: {w}" for w in warnings]
     return "\n".join(lines)
 

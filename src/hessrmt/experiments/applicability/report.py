@@ -265,7 +265,7 @@ def findings(summary: dict[str, Any]) -> list[str]:
         for vk, vv in v.items():
             verdict = (vv.get("tests") or {}).get("verdict")
             if verdict and verdict != "GOE":
-                rc = vv["relative_cut"]
+                rc = vv["tests"]  # the verdict's own level selection (issue 11)
                 out.append(
                     f"{key} {vk}: verdict {verdict} (<r~> = {_fmt(rc['mean_ratio'], 4)} ± "
                     f"{_fmt(rc['mean_ratio_se'], 4)}; GOE 0.5307, Poisson 0.3863), where the "
@@ -342,6 +342,11 @@ def write_applicability_report(
                 f"<li><b>{html.escape(key)} {html.escape(vk)}</b>: {html.escape(v['statement'])}"
                 f" — check {ok}: non-zero counts {v['nonzero_per_batch'][:8]} vs bounds "
                 f"{v['bound_per_batch'][:8]}.</li>"
+            )
+    for key, ms in (summary.get("models") or {}).items():
+        for kv in (ms.get("kronecker") or {}).values():
+            rank_lines.append(
+                f"<li><b>{html.escape(key)} Kronecker</b>: {html.escape(kv['statement'])}</li>"
             )
     at3 = summary["rank_check"]["synthetic_AT3"]
     rank_lines.append(

@@ -350,3 +350,31 @@ def rank_check_synthetic(
         "float32_above_rel_1e-9": count_nonzero(e32, rtol=1e-9),
         "seed": seed,
     }
+
+
+def untrained_softmax_kronecker(X: np.ndarray, n_classes: int) -> np.ndarray:
+    """Eigenvalues of the summed-loss softmax-regression Hessian at equal logits, sorted.
+
+    H = sum_i (diag(p_i) - p_i p_i^T) (x) x~_i x~_i^T with x~_i = [x_i, 1] (parameters ordered
+    class-major, as :func:`softmax_batch_hessian`). With equal logits p_i = 1/C for every i,
+    so H = (I/C - 1 1^T / C^2) (x) X~^T X~: a Kronecker product, whose eigenvalues are the
+    products of the factors' eigenvalues (Horn & Johnson, Topics in Matrix Analysis, Thm 4.2.12):
+    1/C (C - 1 times) and 0 for the first factor, so the spectrum is C - 1 copies of the
+    eigenvalues of X~^T X~ / C plus zeros. Not GOE by construction: every level is (C - 1)-fold
+    degenerate; a random initialisation (logits ~ 1/sqrt(d)) only splits the copies slightly.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    xt = np.hstack([X.reshape(X.shape[0], -1), np.ones((X.shape[0], 1))])
+    gram = np.linalg.eigvalsh(xt.T @ xt)
+    first = np.concatenate([np.full(n_classes - 1, 1.0 / n_classes), [0.0]])
+    return np.sort(np.outer(first, gram).ravel())
+
+
+def kronecker_deviation(eigs: np.ndarray, X: np.ndarray, n_classes: int) -> float:
+    """max |lambda_k - kron_k| / max |lambda| between sorted measured eigenvalues and
+    :func:`untrained_softmax_kronecker` (0 to round-off at exactly equal logits)."""
+    e = np.sort(np.asarray(eigs, dtype=np.float64).ravel())
+    k = untrained_softmax_kronecker(X, n_classes)
+    if e.size != k.size:
+        raise InputError(f"{e.size} eigenvalues given for a Hessian of size {k.size}")
+    return float(np.max(np.abs(e - k)) / np.max(np.abs(e)))
