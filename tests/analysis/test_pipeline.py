@@ -192,7 +192,14 @@ def test_true_default_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
     assert summary["batch"]["n_spectra"] == AnalysisConfig().batch_hessians
     assert summary["training"]["train_accuracy"] > 0.5
     for name in ("trained", "init", "batch", "ggn", "residual"):
-        assert summary[name]["verdict"] in ("GOE", "GUE", "GSE", "Poisson", "intermediate")
+        assert summary[name]["verdict"] in (
+            "GOE",
+            "GUE",
+            "GSE",
+            "Poisson",
+            "intermediate",
+            "inconclusive",
+        )
     assert "verdict" in out and "report.html" in out
 
 

@@ -43,6 +43,7 @@ th{background:#f0f3f6}caption{text-align:left;font-weight:600;padding:4px 0}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .verdict-GOE{color:#1a7f37;font-weight:600}.verdict-Poisson{color:#cf222e;font-weight:600}
 .verdict-intermediate{color:#9a6700;font-weight:600}
+.verdict-inconclusive{color:#57606a;font-weight:600}
 pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:.85rem}
 """
 
@@ -97,7 +98,7 @@ def format_cell(value: Any) -> tuple[str, bool]:
             return f"{value:.4g}", True
         return f"{value:.4f}", True
     text = html.escape(str(value))
-    if text in ("GOE", "GUE", "GSE", "Poisson", "intermediate"):
+    if text in ("GOE", "GUE", "GSE", "Poisson", "intermediate", "inconclusive"):
         return f'<span class="verdict-{text}">{text}</span>', False
     return text, False
 
