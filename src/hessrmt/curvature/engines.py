@@ -44,20 +44,30 @@ except ImportError:  # pragma: no cover - torch < 2.3
 
 #: Recorded in every operator's conventions: which attention kernel products use.
 ATTENTION_KERNEL = (
-    "math scaled-dot-product attention during products (the fused flash / memory-efficient "
-    "kernels have no double backward)"
+    "math scaled-dot-product attention and no nn.MultiheadAttention fast path during products "
+    "(the fused kernels have no double backward / forward-mode derivative)"
 )
 
 
 @contextlib.contextmanager
 def curvature_kernels() -> Iterator[None]:
-    """Route ``scaled_dot_product_attention`` through the math kernel for the duration (a
-    scoped setting, restored on exit): it supports double backward and forward-mode AD."""
-    if sdpa_kernel is None:  # pragma: no cover
-        yield
-        return
-    with sdpa_kernel([SDPBackend.MATH]):
-        yield
+    """Route ``scaled_dot_product_attention`` through the math kernel, and switch off the
+    fused inference fast path of ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``
+    (``torch.backends.mha``: its kernels have no forward-mode derivative), for the duration;
+    both settings are restored on exit."""
+    mha = getattr(torch.backends, "mha", None)
+    fast = mha.get_fastpath_enabled() if mha is not None else None
+    try:
+        if mha is not None:
+            mha.set_fastpath_enabled(False)
+        if sdpa_kernel is None:  # pragma: no cover
+            yield
+        else:
+            with sdpa_kernel([SDPBackend.MATH]):
+                yield
+    finally:
+        if mha is not None:
+            mha.set_fastpath_enabled(fast)
 
 
 @dataclasses.dataclass
