@@ -7,7 +7,9 @@ Not a test: run by hand, with the tree's code first on the path::
 The digits MLP of the main job (P = 2,760, float64, 1,797 samples in batches of 128): median
 wall time of one HVP (k = 1) and of one block of 10 (transposed (10, P) rows, as Lanczos and SLQ
 pass them) for every HVP engine, the HVP of the same MLP in float32, and one dense Hessian
-(``dense_matrix``, default chunks). One thread, so the 2-core machine's load matters less.
+(``dense_matrix``, default chunks). One thread; CPU time of that thread, so the 2-core
+machine's load matters less. To compare two versions, run both alternately on the same
+machine (``PYTHONPATH=<other tree>/src``).
 """
 
 from __future__ import annotations
@@ -24,19 +26,23 @@ from hessrmt.nn.data import to_batches
 from hessrmt.nn.zoo import build_model
 
 
-def _median(fn, repeats: int) -> float:
-    fn()  # warm-up
+def _median(fn, repeats: int, warm_up: bool = True) -> float:
+    """Median CPU time of this thread (``time.thread_time``: one thread, so it is the work
+    done, much less sensitive than wall time to other jobs on a shared machine)."""
+    if warm_up:
+        fn()
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.thread_time() - t0)
     return statistics.median(times)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--dense-repeats", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(1)
     data = load_dataset("digits", seed=0)
@@ -60,7 +66,7 @@ def main() -> None:
                 f"{t10 * 1e3:7.1f} ms"
             )
     op = HessianOperator(model, loss, batches, dtype=torch.float64)
-    td = _median(lambda: dense_matrix(op), 3)
+    td = _median(lambda: dense_matrix(op), args.dense_repeats, warm_up=False)
     print(f"float64  dense Hessian (auto, default chunks): {td:.2f} s")
 
 

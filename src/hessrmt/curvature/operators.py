@@ -50,7 +50,9 @@ runs through the math kernel during products (``attention`` in :meth:`convention
 
 The data loop and the per-batch records are :mod:`hessrmt.curvature.batches`; both construction
 modes (model + loss, or functions) are normalised to one pair of functions at build time by
-:mod:`hessrmt.curvature.objective`.
+:mod:`hessrmt.curvature.objective`; how a block of k vectors is served (column chunks, kept
+buffers) is :mod:`hessrmt.curvature.blocks`. The operator algebra (``A + B``, ``a * A``,
+``A @ [parameter-shaped tensors]``, ``A.T``) is :mod:`hessrmt.curvature.linop`'s.
 
 The parameters (and buffers) are copied when the operator is built, cast to ``dtype`` and moved
 to ``device``: the operator is the curvature at THAT point; later changes to the model do not
