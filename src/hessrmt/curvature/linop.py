@@ -41,11 +41,11 @@ def check_dtype(dtype: Any, what: str = "dtype") -> torch.dtype:
     if dtype in (torch.float16, torch.bfloat16):
         raise InputError(
             f"{what} is {str(dtype).replace('torch.', '')}, too few digits for curvature "
-            "(products overflow and lose most digits); pass dtype=torch.float32 or "
-            "torch.float64 (the parameters and data are cast)"
+            "(products overflow and lose most digits); compute in float32 or float64 "
+            "(dtype=torch.float32 casts the parameters and data)"
         )
     if dtype not in SUPPORTED_DTYPES:
-        raise InputError(f"{what} must be torch.float32 or torch.float64, got {dtype}")
+        raise InputError(f"{what} must be float32 or float64 (a torch dtype), got {dtype}")
     return dtype
 
 
