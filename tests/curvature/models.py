@@ -228,7 +228,8 @@ def reference_hessian(
 
     ``method="autograd"`` uses ``torch.autograd.functional.hessian`` instead: needed for
     BatchNorm in TRAIN mode, where ``torch.func.hessian`` (jacfwd of jacrev) returns a wrong
-    matrix in torch 2.13 (off by ~10 %, against finite differences; double backward is right).
+    matrix in torch 2.13 (off by ~10 %, against finite differences; double backward is right),
+    and for ``nn.TransformerEncoderLayer`` (off by ~7 %; see ``test_attention.py``).
 
     All batches are concatenated into one, so no batch weighting is involved: with a mean (or
     weighted-mean) loss this is the full-data mean, with a sum loss the full-data sum. ``names``

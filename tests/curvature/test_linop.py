@@ -51,6 +51,7 @@ def test_sum_scale_and_transpose_against_dense_matrices() -> None:
     assert torch.allclose(V[:, 0] @ a, A @ V[:, 0], atol=1e-14)
     assert torch.allclose(V.T @ a, (A @ V).T, atol=1e-14)
     assert a.T is a and a.transpose() is a
+    assert torch.allclose(sum([a, b, a]) @ V, (2 * A + B) @ V, atol=1e-14)
 
 
 def test_products_come_back_as_tensors_on_the_operator_device_or_numpy_on_request() -> None:
@@ -119,8 +120,11 @@ def test_wrong_input_gives_input_error() -> None:
         with pytest.raises(InputError):
             f()
         assert i >= 0
-    with pytest.raises(TypeError):  # not an operator: Python's own error, no private names
-        op + 1
+    for f in (lambda: op + 1, lambda: op - torch.ones(P), lambda: np.eye(P) + op):
+        with pytest.raises(InputError, match="add operators"):
+            f()
+    with pytest.raises(TypeError):  # anything else: Python's own error, no private names
+        op + "a"
 
 
 def test_dtype_none_is_the_model_dtype_and_half_precisions_are_refused() -> None:
@@ -189,3 +193,13 @@ def test_eigenvalues_of_complex_hermitian_and_non_symmetric_input() -> None:
     A = sym(5, 9).numpy()
     A[0, 1] += 1e-15
     eigenvalues(A)
+
+
+def test_numpy_on_the_left_defers_to_the_operator() -> None:
+    A = sym(4, 6)
+    op = DenseOperator(A)
+    x = np.arange(4.0)
+    out = x @ op  # x^T A = (A x)^T: a torch tensor
+    assert torch.allclose(out, A @ torch.as_tensor(x), atol=1e-14)
+    with pytest.raises(InputError, match="add operators"):
+        np.eye(4) + op

@@ -171,7 +171,7 @@ class StructuredEngine(Engine):
         x, y = batch
         V = {n: torch.zeros_like(t)[None] for n, t in self.target.theta.items()}
         try:  # two samples suffice: the rules depend on shapes and types, not on the size
-            self._batch(x[:2], y[:2], V)
+            self._batch(x[:2] if x.ndim else x, y[:2] if y.ndim else y, V)
         except S.StructuredUnsupported as exc:
             self.failure = f"structured HVP not applicable ({exc})"
 

@@ -10,8 +10,9 @@ and offers what users of SciPy's ``LinearOperator`` and of curvlinops expect:
   parameter's shape, or that shape with a trailing column dimension k, curvlinops' list format),
   which returns a list of the same shapes. Products are torch tensors on the operator's device in
   its dtype; ``matvec(v, numpy=True)`` / ``matmat(V, numpy=True)`` return NumPy arrays.
-* ``A + B``, ``A - B``, ``a * A``, ``A * a``, ``A / a``, ``-A``: lazy sums and scalings
-  (:class:`SumOperator`, :class:`ScaledOperator`), products computed term by term.
+* ``A + B``, ``A - B``, ``a * A``, ``A * a``, ``A / a``, ``-A``, ``sum([A, B, ...])``: lazy
+  sums and scalings (:class:`SumOperator`, :class:`ScaledOperator`), products computed term by
+  term.
 * ``A.T``, ``A.H``, ``A.adjoint()``, ``A.transpose()``: the operator itself (symmetric, real).
 * :meth:`CurvatureOperator.to_scipy`: a :class:`scipy.sparse.linalg.LinearOperator`.
 
@@ -65,6 +66,9 @@ class CurvatureOperator(abc.ABC):
     dtype: torch.dtype
     device: torch.device
     param_shapes: list[torch.Size]
+    #: NumPy defers to the operator's reflected methods (``x @ A``, ``x + A``) instead of
+    #: broadcasting over it element by element
+    __array_ufunc__ = None
 
     def __init__(self, size: int, dtype: torch.dtype, device: torch.device | str) -> None:
         if size <= 0:
@@ -197,15 +201,30 @@ class CurvatureOperator(abc.ABC):
         """The transpose: the operator itself (symmetric)."""
         return self
 
+    def _addend(self, other: Any) -> CurvatureOperator | None:
+        if isinstance(other, CurvatureOperator):
+            return other
+        if isinstance(other, (numbers.Number, torch.Tensor, np.ndarray)):
+            raise InputError(
+                f"cannot add a {type(other).__name__} to an operator: add operators (A + B), "
+                "scale them (a * A), or add a multiple of the identity as "
+                "DenseOperator(c * torch.eye(P))"
+            )
+        return None
+
     def __add__(self, other: Any) -> CurvatureOperator:
-        if not isinstance(other, CurvatureOperator):
-            return NotImplemented
-        return SumOperator(self, other)
+        op = self._addend(other)
+        return NotImplemented if op is None else SumOperator(self, op)
+
+    def __radd__(self, other: Any) -> CurvatureOperator:
+        if isinstance(other, numbers.Number) and not isinstance(other, bool) and other == 0:
+            return self  # sum([A, B, ...]) starts from 0
+        op = self._addend(other)
+        return NotImplemented if op is None else SumOperator(op, self)
 
     def __sub__(self, other: Any) -> CurvatureOperator:
-        if not isinstance(other, CurvatureOperator):
-            return NotImplemented
-        return SumOperator(self, ScaledOperator(other, -1.0))
+        op = self._addend(other)
+        return NotImplemented if op is None else SumOperator(self, ScaledOperator(op, -1.0))
 
     def __mul__(self, other: Any) -> CurvatureOperator:
         if isinstance(other, CurvatureOperator):
