@@ -120,6 +120,10 @@ def test_wrong_input_gives_input_error() -> None:
         with pytest.raises(InputError):
             f()
         assert i >= 0
+    with pytest.raises(InputError, match=r"nn\.Module"):
+        HessianOperator(None, p.loss_fn, p.batches)
+    with pytest.raises(InputError, match="point"):
+        HessianOperator.from_function(lambda th, b: th["w"].sum(), {"w": 1.0}, p.batches)
     for f in (lambda: op + 1, lambda: op - torch.ones(P), lambda: np.eye(P) + op):
         with pytest.raises(InputError, match="add operators"):
             f()

@@ -73,61 +73,20 @@ from hessrmt.curvature import functional as F
 from hessrmt.curvature import structured as S
 from hessrmt.curvature.batches import DataLoop, check_reiterable
 from hessrmt.curvature.blocks import BLOCK_RULE, WORKSPACE_MAX_BYTES, BlockProducts  # noqa: F401
-from hessrmt.curvature.engines import ATTENTION_KERNEL, Target, choose_engine, settle
+from hessrmt.curvature.engines import (  # noqa: F401 - AUTO_RULE documented here too
+    ATTENTION_KERNEL,
+    AUTO_RULE,
+    Target,
+    choose_engine,
+    resolve_hvp,
+    settle,
+)
 from hessrmt.curvature.linop import CurvatureOperator, check_dtype
 from hessrmt.curvature.objective import Objective
 from hessrmt.errors import InputError
 
 ParamSpec = str | re.Pattern[str] | Sequence[str] | None
 Point = Mapping[str, torch.Tensor] | torch.nn.Module | Sequence[tuple[str, torch.Tensor]]
-
-#: Documented rule for ``hvp="auto"``. The Hessian of a plain ``nn.Sequential`` of the layers
-#: :func:`hessrmt.curvature.structured.sequential_plan` lists, with cross-entropy or MSE, uses
-#: the "structured" per-layer forward-over-reverse (no autograd graph). Measured on this project's
-#: shared 2-core CPU, one thread, CPU time (thread_time, interleaved, medians) of one HVP over
-#: one plain reverse-mode gradient over the same batches: MLP 64-10-100-10 (2 x 128, float64)
-#: 1.9 (autograd double backward 2.4-2.6); LeNet (2 x 32, float64) 2.1 (2.6); MLP 20-1000-1000-4
-#: (2 x 16, float32) 1.8 (2.8-2.9); MLP 20-256-256-4 (2 x 128, float32) 2.2 (2.8). For LeNet
-#: 2.1-2.2 is the forward-over-reverse count of convolution passes (11 against the gradient's 5).
-#: Otherwise: on CPU, double backward (MLP 784-64-32-10, P = 52,650, k = 1: 1.45 gradients per
-#: column against 2.96 for the vmapped forward-over-reverse; k = 2: 1.05 vs 1.67; k = 4: 0.75 vs
-#: 1.00; LeNet-5 k = 1: 2.9 vs 3.4; within noise for k >= 8); on GPUs the vmapped
-#: forward-over-reverse, the usual choice there (curvlinops), not measured here (no GPU).
-AUTO_RULE = (
-    "structured (per-layer forward-over-reverse) for supported nn.Sequential models and "
-    "losses; else double-backward on CPU, forward-over-reverse on other devices"
-)
-
-
-_HVP_ALIASES = {
-    "double-backward": "double-backward",
-    "double_backward": "double-backward",
-    "reverse-over-reverse": "double-backward",
-    "forward-over-reverse": "forward-over-reverse",
-    "forward_over_reverse": "forward-over-reverse",
-    "jvp": "forward-over-reverse",
-    "structured": "structured",
-}
-
-
-def _resolve_hvp(hvp: str, device: torch.device, plan: Any) -> str:
-    """The engine name for ``hvp`` (:data:`AUTO_RULE`)."""
-    if hvp == "auto":
-        if plan is not None:
-            return "structured"
-        return "double-backward" if device.type == "cpu" else "forward-over-reverse"
-    if hvp not in _HVP_ALIASES:
-        raise InputError(
-            f"hvp={hvp!r} is not a known strategy; use 'auto', 'double-backward', "
-            "'forward-over-reverse' or 'structured'"
-        )
-    if _HVP_ALIASES[hvp] == "structured" and plan is None:
-        raise InputError(
-            "hvp='structured' needs a HessianOperator of a plain nn.Sequential of Linear, "
-            "Conv2d, ReLU, Tanh, Sigmoid, MaxPool2d, Flatten, Identity or inactive Dropout "
-            "layers with CrossEntropyLoss or MSELoss; use hvp='auto' or 'double-backward'"
-        )
-    return _HVP_ALIASES[hvp]
 
 
 def _named_point(model: torch.nn.Module | None, point: Any) -> list[tuple[str, torch.Tensor]]:
@@ -196,7 +155,7 @@ class EmpiricalRiskOperator(BlockProducts, CurvatureOperator):
             raise InputError(f"block_columns must be a positive int or None, got {block_columns!r}")
         check_reiterable(data)
         fns = _functions or {}
-        if model is not None:
+        if model is not None or "point" not in fns:
             if not isinstance(model, torch.nn.Module):
                 raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
             if not callable(loss_fn):
@@ -297,7 +256,7 @@ class EmpiricalRiskOperator(BlockProducts, CurvatureOperator):
         self.hvp = hvp
         self.loop = DataLoop(data, self.objective)
         target = Target(self._kind, self.objective, self.loop, theta, names, self._slices)
-        engine = choose_engine(target, _resolve_hvp(hvp, self.device, plan), plan)
+        engine = choose_engine(target, resolve_hvp(hvp, self.device, plan), plan)
 
         # One pass over the data: sizes, normalisers, loss; validates every batch and probes
         # the engine on it; the engine is settled here, once.
