@@ -157,6 +157,49 @@ def regression_mlp(seed: int = 0, sizes: tuple[int, ...] = BATCH_SIZES) -> Probl
     return _finish("regression_mlp", model, _split(X, y, sizes), nn.MSELoss(), "regression")
 
 
+class TinyEncoder(nn.Module):
+    """One ``nn.TransformerEncoderLayer`` (d_model 4, 2 heads, feed-forward 6, GELU, LayerNorm)
+    on sequences of length 5, mean-pooled into ``nn.Linear(4, 3)`` (P = 169)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.TransformerEncoderLayer(
+            4, 2, dim_feedforward=6, activation="gelu", batch_first=True
+        )
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x).mean(1))
+
+
+class TinyAttention(nn.Module):
+    """``nn.MultiheadAttention`` (embed 4, 2 heads, dropout 0.1: inactive in eval mode)
+    self-attention with a residual connection, mean-pooled into ``nn.Linear(4, 3)`` (P = 95)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(4, 2, dropout=0.1, batch_first=True)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, _ = self.attn(x, x, x, need_weights=False)
+        return self.head((x + h).mean(1))
+
+
+def transformer_encoder(seed: int = 0, sizes: tuple[int, ...] = BATCH_SIZES) -> Problem:
+    """:class:`TinyEncoder` on random sequences (5 tokens of 4 features), cross-entropy."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    return _finish("transformer_encoder", TinyEncoder(), _class_data(gen, (5, 4), 3, sizes))
+
+
+def multihead_attention(seed: int = 0, sizes: tuple[int, ...] = BATCH_SIZES) -> Problem:
+    """:class:`TinyAttention` on random sequences (5 tokens of 4 features), cross-entropy."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    return _finish("multihead_attention", TinyAttention(), _class_data(gen, (5, 4), 3, sizes))
+
+
 def full_data(
     batches: list[tuple[torch.Tensor, torch.Tensor]],
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,7 +228,8 @@ def reference_hessian(
 
     ``method="autograd"`` uses ``torch.autograd.functional.hessian`` instead: needed for
     BatchNorm in TRAIN mode, where ``torch.func.hessian`` (jacfwd of jacrev) returns a wrong
-    matrix in torch 2.13 (off by ~10 %, against finite differences; double backward is right).
+    matrix in torch 2.13 (off by ~10 %, against finite differences; double backward is right),
+    and for ``nn.TransformerEncoderLayer`` (off by ~7 %; see ``test_attention.py``).
 
     All batches are concatenated into one, so no batch weighting is involved: with a mean (or
     weighted-mean) loss this is the full-data mean, with a sum loss the full-data sum. ``names``

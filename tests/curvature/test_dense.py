@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hessrmt.curvature import DenseMatrixInfo, HessianOperator, dense_matrix, eigenvalues
+from hessrmt.curvature.dense import dense_matrix_with_info
 from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
 from hessrmt.errors import InputError
 from tests.curvature.models import mlp_tanh, reference_hessian, small_cnn
@@ -38,7 +39,7 @@ def test_dense_matrix_reproduces_matrix(chunk_size: int) -> None:
     A, _ = known_spectrum_matrix(40)
     A = (A + A.T) / 2
     op = DenseOperator(A)
-    M, info = dense_matrix(op, chunk_size=chunk_size, return_info=True)
+    M, info = dense_matrix_with_info(op, chunk_size=chunk_size)
     assert torch.equal(M, A)
     assert isinstance(info, DenseMatrixInfo)
     assert info.chunk_size == min(chunk_size, 40)
@@ -53,14 +54,14 @@ def test_symmetrization_and_reported_asymmetry() -> None:
     S = S + S.T
     K = torch.randn(30, 30, generator=gen, dtype=torch.float64)
     K = 1e-3 * (K - K.T)
-    M, info = dense_matrix(Asymmetric(S + K), chunk_size=8, return_info=True)
+    M, info = dense_matrix_with_info(Asymmetric(S + K), chunk_size=8)
     assert torch.allclose(M, S, rtol=0, atol=1e-15)
     assert torch.equal(M, M.T)
     expected_max = float((2 * K).abs().max() / (S + K).abs().max())
     assert info.asymmetry_max == pytest.approx(expected_max, rel=1e-12)
     expected_fro = float(torch.linalg.matrix_norm(2 * K) / (2 * torch.linalg.matrix_norm(S + K)))
     assert info.asymmetry_fro == pytest.approx(expected_fro, rel=1e-12)
-    raw, info_raw = dense_matrix(Asymmetric(S + K), symmetrize=False, return_info=True)
+    raw, info_raw = dense_matrix_with_info(Asymmetric(S + K), symmetrize=False)
     assert torch.equal(raw, S + K)
     assert info_raw.asymmetry_max == pytest.approx(expected_max, rel=1e-12)
 
@@ -69,7 +70,7 @@ def test_symmetrize_block_loop_on_large_matrix() -> None:
     """More than one 1024-block: the blockwise symmetrisation must cover every block pair."""
     gen = torch.Generator().manual_seed(1)
     A = torch.randn(1100, 1100, generator=gen, dtype=torch.float64)
-    M, info = dense_matrix(Asymmetric(A), chunk_size=550, return_info=True)
+    M, info = dense_matrix_with_info(Asymmetric(A), chunk_size=550)
     assert torch.allclose(M, (A + A.T) / 2, rtol=0, atol=0)
     assert info.asymmetry_max == pytest.approx(float((A - A.T).abs().max() / A.abs().max()))
     fro = float(torch.linalg.matrix_norm(A - A.T) / (2 * torch.linalg.matrix_norm(A)))
@@ -81,7 +82,7 @@ def test_memory_budget_chooses_chunk_and_refuses_too_small() -> None:
     op = DenseOperator((A + A.T) / 2)
     P, item = 50, 8
     budget = P * P * item + 10 * 4 * P * item
-    M, info = dense_matrix(op, memory_budget=budget, return_info=True)
+    M, info = dense_matrix_with_info(op, memory_budget=budget)
     assert info.chunk_size == 10
     assert torch.equal(M, op.matrix)
     with pytest.raises(InputError, match="too small"):
@@ -93,7 +94,7 @@ def test_memory_budget_chooses_chunk_and_refuses_too_small() -> None:
 def test_dense_matrix_of_model_operator_with_progress_bar() -> None:
     p = mlp_tanh()
     op = HessianOperator(p.model, p.loss_fn, p.batches)
-    M, info = dense_matrix(op, chunk_size=30, progress=True, return_info=True)
+    M, info = dense_matrix_with_info(op, chunk_size=30, progress=True)
     H = reference_hessian(p)
     assert float((M - H).norm() / H.norm()) < 1e-10
     assert info.asymmetry_max < 1e-13  # double backward: symmetric to round-off
@@ -121,10 +122,10 @@ def test_model_matrix_independent_of_chunking_and_budget(model_problem) -> None:
     assert float((base - H).abs().max()) < 1e-12 * scale
     budgets = [P * P * 8 + 4 * P * 8 * c for c in (5, 32)]
     for kwargs in [{"chunk_size": 5}, {"chunk_size": 13}, *({"memory_budget": b} for b in budgets)]:
-        M, info = dense_matrix(op, return_info=True, **kwargs)
+        M, info = dense_matrix_with_info(op, **kwargs)
         assert float((M - base).abs().max()) <= 1e-14 * scale, kwargs
         assert info.num_chunks == -(-P // info.chunk_size) and info.num_matvecs == P
-    assert dense_matrix(op, memory_budget=budgets[0], return_info=True)[1].chunk_size == 5
+    assert dense_matrix_with_info(op, memory_budget=budgets[0])[1].chunk_size == 5
 
 
 def test_model_eigenvalues_against_torch_func(model_problem) -> None:
@@ -142,14 +143,14 @@ def test_float32_operator_matrix_to_float32_precision(model_problem) -> None:
     while the float64 build is symmetric to ~1e-15."""
     problem, H = model_problem
     op32 = HessianOperator(problem.model, problem.loss_fn, problem.batches, dtype=torch.float32)
-    M32, info32 = dense_matrix(op32, return_info=True)
+    M32, info32 = dense_matrix_with_info(op32)
     assert M32.dtype == torch.float32 and info32.meta.dtype == "float32"
     err = float((M32.double() - H).abs().max() / H.abs().max())
     eps32 = float(torch.finfo(torch.float32).eps)
     assert 0 < err < 300 * eps32
     assert info32.asymmetry_max < 300 * eps32
     op64 = HessianOperator(problem.model, problem.loss_fn, problem.batches)
-    _, info64 = dense_matrix(op64, return_info=True)
+    _, info64 = dense_matrix_with_info(op64)
     assert info64.asymmetry_max < 1e-13 and info64.meta.dtype == "float64"
     w32 = eigenvalues(M32)
     assert w32.dtype == torch.float32
@@ -160,7 +161,7 @@ def test_float32_operator_matrix_to_float32_precision(model_problem) -> None:
 def test_dense_info_saves_and_loads(tmp_path) -> None:
     gen = torch.Generator().manual_seed(3)
     A = torch.randn(12, 12, generator=gen, dtype=torch.float64)
-    _, info = dense_matrix(Asymmetric(A), chunk_size=5, return_info=True)
+    _, info = dense_matrix_with_info(Asymmetric(A), chunk_size=5)
     assert info.asymmetry_max > 0 and info.num_chunks == 3
     info.save(tmp_path / "info")
     back = DenseMatrixInfo.load(tmp_path / "info")
@@ -235,6 +236,6 @@ def test_eigenvalues_of_integer_and_chunk_larger_than_size() -> None:
     assert w.dtype == np.float64
     np.testing.assert_allclose(w, [1.0, 3.0], atol=1e-15)
     A, lam = known_spectrum_matrix(9, seed=5)
-    M, info = dense_matrix(DenseOperator((A + A.T) / 2), chunk_size=100, return_info=True)
+    M, info = dense_matrix_with_info(DenseOperator((A + A.T) / 2), chunk_size=100)
     assert info.chunk_size == 9 and info.num_chunks == 1
     np.testing.assert_allclose(eigenvalues(M).numpy(), lam, atol=1e-13)

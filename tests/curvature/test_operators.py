@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, hessian, jacrev
 
-from hessrmt.curvature import GGNOperator, HessianOperator, ResidualOperator
+from hessrmt.curvature import GGNOperator, HessianOperator, ResidualOperator, blocks
 from hessrmt.curvature import operators as ops
 from hessrmt.errors import DataError, InputError
 from tests.curvature.models import (
@@ -135,15 +135,15 @@ def test_parameter_subsets(hvp: str) -> None:
     def block(sel: list[str]) -> torch.Tensor:
         return sub_hessian(p.model, H, sel)
 
-    op = HessianOperator(p.model, p.loss_fn, p.batches, params=r"^2\.", hvp=hvp)
+    op = HessianOperator(p.model, p.loss_fn, p.batches, select=r"^2\.", hvp=hvp)
     assert op.param_names == ["2.weight", "2.bias"]
     assert rel(dense(op), block(["2.weight", "2.bias"])) < TOL
     # a list in any order gives model order
-    op = HessianOperator(p.model, p.loss_fn, p.batches, params=["4.bias", "0.weight"], hvp=hvp)
+    op = HessianOperator(p.model, p.loss_fn, p.batches, select=["4.bias", "0.weight"], hvp=hvp)
     assert op.param_names == ["0.weight", "4.bias"]
     assert op.param_shapes == [torch.Size([6, 4]), torch.Size([3])]
     assert rel(dense(op), block(["0.weight", "4.bias"])) < TOL
-    op = HessianOperator(p.model, p.loss_fn, p.batches, params="weight$", hvp=hvp)
+    op = HessianOperator(p.model, p.loss_fn, p.batches, select="weight$", hvp=hvp)
     assert rel(dense(op), block([n for n in names if n.endswith("weight")])) < TOL
 
 
@@ -369,9 +369,12 @@ def test_dataloader_and_scipy_export() -> None:
 
 def test_forward_mode_fallback_for_mse_is_announced_and_recorded() -> None:
     p = regression_mlp()
-    op = HessianOperator(p.model, p.loss_fn, p.batches, hvp="forward-over-reverse")
+    # the engine is probed on the data when the operator is built, and chosen then, once
     with pytest.warns(UserWarning, match="falling back to double backward"):
-        M = dense(op)
+        op = HessianOperator(p.model, p.loss_fn, p.batches, hvp="forward-over-reverse")
+    assert op.conventions()["hvp"] == "double-backward"
+    assert "ZeroTensor" in op.conventions()["hvp_note"]
+    M = dense(op)
     assert op.conventions()["hvp"] == "double-backward"
     assert rel(M, reference_hessian(p)) < TOL
 
@@ -404,13 +407,13 @@ def test_mean_over_elements_with_varying_output_shapes() -> None:
 
 def test_conventions_recorded() -> None:
     p = mlp_tanh()
-    op = HessianOperator(p.model, p.loss_fn, p.batches, params="^0", hvp="forward-over-reverse")
+    op = HessianOperator(p.model, p.loss_fn, p.batches, select="^0", hvp="forward-over-reverse")
     c = op.conventions()
     assert c["loss_reduction"] == "mean"
     assert c["mode"] == "eval"
     assert c["dtype"] == "float64"
     assert c["hvp"] == "forward-over-reverse"
-    assert c["params"] == "^0"
+    assert c["select"] == "^0"
     assert c["param_names"] == ["0.weight", "0.bias"]
     assert c["num_data"] == 23 and c["num_batches"] == 3
     assert c["curvature"] == "hessian"
@@ -456,9 +459,9 @@ def test_errors() -> None:
     with pytest.raises(InputError, match="hvp"):
         HessianOperator(m, lf, data, hvp="finite-difference")
     with pytest.raises(InputError, match="matches no"):
-        HessianOperator(m, lf, data, params="^conv")
+        HessianOperator(m, lf, data, select="^conv")
     with pytest.raises(InputError, match="unknown parameter"):
-        HessianOperator(m, lf, data, params=["0.weight", "fc.bias"])
+        HessianOperator(m, lf, data, select=["0.weight", "fc.bias"])
     op = HessianOperator(m, lf, data)
     with pytest.raises(InputError):
         op @ torch.zeros(op.shape[0] + 1, dtype=torch.float64)
@@ -607,7 +610,7 @@ def test_structured_hvp_parameter_subsets_and_frozen_parameters() -> None:
         return sub_hessian(p.model, H, sel)
 
     for spec in (r"^3\.", ["0.weight", "6.bias"], ["9.bias"], "weight$"):
-        op = HessianOperator(p.model, p.loss_fn, p.batches, params=spec)
+        op = HessianOperator(p.model, p.loss_fn, p.batches, select=spec)
         assert op.hvp_strategy == "structured"
         assert rel(dense(op), block(op.param_names)) < TOL, spec
     frozen = copy.deepcopy(p.model)
@@ -652,10 +655,11 @@ def test_structured_hvp_falls_back_exactly_where_it_does_not_apply() -> None:
          torch.randn(n, 5, 2, generator=gen, dtype=torch.float64))
         for n in (4, 6)
     ]  # fmt: skip
+    # found when the operator is built (the engine is probed on every batch), chosen once
     op = HessianOperator(model, nn.MSELoss(), data)
-    assert op.hvp_strategy == "structured"
-    M = dense(op)
     assert op.hvp_strategy == "double-backward" and "not applicable" in op.conventions()["hvp_note"]
+    M = dense(op)
+    assert op.hvp_strategy == "double-backward"
     p = Problem("seq", model, nn.MSELoss(), data, "regression")
     assert rel(M, reference_hessian(p)) < TOL
     # models the structured HVP does not cover never use it
@@ -805,7 +809,7 @@ def test_block_size_rule_branches_give_the_column_products(
     p = seq_cnn()
     op = HessianOperator(p.model, p.loss_fn, p.batches)
     P = op.shape[0]
-    monkeypatch.setattr(ops, "WORKSPACE_MAX_BYTES", 2 * cap_columns * P * 8)
+    monkeypatch.setattr(blocks, "WORKSPACE_MAX_BYTES", 2 * cap_columns * P * 8)
     assert op._columns_per_pass(5, False, 8) == min(5, max(1, cap_columns))
     assert op._columns_per_pass(5, True, 8) == 5  # transposed blocks: one pass
     assert (op._kept_buffer(0, 1, torch.zeros(1, dtype=torch.float64)) is None) == (

@@ -15,6 +15,7 @@ from hessrmt.curvature import (
     dense_matrix,
     softmax_regression_hessian,
 )
+from hessrmt.curvature.dense import dense_matrix_with_info
 from hessrmt.errors import InputError
 from tests.curvature.models import full_data, reference_hessian, softmax_regression
 
@@ -184,15 +185,15 @@ def test_closed_form_errors() -> None:
 def test_fast_path_agrees_with_generic_path(loss: nn.Module) -> None:
     p = softmax_regression()
     op = HessianOperator(p.model, loss, p.batches)
-    fast, info_fast = dense_matrix(op, return_info=True)
-    slow, info_slow = dense_matrix(op, fast_path=False, chunk_size=10, return_info=True)
+    fast, info_fast = dense_matrix_with_info(op)
+    slow, info_slow = dense_matrix_with_info(op, fast_path=False, chunk_size=10)
     assert info_fast.method == "closed-form softmax regression"
     assert torch.equal(fast, fast.T) and info_fast.asymmetry_max < 1e-14
     assert info_slow.method == "operator" and info_slow.num_chunks == 3
     assert rel(fast, slow) < 1e-12
     assert rel(fast, reference_hessian(p, loss_fn=loss)) < 1e-12
     # the model is linear, so the Gauss-Newton matrix is the Hessian (and takes the fast path)
-    ggn, info_ggn = dense_matrix(GGNOperator(p.model, loss, p.batches), return_info=True)
+    ggn, info_ggn = dense_matrix_with_info(GGNOperator(p.model, loss, p.batches))
     assert info_ggn.method == "closed-form softmax regression"
     assert rel(ggn, slow) < 1e-12
 
@@ -205,8 +206,8 @@ def test_fast_path_ignore_index_and_subsets() -> None:
     p.batches = [(X[:7], y[:7]), (X[7:12], y[7:12]), (X[12:], y[12:])]
     loss = nn.CrossEntropyLoss(ignore_index=7)
     for params, names in ((None, None), ("bias", ["bias"]), (["weight"], ["weight"])):
-        op = HessianOperator(p.model, loss, p.batches, params=params)
-        fast, info = dense_matrix(op, return_info=True)
+        op = HessianOperator(p.model, loss, p.batches, select=params)
+        fast, info = dense_matrix_with_info(op)
         assert info.method.startswith("closed-form")
         assert info.num_matvecs == 0 and info.chunk_size == 0
         assert rel(fast, dense_matrix(op, fast_path=False)) < 1e-12
@@ -224,7 +225,7 @@ def test_fast_path_not_taken_for_class_weights_with_label_smoothing() -> None:
     loss = nn.CrossEntropyLoss(
         weight=torch.tensor([0.5, 2.0, 1.0, 3.0], dtype=torch.float64), label_smoothing=0.3
     )
-    M, info = dense_matrix(HessianOperator(p.model, loss, p.batches), return_info=True)
+    M, info = dense_matrix_with_info(HessianOperator(p.model, loss, p.batches))
     assert info.method == "operator"
     assert rel(M, reference_hessian(p, loss_fn=loss)) < 1e-12
 
@@ -232,7 +233,7 @@ def test_fast_path_not_taken_for_class_weights_with_label_smoothing() -> None:
 def test_fast_path_float32_operator() -> None:
     p = softmax_regression()
     op = HessianOperator(p.model, p.loss_fn, p.batches, dtype=torch.float32)
-    fast, info = dense_matrix(op, return_info=True)
+    fast, info = dense_matrix_with_info(op)
     slow = dense_matrix(op, fast_path=False)
     assert info.method.startswith("closed-form") and fast.dtype == torch.float32
     ref = reference_hessian(p)

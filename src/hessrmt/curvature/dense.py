@@ -3,19 +3,23 @@
 :func:`dense_matrix` builds the P x P matrix of any :class:`CurvatureOperator` column block by
 column block (operator applied to chunks of identity columns: one data pass per chunk, all
 columns of a chunk in one vmapped pass), then symmetrises it, M <- (M + M^T) / 2, and measures the
-asymmetry it removed (round-off, or a non-deterministic operator). The asymmetry is returned in a
-:class:`DenseMatrixInfo` with ``return_info=True``. For softmax regression (an ``nn.Linear`` with
-cross-entropy) a closed form is used instead (:mod:`hessrmt.curvature.softmax`), unless
-``fast_path=False``.
+asymmetry it removed (round-off, or a non-deterministic operator). It always returns the matrix
+(a torch tensor); :func:`dense_matrix_with_info` returns the matrix and a
+:class:`DenseMatrixInfo` (asymmetry, chunks, timing). Where the operator knows its matrix in
+closed form (:meth:`hessrmt.curvature.linop.CurvatureOperator.closed_form_matrix`: softmax
+regression, an ``nn.Linear`` with cross-entropy, :mod:`hessrmt.curvature.softmax`) that is used
+instead, unless ``fast_path=False``.
 
-:func:`eigenvalues` diagonalises a symmetric matrix with ``torch.linalg.eigvalsh`` / ``eigh``
-(LAPACK syevd; on this project's CPU faster than NumPy: 33 s against 84 s at n = 10,000).
+:func:`eigenvalues` diagonalises a symmetric (or complex Hermitian) matrix with
+``torch.linalg.eigvalsh`` / ``eigh`` (LAPACK syevd / heevd; on this project's CPU faster than
+NumPy: 33 s against 84 s at n = 10,000).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -109,52 +113,6 @@ def _scan_(M: torch.Tensor, symmetrize: bool, block: int = 1024) -> dict[str, fl
     return {"asym_max": amax, "asym_fro2": fro2, "absmax": absmax, "norm2": norm2, "finite": finite}
 
 
-def _softmax_fast_path(op: CurvatureOperator) -> torch.Tensor | None:
-    """The closed-form Hessian when ``op`` is softmax regression with cross-entropy, else None."""
-    from hessrmt.curvature.operators import GGNOperator, HessianOperator
-    from hessrmt.curvature.softmax import softmax_regression_hessian
-
-    if type(op) not in (HessianOperator, GGNOperator):
-        return None
-    model, loss_fn = getattr(op, "model", None), getattr(op, "loss_fn", None)
-    if type(model) is not torch.nn.Linear or type(loss_fn) is not torch.nn.CrossEntropyLoss:
-        return None
-    if loss_fn.weight is not None and loss_fn.label_smoothing > 0:
-        return None
-    if not set(op.param_names) <= {"weight", "bias"}:
-        return None
-    if getattr(op, "_batch_size_fn", None) is not None:
-        # user-defined batch weights c_b: the closed form below weights samples by the loss's
-        # own terms only, so leave such objectives to the generic path
-        return None
-    xs, ys = [], []
-    for batch in op.data:
-        x, y = op._prepare(batch)
-        if not isinstance(x, torch.Tensor) or x.ndim != 2 or y.ndim != 1:
-            return None
-        if y.is_floating_point():
-            return None
-        xs.append(x)
-        ys.append(y)
-    X, y = torch.cat(xs), torch.cat(ys)
-    keep = (y != loss_fn.ignore_index).to(op.dtype)
-    w = keep
-    if loss_fn.weight is not None:
-        cw = loss_fn.weight.to(device=op.device, dtype=op.dtype)
-        w = keep * cw[y.clamp(0, cw.shape[0] - 1)]
-    if op.reduction == "mean":
-        w = w / op.total_terms
-    params = op._all_params(op.theta)  # the operator's snapshot, in its dtype and device
-    W, b = params["weight"], params.get("bias")
-    H = softmax_regression_hessian(X, W, b, sample_weight=w)
-    if list(op.param_names) == [n for n in ("weight", "bias") if n in params]:
-        return H
-    C, d = W.shape
-    idx = {"weight": torch.arange(C * d), "bias": C * d + torch.arange(C)}
-    sel = torch.cat([idx[n] for n in op.param_names]).to(op.device)
-    return H[sel][:, sel].contiguous()
-
-
 def dense_matrix(
     op: CurvatureOperator,
     *,
@@ -164,8 +122,42 @@ def dense_matrix(
     symmetrize: bool = True,
     fast_path: bool | str = "auto",
     return_info: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, DenseMatrixInfo]:
-    """The P x P matrix of ``op``, built from operator applications to identity-column chunks.
+) -> torch.Tensor:
+    """The P x P matrix of ``op`` (a torch tensor on ``op.device`` in ``op.dtype``); the
+    arguments are those of :func:`dense_matrix_with_info`, which also returns how it was built.
+
+    ``return_info=True`` is the old way of asking for the info: it still returns
+    ``(matrix, info)``, with a DeprecationWarning; use :func:`dense_matrix_with_info`.
+    """
+    kwargs = {
+        "chunk_size": chunk_size,
+        "memory_budget": memory_budget,
+        "progress": progress,
+        "symmetrize": symmetrize,
+        "fast_path": fast_path,
+    }
+    if return_info:
+        warnings.warn(
+            "dense_matrix(..., return_info=True) is deprecated: use dense_matrix_with_info(...), "
+            "which always returns (matrix, info)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return dense_matrix_with_info(op, **kwargs)  # type: ignore[return-value]
+    return dense_matrix_with_info(op, **kwargs)[0]
+
+
+def dense_matrix_with_info(
+    op: CurvatureOperator,
+    *,
+    chunk_size: int | None = None,
+    memory_budget: int | None = None,
+    progress: bool = False,
+    symmetrize: bool = True,
+    fast_path: bool | str = "auto",
+) -> tuple[torch.Tensor, DenseMatrixInfo]:
+    """The P x P matrix of ``op``, built from operator applications to identity-column chunks,
+    and a :class:`DenseMatrixInfo` saying how (asymmetry removed, chunks, products, timing).
 
     Args:
         op: any curvature operator (P x P).
@@ -176,12 +168,13 @@ def dense_matrix(
             counted: lower ``chunk_size`` if those dominate.
         progress: show a tqdm progress bar over the chunks.
         symmetrize: return (M + M^T)/2 (default), else the raw column matrix.
-        fast_path: "auto"/True: use the closed form for softmax regression when ``op`` is one
-            (``nn.Linear`` + ``CrossEntropyLoss``); False: always the generic path.
-        return_info: also return a :class:`DenseMatrixInfo` (asymmetry, chunks, timing).
+        fast_path: "auto"/True: use the operator's closed form where it has one
+            (:meth:`~hessrmt.curvature.linop.CurvatureOperator.closed_form_matrix`: softmax
+            regression, ``nn.Linear`` + ``CrossEntropyLoss``); True raises when it has none;
+            False: always the products.
 
     Returns:
-        The matrix (a torch tensor on ``op.device`` in ``op.dtype``), or (matrix, info).
+        (matrix, info): the matrix a torch tensor on ``op.device`` in ``op.dtype``.
     """
     if not isinstance(op, CurvatureOperator):
         raise InputError(f"expected a CurvatureOperator, got {type(op).__name__}")
@@ -193,9 +186,9 @@ def dense_matrix(
     if fast_path not in (False, "auto", True):
         raise InputError(f"fast_path must be True, False or 'auto', got {fast_path!r}")
     if fast_path:
-        M = _softmax_fast_path(op)
-        if M is not None:
-            method = "closed-form softmax regression"
+        closed = op.closed_form_matrix()
+        if closed is not None:
+            M, method = closed
         elif fast_path is True:
             raise InputError("fast_path=True but the operator is not softmax regression")
     if M is None:
@@ -233,46 +226,89 @@ def dense_matrix(
             dtype=str(op.dtype).replace("torch.", ""), conventions=op.conventions()
         ),
     )
-    return (M, info) if return_info else M
+    return M, info
+
+
+def _hermitian_defect(M: torch.Tensor, block: int = 1024) -> float:
+    """max |M - M^H| / max |M|, blockwise (no n x n temporaries)."""
+    n = M.shape[0]
+    amax, scale = 0.0, 0.0
+    for i in range(0, n, block):
+        I = slice(i, min(n, i + block))
+        for j in range(i, n, block):
+            J = slice(j, min(n, j + block))
+            A, B = M[I, J], M[J, I].mT.conj()
+            amax = max(amax, float((A - B).abs().max()))
+            scale = max(scale, float(A.abs().max()), float(B.abs().max()))
+    return amax / scale if scale > 0 else 0.0
 
 
 def eigenvalues(
-    matrix_or_op: torch.Tensor | np.ndarray | CurvatureOperator,
+    matrix_or_op: Any,
     *,
     vectors: bool = False,
     **dense_kwargs: Any,
 ) -> Any:
-    """Eigenvalues (ascending) of a symmetric matrix or of a curvature operator's dense matrix.
+    """Eigenvalues (ascending) of a symmetric (or complex Hermitian) matrix, or of a curvature
+    operator's dense matrix.
 
-    Uses ``torch.linalg.eigvalsh`` (values only) or ``torch.linalg.eigh`` (``vectors=True``); only
-    the lower triangle is read, so pass a symmetric matrix (``dense_matrix`` symmetrises).
+    Uses ``torch.linalg.eigvalsh`` (values only) or ``torch.linalg.eigh`` (``vectors=True``),
+    which read one triangle; the matrix is first checked to be symmetric (Hermitian) to
+    sqrt(eps) of its dtype, relative to its largest entry (round-off passes; a non-symmetric
+    matrix, whose eigenvalues these routines do not compute, is refused). Integer and boolean
+    matrices are read as float64; float16 and bfloat16 are refused (LAPACK has no such
+    routines: cast to float32 or float64).
 
     Args:
-        matrix_or_op: a square torch tensor or NumPy array, or a :class:`CurvatureOperator`
-            (densified with :func:`dense_matrix`, ``dense_kwargs`` passed on).
+        matrix_or_op: a square torch tensor or NumPy array (real or complex), or a
+            :class:`CurvatureOperator` (densified with :func:`dense_matrix`, ``dense_kwargs``
+            passed on). A nested list is refused: wrap it in ``np.array``.
         vectors: also return the orthonormal eigenvectors (as columns).
 
     Returns:
         ``values`` or ``(values, vectors)``: NumPy arrays for a NumPy input, torch tensors
-        otherwise, in the input's dtype.
+        otherwise. The values are real (the real dtype matching the input's); the
+        vectors have the input's dtype (complex for a complex Hermitian matrix).
+
+    Example:
+        >>> eigenvalues(np.array([[1, 1j], [-1j, 1]]))
+        array([0., 2.])
     """
     as_numpy = isinstance(matrix_or_op, np.ndarray)
     if isinstance(matrix_or_op, CurvatureOperator):
         M = dense_matrix(matrix_or_op, **dense_kwargs)
     elif dense_kwargs:
         raise InputError(f"unexpected arguments {sorted(dense_kwargs)} for a matrix input")
-    elif isinstance(matrix_or_op, (torch.Tensor, np.ndarray)):
+    elif isinstance(matrix_or_op, torch.Tensor):
+        M = matrix_or_op
+    elif isinstance(matrix_or_op, np.ndarray):
+        if matrix_or_op.dtype.kind not in "fciub":
+            raise InputError(f"the matrix must be numeric, got an array of {matrix_or_op.dtype}")
         M = torch.as_tensor(matrix_or_op)
     else:
         raise InputError(
-            f"expected a matrix or a CurvatureOperator, got {type(matrix_or_op).__name__}"
+            f"expected a matrix (torch tensor or NumPy array) or a CurvatureOperator, got "
+            f"{type(matrix_or_op).__name__}"
         )
     if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] == 0:
         raise InputError(f"expected a non-empty square matrix, got shape {tuple(M.shape)}")
-    if not M.is_floating_point():
+    if M.dtype in (torch.float16, torch.bfloat16, torch.complex32):
+        raise InputError(
+            f"the matrix is {str(M.dtype).replace('torch.', '')}: no eigensolver works in that "
+            "precision; cast it to float32 or float64 (complex64 or complex128)"
+        )
+    if not (M.is_floating_point() or M.is_complex()):
         M = M.to(torch.float64)
     if not torch.isfinite(M).all():
         raise InputError("the matrix has non-finite entries (nan/inf)")
+    tol = torch.finfo(M.real.dtype if M.is_complex() else M.dtype).eps ** 0.5
+    defect = _hermitian_defect(M)
+    if defect > tol:
+        kind = "Hermitian" if M.is_complex() else "symmetric"
+        raise InputError(
+            f"the matrix is not {kind} (max |M - M^H| / max |M| = {defect:.2e}); eigenvalues() "
+            f"needs a {kind} matrix (dense_matrix symmetrises an operator's matrix)"
+        )
     if vectors:
         w, V = torch.linalg.eigh(M)
         return (w.numpy(), V.numpy()) if as_numpy else (w, V)

@@ -20,6 +20,8 @@ chunked over samples) and D the block-diagonal part from diag(p_i).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from hessrmt.errors import InputError
@@ -98,3 +100,50 @@ def softmax_regression_hessian(
                 Z = torch.cat([Z, p[sl]], dim=1)
             H -= Z.T @ (s[sl, None] * Z)
     return H
+
+
+def closed_form_hessian(op: Any) -> torch.Tensor | None:
+    """The Hessian (= Gauss-Newton matrix) of an operator that is softmax regression, from
+    :func:`softmax_regression_hessian`, else None.
+
+    ``op`` is a :class:`hessrmt.curvature.operators.EmpiricalRiskOperator` (its public
+    ``model``, ``loss_fn``, ``param_names``, ``batch_size_fn``, ``reduction``, ``total_terms``,
+    :meth:`point` and :meth:`batches` are read): an ``nn.Linear`` model with
+    ``CrossEntropyLoss`` (class-index targets, no label smoothing with class weights), 2-D
+    inputs, the loss's own batch weights. Samples are weighted by the loss's terms (ignored
+    targets 0, class weights) over the full-data normaliser C. The selected rows and columns
+    are returned when only the weight or only the bias is selected.
+    """
+    model, loss_fn = op.model, op.loss_fn
+    if type(model) is not torch.nn.Linear or type(loss_fn) is not torch.nn.CrossEntropyLoss:
+        return None
+    if loss_fn.weight is not None and loss_fn.label_smoothing > 0:
+        return None
+    if not set(op.param_names) <= {"weight", "bias"}:
+        return None
+    if op.batch_size_fn is not None:
+        # user-defined batch weights c_b: the closed form weights samples by the loss's own
+        # terms only, so leave such objectives to the generic path
+        return None
+    xs, ys = [], []
+    for _, (x, y), _ in op.batches():
+        if not isinstance(x, torch.Tensor) or x.ndim != 2 or y.ndim != 1 or y.is_floating_point():
+            return None
+        xs.append(x)
+        ys.append(y)
+    X, y = torch.cat(xs), torch.cat(ys)
+    w = (y != loss_fn.ignore_index).to(op.dtype)
+    if loss_fn.weight is not None:
+        cw = loss_fn.weight.to(device=op.device, dtype=op.dtype)
+        w = w * cw[y.clamp(0, cw.shape[0] - 1)]
+    if op.reduction == "mean":
+        w = w / op.total_terms
+    params = op.point()  # the operator's snapshot, in its dtype and device
+    W, b = params["weight"], params.get("bias")
+    H = softmax_regression_hessian(X, W, b, sample_weight=w)
+    if list(op.param_names) == [n for n in ("weight", "bias") if n in params]:
+        return H
+    C, d = W.shape
+    idx = {"weight": torch.arange(C * d), "bias": C * d + torch.arange(C)}
+    sel = torch.cat([idx[n] for n in op.param_names]).to(op.device)
+    return H[sel][:, sel].contiguous()

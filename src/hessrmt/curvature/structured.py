@@ -8,7 +8,7 @@ its tangent dg, and a backward pass that forms, for a layer z = f(a, W),
 Hessian", Neural Computation 6(1)). No autograd graph is recorded and no weight gradient is
 formed, so one HVP costs about two gradients: on this project's CPU 1.8-2.2 plain reverse-mode
 gradients against 2.4-2.9 for autograd's double backward
-(:data:`hessrmt.curvature.operators.AUTO_RULE`).
+(:data:`hessrmt.curvature.engines.AUTO_RULE`).
 
 Anything outside the plan (BatchNorm, custom modules, hooks, shared parameters, other losses)
 makes :func:`sequential_plan` return None, and :mod:`hessrmt.curvature.operators` uses the
