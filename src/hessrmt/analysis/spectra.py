@@ -48,10 +48,10 @@ def make_operator(
 
 def dense_spectrum(op: Any, *, progress: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
     """All eigenvalues of ``op`` (ascending, float64 array) from its dense matrix."""
-    from hessrmt.curvature.dense import dense_matrix, eigenvalues
+    from hessrmt.curvature.dense import dense_matrix_with_info, eigenvalues
 
     t0 = time.perf_counter()
-    M, built = dense_matrix(op, progress=progress, return_info=True)
+    M, built = dense_matrix_with_info(op, progress=progress)
     t1 = time.perf_counter()
     evals = eigenvalues(M)
     t2 = time.perf_counter()

@@ -22,7 +22,12 @@ The Krylov algorithms live in :mod:`hessrmt.curvature.krylov`.
 """
 
 from hessrmt.curvature.adapters import as_linear_operator  # noqa: F401
-from hessrmt.curvature.dense import DenseMatrixInfo, dense_matrix, eigenvalues  # noqa: F401
+from hessrmt.curvature.dense import (  # noqa: F401
+    DenseMatrixInfo,
+    dense_matrix,
+    dense_matrix_with_info,
+    eigenvalues,
+)
 from hessrmt.curvature.krylov import (  # noqa: F401
     LanczosResult,
     SLQResult,

@@ -36,7 +36,6 @@ def _hessian(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> np.nda
 
     op = HessianOperator(model, torch.nn.CrossEntropyLoss(), [(X, y)], dtype=torch.float64)
     M = dense_matrix(op)
-    M = M[0] if isinstance(M, tuple) else M
     return M.detach().numpy()
 
 

@@ -52,7 +52,6 @@ def _dense_hessian(model: torch.nn.Module, batches: list[tuple[torch.Tensor, tor
 
     op = HessianOperator(model, torch.nn.CrossEntropyLoss(), batches, dtype=torch.float64)
     M = dense_matrix(op)
-    M = M[0] if isinstance(M, tuple) else M
     return np.asarray(M.detach().cpu().numpy(), dtype=np.float64)
 
 
