@@ -32,6 +32,7 @@ SCRIPT = textwrap.dedent(
     import os, signal, sys
     sys.path.insert(0, {src!r})
     from hessrmt import runfolder
+    from hessrmt.runfolder import store
     from hessrmt.analysis import pipeline
 
     target, mode, out = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -49,14 +50,14 @@ SCRIPT = textwrap.dedent(
 
         runfolder.RunFolder.step = step
     elif mode == "between-files":
-        original = runfolder.atomic_write_json
+        original = store.atomic_write_json
 
         def write_json(path, obj):
             if os.path.basename(str(path)) == target + ".json":
                 die()
             return original(path, obj)
 
-        runfolder.atomic_write_json = write_json
+        store.atomic_write_json = write_json
     elif mode == "finalize":
         original = pipeline._write_outputs
 

@@ -83,6 +83,7 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("stats-truncated-npz", [*STATS, "truncated.npz"], "cannot read"),
     ("stats-missing-key", [*STATS, "z.npz", "--key", "b"], "no array named"),
     ("stats-key-on-npy", [*STATS, "good.npy", "--key", "a"], ".npz files only"),
+    ("stats-n-null-negative", [*STATS, "good.npy", "--n-null", "-1"], "--n-null must be"),
     ("stats-seed-negative", [*STATS, "good.npy", "--seed", "-1"], "--seed"),
     ("stats-seed-65-bits", [*STATS, "good.npy", "--seed", str(2**65)], "--seed"),
     # -- data sets (analyze) ----------------------------------------------------------------------

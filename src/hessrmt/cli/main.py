@@ -79,13 +79,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def check_common(args: argparse.Namespace) -> None:
     """Options shared by several commands, checked once for all (:mod:`hessrmt.validation`):
-    ``--seed`` in [0, 2^63 - 1], ``--threads`` >= 1."""
+    ``--seed`` in [0, 2^63 - 1], ``--threads`` >= 1, ``--n-null`` and ``--n-boot`` >= 0."""
     from hessrmt.validation import integer, seed
 
     if getattr(args, "seed", None) is not None:
         seed(args.seed)
     if getattr(args, "threads", None) is not None:
         integer(args.threads, "--threads", minimum=1, maximum=4096)
+    for name in ("n_null", "n_boot"):  # named as on the command line, not as internally
+        if getattr(args, name, None) is not None:
+            integer(getattr(args, name), "--" + name.replace("_", "-"), minimum=0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
