@@ -318,9 +318,6 @@ def test_permission_cases(inside: Path, capsys: pytest.CaptureFixture[str]) -> N
         locked.rmdir()
 
 
-@pytest.mark.xfail(
-    strict=False, reason="owned by pb: pennington_bahri moves onto hessrmt.runfolder"
-)
 def test_pennington_bahri_out_at_a_file(inside: Path, capsys: pytest.CaptureFixture[str]) -> None:
     try:
         code, _, err = run_cli(
