@@ -194,7 +194,7 @@ def test_seed_reproducible_and_seed_matters(
 
 @pytest.mark.parametrize(
     ("option", "fragment"),
-    [(["--n-null", "-1"], "n_null"), (["--zero-rtol", "2"], "zero_rtol")],
+    [(["--n-null", "-1"], "--n-null"), (["--zero-rtol", "2"], "zero_rtol")],
 )
 def test_bad_option_values_are_one_line_exit_2(
     tmp_path: Path,

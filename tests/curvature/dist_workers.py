@@ -89,14 +89,15 @@ def _checks(rank: int, world: int, kind: str, ignore: bool, reduction: str) -> d
         "num_data": float(op.num_data),
     }
     if kind == "hessian":
-        la, lb = lanczos(op, 4, "BE", seed=0), lanczos(ref, 4, "BE", seed=0)
+        la = lanczos(op, 4, "BE", rng=0, output="numpy")
+        lb = lanczos(ref, 4, "BE", rng=0, output="numpy")
         res["lanczos_values"] = _rel(la.eigenvalues, lb.eigenvalues)
         signs = np.sign(np.sum(la.eigenvectors * lb.eigenvectors, axis=0))
         res["lanczos_vectors"] = _rel(la.eigenvectors * signs, lb.eigenvectors)
-        sa, sb = slq(op, 3, 12, seed=0), slq(ref, 3, 12, seed=0)
+        sa, sb = slq(op, 3, 12, rng=0), slq(ref, 3, 12, rng=0)
         res["slq_nodes"] = _rel(sa.nodes, sb.nodes)
         res["slq_weights"] = _rel(sa.weights, sb.weights)
-        ta, tb = hutchinson_trace(op, 12, seed=1), hutchinson_trace(ref, 12, seed=1)
+        ta, tb = hutchinson_trace(op, 12, rng=1), hutchinson_trace(ref, 12, rng=1)
         res["trace"] = _rel(ta.estimate, tb.estimate)
         res["trace_samples"] = _rel(ta.samples, tb.samples)
         # every rank holds bit-identical results
