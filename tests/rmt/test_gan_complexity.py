@@ -16,7 +16,8 @@ from hessrmt.rmt.gan.model import GanHessianModel
 
 
 def semicircle_log_potential(x: np.ndarray, var: float) -> np.ndarray:
-    """rmt-oracles.md section 6.1: x^2/(4 s^2) - 1/2 + log s inside [-2s, 2s]; outside minus
+    """docs/reference/rmt-oracles.md section 6.1: x^2/(4 s^2) - 1/2 + log s inside [-2s, 2s];
+    outside minus
     |x| sqrt(x^2 - 4 s^2)/(4 s^2) - log((|x| + sqrt(x^2 - 4 s^2)) / (2 s))."""
     s = math.sqrt(var)
     ax = np.abs(x)
@@ -146,7 +147,7 @@ def test_theta_map_and_thresholds_match_brute_force(small_grid: cx.ExponentGrid)
 
 def test_index_penalty_rate() -> None:
     """I(u; E): zero at |u| = E, +inf inside, derivative -(2/E^2) sqrt(u^2 - E^2) for u < -E
-    (rmt-oracles.md section 12, KR-3), even in u (as coded)."""
+    (docs/reference/rmt-oracles.md section 12, KR-3), even in u (as coded)."""
     e = 2 * math.sqrt(2 / 3)
     assert cx.goe_ldp_rate(np.array(-e), e) == pytest.approx(0.0, abs=1e-14)
     assert np.isinf(cx.goe_ldp_rate(np.array(0.5), e))

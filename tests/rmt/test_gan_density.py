@@ -63,7 +63,8 @@ def test_density_integrates_to_one_with_exact_moments(name: str) -> None:
 
 
 def test_table_variances_of_the_reference() -> None:
-    """rmt-oracles.md section 14 table: exact variances 0.8150, 0.7214, 2.0525, 0.75."""
+    """docs/reference/rmt-oracles.md section 14 table: exact variances 0.8150, 0.7214, 2.0525,
+    0.75."""
     expected = {"touching": 0.8150, "merged": 0.7214, "separate": 2.0525, "balanced": 0.75}
     for name, var in expected.items():
         assert PAPER_CASES[name].variance() == pytest.approx(var, abs=1e-4)

@@ -28,6 +28,8 @@ allocator tuning of the command line is :func:`hessrmt.cli.analyze.retain_freed_
 With ``method="lanczos"`` (or ``auto`` above the memory-derived limit) the spectra are the
 ``lanczos_k`` largest and smallest eigenvalues only, the density comes from SLQ, and batch
 Hessians and local statistics are skipped (recorded in ``summary.json``).
+
+Size: one cohesive thing, the orchestration of the main job's steps, just over ~500 lines.
 """
 
 from __future__ import annotations

@@ -45,6 +45,9 @@ alpha ~ alpha0(phi) |(eps - eps_c)/eps_c|^{3/2} with
 For phi >= 1, H0 has an atom 1 - 1/phi at 0 which H1 spreads symmetrically for any eps > 0, so
 alpha > 0 for every eps > 0 and alpha -> (1 - 1/phi)/2 as eps -> 0+. At eps = 0 exactly the law is
 Marchenko-Pastur (with its atom at 0, which is *not* counted as negative: alpha(0, phi) = 0).
+
+Size: one cohesive thing, the theory of one model (the cubic, its law, index, critical energy
+and the result type), over ~500 lines; splitting it would scatter the branch choices of one cubic.
 """
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ share a spacing, so they are *dependent* and any iid formula is anti-conservativ
   This ratio-only rule cannot see long-range statistics; the verdict that
   :func:`hessrmt.rmt.summary.summarize_spectrum` and ``hessrmt stats`` report is the calibrated
   multi-statistic one of :mod:`hessrmt.rmt.verdict`.
+
+Size: one cohesive thing, the spacing-ratio test (its reference curves, null samplers, KS
+against simulated and asymptotic nulls, the Brody fit it reports and the rule), over ~500 lines.
 """
 
 from __future__ import annotations

@@ -48,6 +48,9 @@ margin ``2 sqrt(k) max_i ||A x_i - theta_i x_i||`` makes a detection a proof (Ca
 The same check runs when the number of converged pairs stalls for 20 restarts (then doubling).
 
 Memory: two float64 arrays of ``ncv x P`` (basis and products), on the operator's device.
+
+Size: one cohesive thing, the thick-restart eigensolver (restarts, locking, the
+multiplicity re-run), just over ~500 lines.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ For a :class:`~hessrmt.rmt.law.SpectralLaw` mu this module gives, in *standardis
   lambda = c - r cos t, which makes square-root edges smooth) plus the atoms;
 * the large-deviation rate J_mu(y) of one eigenvalue leaving the *right* edge b of mu, y >= b.
   **Approximation used** (the one of the GAN spin-glass code, ``docs/reference/papers.md`` §6.1,
-  and ``rmt-oracles.md`` §12): the GOE (beta = 1) top-eigenvalue rate of the semicircle centred at
+  and ``docs/reference/rmt-oracles.md`` §12): the GOE (beta = 1) top-eigenvalue rate of the
+  semicircle centred at
   the law's mean with the same right edge, R = b - mean (standardised: centre 0, R = b):
 
       J_mu(y) = (y/R^2) sqrt(y^2 - R^2) - ln((y + sqrt(y^2 - R^2))/R),   y >= R.
