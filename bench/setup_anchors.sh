@@ -15,8 +15,8 @@ fi
 PIP="$VENV/bin/python -m pip"
 $PIP install --quiet --upgrade pip
 $PIP install --quiet -c "$CONSTRAINTS" torch==2.13.0 pyhessian curvlinops-for-pytorch hessian-eigenthings
-$PIP install --quiet -c "$CONSTRAINTS" -c "$ROOT/constraints.txt" -e "$ROOT" pytest hypothesis
+$PIP install --quiet -c "$CONSTRAINTS" -c "$ROOT/constraints.txt" -e "$ROOT[all]" pytest hypothesis
 "$VENV/bin/python" - <<'PY'
-import curvlinops, hessian_eigenthings, pyhessian, torch, hessrmt  # noqa: F401
+import curvlinops, hessian_eigenthings, pyhessian, sklearn, torch, hessrmt  # noqa: F401
 print(f"anchors environment ready: torch {torch.__version__}, hessrmt {hessrmt.__version__}")
 PY
