@@ -211,3 +211,30 @@ def test_report_command_replaces_figures_and_follows_umask(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "lacks trained" in err
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+
+
+def test_verdict_sentences_follow_the_tests() -> None:
+    """The local-statistics text names what rejects GOE / Poisson, from ``verdict_tests``."""
+    from hessrmt.report.analysis_report import verdict_sentences
+
+    def rec(goe_nv: float) -> dict:
+        ok = {"mean_ratio": 0.7, "number_variance": goe_nv}
+        return {
+            "verdict_tests": {
+                "verdict": "GOE" if goe_nv >= 0.01 else "intermediate",
+                "alpha": 0.01,
+                "n_selected_levels": 900,
+                "tests": {
+                    "GOE": {"holm_adjusted": ok},
+                    "Poisson": {"holm_adjusted": {"mean_ratio": 1e-20, "number_variance": 1e-9}},
+                },
+            }
+        }
+
+    text = verdict_sentences({"trained": rec(0.5)})
+    assert "verdict GOE on 900 levels" in text
+    assert "GOE consistent in all 2 statistics" in text
+    assert "Poisson rejected by mean ratio (p = 1e-20), number variance (p = 1e-09)" in text
+    text = verdict_sentences({"trained": rec(0.004)})
+    assert "verdict intermediate" in text and "GOE rejected by number variance (p = 0.004)" in text
+    assert "No spectrum" in verdict_sentences({})

@@ -364,6 +364,38 @@ def _zero_rtol_used(summary: Mapping[str, Any]) -> float | None:
     return float(rtol)
 
 
+def verdict_sentences(summary: dict[str, Any]) -> str:
+    """One computed sentence per spectrum: its verdict and, for GOE and Poisson, the statistics
+    that reject them after Holm's correction (from ``verdict_tests``; HTML paragraphs)."""
+    out = []
+    for name in ("trained", "init", "batch", "ggn", "residual"):
+        rec = summary.get(name)
+        vt = rec.get("verdict_tests") if isinstance(rec, dict) else None
+        if not isinstance(vt, dict) or "tests" not in vt:
+            continue
+        alpha = vt.get("alpha", 0.01)
+        parts = []
+        for cls in ("GOE", "Poisson"):
+            t = vt["tests"].get(cls)
+            if not t:
+                continue
+            adj = t.get("holm_adjusted", {})
+            rej = [f"{k.replace('_', ' ')} (p = {v:.2g})" for k, v in adj.items() if v < alpha]
+            parts.append(
+                f"{cls} rejected by {', '.join(rej)}"
+                if rej
+                else f"{cls} consistent in all {len(adj)} statistics"
+            )
+        out.append(
+            f"<b>{html.escape(name)}</b>: verdict {html.escape(str(vt.get('verdict')))} on "
+            f"{vt.get('n_selected_levels')} levels; {html.escape('; '.join(parts))} "
+            f"(Holm-corrected, family-wise level {alpha:g})."
+        )
+    if not out:
+        return "<p>No spectrum had enough levels for the local-statistics tests.</p>"
+    return "".join(f"<p>{o}</p>" for o in out)
+
+
 def build_report(
     run_dir: str | Path,
     *,
@@ -434,9 +466,7 @@ def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path])
         ),
         Section(
             "Local statistics",
-            html="<p>Spacing ratios need no unfolding; the verdict is based on them, with "
-            "p-values that account for the dependence of neighbouring ratios (see the "
-            "conventions below).</p>",
+            html=verdict_sentences(summary),
             figures=fig_list("ratios", "spacings"),
             tables=[_reference_table(summary)],
         ),
