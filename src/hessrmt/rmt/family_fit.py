@@ -42,7 +42,7 @@ import scipy.optimize
 from numpy.typing import ArrayLike
 
 from hessrmt.errors import InputError
-from hessrmt.rmt.fit import ks_distance, wasserstein_distance
+from hessrmt.rmt.fit import clean_eigenvalues, ks_distance, wasserstein_distance
 from hessrmt.rmt.goodness import snap_zeros
 from hessrmt.rmt.law import SpectralLaw
 from hessrmt.rmt.laws import MarchenkoPastur, Semicircle
@@ -146,14 +146,7 @@ def _check_family(family: str) -> None:
 
 
 def _clean(eigs: ArrayLike) -> np.ndarray:
-    x = np.asarray(eigs)
-    if np.iscomplexobj(x):
-        raise InputError("eigenvalues must be real; got a complex array")
-    x = np.asarray(x, dtype=float).ravel()
-    if x.size < 10:
-        raise InputError(f"need at least 10 eigenvalues to fit a family, got {x.size}")
-    if not np.all(np.isfinite(x)):
-        raise InputError("eigenvalues contain NaN or inf; remove them before fitting")
+    x = clean_eigenvalues(eigs, "a family")
     if np.ptp(x) <= 1e-12 * max(1.0, float(np.max(np.abs(x)))):
         raise InputError("the spectrum is constant; a spectral family cannot be fitted to it")
     return np.sort(snap_zeros(x))

@@ -70,16 +70,21 @@ class LawFit(Result):
         return MarchenkoPastur(self.params["phi"], self.params["scale"])
 
 
-def _clean(eigs: ArrayLike) -> np.ndarray:
+def clean_eigenvalues(eigs: ArrayLike, what: str = "a law") -> np.ndarray:
+    """Sorted float64 copy of ``eigs`` for fitting ``what``: real, finite, at least 10 values
+    (InputError naming the problem otherwise)."""
     x = np.asarray(eigs)
     if np.iscomplexobj(x):
         raise InputError("eigenvalues must be real; got a complex array")
     x = np.asarray(x, dtype=float).ravel()
     if x.size < 10:
-        raise InputError(f"need at least 10 eigenvalues to fit a law, got {x.size}")
+        raise InputError(f"need at least 10 eigenvalues to fit {what}, got {x.size}")
     if not np.all(np.isfinite(x)):
         raise InputError("eigenvalues contain NaN or inf; remove them before fitting")
     return np.sort(x)
+
+
+_clean = clean_eigenvalues
 
 
 def ks_distance(eigs: ArrayLike, law: SpectralLaw) -> float:
