@@ -10,6 +10,7 @@ or :class:`~hessrmt.errors.InputError` (content problems) with a one-line messag
 
 from __future__ import annotations
 
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -18,6 +19,10 @@ import numpy as np
 from hessrmt.errors import DataError, InputError
 from hessrmt.rmt.spacings import as_levels
 from hessrmt.validation import sniff
+
+#: What numpy raises on a damaged .npy header or body (the header is parsed as a Python
+#: literal, so a corrupt one can raise the tokenizer's or parser's errors).
+_NPY_ERRORS = (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError)
 
 
 def _load_npz(path: Path, key: str | None) -> np.ndarray:
@@ -31,7 +36,7 @@ def _load_npz(path: Path, key: str | None) -> np.ndarray:
             if key not in names:
                 raise DataError(f"{path} has no array named {key!r}; available: {', '.join(names)}")
             return np.asarray(z[key])
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, *_NPY_ERRORS) as exc:
         raise DataError(f"cannot read {path} as .npz: {exc}") from exc
 
 
@@ -58,7 +63,7 @@ def load_spectrum(path: str | Path, *, key: str | None = None) -> np.ndarray:
     elif kind == "npy":
         try:
             arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
+        except _NPY_ERRORS as exc:
             raise DataError(f"cannot read {path} as .npy: {' '.join(str(exc).split())}") from exc
     else:
         try:
