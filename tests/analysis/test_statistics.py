@@ -1,5 +1,5 @@
 """Per-spectrum records of summary.json: the extra keys against direct computations, and the
-density fits against their generating laws (docs/reference/rmt-oracles.md §6)."""
+density fits against their generating laws (docs/reference/oracles.md §6)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_extra_keys_by_direct_computation(rng: np.random.Generator) -> None:
     sc = rec["fits"]["semicircle"]
     np.testing.assert_allclose(sc["params"]["variance"], np.var(eigs), rtol=1e-12)
     np.testing.assert_allclose(sc["params"]["center"], np.mean(eigs), rtol=1e-12)
-    # KS distance to the fitted semicircle, from its closed-form cdf (docs/reference/rmt-oracles.md
+    # KS distance to the fitted semicircle, from its closed-form cdf (docs/reference/oracles.md
     # §6.1)
     var, c = np.var(eigs), np.mean(eigs)
     r = 2 * np.sqrt(var)

@@ -22,7 +22,7 @@ def test_text_output_has_all_fields(capsys):
     fields = dict(line.split(None, 1) for line in out.splitlines()[1:])
     for key in ("phi", "epsilon", "epsilon_c", "index", "alpha0", "support", "atoms"):
         assert key in fields
-    # docs/reference/rmt-oracles.md section 13 table (phi = 0.25): eps_c = 0.043510, alpha(0.1) =
+    # docs/reference/oracles.md section 13 table (phi = 0.25): eps_c = 0.043510, alpha(0.1) =
     # 0.05398
     assert float(fields["epsilon_c"]) == pytest.approx(0.043510, abs=1e-6)
     assert float(fields["index"]) == pytest.approx(0.05398, abs=2e-5)

@@ -8,7 +8,7 @@ import pytest
 
 from hessrmt.cli.main import main
 
-# docs/reference/rmt-oracles.md §12
+# docs/reference/oracles.md §12
 E_P3 = [1.65700, 1.65287, 1.65025, 1.64840, 1.64700, 1.64589]
 
 

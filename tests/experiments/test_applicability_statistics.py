@@ -99,7 +99,7 @@ def test_mean_reduced_ratio_goe_vs_poisson() -> None:
 
 def test_unfolded_spacings_goe() -> None:
     """Paper's split pooled unfolding, 60 GOE spectra (N = 150, central 100 levels): spacing
-    variance against the exact Gaudin GOE value 0.28553 (docs/reference/rmt-oracles.md §3).
+    variance against the exact Gaudin GOE value 0.28553 (docs/reference/oracles.md §3).
     Replicate SDs (20
     seeds): variance 0.012, mean 0.0013, TV to Gaudin 0.009 (mean 0.056), TV to Poisson 0.011
     (mean 0.284)."""

@@ -1,6 +1,6 @@
 """The analyze report, built from a synthetic run folder (no torch): files, figures, data.
 
-The figure data are checked against RMT oracles (docs/reference/rmt-oracles.md §4.3: <r~> = 0.5307
+The figure data are checked against RMT oracles (docs/reference/oracles.md §4.3: <r~> = 0.5307
 for GOE and
 2 ln 2 - 1 for Poisson; unfolded spacings have mean 1) and the mass-at-zero curve against a direct
 count.
@@ -128,7 +128,7 @@ def test_load_run_errors(tmp_path: Path) -> None:
 
 def test_local_statistics_goe_and_poisson_oracles() -> None:
     """Pooled unfolding of 40 GOE spectra (N = 200, all levels): the spacing variance is the
-    exact Gaudin GOE value 0.28553 (docs/reference/rmt-oracles.md §3), not GUE (0.180) or Poisson
+    exact Gaudin GOE value 0.28553 (docs/reference/oracles.md §3), not GUE (0.180) or Poisson
     (1). Tolerances
     from 25 independent replicates of this set-up: SD 0.0031 for <r~>, 0.0042 for the spacing
     variance, whose mean 0.296 sits 0.011 above the bulk value (edge levels and leave-one-out

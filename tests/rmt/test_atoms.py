@@ -11,7 +11,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_product_atom_closed_form() -> None:
-    # docs/reference/rmt-oracles.md §11.1: N = 600, (300, 900) -> 0.5, (900, 450) -> 0.25
+    # docs/reference/oracles.md §11.1: N = 600, (300, 900) -> 0.5, (900, 450) -> 0.25
     assert product_atom((600, 300, 900)) == 0.5
     assert product_atom((600, 900, 450)) == 0.25
     assert product_atom((600, 900, 1200)) == 0.0

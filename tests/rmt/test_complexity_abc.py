@@ -1,4 +1,4 @@
-"""ABC complexity: reference table (docs/reference/rmt-oracles.md §12, KR-1..KR-4), identities."""
+"""ABC complexity: reference table (docs/reference/oracles.md §12, KR-1..KR-4), identities."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hessrmt.errors import InputError
 from hessrmt.rmt.complexity import abc
 
-# docs/reference/rmt-oracles.md §12 (and papers.md §8): p -> (E_inf, E_0..E_5, Theta_k(-E_inf))
+# docs/reference/oracles.md §12 (and papers.md §8): p -> (E_inf, E_0..E_5, Theta_k(-E_inf))
 TABLE = {
     3: (1.63299, [1.65700, 1.65287, 1.65025, 1.64840, 1.64700, 1.64589], 0.01324),
     4: (1.73205, [1.79409, 1.78330, 1.77648, 1.77166, 1.76803, 1.76517], 0.04931),

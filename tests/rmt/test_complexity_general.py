@@ -14,7 +14,7 @@ from hessrmt.rmt.complexity.coulomb import CoulombGas, edge_rate, log_potential_
 from hessrmt.rmt.complexity.general import law_bands, law_theta_k, law_theta_total
 from hessrmt.rmt.laws import EmpiricalLaw, MarchenkoPastur, Semicircle, UniformLaw
 
-# LD-4 (docs/reference/rmt-oracles.md §6.1): Omega of the variance-1 semicircle
+# LD-4 (docs/reference/oracles.md §6.1): Omega of the variance-1 semicircle
 LD4 = {0.0: -0.5, 0.7: -0.3775, 1.9: 0.4025, 2.5: 0.81814718, 4.0: 1.35285628, -3.0: 1.03537267}
 
 

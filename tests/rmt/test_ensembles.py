@@ -1,4 +1,4 @@
-"""Sampler oracles SA-1..SA-10 and atom oracles AT-1/AT-2 (``docs/reference/rmt-oracles.md`` §10,
+"""Sampler oracles SA-1..SA-10 and atom oracles AT-1/AT-2 (``docs/reference/oracles.md`` §10,
 §11).
 
 Each discriminating test also runs the *wrong* construction named in the oracle table and checks

@@ -1,4 +1,4 @@
-"""Free-convolution oracles FP-1..FP-4, FP-6 and PB-2 (``docs/reference/rmt-oracles.md`` §7, §13).
+"""Free-convolution oracles FP-1..FP-4, FP-6 and PB-2 (``docs/reference/oracles.md`` §7, §13).
 
 Every expected value is a closed form (semicircle, shifted/scaled laws, the Pennington-Bahri cubic,
 the Fuss-Catalan cubic, free cumulants of MP), a tabulated reference value, or a Monte Carlo

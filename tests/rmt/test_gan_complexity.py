@@ -1,6 +1,6 @@
 """GAN spin glass: Coulomb-gas log-determinant (closed-form limits, Monte-Carlo finite-N trend),
 complexity constants, Theta map and thresholds against brute force, index penalty
-(docs/reference/papers.md section 6.1; docs/reference/rmt-oracles.md sections 6.1, 12, 14)."""
+(docs/reference/papers.md section 6.1; docs/reference/oracles.md sections 6.1, 12, 14)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hessrmt.rmt.gan.model import GanHessianModel
 
 
 def semicircle_log_potential(x: np.ndarray, var: float) -> np.ndarray:
-    """docs/reference/rmt-oracles.md section 6.1: x^2/(4 s^2) - 1/2 + log s inside [-2s, 2s];
+    """docs/reference/oracles.md section 6.1: x^2/(4 s^2) - 1/2 + log s inside [-2s, 2s];
     outside minus
     |x| sqrt(x^2 - 4 s^2)/(4 s^2) - log((|x| + sqrt(x^2 - 4 s^2)) / (2 s))."""
     s = math.sqrt(var)
@@ -147,7 +147,7 @@ def test_theta_map_and_thresholds_match_brute_force(small_grid: cx.ExponentGrid)
 
 def test_index_penalty_rate() -> None:
     """I(u; E): zero at |u| = E, +inf inside, derivative -(2/E^2) sqrt(u^2 - E^2) for u < -E
-    (docs/reference/rmt-oracles.md section 12, KR-3), even in u (as coded)."""
+    (docs/reference/oracles.md section 12, KR-3), even in u (as coded)."""
     e = 2 * math.sqrt(2 / 3)
     assert cx.goe_ldp_rate(np.array(-e), e) == pytest.approx(0.0, abs=1e-14)
     assert np.isinf(cx.goe_ldp_rate(np.array(0.5), e))

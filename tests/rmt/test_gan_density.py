@@ -1,5 +1,5 @@
 """GAN spin-glass Hessian model: sampler, subordination density, support, limits, repository
-quartic (docs/reference/rmt-oracles.md section 14, oracles GAN-1..4; derivations in
+quartic (docs/reference/oracles.md section 14, oracles GAN-1..4; derivations in
 docs/reference/gan-spin-glass.md)."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def test_density_integrates_to_one_with_exact_moments(name: str) -> None:
 
 
 def test_table_variances_of_the_reference() -> None:
-    """docs/reference/rmt-oracles.md section 14 table: exact variances 0.8150, 0.7214, 2.0525,
+    """docs/reference/oracles.md section 14 table: exact variances 0.8150, 0.7214, 2.0525,
     0.75."""
     expected = {"touching": 0.8150, "merged": 0.7214, "separate": 2.0525, "balanced": 0.75}
     for name, var in expected.items():

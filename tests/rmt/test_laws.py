@@ -1,4 +1,4 @@
-"""Limiting-law oracles LD-1..LD-5 (``docs/reference/rmt-oracles.md`` §6) and the SpectralLaw
+"""Limiting-law oracles LD-1..LD-5 (``docs/reference/oracles.md`` §6) and the SpectralLaw
 contract."""
 
 from __future__ import annotations

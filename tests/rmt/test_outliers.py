@@ -1,4 +1,4 @@
-"""BBP oracles SP-1..SP-4 (``docs/reference/rmt-oracles.md`` §8)."""
+"""BBP oracles SP-1..SP-4 (``docs/reference/oracles.md`` §8)."""
 
 from __future__ import annotations
 

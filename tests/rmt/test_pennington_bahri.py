@@ -1,4 +1,4 @@
-"""Pennington-Bahri H0 + H1 theory: oracles PB-1..PB-5 (docs/reference/rmt-oracles.md section 13),
+"""Pennington-Bahri H0 + H1 theory: oracles PB-1..PB-5 (docs/reference/oracles.md section 13),
 identities."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import scipy.linalg
 from hessrmt.errors import InputError
 from hessrmt.rmt import pennington_bahri as pb
 
-# docs/reference/rmt-oracles.md section 13 reference table: phi -> (eps_c, alpha0, {eps: alpha})
+# docs/reference/oracles.md section 13 reference table: phi -> (eps_c, alpha0, {eps: alpha})
 TABLE = {
     0.10: (0.083435, 0.129748, {0.1: 0.00967, 0.2: 0.08868, 0.5: 0.20845}),
     0.25: (0.043510, 0.074833, {0.1: 0.05398, 0.2: 0.12548, 0.5: 0.22535}),
@@ -29,7 +29,7 @@ def _z(g, phi, eps):
 
 
 def _mp_g(z, phi):
-    """Closed-form MP Stieltjes transform (docs/reference/rmt-oracles.md 6.2), branch G ~ 1/z in
+    """Closed-form MP Stieltjes transform (docs/reference/oracles.md 6.2), branch G ~ 1/z in
     C+."""
     lo, hi = (1 - math.sqrt(phi)) ** 2, (1 + math.sqrt(phi)) ** 2
     return (z - (1 - phi) - np.sqrt(z - lo) * np.sqrt(z - hi)) / (2 * phi * z)

@@ -1,5 +1,5 @@
 """Sparse percolated Wigner: the Bordenave-Lelarge-Salez atom and the cavity density against
-closed forms (Bauer-Golinelli, e^{-c} bound, docs/reference/rmt-oracles.md §11.2 table) and
+closed forms (Bauer-Golinelli, e^{-c} bound, docs/reference/oracles.md §11.2 table) and
 sampled matrices (zero fraction within sampling error, KS with simulated null)."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ brute-force free-probability moments, the generic numerical boxtimes, and sample
 
 Oracles: Fuss-Catalan numbers (square products), the non-crossing/Kreweras moment formula with MP
 free cumulants kappa_n = phi^(n-1) and semicircle kappa_2 = v (tests/rmt/noncrossing.py), the rank
-formula 1 - min(N_i)/N (``docs/reference/rmt-oracles.md`` §11.1), and KS tests of sampled spectra
+formula 1 - min(N_i)/N (``docs/reference/oracles.md`` §11.1), and KS tests of sampled spectra
 with a simulated null (power shown on a wrong law).
 """
 

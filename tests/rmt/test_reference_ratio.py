@@ -1,4 +1,4 @@
-"""Oracle tests of the spacing-ratio reference laws (docs/reference/rmt-oracles.md §4:
+"""Oracle tests of the spacing-ratio reference laws (docs/reference/oracles.md §4:
 SR-1..SR-3)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Oracle tests of the exact and asymptotic Sigma^2 / Delta_3 curves (docs/reference/rmt-oracles.md
+"""Oracle tests of the exact and asymptotic Sigma^2 / Delta_3 curves (docs/reference/oracles.md
 §5)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from hessrmt.errors import InputError
 from hessrmt.rmt import reference as ref
 
 L_TABLE = np.array([1.0, 2.0, 5.0, 10.0, 20.0])
-NV_EXACT = {  # docs/reference/rmt-oracles.md §5.3 (NV-1)
+NV_EXACT = {  # docs/reference/oracles.md §5.3 (NV-1)
     1: ([0.4463, 0.5837, 0.7684, 0.9087, 1.0491], [0.0605, 0.1024, 0.1738, 0.2357, 0.3014]),
     2: ([0.3442, 0.4157, 0.5090, 0.5793, 0.6495], [0.0607, 0.0946, 0.1406, 0.1757, 0.2108]),
 }
-NV_ASYMPTOTIC = {  # docs/reference/rmt-oracles.md §5.3 (NV-2)
+NV_ASYMPTOTIC = {  # docs/reference/oracles.md §5.3 (NV-2)
     1: ([0.4420, 0.5825, 0.7682, 0.9086, 1.0491], [-0.0070, 0.0633, 0.1561, 0.2263, 0.2966]),
     2: ([0.3460, 0.4163, 0.5091, 0.5793, 0.6496], [0.0590, 0.0941, 0.1406, 0.1757, 0.2108]),
 }

@@ -1,4 +1,4 @@
-"""Oracle tests of the spacing reference laws (docs/reference/rmt-oracles.md §2-§3: WS-1..3,
+"""Oracle tests of the spacing reference laws (docs/reference/oracles.md §2-§3: WS-1..3,
 GM-1..2)."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from hessrmt.errors import InputError
 from hessrmt.rmt import reference as ref
 from hessrmt.rmt import reference_spacing as rs
 
-SURMISE_TABLE = {  # docs/reference/rmt-oracles.md §3, surmise columns at s = 0.5, 1, 1.5, 2
+SURMISE_TABLE = {  # docs/reference/oracles.md §3, surmise columns at s = 0.5, 1, 1.5, 2
     1: [0.6454, 0.7162, 0.4025, 0.1358],
     2: [0.5896, 0.9076, 0.4158, 0.0796],
     4: [0.4116, 1.2059, 0.3605, 0.0217],
 }
-EXACT_TABLE = {  # docs/reference/rmt-oracles.md §3, exact columns
+EXACT_TABLE = {  # docs/reference/oracles.md §3, exact columns
     1: [0.6562, 0.7018, 0.3931, 0.1392],
     2: [0.5932, 0.9029, 0.4146, 0.0813],
     4: [0.4105, 1.2076, 0.3604, 0.0212],

@@ -134,7 +134,7 @@ def test_nv3_mc_against_exact_N2000_40spectra_central60(beta):
     se_d3 = d3.std(axis=0, ddof=1) / np.sqrt(len(d3))
     exact_nv = ref.number_variance_exact(ell, beta)
     exact_d3 = ref.delta3_exact(ell, beta)
-    # docs/reference/rmt-oracles.md NV-3 tolerances (0.015 / 0.005), and 4 SE
+    # docs/reference/oracles.md NV-3 tolerances (0.015 / 0.005), and 4 SE
     assert np.all(np.abs(nv.mean(axis=0) - exact_nv) <= np.minimum(0.015, 4 * se_nv + 0.002))
     assert np.all(np.abs(d3.mean(axis=0) - exact_d3) <= np.minimum(0.005, 4 * se_d3 + 5e-4))
     if beta == 1:  # the log asymptotics of GOE Delta_3 at L = 2 are rejected

@@ -26,7 +26,7 @@ from hessrmt.rmt.stattests import (
 
 
 def wrong_tridiagonal_goe(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """The wrong sampler of docs/reference/rmt-oracles.md §4.5: N(0, 1) diagonal with *unscaled*
+    """The wrong sampler of docs/reference/oracles.md §4.5: N(0, 1) diagonal with *unscaled*
     chi off-diagonals
     (the correct one divides the chi's by sqrt 2, i.e. (1/sqrt 2) tridiag(N(0, 2); chi))."""
     from scipy.linalg import eigvalsh_tridiagonal

@@ -49,7 +49,7 @@ def test_cdf_unfolding_of_goe_has_unit_mean_spacing(rng: np.random.Generator) ->
     s = np.diff(xi)
     assert abs(s.mean() - 1) < 0.01
     # bulk spacings of the GOE: variance near the exact Gaudin value 0.28553
-    # (docs/reference/rmt-oracles.md §3);
+    # (docs/reference/oracles.md §3);
     # SD of this variance over 40 independent spectra: 0.016, so 0.06 is ~3.7 SD (GUE 0.180 and
     # Poisson 1 are excluded)
     central = s[200:800]

@@ -1,5 +1,5 @@
 """The atom at zero of product and percolated ensembles against the rank theory (issue 13,
-item 4; ``docs/reference/rmt-oracles.md`` §11).
+item 4; ``docs/reference/oracles.md`` §11).
 
 * :func:`product_atom_grid`: for Y = X_1 ... X_k (``product_wishart``, dims (N, N_1, ..., N_k)),
   rank(Y Y^T) = min(N, N_1, ..., N_k) almost surely, so the zero fraction is exactly

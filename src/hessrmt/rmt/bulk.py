@@ -1,6 +1,6 @@
 """Split an empirical spectrum into zeros, outliers and bulk.
 
-**Zeros** (docs/reference/rmt-oracles.md §11, docs/reference/papers.md §2.6). An eigenvalue is
+**Zeros** (docs/reference/oracles.md §11, docs/reference/papers.md §2.6). An eigenvalue is
 counted as zero when
 ``|lambda| <= zero_rtol * max_i |lambda_i|`` (per spectrum). Exact zeros (``lambda == 0``) and
 round-off zeros (non-zero but under the tolerance) are counted separately. The default

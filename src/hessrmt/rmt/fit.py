@@ -1,6 +1,6 @@
 """How badly do the semicircle and Marchenko-Pastur laws fit a spectrum? Moment fits with distances.
 
-Conventions (``docs/reference/rmt-oracles.md`` §0, §6): Semicircle(variance s^2, center c) is the
+Conventions (``docs/reference/oracles.md`` §0, §6): Semicircle(variance s^2, center c) is the
 limit of a GOE
 with off-diagonal variance s^2/N (radius 2s); MP(phi, scale) is the limit of W = X X^T / n, X of
 size p x n with entry variance ``scale``, phi = p/n (mean ``scale``, variance scale^2 phi, atom

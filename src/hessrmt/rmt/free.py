@@ -1,5 +1,5 @@
 """Numerical free convolution, additive and multiplicative, by subordination
-(docs/reference/rmt-oracles.md §7).
+(docs/reference/oracles.md §7).
 
 Conventions: G(z) = int dmu(l)/(z - l) (G ~ 1/z, Im G < 0 for Im z > 0), F = 1/G, density
 rho(x) = -(1/pi) Im G(x + i eta) at a tiny eta (``eta`` argument, default 1e-13 x the scale of the

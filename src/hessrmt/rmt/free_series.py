@@ -3,7 +3,7 @@
 Free cumulants kappa_k from moments m_k through M(z) = C(z M(z)), M = 1 + sum m_k z^k,
 C = 1 + sum kappa_k z^k (Speicher; additive convolution adds free cumulants). Multiplicative
 convolution: psi(z) = sum_{k>=1} m_k z^k, chi = psi^{-1}, S(w) = chi(w)(1 + w)/w and
-S_{mu boxtimes nu} = S_mu S_nu (``docs/reference/rmt-oracles.md`` §0.1). All series are truncated
+S_{mu boxtimes nu} = S_mu S_nu (``docs/reference/oracles.md`` §0.1). All series are truncated
 numpy
 coefficient arrays (index = power).
 """

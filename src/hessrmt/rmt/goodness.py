@@ -50,7 +50,7 @@ def snap_zeros(eigs: ArrayLike, rel_tol: float = 1e-9) -> np.ndarray:
 
 def zero_fraction(eigs: ArrayLike, rel_tol: float = 1e-9) -> float:
     """Fraction of eigenvalues with |l| < rel_tol max(1, max |l|)
-    (``docs/reference/rmt-oracles.md`` §11.2: float64 ``eigvalsh``, relative threshold 1e-9)."""
+    (``docs/reference/oracles.md`` §11.2: float64 ``eigvalsh``, relative threshold 1e-9)."""
     x = np.asarray(eigs, dtype=float).ravel()
     if x.size == 0:
         raise InputError("the spectrum is empty")

@@ -1,6 +1,6 @@
 """Closed-form limiting spectral laws: semicircle, Marchenko-Pastur, uniform, empirical (atomic).
 
-Conventions (``docs/reference/rmt-oracles.md`` §0, §6), shared with
+Conventions (``docs/reference/oracles.md`` §0, §6), shared with
 :class:`hessrmt.rmt.law.SpectralLaw`:
 
 * Stieltjes transform G(z) = int dmu(l) / (z - l), G(z) ~ 1/z, Im G < 0 for Im z > 0; density

@@ -1,5 +1,5 @@
 """BBP outliers: where a finite-rank perturbation pushes an eigenvalue out of the bulk, and how much
-the outlier's eigenvector remembers the spike (``docs/reference/rmt-oracles.md`` §8).
+the outlier's eigenvector remembers the spike (``docs/reference/oracles.md`` §8).
 
 Conventions: Stieltjes G(z) = int dmu(l)/(z - l) (G ~ 1/z); the bulk is a
 :class:`~hessrmt.rmt.law.SpectralLaw` with support [a, b].
@@ -128,7 +128,7 @@ def bbp_outlier(bulk: SpectralLaw, theta: float) -> float | None:
     For theta > 0, rho solves G(rho) = 1/theta on (b, b + theta] (G decreases from G(b+) to 0
     there, and a + theta <= rho <= b + theta); it exists iff theta > 1/G(b+). Symmetric for
     theta < 0 below a. Returns ``None`` when there is no outlier. Solved by Brent's method to
-    ~1e-14 relative (Benaych-Georges & Nadakuditi 2011; ``docs/reference/rmt-oracles.md`` §8.3).
+    ~1e-14 relative (Benaych-Georges & Nadakuditi 2011; ``docs/reference/oracles.md`` §8.3).
     """
     theta = _num("theta", theta)
     if theta == 0:

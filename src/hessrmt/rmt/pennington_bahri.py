@@ -1,7 +1,7 @@
 """Pennington & Bahri (ICML 2017): the Wishart + Wigner model of a Hessian at a critical point.
 
 Model (conventions fixed so that the critical energy formula below comes out exactly; see
-``docs/reference/papers.md`` section 4 and ``docs/reference/rmt-oracles.md`` section 13 of the
+``docs/reference/papers.md`` section 4 and ``docs/reference/oracles.md`` section 13 of the
 project's references):
 
 * H = H0 + H1 with H0 and H1 freely independent;
@@ -121,7 +121,7 @@ def critical_energy(phi: float) -> float:
 
     The energy at which the left edge of the H0 + H1 support touches 0 (phi < 1); 0 for
     phi >= 1 (the H0 atom at 0 makes the index positive for every eps > 0). eps_c(0) = 1/8.
-    Derived from z(G) = 0, z'(G) = 0 (``docs/reference/rmt-oracles.md`` section 13, PB-1).
+    Derived from z(G) = 0, z'(G) = 0 (``docs/reference/oracles.md`` section 13, PB-1).
     """
     phi_f = float(phi)
     if not math.isfinite(phi_f) or phi_f < 0:

@@ -5,7 +5,7 @@ B_ij g_ij, B_ij ~ Bernoulli(c/N), g_ij ~ N(0, v / c), zero diagonal; E|H_ij|^2 =
 law tends to the semicircle of variance v as c -> infinity (for fixed keep probability p the limit
 is that semicircle: the sparse regime p = c / N is the one with an atom).
 
-**Atom at zero** (exact rank theory of sparse random graphs; ``docs/reference/rmt-oracles.md``
+**Atom at zero** (exact rank theory of sparse random graphs; ``docs/reference/oracles.md``
 §11.2): Bordenave, Lelarge & Salez, "The rank of diluted random graphs", Ann. Probab. 39 (2011)
 1097: for Erdos-Renyi graphs with mean degree c,
 

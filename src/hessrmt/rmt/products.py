@@ -1,6 +1,6 @@
 """Limiting laws of random matrix products: Wishart products and Wigner x Wishart products.
 
-Both are free multiplicative convolutions (``docs/reference/rmt-oracles.md`` §7, §11.1;
+Both are free multiplicative convolutions (``docs/reference/oracles.md`` §7, §11.1;
 ``docs/reference/papers.md`` §3), solved here by one scalar equation per point with the Newton
 eta-continuation of :mod:`hessrmt.rmt.free` (density, cdf, support and sampling come from its
 ``_SubordinatedLaw`` machinery; conventions of :class:`hessrmt.rmt.law.SpectralLaw`).

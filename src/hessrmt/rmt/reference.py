@@ -1,5 +1,5 @@
 """Reference curves of local eigenvalue statistics, all vectorised
-(``docs/reference/rmt-oracles.md`` §2-§5).
+(``docs/reference/oracles.md`` §2-§5).
 
 This module re-exports the three parts:
 

@@ -1,4 +1,4 @@
-"""Reference laws of consecutive-spacing ratios (``docs/reference/rmt-oracles.md`` §4).
+"""Reference laws of consecutive-spacing ratios (``docs/reference/oracles.md`` §4).
 
 Conventions: r_i = s_{i+1} / s_i in (0, inf) on the sorted raw spectrum; reduced ratio
 r~ = min(r, 1/r) in [0, 1]. ``beta = 0`` means Poisson (independent levels).

@@ -1,6 +1,6 @@
 """Exact and asymptotic number variance Sigma^2(L) and spectral rigidity Delta_3(L).
 
-Unfolded spectra (mean spacing 1), N -> infinity bulk; ``docs/reference/rmt-oracles.md`` §5 and
+Unfolded spectra (mean spacing 1), N -> infinity bulk; ``docs/reference/oracles.md`` §5 and
 Mehta,
 *Random Matrices*, 3rd ed. (2004), chs. 6, 7, 16. beta = 0 means Poisson.
 
@@ -21,7 +21,7 @@ integrands are entire, so this is accurate to ~1e-13). Poisson: Sigma^2 = L, Del
 Cross-checks in the tests: Mehta's closed forms in Si/Ci (e.g. Sigma^2_4(L) = Sigma^2_2(2L)/2 +
 Si(2 pi L)^2/(4 pi^2)) agree to 1e-11; Delta_3 from Sigma^2 by Pandey's identity; level-repulsion
 exponent 1 - Y_2 ~ r^beta; and Monte Carlo (GOE and GSE tridiagonal spectra) within 4 SE. The GSE
-curves are not tabulated in ``docs/reference/rmt-oracles.md``; they rest on those checks.
+curves are not tabulated in ``docs/reference/oracles.md``; they rest on those checks.
 
 Asymptotic (Dyson-Mehta; gamma = Euler's constant):
 
@@ -128,7 +128,7 @@ def _integrate_against(L: float, beta: int, weight) -> float:
 def number_variance_exact(L: ArrayLike, beta: int) -> np.ndarray:
     """Sigma^2(L) = L - 2 int_0^L (L - r) Y_2(r) dr (exact, large N; beta in {0, 1, 2, 4}).
 
-    Values (``docs/reference/rmt-oracles.md`` NV-1): GOE 0.4463, 0.5837, 0.7684, 0.9087, 1.0491 and
+    Values (``docs/reference/oracles.md`` NV-1): GOE 0.4463, 0.5837, 0.7684, 0.9087, 1.0491 and
     GUE 0.3442,
     0.4157, 0.5090, 0.5793, 0.6495 at L = 1, 2, 5, 10, 20.
     """

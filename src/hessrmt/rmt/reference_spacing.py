@@ -4,7 +4,7 @@ All functions are vectorised over their first argument and return an array of it
 scalar for scalar input). Values outside the support (s < 0) give density 0 and cdf 0; NaN input
 propagates.
 
-* **Wigner surmise** (2 x 2 matrices, any Dyson index beta > 0; ``docs/reference/rmt-oracles.md``
+* **Wigner surmise** (2 x 2 matrices, any Dyson index beta > 0; ``docs/reference/oracles.md``
 §2):
   P_beta(s) = a_beta s^beta exp(-b_beta s^2), b_beta = [Gamma((beta+2)/2) / Gamma((beta+1)/2)]^2,
   a_beta = 2 Gamma((beta+2)/2)^(beta+1) / Gamma((beta+1)/2)^(beta+2); cdf = P((beta+1)/2, b s^2)
@@ -66,7 +66,7 @@ __all__ = [
 
 #: Where the exact laws are cut off (density < 1e-17 beyond; see module docstring).
 GAUDIN_S_MAX: dict[int, float] = {1: 8.0, 2: 6.0, 4: 5.0}
-#: Exact (Gaudin-Mehta) spacing variances, ``docs/reference/rmt-oracles.md`` §3 (verified
+#: Exact (Gaudin-Mehta) spacing variances, ``docs/reference/oracles.md`` §3 (verified
 # numerically).
 GAUDIN_VARIANCE: dict[int, float] = {1: 0.28553, 2: 0.17999, 4: 0.10410}
 #: Wigner-surmise spacing variances 4/pi - 1, 3 pi/8 - 1, 45 pi/128 - 1 (closed form).
@@ -352,7 +352,7 @@ def gaudin_pdf(s: ArrayLike, beta: int, *, method: Method = "interpolant") -> np
     """Exact large-N bulk spacing density p_beta(s) = E_beta''(0; s), beta in {1, 2, 4} (§3).
 
     Values at s = 0.5, 1, 1.5, 2: GOE 0.6562, 0.7018, 0.3931, 0.1392; GUE 0.5932, 0.9029,
-    0.4146, 0.0813; GSE 0.4105, 1.2076, 0.3604, 0.0212 (``docs/reference/rmt-oracles.md`` GM-2).
+    0.4146, 0.0813; GSE 0.4105, 1.2076, 0.3604, 0.0212 (``docs/reference/oracles.md`` GM-2).
     """
     return _gaudin_eval(s, beta, 2, method)
 

@@ -11,7 +11,7 @@ those window positions; there is no grid of window centres and no random samplin
 * n(a) = #{levels in [a, a + L)} is piecewise constant in a (it jumps where a or a + L crosses a
   level), so Sigma^2(L) = <n^2> - <n>^2, the variance of n(a) over a, is a finite sum.
 * For one window, Delta(a) = min_{A,B} (1/L) int_a^{a+L} (N(x) - A x - B)^2 dx has the closed
-  form (Bohigas & Giannoni 1975; ``docs/reference/rmt-oracles.md`` §5) with y_j = x_j - a for the k
+  form (Bohigas & Giannoni 1975; ``docs/reference/oracles.md`` §5) with y_j = x_j - a for the k
   levels
   in the window, sorted:
   I0 = sum_j (L - y_j), I1 = sum_j (L^2 - y_j^2)/2, I2 = sum_j (2j - 1)(L - y_j),

@@ -1,6 +1,6 @@
 """Level spacings and spacing ratios (no unfolding needed), batch-aware.
 
-Conventions (docs/reference/rmt-oracles.md §0.1, §4.1; Atas et al., PRL 110, 084101 (2013)):
+Conventions (docs/reference/oracles.md §0.1, §4.1; Atas et al., PRL 110, 084101 (2013)):
 
 * levels are sorted in increasing order first: lambda_1 <= ... <= lambda_N;
 * spacings s_i = lambda_{i+1} - lambda_i (N - 1 of them);

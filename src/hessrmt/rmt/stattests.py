@@ -2,7 +2,7 @@
 
 Reduced ratios r~ = min(s_i, s_{i+1}) / max(s_i, s_{i+1}) need no unfolding, but adjacent ones
 share a spacing, so they are *dependent* and any iid formula is anti-conservative
-(docs/reference/rmt-oracles.md §4.6, oracle SR-6). :func:`ratio_test` therefore reports:
+(docs/reference/oracles.md §4.6, oracle SR-6). :func:`ratio_test` therefore reports:
 
 * **mean r~ with a standard error** that accounts for the dependence: with >= 10 spectra, the
   ratio-estimator SE between spectra (spectra are independent): mean = sum_i S_i / sum_i K_i,
@@ -64,7 +64,7 @@ from hessrmt.rmt import reference
 from hessrmt.rmt.spacings import as_levels, reduced_ratios
 from hessrmt.rng import RngLike, as_generator, seed_of
 
-#: Large-N mean reduced ratios (Atas et al. 2013; docs/reference/rmt-oracles.md §4.3), keyed as in
+#: Large-N mean reduced ratios (Atas et al. 2013; docs/reference/oracles.md §4.3), keyed as in
 # the verdict.
 LARGE_N_MEAN_RATIO = {
     "Poisson": reference.MEAN_REDUCED_RATIO["poisson"],
@@ -101,7 +101,7 @@ def goe_ratio_cdf(x: np.ndarray) -> np.ndarray:
 
 
 def poisson_ratio_cdf(x: np.ndarray) -> np.ndarray:
-    """Poisson cdf of r~: P(r~ <= x) = 2x / (1 + x) on [0, 1] (docs/reference/rmt-oracles.md
+    """Poisson cdf of r~: P(r~ <= x) = 2x / (1 + x) on [0, 1] (docs/reference/oracles.md
     §4.2)."""
     x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
     return 2 * x / (1 + x)
@@ -158,7 +158,7 @@ def goe_tridiagonal_levels(n: int, rng: np.random.Generator, size: int | None = 
     """Sorted eigenvalues of n x n GOE matrices via Dumitriu-Edelman (beta = 1).
 
     H = (1/sqrt 2) tridiag(diagonal N(0, 2); off-diagonal chi_{n-1}, ..., chi_1): the
-    beta-Hermite model, radius sqrt(2n) (docs/reference/rmt-oracles.md §10.1). Shape (n,) or (size,
+    beta-Hermite model, radius sqrt(2n) (docs/reference/oracles.md §10.1). Shape (n,) or (size,
     n). Test
     machinery for the simulated null (the public samplers are in :mod:`hessrmt.rmt.ensembles`).
     """

@@ -201,7 +201,7 @@ def _outlier_record(arr: np.ndarray, parts: Any, bulk: list[np.ndarray]) -> dict
     """Outlier locations and, with a semicircle fitted to the bulk by its moments (centre c,
     variance s^2), the spike theta of H = X + theta v v^T that puts an outlier at lambda (BBP:
     lambda - c = theta + s^2 / theta, so theta = (d + sqrt(d^2 - 4 s^2)) / 2 with d = lambda - c,
-    |d| > 2 s; docs/reference/rmt-oracles.md §8) and its predicted squared overlap
+    |d| > 2 s; docs/reference/oracles.md §8) and its predicted squared overlap
     1 - s^2 / theta^2."""
     from hessrmt.rmt.outliers import semicircle_outlier, semicircle_overlap
 

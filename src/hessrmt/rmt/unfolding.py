@@ -1,7 +1,7 @@
 """Unfolding: map levels through a smooth mean counting function so the mean spacing is 1.
 
 Unfolded level xi_i = N_bar(lambda_i), where N_bar is a smooth estimate of the counting function
-N(x) = #{j : lambda_j <= x} (docs/reference/rmt-oracles.md §0.1; Mehta, *Random Matrices*, ch. 1;
+N(x) = #{j : lambda_j <= x} (docs/reference/oracles.md §0.1; Mehta, *Random Matrices*, ch. 1;
 Gomez et al.,
 PRE 66, 036209 (2002)). Four estimates:
 

@@ -263,7 +263,7 @@ def _windowed(unf: Sequence[np.ndarray], lengths: Sequence[float], one: Any) -> 
 
 
 def _semicircle_cdf(x: np.ndarray) -> np.ndarray:
-    """Cdf of the semicircle of radius 2 (docs/reference/rmt-oracles.md §1)."""
+    """Cdf of the semicircle of radius 2 (docs/reference/oracles.md §1)."""
     x = np.clip(x, -2.0, 2.0)
     return 0.5 + x * np.sqrt(4.0 - x * x) / (4.0 * np.pi) + np.arcsin(x / 2.0) / np.pi
 

@@ -52,7 +52,7 @@ from hessrmt.rng import RngLike, as_generator, seed_of
 
 Variant = Literal["notebook", "derived"]
 
-#: large-N mean reduced ratios (Atas et al. 2013; docs/reference/rmt-oracles.md §4.3)
+#: large-N mean reduced ratios (Atas et al. 2013; docs/reference/oracles.md §4.3)
 GOE_MEAN_RATIO = 0.5307
 POISSON_MEAN_RATIO = 2 * np.log(2) - 1
 
@@ -177,7 +177,7 @@ def reduced_ratio_stats(
     Per spectrum: drop |lambda| <= zero_rtol * max|lambda| (exact degeneracies), keep the central
     ``central`` fraction of the remaining sorted levels, r~_i = min(s_{i+1}/s_i, s_i/s_{i+1}).
     The per-spectrum means are independent, so SE = sd / sqrt(m) is honest (adjacent ratios within
-    a spectrum are correlated; docs/reference/rmt-oracles.md §4.6).
+    a spectrum are correlated; docs/reference/oracles.md §4.6).
     """
     spectra = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
     if not 0 < central <= 1:

@@ -13,11 +13,11 @@ paper's way and honestly. Pure NumPy/SciPy (no torch).
   the surmises themselves this gives 1.460 / 0.540 (GOE) and 1.644 / 0.424 (Poisson).
 * **Honest ratios**: exact mean of r~ per spectrum with a relative zero cut; SE from the spread of
   per-spectrum means (spectra are independent, ratios within one are not;
-  docs/reference/rmt-oracles.md §4.6);
+  docs/reference/oracles.md §4.6);
   the full tests from :func:`hessrmt.rmt.summary.summarize_spectrum` when available.
 * **Pooled-batch unfolding** (the paper's method, :func:`hessrmt.rmt.unfolding.unfold_pooled`) and
   the unfolded-spacing histogram against the Wigner surmise and the exact Gaudin law.
-* **Rank check** (docs/reference/rmt-oracles.md §11.1, AT-3): the Hessian of the summed softmax
+* **Rank check** (docs/reference/oracles.md §11.1, AT-3): the Hessian of the summed softmax
 cross-entropy of
   a linear model over a batch of b inputs is H = sum_i (diag p_i - p_i p_i^T) kron x~_i x~_i^T with
   x~_i = [x_i; 1]; each term has rank <= C - 1 (the all-ones vector is in the null space of

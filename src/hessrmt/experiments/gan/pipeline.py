@@ -1,6 +1,6 @@
 """``hessrmt reproduce gan``: the theory side of Baskerville, Keating, Mezzadri & Najnudel,
 "A spin-glass model for the loss surfaces of generative adversarial networks"
-(arXiv 2101.02524; ``docs/reference/papers.md`` section 6, ``docs/reference/rmt-oracles.md``
+(arXiv 2101.02524; ``docs/reference/papers.md`` section 6, ``docs/reference/oracles.md``
 section 14).
 
 Parts (each checkpointed through :class:`hessrmt.runfolder.RunFolder`, kind ``gan``):

@@ -179,7 +179,7 @@ def run(
                 "pspin": "H_N = N^{-(p-1)/2} sum J sigma..sigma, |sigma|^2 = N, u = H_N/N",
                 "laws": "standardised to mean 0, variance 1 (the ABC semicircle has variance 1)",
                 "loss": "mean cross-entropy over the training subset",
-                "references": "docs/reference/spin-glass.md, rmt-oracles.md §12, papers.md §7-8",
+                "references": "docs/reference/spin-glass.md, oracles.md §12, papers.md §7-8",
             },
             "versions": versions(),
         }

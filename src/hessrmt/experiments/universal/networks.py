@@ -13,7 +13,7 @@ estimate with a standard error over batches):
   3 / (P + 2) (ratio 1: delocalised), and the kurtosis of sqrt(P) v_i against Porter-Thomas
   (Gaussian components: 3);
 * **local statistics**: mean reduced spacing ratio <r~> of X_b's central half against GOE 0.5307
-  and Poisson 0.3863 (Atas et al. 2013; ``docs/reference/rmt-oracles.md`` §4.3);
+  and Poisson 0.3863 (Atas et al. 2013; ``docs/reference/oracles.md`` §4.3);
 * **outliers**: the top r = C - 1 eigenvalues of A are the spikes theta_i (the classes' outliers);
   the prediction for H_b is :class:`hessrmt.rmt.local_law.DeformedModel` with A's remaining
   eigenvalues as the bulk (compressed to at most ``max_atoms`` quantiles) and the paper's noise
@@ -42,7 +42,7 @@ from hessrmt.errors import InputError
 from hessrmt.rmt.laws import EmpiricalLaw, Semicircle
 from hessrmt.rmt.local_law import DeformedModel
 
-#: Large-N mean reduced ratios (Atas et al. 2013; docs/reference/rmt-oracles.md §4.3).
+#: Large-N mean reduced ratios (Atas et al. 2013; docs/reference/oracles.md §4.3).
 GOE_MEAN_RATIO = 0.5307
 POISSON_MEAN_RATIO = 2 * np.log(2) - 1
 

@@ -1,6 +1,6 @@
 """Auffinger-Ben Arous-Cerny complexity of the pure spherical p-spin glass, in closed form.
 
-Model (ABC, CPAM 66 (2013) 165-201, arXiv 1003.1129; ``docs/reference/rmt-oracles.md`` §12,
+Model (ABC, CPAM 66 (2013) 165-201, arXiv 1003.1129; ``docs/reference/oracles.md`` §12,
 ``docs/reference/papers.md`` §8): H_N(sigma) = N^{-(p-1)/2} sum J_{i1..ip} sigma_i1 ... sigma_ip,
 J iid N(0, 1), sigma on the sphere of radius sqrt(N), E[H(s)H(s')] = N (s.s'/N)^p. Energies are
 per site: Crt_{N,k}(u) counts critical points of index k with H_N <= N u.

@@ -5,12 +5,12 @@ For a :class:`~hessrmt.rmt.law.SpectralLaw` mu this module gives, in *standardis
 
 * the log-potential Omega_mu(y) = int ln|y - lambda| dmu(lambda) (the exponential rate of
   E|det(y - M)| in the Coulomb-gas / equilibrium-measure approximation
-  N^-1 ln E|det(y - M)| -> Omega_mu(y); exact for the GOE, ``docs/reference/rmt-oracles.md`` §6.1
+  N^-1 ln E|det(y - M)| -> Omega_mu(y); exact for the GOE, ``docs/reference/oracles.md`` §6.1
   and §12), computed by quadrature of the density (Chebyshev-type substitution
   lambda = c - r cos t, which makes square-root edges smooth) plus the atoms;
 * the large-deviation rate J_mu(y) of one eigenvalue leaving the *right* edge b of mu, y >= b.
   **Approximation used** (the one of the GAN spin-glass code, ``docs/reference/papers.md`` §6.1,
-  and ``docs/reference/rmt-oracles.md`` §12): the GOE (beta = 1) top-eigenvalue rate of the
+  and ``docs/reference/oracles.md`` §12): the GOE (beta = 1) top-eigenvalue rate of the
   semicircle centred at
   the law's mean with the same right edge, R = b - mean (standardised: centre 0, R = b):
 

@@ -2,7 +2,7 @@
 
 Derivation (``docs/reference/spin-glass.md`` §2). ABC's asymptotics can be written, with the
 Hessian's shift y = -a v, a = sqrt(p/(p - 1)) = 2/E_inf(p), and Omega_sc the log-potential of the
-semicircle of variance 1 (``docs/reference/rmt-oracles.md`` §6.1, §12), as
+semicircle of variance 1 (``docs/reference/oracles.md`` §6.1, §12), as
 
     Theta_p(u)     = C + sup_{v <= u} [ -v^2/2 + Omega(-a v) ],     C = 1/2 ln(p-1) + 1/2,
     Theta_{k,p}(u) = C + sup_{v <= min(u, -b/a)} [ -v^2/2 + Omega(-a v) - k J(-a v) ],

@@ -13,7 +13,7 @@ density ratio exp(N theta/2 e^T H e - N theta^2/4) and the rank-one spherical in
                = (x - theta)^2/4 - Omega(x)/2 + (ln theta)/2   if theta >  G(x),      x >= 2,
 
 with G(x) = (x - sqrt(x^2 - 4))/2, Omega the semicircle log-potential and I_0 the GOE rate
-(``docs/reference/rmt-oracles.md`` §6.1, §12). It vanishes at the BBP location
+(``docs/reference/oracles.md`` §6.1, §12). It vanishes at the BBP location
 rho = theta + 1/theta for
 theta > 1 (and at 2 for theta <= 1): above the BBP threshold theta = 1 the rate changes.
 

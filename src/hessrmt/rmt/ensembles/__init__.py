@@ -1,6 +1,6 @@
 """Random-matrix ensembles: Gaussian (dense, tridiagonal), Wishart, Haar, products, sparse, spiked.
 
-Conventions (``docs/reference/rmt-oracles.md`` §0, §10):
+Conventions (``docs/reference/oracles.md`` §0, §10):
 
 * **Wigner/Gaussian ("normalised")**: off-diagonal variance ``variance / N`` (E|H_ij|^2 for
   complex entries), diagonal variance ``2 variance / N`` for the GOE, so the eigenvalue density

@@ -19,7 +19,7 @@ def goe(
 
     Off-diagonal variance ``variance/N``, diagonal variance ``2 variance/N``; the spectrum tends to
     the semicircle of variance ``variance`` (radius ``2 sqrt(variance)``). Shape (N, N), or
-    (size, N, N) for a batch. (``docs/reference/rmt-oracles.md`` §0.2, row "normalised".)
+    (size, N, N) for a batch. (``docs/reference/oracles.md`` §0.2, row "normalised".)
     """
     n = _check_int("n", n)
     variance = positive("variance", variance)

@@ -12,7 +12,7 @@ def poisson_spectrum(n: int, size: int | None = None, *, rng: RngLike = None) ->
     """Sorted iid Uniform(0, N) levels: an uncorrelated (Poisson) spectrum with unit mean spacing.
 
     Already unfolded (density 1); spacings are asymptotically Exp(1), the mean reduced ratio is
-    2 ln 2 - 1 (``docs/reference/rmt-oracles.md`` §4.3). Shape (N,) or (size, N).
+    2 ln 2 - 1 (``docs/reference/oracles.md`` §4.3). Shape (N,) or (size, N).
     """
     n = _check_int("n", n)
     gen = as_generator(rng)

@@ -25,7 +25,7 @@ def percolated_wigner(
     ``variance`` when N keep_prob -> infinity). The diagonal is zero unless ``diagonal=True`` (then
     N(0, 2 variance/(N keep_prob)) entries kept with the same probability). At fixed mean degree
     c = N keep_prob the spectrum has an atom at zero of mass >= e^{-c} (Bauer-Golinelli for c <= e;
-    ``docs/reference/rmt-oracles.md`` §11.2). Dense output, shape (N, N) or (size, N, N).
+    ``docs/reference/oracles.md`` §11.2). Dense output, shape (N, N) or (size, N, N).
     """
     n = _check_int("n", n)
     keep_prob = _check_prob("keep_prob", keep_prob)

@@ -42,7 +42,7 @@ def spiked_wigner(
 
     The v_i are orthonormal, uniformly random (Haar) directions. BBP: for |theta| > sigma =
     sqrt(variance) an outlier at theta + variance/theta with squared overlap 1 - variance/theta^2
-    (``docs/reference/rmt-oracles.md`` §8.1; :mod:`hessrmt.rmt.outliers`). Returns H (shape (n, n)
+    (``docs/reference/oracles.md`` §8.1; :mod:`hessrmt.rmt.outliers`). Returns H (shape (n, n)
     or (size, n,
     n)) and, with ``return_vectors=True``, also V of shape (..., n, r) whose columns are the v_i.
     """
@@ -72,7 +72,7 @@ def spiked_covariance(
     Sigma = I + sum_i (l_i - 1) v_i v_i^T with orthonormal random v_i and population spikes
     l_i = ``spikes`` (> 0). phi = p / n. BBP (Baik-Ben Arous-Peche 2005, Paul 2007): for
     l > 1 + sqrt(phi) an outlier at l (1 + phi/(l - 1)) with squared overlap
-    (1 - phi/(l-1)^2) / (1 + phi/(l-1)) (``docs/reference/rmt-oracles.md`` §8.2). Returns W (shape
+    (1 - phi/(l-1)^2) / (1 + phi/(l-1)) (``docs/reference/oracles.md`` §8.2). Returns W (shape
     (p, p) or
     (size, p, p)) and, with ``return_vectors=True``, V of shape (..., p, r).
     """

@@ -100,7 +100,7 @@ def product_wishart(
     entries, so every factor X_i X_i^* has mean eigenvalue 1 and E (1/N) tr W = 1. For square
     factors the limit is Fuss-Catalan (moments 1, 3, 12, 55 for k = 2). rank W = min(N, N_1, ...,
     N_k) almost surely: an atom of mass 1 - min_i N_i / N at zero
-    (``docs/reference/rmt-oracles.md`` §11.1).
+    (``docs/reference/oracles.md`` §11.1).
     The product is formed in the Hermitian form Y Y^* (no non-symmetric eigenproblem).
     Shape (N, N) or (size, N, N).
     """
@@ -127,7 +127,7 @@ def wigner_wishart_product(
 
     A has size n x m with iid N(0, 1) entries. With the thin SVD A = U S V^T, C^{1/2} =
     U S U^T / sqrt(m), so the result has rank <= m: an atom of mass 1 - m/n at zero when m < n
-    (``docs/reference/rmt-oracles.md`` §11.1). Shape (n, n) or (size, n, n).
+    (``docs/reference/oracles.md`` §11.1). Shape (n, n) or (size, n, n).
     """
     n = _check_int("n", n)
     m = _check_int("m", m)

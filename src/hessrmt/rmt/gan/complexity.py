@@ -24,7 +24,7 @@ point enters once u_G > g(x) = x / ((p + q) 2^{p+q}) and u_D > d(x, x1) = (R x -
   theta_G = min of g over {f > 0} (grid-free in u; the authors take the same minima on their
   u grid).
 
-Index constraint (as coded by the authors; ``docs/reference/rmt-oracles.md`` section 12):
+Index constraint (as coded by the authors; ``docs/reference/oracles.md`` section 12):
 f - k_G kappa I(x; sqrt(2 (1 - kappa)) b) - k_D (1 - kappa) I(-(x + x1); sqrt(2 kappa (b^2 +
 b1^2))) with I(u; E) = |u| sqrt(u^2 - E^2)/E^2 - log(|u| + sqrt(u^2 - E^2)) + log E for
 |u| >= E, +inf inside (the GOE top-eigenvalue large-deviation rate).

@@ -13,7 +13,7 @@ and general: :func:`log_potential` integrates log|l - x| against *any* discrete 
 Accuracy: for x at distance >~ (interval width)/n from the support the quadrature is spectrally
 accurate; inside the support the logarithmic singularity limits it to about 1e-4 with n = 400
 nodes per interval (tested against the closed-form semicircle log-potential,
-``docs/reference/rmt-oracles.md`` section 6.1: x^2/(4 s^2) - 1/2 + log s for |x| <= 2 s).
+``docs/reference/oracles.md`` section 6.1: x^2/(4 s^2) - 1/2 + log s for |x| <= 2 s).
 
 Monte Carlo: the annealed (1/N) log mean |det(H - x)| (the authors' ``mc_log_determinant``) and
 the quenched (1/N) mean log|det(H - x)|, from sampled spectra; their gap to L(x) shrinks like

@@ -1,6 +1,6 @@
 """Limiting spectral density of the GAN Hessian model by subordination.
 
-Derivation (``docs/reference/rmt-oracles.md`` section 14, ``docs/reference/gan-spin-glass.md``):
+Derivation (``docs/reference/oracles.md`` section 14, ``docs/reference/gan-spin-glass.md``):
 H = b M + D with D = (b1 M1 - x1 I) + 0 independent of the orthogonally invariant b M, a
 semicircle of variance v = b^2 / 2. Pastur's equation (additive subordination with a semicircle)
 gives, for Im z > 0,
@@ -100,7 +100,7 @@ def stieltjes(
 def quartic_coefficients(model: GanHessianModel, z: ArrayLike) -> np.ndarray:
     """Coefficients (highest degree first, shape (5, ...)) of the quartic in G at z.
 
-    From ``docs/reference/rmt-oracles.md`` section 14 (verified symbolically in the tests):
+    From ``docs/reference/oracles.md`` section 14 (verified symbolically in the tests):
     b^4 (b^2 k + b1^2); -2 b^2 (b^2 k x1 + 3 b^2 k z + 2 b1^2 z); 2 (b^4 k - 2 b^2 b1^2 k +
     2 b^2 b1^2 + 4 b^2 k x1 z + 6 b^2 k z^2 + 2 b1^2 z^2); -4 (-b^2 k^2 x1 + b^2 k x1 + 2 b^2 k z
     - 2 b1^2 k z + 2 b1^2 z + 2 k x1 z^2 + 2 k z^3); -4 (-b1^2 k^2 + 2 b1^2 k - b1^2

@@ -2,7 +2,7 @@
 arXiv 2101.02524) and its sampler.
 
 Model (the authors' code ``rmt/empirical.py``; ``docs/reference/papers.md`` section 6.1 and
-``docs/reference/rmt-oracles.md`` section 14):
+``docs/reference/oracles.md`` section 14):
 
     H = b M + [[b1 M1 - x1 I_{kappa N}, 0], [0, 0_{(1 - kappa) N}]],
 
