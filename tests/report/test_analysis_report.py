@@ -233,8 +233,13 @@ def test_verdict_sentences_follow_the_tests() -> None:
 
     text = verdict_sentences({"trained": rec(0.5)})
     assert "verdict GOE on 900 levels" in text
-    assert "GOE consistent in all 2 statistics" in text
+    assert "GOE consistent in all 2 computable statistics" in text
     assert "Poisson rejected by mean ratio (p = 1e-20), number variance (p = 1e-09)" in text
     text = verdict_sentences({"trained": rec(0.004)})
     assert "verdict intermediate" in text and "GOE rejected by number variance (p = 0.004)" in text
     assert "No spectrum" in verdict_sentences({})
+    # a statistic that could not be computed on short segments is JSON null: named, not compared
+    r = rec(0.5)
+    r["verdict_tests"]["tests"]["GOE"]["holm_adjusted"]["delta3"] = None
+    text = verdict_sentences({"trained": r})
+    assert "GOE consistent in all 2 computable statistics (delta3 not computable)" in text

@@ -164,3 +164,44 @@ def test_false_rejection_rate_of_true_goe_is_near_its_level() -> None:
         v = class_verdict([beta_hermite_eigenvalues(300, 1, rng=500 + seed)], rng=0)
         rej += not v.tests["GOE"].consistent
     assert rej <= 3
+
+
+def test_statistics_with_no_window_that_fits_are_left_out_of_the_family(monkeypatch) -> None:
+    """Window lengths longer than every segment give NaN statistics: such a statistic is
+    reported as not computable (NaN p, JSON null), left out of Holm, and the verdict still
+    separates the classes with the rest (here Delta_3 at L = 40, 50 on 30-level segments, and
+    Sigma^2 loses only its L = 40 coordinate)."""
+    from hessrmt.rmt import verdict as V
+
+    monkeypatch.setattr(V, "DELTA3_L", (40.0, 50.0))
+    monkeypatch.setattr(V, "SIGMA2_L", (1.0, 2.0, 40.0))
+    V._null_table.cache_clear()
+    try:
+        rng = np.random.default_rng(3)
+        goe_segs = [np.linalg.eigvalsh(goe(30, rng=rng)) for _ in range(20)]
+        v = class_verdict(goe_segs, rng=0, n_null=40)
+        for t in v.tests.values():
+            assert t.not_computable == ["delta3"]
+            assert np.isfinite(t.adjusted["number_variance"])
+            d = t.to_dict()
+            assert d["holm_adjusted"]["delta3"] is None and d["pvalues"]["delta3"] is None
+            json.dumps(d, allow_nan=False)
+        json.dumps(v.to_dict(), allow_nan=False)
+        assert v.tests["GOE"].consistent
+        poisson_segs = [np.sort(rng.random(30)) for _ in range(20)]
+        assert not class_verdict(poisson_segs, rng=0, n_null=40).tests["GOE"].consistent
+    finally:
+        V._null_table.cache_clear()
+
+
+def test_hotelling_p_ignores_nan_coordinates() -> None:
+    """A coordinate that is NaN in the data or in any replicate is dropped; all NaN -> NaN."""
+    rng = np.random.default_rng(0)
+    null = rng.normal(size=(200, 3))
+    x = np.array([0.1, -0.2, np.nan])
+    p_nan, mean = _hotelling_p(x, null, np.ones(200), 1)
+    p_two, _ = _hotelling_p(x[:2], null[:, :2], np.ones(200), 1)
+    assert p_nan == pytest.approx(p_two) and np.isnan(mean[2])
+    far = np.array([10.0, 0.0, np.nan])
+    assert _hotelling_p(far, null, np.ones(200), 1)[0] < 1e-10
+    assert np.isnan(_hotelling_p(np.full(3, np.nan), null, np.ones(200), 1)[0])

@@ -72,10 +72,15 @@ def _test_rows(vt: dict[str, Any]) -> list[tuple[str, str]]:
         return [("verdict tests", vt.get("skipped", "not run"))]
     rows = []
     for name, t in vt["tests"].items():
-        adj = t["holm_adjusted"]
-        worst = min(adj, key=adj.get)
+        adj = {k: v for k, v in t["holm_adjusted"].items() if v is not None}
+        if not adj:
+            rows.append((f"vs {name}", "no statistic computable"))
+            continue
+        worst = min(adj, key=adj.__getitem__)
         state = "consistent" if t["consistent"] else f"rejected by {worst.replace('_', ' ')}"
-        rows.append((f"vs {name}", f"min Holm p = {_fmt(adj[worst], 3)} ({state})"))
+        skipped = len(t["holm_adjusted"]) - len(adj)
+        note = f"; {skipped} not computable" if skipped else ""
+        rows.append((f"vs {name}", f"min Holm p = {_fmt(adj[worst], 3)} ({state}{note})"))
     rows.append(
         (
             "tests",

@@ -379,13 +379,17 @@ def verdict_sentences(summary: dict[str, Any]) -> str:
             t = vt["tests"].get(cls)
             if not t:
                 continue
-            adj = t.get("holm_adjusted", {})
+            adj = {k: v for k, v in t.get("holm_adjusted", {}).items() if v is not None}
+            skipped = [k for k, v in t.get("holm_adjusted", {}).items() if v is None]
             rej = [f"{k.replace('_', ' ')} (p = {v:.2g})" for k, v in adj.items() if v < alpha]
-            parts.append(
+            text = (
                 f"{cls} rejected by {', '.join(rej)}"
                 if rej
-                else f"{cls} consistent in all {len(adj)} statistics"
+                else f"{cls} consistent in all {len(adj)} computable statistics"
             )
+            if skipped:
+                text += f" ({', '.join(k.replace('_', ' ') for k in skipped)} not computable)"
+            parts.append(text)
         out.append(
             f"<b>{html.escape(name)}</b>: verdict {html.escape(str(vt.get('verdict')))} on "
             f"{vt.get('n_selected_levels')} levels; {html.escape('; '.join(parts))} "

@@ -54,7 +54,9 @@ hundreds of weakly dependent levels; the known-answer tests check the size (true
 Poisson are accepted) and the power.
 
 **Rule** (:data:`VERDICT_RULE`): within each class the five p-values are Holm-corrected
-(family-wise level :data:`ALPHA` = 0.01); class c is *consistent* when no corrected p-value is
+(family-wise level :data:`ALPHA` = 0.01; a statistic with no finite coordinate on the data,
+such as Sigma^2(10) when every segment is shorter than 10 spacings, is left out of the family
+and reported as not computable); class c is *consistent* when no corrected p-value is
 below ALPHA. Verdict: the single consistent class; ``"intermediate"`` when none is (the bulk is
 none of the four classes: between them, or not a Wigner-Dyson/Poisson spectrum at all);
 ``"inconclusive"`` when several are (too few levels to tell them apart).
@@ -116,6 +118,11 @@ VERDICT_RULE = (
 )
 
 
+def _json_floats(values: Sequence[float]) -> list[float | None]:
+    """Floats for JSON: NaN (a statistic with no window that fits) becomes None."""
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
 @dataclass(frozen=True)
 class ClassTest:
     """Tests of the bulk against one class: raw and Holm-adjusted p-values per statistic."""
@@ -126,12 +133,22 @@ class ClassTest:
     consistent: bool
     null_means: dict[str, list[float]]
 
+    @property
+    def not_computable(self) -> list[str]:
+        """Statistics with no finite coordinate on these levels (e.g. Sigma^2 windows longer
+        than every segment): left out of the Holm family, p-value NaN (None in JSON)."""
+        return [k for k, v in self.pvalues.items() if not np.isfinite(v)]
+
     def to_dict(self) -> dict[str, Any]:
+        def clean(d: dict[str, float]) -> dict[str, float | None]:
+            return {k: (float(v) if np.isfinite(v) else None) for k, v in d.items()}
+
         return {
-            "pvalues": dict(self.pvalues),
-            "holm_adjusted": dict(self.adjusted),
+            "pvalues": clean(self.pvalues),
+            "holm_adjusted": clean(self.adjusted),
+            "not_computable": self.not_computable,
             "consistent": self.consistent,
-            "null_mean": {k: list(v) for k, v in self.null_means.items()},
+            "null_mean": {k: _json_floats(v) for k, v in self.null_means.items()},
         }
 
 
@@ -164,7 +181,7 @@ class Verdict:
             "n_selected_levels": self.n_selected,
             "n_segments": self.n_segments,
             "n_null": self.n_null,
-            "statistics": {k: list(v) for k, v in self.statistics.items()},
+            "statistics": {k: _json_floats(v) for k, v in self.statistics.items()},
             "statistics_scales": {"number_variance_L": list(SIGMA2_L), "delta3_L": list(DELTA3_L)},
             "tests": {c: t.to_dict() for c, t in self.tests.items()},
             "rule": self.rule,
@@ -317,7 +334,23 @@ def _null_table(
 
 
 def _hotelling_p(x: np.ndarray, null: np.ndarray, k_null: np.ndarray, k_data: int) -> tuple:
-    """Prediction p-value of x against the null replicates (rows), rescaled to K_data levels."""
+    """Prediction p-value of x against the null replicates (rows), rescaled to K_data levels.
+
+    Only coordinates finite in the data and in every replicate are tested (a window length
+    longer than every segment gives NaN); with none left the p-value is NaN ("not computable").
+    """
+    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    null = np.asarray(null, dtype=np.float64).reshape(len(null), -1)
+    keep = np.isfinite(x) & np.all(np.isfinite(null), axis=0)
+    if not np.any(keep):
+        return float("nan"), np.full(x.shape, np.nan)
+    full_mean = np.full(x.shape, np.nan)
+    full_mean[keep] = null[:, keep].mean(axis=0)
+    p, _ = _hotelling_finite(x[keep], null[:, keep], k_null, k_data)
+    return p, full_mean
+
+
+def _hotelling_finite(x: np.ndarray, null: np.ndarray, k_null: np.ndarray, k_data: int) -> tuple:
     n, d = null.shape
     mean = null.mean(axis=0)
     dev = (null - mean) * np.sqrt(k_null / k_data)[:, None]
@@ -391,8 +424,11 @@ def class_verdict(
         for st in STATISTICS:
             p, mean = _hotelling_p(observed[st], table[st], k_null, k_data)
             pv[st], means[st] = p, [float(v) for v in mean]
-        adj = dict(zip(STATISTICS, holm([pv[s] for s in STATISTICS]).tolist()))
-        tests[name] = ClassTest(name, pv, adj, min(adj.values()) >= ALPHA, means)
+        usable = [s for s in STATISTICS if np.isfinite(pv[s])]
+        adj = dict(zip(usable, holm([pv[s] for s in usable]).tolist()))
+        adj.update({s: float("nan") for s in STATISTICS if s not in usable})
+        consistent_c = all(adj[s] >= ALPHA for s in usable)
+        tests[name] = ClassTest(name, pv, adj, consistent_c, means)
     consistent = tuple(c for c in CLASSES if tests[c].consistent)
     verdict = (
         consistent[0]
