@@ -44,8 +44,9 @@ def _covers(fit: dict, truth: dict[str, float]) -> None:
     ],
 )
 def test_recovery_and_ranking(family: str, eigs, truth: dict[str, float]) -> None:
+    """Moment fits (the W1 fits are tested in test_family_w1.py)."""
     x = np.linalg.eigvalsh(eigs())
-    res = fit_families(x, n_boot=30, rng=0)
+    res = fit_families(x, n_boot=30, rng=0, method="moments")
     assert res["best"] == family, [(f["family"], f["w1"]) for f in res["families"]]
     best = res["families"][0]
     _covers(best, truth)
@@ -103,10 +104,12 @@ def test_outliers_kept_apart_restore_the_fit() -> None:
     truth; with them removed the truth is inside the intervals and the spikes are listed."""
     x = np.linalg.eigvalsh(E.wishart(400, 800, rng=6))  # MP(0.5)
     spiked = np.concatenate([x, [40.0, 55.0, 70.0]])
-    kept = fit_families(spiked, ["marchenko-pastur"], n_boot=20, rng=0)
+    kept = fit_families(spiked, ["marchenko-pastur"], n_boot=20, rng=0, method="moments")
     lo, hi = kept["families"][0]["intervals"]["phi"]
     assert not lo <= 0.5 <= hi
-    res = fit_families(spiked, ["marchenko-pastur"], n_boot=20, rng=0, outliers="remove")
+    res = fit_families(
+        spiked, ["marchenko-pastur"], n_boot=20, rng=0, outliers="remove", method="moments"
+    )
     assert sorted(res["outliers"]) == [40.0, 55.0, 70.0]
     _covers(res["families"][0], {"phi": 0.5, "scale": 1.0})
     with pytest.raises(InputError):
