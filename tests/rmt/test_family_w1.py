@@ -107,23 +107,29 @@ def test_recovery_on_matrix_spectra(family: str, eigs, truth: dict[str, float], 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("family", "eigs", "truth"),
+    ("family", "eigs", "truth", "atom"),
     [
         (
+            # dims (400, 200, 800): nonzero part = that of dims (200, 400, 800) (smallest first),
+            # i.e. 2 MP(1/2) boxtimes MP(1/4): r = (0.5, 0.25), scale 400/200
             "wishart-product",
             lambda: E.product_wishart((400, 200, 800), rng=3),
-            {"r1": 2.0, "r2": 0.5, "scale": 1.0},
+            {"r1": 0.5, "r2": 0.25, "scale": 2.0},
+            "matched",
         ),
         (
             "percolated-wigner",
             lambda: E.percolated_wigner(800, 3.0 / 800, rng=5),
             {"c": 3.0, "variance": 1.0},
+            "family",
         ),
     ],
 )
-def test_recovery_products_and_percolated(family: str, eigs, truth: dict[str, float]) -> None:
+def test_recovery_products_and_percolated(
+    family: str, eigs, truth: dict[str, float], atom: str
+) -> None:
     x = np.linalg.eigvalsh(eigs())
-    res = fit_families(x, n_boot=20, rng=0, atom="family")
+    res = fit_families(x, n_boot=20, rng=0, atom=atom)
     assert res["best"] == family, [(f["family"], f["w1"]) for f in res["families"]]
     _covers(res["families"][0], truth)
 

@@ -109,8 +109,8 @@ def shape_grid(family: str, atom_mode: str) -> list[tuple[float, ...]]:
     if family == "wishart-product":
         # the law depends on {r1, r2} only, and the nonzero spectrum of a two-factor product is
         # that of the product with the smallest dimension first (all r <= 1) rescaled
-        top, k = (1.0, 6) if atom_mode == "matched" else (20.0, 8)
-        rs = np.geomspace(0.03, top, k)
+        top, k = (1.0, 6) if atom_mode == "matched" else (20.0, 10)
+        rs = np.geomspace(0.03 if atom_mode == "matched" else 0.02, top, k)
         return [(float(a), float(b)) for i, a in enumerate(rs) for b in rs[: i + 1]]
     if family == "wigner-wishart-product":
         # nonzero eigenvalues of C^{1/2} H C^{1/2} are those of A^T H A / m: the continuous part
