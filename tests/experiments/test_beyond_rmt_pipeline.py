@@ -28,6 +28,10 @@ TINY = BeyondConfig(
     cnn_width=1,
     cnn_samples=80,
     cnn_epochs=1,
+    lanczos_steps=20,
+    lanczos_probes=3,
+    lanczos_repeats=2,
+    families=("semicircle", "marchenko-pastur", "wigner-wishart-product"),
 )
 
 
@@ -48,6 +52,14 @@ def test_reduced_quick_run(tmp_path: Path) -> None:
         assert verdict["best"] == data["fits"][name]["best"]
         assert verdict["sentence"] in report and name in report
         assert f"{verdict['best_w1']:.3g}" in verdict["sentence"]
+    vgg = data["fits"]["vgg-small-bn-w1-digits"]
+    assert {"family_atom", "moments"} <= set(vgg)
+    assert vgg["network"]["lanczos"]["steps"] == 20
+    assert "Single-probe Lanczos" in data["verdict"]["vgg-small-bn-w1-digits"]["sentence"]
+    for res in data["fits"].values():
+        best = res["families"][0]
+        assert best["params"]["zero_mass"] == best["atom_at_zero"]
+        assert abs(best["atom_at_zero"] - res["zero_fraction"]) < 0.05
     assert summary["computed_steps"] == ["laws", "atoms_ensemble", "atoms_network", "fits"]
     with pytest.raises(InputError, match="overwrite"):
         run_beyond_rmt(out, progress=False, config=TINY)

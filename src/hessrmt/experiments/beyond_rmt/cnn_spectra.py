@@ -33,8 +33,13 @@ def cnn_hessian_spectrum(
     seed: int = 0,
     batch_size: int = 128,
     mode: str = "train",
+    lanczos: dict[str, int] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """(eigenvalues, metadata) of the exact Hessian of ``name`` after ``epochs`` of training."""
+    """(eigenvalues, metadata) of the exact Hessian of ``name`` after ``epochs`` of training.
+
+    ``lanczos`` (keyword arguments of :func:`.lanczos_compare.lanczos_comparison`): also compare
+    Granziol's single-probe Lanczos density and multi-probe SLQ with the exact spectrum
+    (metadata key ``"lanczos"``)."""
     data = load_dataset("digits", seed=seed, n_samples=n_samples)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -55,4 +60,8 @@ def cnn_hessian_spectrum(
         "hessian_batches": len(batches),
         **batchnorm_mode(model, mode),
     }
+    if lanczos is not None:
+        from .lanczos_compare import lanczos_comparison
+
+        meta["lanczos"] = lanczos_comparison(hess, eigs, seed=seed, **lanczos)
     return eigs, meta
