@@ -12,7 +12,10 @@ import pytest
 from hessrmt.analysis import AnalysisConfig, analyze
 from hessrmt.analysis import pipeline as P
 
-TINY = dict(epochs=1, batch_hessians=2, batch_size=16, slq_probes=3, slq_steps=10, progress=False)
+TINY = dict(
+    epochs=1, batch_hessians=2, batch_size=16, slq_probes=3, slq_steps=10, progress=False,
+    family_fit=False,
+)  # fmt: skip
 
 
 def tiny(**kw: object) -> AnalysisConfig:
@@ -32,7 +35,10 @@ def check_run(out: Path, method: str) -> dict:
 
 @pytest.mark.slow
 def test_mlp_dense_with_result_object(tmp_path: Path) -> None:
-    res = analyze(tiny(model="mlp", data="wine", n_samples=40), out=str(tmp_path / "r"))
+    res = analyze(
+        tiny(model="mlp", data="wine", n_samples=40, family_fit=True, family_boot=3),
+        out=str(tmp_path / "r"),
+    )
     assert res.out == str(tmp_path / "r")
     summary = check_run(tmp_path / "r", "dense")
     assert res.summary["n_params"] == summary["n_params"] == 13 * 10 + 10 + 10 * 100 + 100 + 303
@@ -45,6 +51,10 @@ def test_mlp_dense_with_result_object(tmp_path: Path) -> None:
     assert h0.min() >= -1e-10 * scale  # cross-entropy Gauss-Newton is PSD
     slq = res.summary["steps"]["slq"]
     assert 0 <= slq["wasserstein_to_exact"] < 0.5 * (h.max() - h.min())
+    fam = summary["trained"]["family_fits"]  # the family table, best first, in the report
+    assert fam["best"] == fam["families"][0]["family"]
+    assert fam["conventions"]["n_boot"] == 3
+    assert f"best first: {fam['best']}" in (tmp_path / "r" / "report.html").read_text()
 
 
 @pytest.mark.slow

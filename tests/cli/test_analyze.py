@@ -18,7 +18,7 @@ from hessrmt.cli.main import main
 
 TINY = [
     "--epochs", "2", "--batch-hessians", "3", "--batch-size", "24", "--slq-probes", "3",
-    "--slq-steps", "12", "--quiet",
+    "--slq-steps", "12", "--quiet", "--no-family-fit",
 ]  # fmt: skip
 REQUIRED = (
     "n_spectra", "n_eigenvalues", "zero_fraction", "n_outliers", "mean_ratio", "mean_ratio_se",
@@ -50,6 +50,10 @@ def test_run_folder_contents(logreg_run: Path) -> None:
     for key in ("n_params", "method", "dtype", "seed", "versions"):
         assert key in summary
     assert summary["n_params"] == 13 * 3 + 3 and summary["method"] == "dense"
+    # --no-family-fit: no family table (it is on by default; tests/analysis/test_pipeline.py)
+    assert "family_fits" not in summary["trained"]
+    assert summary["settings"]["family_fit"] is False
+    assert summary["conventions"]["family_fits"] == "not computed (family_fit off)"
     with np.load(logreg_run / "spectrum.npz") as z:
         assert sorted(z.files) == sorted(["trained", "init", "batch", "ggn", "residual"])
         assert z["batch"].shape == (3, 42)

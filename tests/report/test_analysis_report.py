@@ -243,3 +243,22 @@ def test_verdict_sentences_follow_the_tests() -> None:
     r["verdict_tests"]["tests"]["GOE"]["holm_adjusted"]["delta3"] = None
     text = verdict_sentences({"trained": r})
     assert "GOE consistent in all 2 computable statistics (delta3 not computable)" in text
+
+
+def test_family_table_from_the_summary() -> None:
+    """The family table lists each fitted family best first with its bootstrap p, and says why
+    when no family could be fitted; absent record: no table."""
+    from hessrmt.io import to_jsonable
+    from hessrmt.report.analysis_report import _fmt, family_table
+    from hessrmt.rmt import ensembles as E
+    from hessrmt.rmt.family_fit import fit_families
+
+    x = np.linalg.eigvalsh(E.wishart(120, 240, rng=1))
+    rec = to_jsonable(fit_families(x, ["semicircle", "marchenko-pastur"], n_boot=3, rng=0))
+    table = family_table({"trained": {"family_fits": rec}})
+    assert [r[0] for r in table.rows] == ["marchenko-pastur", "semicircle"]
+    assert "best first: marchenko-pastur" in table.caption
+    assert table.rows[0][4] == _fmt(rec["families"][0]["pvalue"])
+    err = family_table({"trained": {"family_fits": {"error": "too few"}}})
+    assert err.rows == [["too few"]]
+    assert family_table({"trained": {}}) is None

@@ -67,6 +67,11 @@ class AnalysisConfig:
             :func:`hessrmt.rmt.bulk.split_spectrum`).
         fit_null: simulated-null replicates for the plausibility of the semicircle and MP fits
             (0: distances only; costly for large spectra).
+        family_fit: fit the random-matrix families of :mod:`hessrmt.rmt.family_fit` (W1, atom
+            matched to the measured zero fraction, outliers kept apart) to the trained
+            Hessian's exact spectrum (dense path only) and show the table in the report.
+        family_boot: refitting parametric-bootstrap replicates of those fits (p-values and
+            intervals; 0: distances only).
         max_dense_params: override the memory-derived parameter limit of ``method="auto"``.
         out: run folder (None: ``runs/analyze-<UTC timestamp>``).
         overwrite: discard checkpoints of other settings and replace an existing run folder made
@@ -94,6 +99,8 @@ class AnalysisConfig:
     lanczos_restarts: int = 100
     zero_rtol: float | None = None
     fit_null: int = 0
+    family_fit: bool = True
+    family_boot: int = 19
     max_dense_params: int | None = None
     out: str | None = None
     overwrite: bool = False
@@ -113,7 +120,7 @@ class AnalysisConfig:
             raise InputError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.dtype not in DTYPES:
             raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        for name in ("epochs", "batch_hessians", "seed", "fit_null"):
+        for name in ("epochs", "batch_hessians", "seed", "fit_null", "family_boot"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InputError(f"{name} must be a non-negative integer, got {value!r}")

@@ -58,6 +58,23 @@ def fit_laws(values: np.ndarray, *, n_null: int = 0, seed: int = 0) -> dict[str,
     return out
 
 
+def family_fit_record(values: np.ndarray, *, n_boot: int, seed: int = 0) -> dict[str, Any]:
+    """Every family of :mod:`hessrmt.rmt.family_fit` fitted to ``values`` by W1 with the atom
+    matched to the measured zero fraction, outliers kept apart, ranked by W1 (best first), with
+    ``n_boot`` refitting parametric-bootstrap replicates; ``{"error": why}`` when no family can
+    be fitted (e.g. fewer than 10 nonzero eigenvalues)."""
+    from hessrmt.rmt.family_fit import fit_families
+
+    try:
+        res = fit_families(
+            np.asarray(values, dtype=np.float64).ravel(), n_boot=n_boot, rng=seed,
+            outliers="remove",
+        )  # fmt: skip
+    except InputError as exc:
+        return {"error": str(exc)}
+    return to_jsonable(res)
+
+
 def _record_without_statistics(
     eigs: np.ndarray, zero_rtol: float | None, dtype: str | None, why: str
 ) -> dict[str, Any]:

@@ -114,6 +114,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "distances only)",
     )
     p.add_argument(
+        "--no-family-fit",
+        action="store_true",
+        help="skip the table of random-matrix families (semicircle, MP, Wishart and Wigner x "
+        "Wishart products, percolated Wigner) fitted to the trained spectrum",
+    )
+    p.add_argument(
+        "--family-boot",
+        type=_nonneg_int,
+        default=19,
+        metavar="N",
+        help="refitting-bootstrap replicates of the family fits (default: 19)",
+    )
+    p.add_argument(
         "--lanczos-k",
         type=int,
         default=20,
@@ -170,6 +183,8 @@ def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         slq_steps=args.slq_steps,
         lanczos_k=args.lanczos_k,
         fit_null=args.fit_null,
+        family_fit=not args.no_family_fit,
+        family_boot=args.family_boot,
         out=args.out,
         overwrite=args.overwrite,
         progress=not args.quiet,

@@ -251,6 +251,41 @@ def fits_table(summary: Mapping[str, Any]) -> Any:
     )
 
 
+def family_table(summary: Mapping[str, Any]) -> Any:
+    """Random-matrix families fitted to the trained spectrum (summary ``trained.family_fits``),
+    best first; None when they were not computed."""
+    from hessrmt.report.html import Table
+
+    rec = (summary.get("trained") or {}).get("family_fits")
+    if not isinstance(rec, dict):
+        return None
+    if "error" in rec:
+        return Table("Random-matrix families: not fitted", ["reason"], [[rec["error"]]])
+    rows = [
+        [
+            f["family"],
+            ", ".join(f"{k} = {_fmt(v)}" for k, v in (f.get("params") or {}).items()),
+            _fmt(f.get("w1")),
+            _fmt(f.get("ks")),
+            _fmt(f.get("pvalue")),
+            str(f.get("n_params")),
+        ]
+        for f in rec.get("families", [])
+    ]
+    rows += [
+        [name, f"skipped: {why}", "", "", "", ""] for name, why in rec.get("skipped", {}).items()
+    ]
+    n_boot = (rec.get("conventions") or {}).get("n_boot")
+    return Table(
+        f"Random-matrix families fitted to the trained spectrum by W1 (best first: "
+        f"{rec.get('best')}; atom matched to the measured zero fraction; "
+        f"{len(rec.get('outliers') or [])} outliers kept apart; p: KS p-value of a "
+        f"{n_boot}-replicate refitting parametric bootstrap)",
+        ["family", "parameters", "W1", "KS distance", "bootstrap p", "parameters (k)"],
+        rows,
+    )
+
+
 def _reference_table(summary: Mapping[str, Any]) -> Any:
     from hessrmt.report.html import Table
 
@@ -466,7 +501,7 @@ def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path])
             "Global density",
             html=slq_note,
             figures=fig_list("density", "spectra", "batch_density"),
-            tables=[fits_table(summary)],
+            tables=[t for t in (fits_table(summary), family_table(summary)) if t is not None],
         ),
         Section(
             "Local statistics",
