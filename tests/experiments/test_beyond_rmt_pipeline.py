@@ -56,6 +56,9 @@ def test_reduced_quick_run(tmp_path: Path) -> None:
     assert {"family_atom", "moments"} <= set(vgg)
     assert vgg["network"]["lanczos"]["steps"] == 20
     assert "Single-probe Lanczos" in data["verdict"]["vgg-small-bn-w1-digits"]["sentence"]
+    assert "## Layered critical points" in report
+    lay = data["fits"]["mlp-d6-h10-C3-b30"]["layered"]
+    assert set(lay["laws"]) == {f["family"] for f in data["fits"]["mlp-d6-h10-C3-b30"]["families"]}
     for res in data["fits"].values():
         best = res["families"][0]
         assert best["params"]["zero_mass"] == best["atom_at_zero"]

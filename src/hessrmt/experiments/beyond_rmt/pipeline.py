@@ -197,6 +197,9 @@ def _fit_network(eigs: np.ndarray, cfg: BeyondConfig) -> dict[str, Any]:
         for f in mom["families"]
     }
     res["zero_fraction"] = zero_fraction(eigs)
+    from .layered import layered_bands
+
+    res["layered"] = layered_bands(eigs, [f["family"] for f in res["families"]])
     return res
 
 
@@ -256,6 +259,23 @@ def _details(res: dict[str, Any]) -> str:
             f" The moment fits put atoms of {min(atoms):.2f}-{max(atoms):.2f} at zero (the "
             "W1 fits do not)."
         )
+    lay = res.get("layered")
+    if lay and res["families"]:
+        best = res["families"][0]["family"]
+        b = lay["laws"].get(best, {})
+        if "E" in b:
+            n_k = sum(b["layered"])
+            out += (
+                f" Layered critical points (p = {lay['p']}) with the {best} law: E_inf = "
+                f"{b['E_inf']:.4f} against ABC's {lay['abc']['E_inf']:.4f}; "
+                + (
+                    f"the bands survive for {n_k} of {len(b['E'])} indices"
+                    if n_k
+                    else "no band survives"
+                )
+                + f" (Theta_0(-E_inf) = {b['theta_at_threshold'][0]:.4f}, ABC "
+                f"{lay['abc']['theta_at_threshold'][0]:.4f})."
+            )
     lz = res.get("network", {}).get("lanczos")
     if lz:
         single, slq_w1 = lz["w1_single_to_dense"], lz["w1_slq_to_dense"]
@@ -365,6 +385,24 @@ def _report(summary: dict[str, Any]) -> str:
             f"{r['hessian_zero_fraction']:.4f} vs "
             f"bound {r['hessian_bound']:.4f}."
         )
+    lines += ["", "## Layered critical points with the fitted laws (p = 3)", ""]
+    lines.append(
+        "E_k: band edges of the index-k complexity (NaN: none at exponential scale), E_inf: the "
+        "threshold; computed with each W1-fitted law standardised (figure: layered.png)."
+    )
+    for name, res in summary["fits"].items():
+        lay = res.get("layered")
+        if not lay:
+            continue
+        for label, b in {"semicircle (ABC)": lay["abc"], **lay["laws"]}.items():
+            if "E" not in b:
+                lines.append(f"- {name}, {label}: not computed ({b.get('error')}).")
+                continue
+            edges = ", ".join(f"{e:.4f}" for e in b["E"])
+            lines.append(
+                f"- {name}, {label}: E_inf {b['E_inf']:.4f}; E_0..E_{len(b['E']) - 1} = "
+                f"{edges}; layered for {sum(b['layered'])} of {len(b['E'])} indices."
+            )
     lines += ["", "## Verdict per network", ""]
     lines += [f"- {v['sentence']}" for v in summary["verdict"].values()]
     return "\n".join(lines) + "\n"
@@ -433,6 +471,12 @@ def run_beyond_rmt(
             atomic_write_json(tmp / "summary.json", to_jsonable(summary))
             atomic_write_text(tmp / "report.md", _report(summary))
             np.savez(tmp / "spectra.npz", **arrays)
+            from .layered import layered_figure
+
+            layered_figure(
+                {k: v["layered"] for k, v in summary["fits"].items() if "layered" in v},
+                tmp / "layered.png",
+            )
     return summary
 
 
