@@ -1,7 +1,8 @@
-"""Exact float64 Hessian spectra of small CNNs with BatchNorm on the bundled digits (issue 13,
-item 3, reduced): Granziol's set-up (``docs/reference/papers.md`` §3) has BatchNorm in train mode
-and the Hessian of the loss over the whole training set in batches of 128; here the same, with the
-dense Hessian (every product exact) instead of his 100-step single-probe Lanczos.
+"""Exact float64 Hessian spectra of small CNNs with BatchNorm on the bundled digits, or on
+CIFAR-10 from local files (issue 13, item 3, reduced): Granziol's set-up
+(``docs/reference/papers.md`` §3) has BatchNorm in train mode and the Hessian of the loss over
+the whole training set in batches of 128; here the same, with the dense Hessian (every product
+exact), and his 100-step single-probe Lanczos compared with it (:mod:`.lanczos_compare`).
 
 Loss: mean cross-entropy per batch, batches weighted by size (the full-training-set mean);
 BatchNorm mode "train" (batch statistics of each batch of 128, running statistics untouched).
@@ -34,16 +35,20 @@ def cnn_hessian_spectrum(
     batch_size: int = 128,
     mode: str = "train",
     lanczos: dict[str, int] | None = None,
+    dataset: str = "digits",
+    root: str | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """(eigenvalues, metadata) of the exact Hessian of ``name`` after ``epochs`` of training.
 
     ``lanczos`` (keyword arguments of :func:`.lanczos_compare.lanczos_comparison`): also compare
     Granziol's single-probe Lanczos density and multi-probe SLQ with the exact spectrum
-    (metadata key ``"lanczos"``)."""
-    data = load_dataset("digits", seed=seed, n_samples=n_samples)
+    (metadata key ``"lanczos"``). ``dataset``/``root``: the bundled ``digits`` (8 x 8) or
+    ``cifar10`` read from the local files under ``root`` (:func:`hessrmt.data.datasets.
+    load_dataset`; 3 x 32 x 32, pixels / 255)."""
+    data = load_dataset(dataset, root=root, seed=seed, n_samples=n_samples)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_architecture(name, (1, 8, 8), 10, width=width).double()
+        model = build_architecture(name, data.input_shape, 10, width=width).double()
     hist = train(model, data, epochs=epochs, lr=0.05, batch_size=32, seed=seed)
     batches = to_batches(data, batch_size)
     op = HessianOperator(model, torch.nn.CrossEntropyLoss(), batches, mode=mode)
@@ -51,6 +56,7 @@ def cnn_hessian_spectrum(
     eigs = np.linalg.eigvalsh(hess.numpy())
     meta = {
         "architecture": name,
+        "dataset": dataset,
         "width": width,
         "n_params": int(hess.shape[0]),
         "n_train": len(data.split("train")[1]),

@@ -42,6 +42,8 @@ import numpy as np
 from hessrmt.io import atomic_write_json, atomic_write_text, to_jsonable
 from hessrmt.runfolder import RunFolder, limit_threads
 
+from .report import beyond_report
+
 __all__ = ["BeyondConfig", "run_beyond_rmt"]
 
 
@@ -76,6 +78,9 @@ class BeyondConfig:
     lanczos_probes: int = 10
     lanczos_repeats: int = 5
     families: tuple[str, ...] = ()  # families fitted to the networks; () = all
+    data_root: str | None = None  # folder with CIFAR-10 (cifar-10-batches-bin or -py)
+    cifar_width: int = 1
+    cifar_samples: int = 400
     version: int = 3
 
 
@@ -203,6 +208,16 @@ def _fit_network(eigs: np.ndarray, cfg: BeyondConfig) -> dict[str, Any]:
     return res
 
 
+def cnn_cases(cfg: BeyondConfig) -> list[tuple[str, str, int, int]]:
+    """(architecture, data set, width, samples) of every CNN: each of ``cfg.cnns`` on the
+    bundled digits, and on CIFAR-10 as well when ``cfg.data_root`` is given (its files must be
+    there: a missing file is a DataError naming it)."""
+    cases = [(a, "digits", cfg.cnn_width, cfg.cnn_samples) for a in cfg.cnns]
+    if cfg.data_root is not None:
+        cases += [(a, "cifar10", cfg.cifar_width, cfg.cifar_samples) for a in cfg.cnns]
+    return cases
+
+
 def _fits_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     from .network_atoms import MLPCase, gauss_newton_and_hessian
 
@@ -220,20 +235,22 @@ def _fits_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]
     if cfg.cnns:
         from .cnn_spectra import cnn_hessian_spectrum
 
-        for arch in cfg.cnns:
+        for arch, dataset, width, n_samples in cnn_cases(cfg):
             eigs, meta = cnn_hessian_spectrum(
                 arch,
-                width=cfg.cnn_width,
-                n_samples=cfg.cnn_samples,
+                width=width,
+                n_samples=n_samples,
                 epochs=cfg.cnn_epochs,
                 seed=cfg.seed,
+                dataset=dataset,
+                root=cfg.data_root,
                 lanczos={
                     "steps": cfg.lanczos_steps,
                     "probes": cfg.lanczos_probes,
                     "repeats": cfg.lanczos_repeats,
                 },
             )
-            name = f"{arch}-w{cfg.cnn_width}-digits"
+            name = f"{arch}-w{width}-{dataset}"
             arrays[name] = eigs
             res = _fit_network(eigs, cfg)
             res["network"] = meta
@@ -348,66 +365,6 @@ def _verdict(fits: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _report(summary: dict[str, Any]) -> str:
-    lines = ["# Beyond random matrix theory (Granziol, arXiv 2006.07721): reproduction", ""]
-    lines.append(
-        f"Mode: {'quick' if summary['quick'] else 'full'}; seed {summary['seed']}; "
-        f"duration {summary['duration_s']:.0f} s."
-    )
-    lines += ["", "## Laws against sampled matrices", ""]
-    for law in summary["laws"]:
-        lines.append(
-            f"- {law['law']}: KS {law['ks']:.4f}, simulated-null p = {law['pvalue']:.3f} "
-            f"({'consistent' if law['consistent'] else 'rejected'}); zero fraction "
-            f"{law['zero_fraction']:.4f} vs atom {law['atom']:.4f}."
-        )
-    prods = summary["atoms"]["products"]
-    n_exact = sum(r["exact_match"] for r in prods)
-    lines += ["", "## Atoms at zero", ""]
-    lines.append(f"- Wishart products: {n_exact} of {len(prods)} zero counts equal N - min(N_i).")
-    for r in summary["atoms"]["percolated"]:
-        lines.append(
-            f"- percolated Wigner c = {r['c']:g}: zero fraction {r['zero_fraction']:.4f} +- "
-            f"{r['se']:.4f} vs BLS {r['predicted']:.4f} (z = {r['z_score']:.2f})."
-        )
-    for r in summary["atoms"]["networks"]:
-        gap = r["gauss_newton_zero_fraction"] - r["product_ensemble_atom"]
-        explains = (
-            "which explains it"
-            if abs(gap) < 0.5 / r["n_params"]
-            else f"which misses {gap:.4f} (the rescaling and softmax-shift null directions)"
-        )
-        lines.append(
-            f"- MLP d={r['d']} h={r['h']} C={r['classes']} b={r['samples']} (P={r['n_params']}): "
-            f"Gauss-Newton zero fraction {r['gauss_newton_zero_fraction']:.4f} vs bound "
-            f"{r['gauss_newton_bound']:.4f} (product-ensemble atom "
-            f"{r['product_ensemble_atom']:.4f}, {explains}); Hessian "
-            f"{r['hessian_zero_fraction']:.4f} vs "
-            f"bound {r['hessian_bound']:.4f}."
-        )
-    lines += ["", "## Layered critical points with the fitted laws (p = 3)", ""]
-    lines.append(
-        "E_k: band edges of the index-k complexity (NaN: none at exponential scale), E_inf: the "
-        "threshold; computed with each W1-fitted law standardised (figure: layered.png)."
-    )
-    for name, res in summary["fits"].items():
-        lay = res.get("layered")
-        if not lay:
-            continue
-        for label, b in {"semicircle (ABC)": lay["abc"], **lay["laws"]}.items():
-            if "E" not in b:
-                lines.append(f"- {name}, {label}: not computed ({b.get('error')}).")
-                continue
-            edges = ", ".join(f"{e:.4f}" for e in b["E"])
-            lines.append(
-                f"- {name}, {label}: E_inf {b['E_inf']:.4f}; E_0..E_{len(b['E']) - 1} = "
-                f"{edges}; layered for {sum(b['layered'])} of {len(b['E'])} indices."
-            )
-    lines += ["", "## Verdict per network", ""]
-    lines += [f"- {v['sentence']}" for v in summary["verdict"].values()]
-    return "\n".join(lines) + "\n"
-
-
 def run_beyond_rmt(
     out: str | Path | None,
     *,
@@ -417,11 +374,19 @@ def run_beyond_rmt(
     overwrite: bool = False,
     progress: bool = True,
     config: BeyondConfig | None = None,
+    data_root: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Run the reproduction into ``out`` (a run folder); returns the summary dict."""
+    """Run the reproduction into ``out`` (a run folder); returns the summary dict.
+    ``data_root``: a folder with CIFAR-10 (binary or python batches): the CNNs are also
+    trained and analysed on it (``cifar_width``, ``cifar_samples`` of the configuration)."""
     import sys
 
     cfg = config or (quick_config(seed) if quick else BeyondConfig(seed=seed))
+    if data_root is not None:
+        from hessrmt.data.datasets import load_dataset
+
+        load_dataset("cifar10", root=data_root)  # fail now (DataError) rather than mid-run
+        cfg = dataclasses.replace(cfg, data_root=str(Path(data_root).resolve()))
 
     def log(msg: str) -> None:
         if progress:
@@ -469,7 +434,7 @@ def run_beyond_rmt(
         }
         with run.finalize() as tmp:
             atomic_write_json(tmp / "summary.json", to_jsonable(summary))
-            atomic_write_text(tmp / "report.md", _report(summary))
+            atomic_write_text(tmp / "report.md", beyond_report(summary))
             np.savez(tmp / "spectra.npz", **arrays)
             from .layered import layered_figure
 
