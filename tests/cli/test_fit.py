@@ -31,6 +31,9 @@ def test_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     for fam in d["families"]:
         assert {"family", "params", "w1", "ks", "pvalue", "n_params"} <= set(fam)
     assert d["families"][0]["w1"] <= d["families"][1]["w1"]
+    assert d["conventions"]["method"] == "w1" and "zero_mass" in d["families"][0]["params"]
+    code, out, _ = run([*argv, "--method", "moments"], capsys)
+    assert code == 0 and json.loads(out)["conventions"]["method"] == "moments"
 
 
 def test_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,6 +54,8 @@ def test_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         ("1 2 3\n", [], "at least 10"),
         ("\n".join(str(i) for i in range(20)), ["--family", "gaussian"], "unknown family"),
         ("abc def\n", [], "cannot parse"),
+        ("\n".join(str(i) for i in range(20)), ["--method", "ml"], "unknown fitting method"),
+        ("\n".join(str(i) for i in range(20)), ["--atom", "free"], "atom must be"),
     ],
 )
 def test_errors_one_line_exit_2(

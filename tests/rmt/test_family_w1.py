@@ -195,3 +195,32 @@ def test_bad_input_and_determinism() -> None:
     a = fit_families(y, ["marchenko-pastur", "semicircle"], n_boot=5, rng=4)
     b = fit_families(y, ["marchenko-pastur", "semicircle"], n_boot=5, rng=4)
     assert a == b
+
+
+def test_free_sum_table_matches_pennington_bahri() -> None:
+    """The free-sum table (density integrated) against PenningtonBahriLaw: the mean 1 and second
+    moment 1 + phi + 2 epsilon (free cumulants add) and the cdf at interior points."""
+    from hessrmt.rmt.pennington_bahri import PenningtonBahriLaw
+
+    q = quantile_table("free-sum", (0.5, 0.1))
+    law = FittedLaw("free-sum", (0.5, 0.1), q, 0.0, 1.0)
+    assert law.moment(1) == pytest.approx(1.0, abs=2e-3)
+    assert law.moment(2) == pytest.approx(1.0 + 0.5 + 0.2, rel=3e-3)
+    ref = PenningtonBahriLaw(0.5, 0.1)
+    x = np.array([0.3, 1.0, 2.0])
+    assert np.max(np.abs(law.cdf(x) - ref.cdf(x))) < 2e-3
+
+
+@pytest.mark.slow
+def test_free_sum_recovery_on_model_spectra() -> None:
+    """Eigenvalues of the Pennington-Bahri matrix model (H0 = X X^T / m plus a Wigner matrix,
+    phi = 0.5, epsilon = 0.1), times 2: free-sum first, truth inside the intervals."""
+    from hessrmt.rmt.pennington_bahri import sample_model_eigenvalues
+
+    x = 2.0 * np.asarray(sample_model_eigenvalues(600, 0.5, 0.1, rng=0)).ravel()
+    fams = ["free-sum", "semicircle", "marchenko-pastur"]
+    res = fit_families(x, fams, n_boot=15, rng=0)
+    assert res["best"] == "free-sum"
+    _covers(res["families"][0], {"phi": 0.5, "epsilon": 0.1, "scale": 2.0})
+    assert res["families"][0]["pvalue"] > 0.05
+    assert "free-sum" in fit_families(x, fams, n_boot=0, method="moments")["skipped"]

@@ -1,6 +1,7 @@
-"""``hessrmt fit FILE [--key K] [--family F ...] [--json]``: fit a spectrum by each random-matrix
-family (semicircle, Marchenko-Pastur, Wishart product, Wigner x Wishart product, percolated
-Wigner) and rank them by W1 (:func:`hessrmt.rmt.family_fit.fit_families`). Never imports torch.
+"""``hessrmt fit FILE [--key K] [--family F ...] [--method M] [--atom A] [--json]``: fit a
+spectrum by each random-matrix family (semicircle, Marchenko-Pastur, Wishart product, Wigner x
+Wishart product, percolated Wigner, Pennington-Bahri free sum) and rank them by W1
+(:func:`hessrmt.rmt.family_fit.fit_families`). Never imports torch.
 
 ``--json`` prints ``{"families": [{"family", "params", "w1", "ks", "pvalue", "n_params", ...},
 ...], "best": name, ...}`` with the best family first (non-finite numbers as null). A bad file, an
@@ -21,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fit an eigenvalue file by each random-matrix family and rank the families",
         description=(
             "Fit the eigenvalues in FILE (.npy, .npz or text; a 2-D array is pooled) by each "
-            "family (moment fits), with parametric-bootstrap intervals and KS p-values, W1 and "
+            "family (by default W1 fits with the atom at zero matched to the measured zero "
+            "fraction), with refitting parametric-bootstrap intervals and KS p-values, W1 and "
             "KS distances; families ranked by W1, best first."
         ),
     )
@@ -33,7 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="F",
         help="family to fit (repeatable; default all): semicircle, marchenko-pastur, "
-        "wishart-product, wigner-wishart-product, percolated-wigner",
+        "wishart-product, wigner-wishart-product, percolated-wigner, free-sum",
+    )
+    parser.add_argument(
+        "--method",
+        default="w1",
+        help="w1 (default: W1 fits, refitting bootstrap) or moments (moment fits, no refit)",
+    )
+    parser.add_argument(
+        "--atom",
+        default="matched",
+        help="W1 fits: 'matched' (default: atom at zero = the measured zero fraction, one more "
+        "parameter) or 'family' (each family's own atom)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
@@ -73,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         n_boot=args.n_boot,
         rng=args.seed,
         outliers="remove" if args.remove_outliers else "keep",
+        method=args.method,
+        atom=args.atom,
     )
     res["seed"] = args.seed
     if args.json:

@@ -19,6 +19,9 @@ included; conventions of each law's class):
 * ``wigner-wishart-product``: WignerWishartProduct(phi, variance): m2 = v, m4 = 2 v^2 (1 + phi).
 * ``percolated-wigner``: PercolatedWigner(c, variance): m2 = v, m4 = v^2 (2 + 3/c) (atom by
   Bordenave-Lelarge-Salez predicted).
+* ``free-sum``: scale x PenningtonBahriLaw(phi, epsilon), the Pennington-Bahri H0 + H1 form
+  MP(phi, mean 1) free-plus semicircle(variance 2 epsilon) (:mod:`hessrmt.rmt.pennington_bahri`):
+  W1 fits only (skipped by the moment method).
 
 Reported per family (moments method): parameters, percentile intervals of the parameters from a
 parametric bootstrap (``n_boot`` spectra of iid draws of the spectrum's own size from the fitted
@@ -117,6 +120,17 @@ def _law_percolated(p: dict[str, float]) -> SpectralLaw:
     return PercolatedWigner(p["c"], p["variance"], population=600, sweeps=12, grid=121, rng=0)
 
 
+def _no_moment_fit(x: np.ndarray) -> dict[str, float]:
+    raise InputError("free-sum has no moment fit here; use method='w1'")
+
+
+def _law_free_sum(p: dict[str, float]) -> SpectralLaw:
+    from hessrmt.rmt.outliers import ScaledLaw
+    from hessrmt.rmt.pennington_bahri import PenningtonBahriLaw
+
+    return ScaledLaw(PenningtonBahriLaw(p["phi"], p["epsilon"]), p["scale"])
+
+
 #: family name -> (moment fit, law builder, number of parameters)
 FAMILIES: dict[
     str, tuple[Callable[[np.ndarray], dict[str, float]], Callable[..., SpectralLaw], int]
@@ -134,6 +148,7 @@ FAMILIES: dict[
         2,
     ),
     "percolated-wigner": (_fit_percolated, _law_percolated, 2),
+    "free-sum": (_no_moment_fit, _law_free_sum, 3),
 }
 
 

@@ -39,6 +39,7 @@ from hessrmt.rng import RngLike, as_generator
 __all__ = [
     "U_GRID",
     "FittedLaw",
+    "axes",
     "exact_atom",
     "interpolated_quantiles",
     "quantile_table",
@@ -63,6 +64,10 @@ def unit_law(family: str, shape: Sequence[float]) -> SpectralLaw:
         return WignerWishartProduct(shape[0], 1.0)
     if family == "percolated-wigner":
         return PercolatedWigner(shape[0], 1.0, population=400, sweeps=8, grid=121, rng=0)
+    if family == "free-sum":
+        from hessrmt.rmt.pennington_bahri import PenningtonBahriLaw
+
+        return PenningtonBahriLaw(shape[0], shape[1])
     raise InputError(f"no quantile table for family {family!r}")
 
 
@@ -86,7 +91,11 @@ def quantile_table(family: str, shape: tuple[float, ...]) -> np.ndarray:
     xs = np.linspace(lo, hi, _X_POINTS)
     if lo < 0.0 < hi:
         xs = np.unique(np.concatenate([xs, [0.0]]))
-    f = np.asarray(law.cdf(xs), dtype=float) - atom * (xs >= 0)
+    if family == "free-sum":  # its cdf is a quadrature per point: integrate the density
+        d = np.asarray(law.density(xs), dtype=float)
+        f = np.concatenate([[0.0], np.cumsum(0.5 * (d[1:] + d[:-1]) * np.diff(xs))])
+    else:
+        f = np.asarray(law.cdf(xs), dtype=float) - atom * (xs >= 0)
     if atom >= 1.0 - 1e-12:
         raise InputError(f"{family} at {shape} is all atom; no continuous part")
     f = np.maximum.accumulate(np.clip(f / (1.0 - atom), 0.0, 1.0))
@@ -117,6 +126,13 @@ def shape_grid(family: str, atom_mode: str) -> list[tuple[float, ...]]:
         # of phi > 1 is a rescaled phi' = 1/phi one (same identifiability as MP)
         top, k = (1.0, 9) if atom_mode == "matched" else (50.0, 14)
         return [(float(p),) for p in np.geomspace(0.02, top, k)]
+    if family == "free-sum":
+        # MP(phi, mean 1) free-plus semicircle(variance 2 epsilon) (Pennington-Bahri H0 + H1)
+        return [
+            (float(a), float(b))
+            for a in np.geomspace(0.05, 4.0, 7)
+            for b in np.geomspace(0.002, 1.0, 7)
+        ]
     if family == "percolated-wigner":
         # above c = 20 the law is within the solver's noise of the semicircle (its own family),
         # and the population-dynamics cost grows like c
@@ -225,19 +241,30 @@ def interpolated_quantiles(
         k = int(np.clip(np.searchsorted(t, s) - 1, 0, t.size - 2))
         w = (s - t[k]) / (t[k + 1] - t[k])
         return (1 - w) * quantile_table(family, grid[k]) + w * quantile_table(family, grid[k + 1])
-    vals = np.log(sorted({g[0] for g in grid}))
-    a, b = (float(np.clip(math.log(v), vals[0], vals[-1])) for v in shape)
+    va, vb = axes(family, grid)
+    a = float(np.clip(math.log(shape[0]), va[0], va[-1]))
+    b = float(np.clip(math.log(shape[1]), vb[0], vb[-1]))
     out = np.zeros(U_GRID.size)
-    ia = int(np.clip(np.searchsorted(vals, a) - 1, 0, vals.size - 2))
-    ib = int(np.clip(np.searchsorted(vals, b) - 1, 0, vals.size - 2))
-    wa = (a - vals[ia]) / (vals[ia + 1] - vals[ia])
-    wb = (b - vals[ib]) / (vals[ib + 1] - vals[ib])
-    ex = np.exp(vals)
+    ia = int(np.clip(np.searchsorted(va, a) - 1, 0, va.size - 2))
+    ib = int(np.clip(np.searchsorted(vb, b) - 1, 0, vb.size - 2))
+    wa = (a - va[ia]) / (va[ia + 1] - va[ia])
+    wb = (b - vb[ib]) / (vb[ib + 1] - vb[ib])
     for i, wi in ((ia, 1 - wa), (ia + 1, wa)):
         for j, wj in ((ib, 1 - wb), (ib + 1, wb)):
-            key = tuple(sorted((float(ex[i]), float(ex[j])), reverse=True))
+            key = (float(np.exp(va[i])), float(np.exp(vb[j])))
+            if family == "wishart-product":
+                key = tuple(sorted(key, reverse=True))
             out += wi * wj * quantile_table(family, _nearest_key(grid, key))
     return out
+
+
+def axes(family: str, grid: list[tuple[float, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """The log-values of a 2-D shape grid along each axis (products: the same ratios on both,
+    the law being symmetric in r1, r2)."""
+    if family == "wishart-product":
+        v = np.log(sorted({g[0] for g in grid}))
+        return v, v
+    return np.log(sorted({g[0] for g in grid})), np.log(sorted({g[1] for g in grid}))
 
 
 def _nearest_key(grid: list[tuple[float, ...]], key: tuple[float, ...]) -> tuple[float, ...]:

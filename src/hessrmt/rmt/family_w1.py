@@ -44,6 +44,7 @@ from hessrmt.errors import InputError
 from hessrmt.rmt.family_tables import (
     U_GRID,
     FittedLaw,
+    axes,
     exact_atom,
     interpolated_quantiles,
     shape_grid,
@@ -121,6 +122,8 @@ def _params(family: str, shape: tuple[float, ...], s: float, c: float) -> dict[s
         return {"r1": r1, "r2": r2, "scale": s}
     if family == "wigner-wishart-product":
         return {"phi": shape[0], "variance": s * s}
+    if family == "free-sum":
+        return {"phi": shape[0], "epsilon": shape[1], "scale": s}
     return {"c": shape[0], "variance": s * s}
 
 
@@ -163,11 +166,15 @@ def fit_w1(family: str, x: np.ndarray, atom: str = "matched") -> tuple[dict[str,
         if res.fun < min(losses):
             best = (float(math.exp(res.x)),)
     elif len(best) == 2:
-        vals = np.log(sorted({g[0] for g in grid}))
+        va, vb = axes(family, grid)
+        lo2, hi2 = np.array([va[0], vb[0]]), np.array([va[-1], vb[-1]])
+
+        def canon(v: np.ndarray) -> tuple[float, ...]:
+            w = np.exp(np.clip(v, lo2, hi2)).tolist()
+            return tuple(sorted(w, reverse=True)) if family == "wishart-product" else tuple(w)
 
         def obj(v: np.ndarray) -> float:
-            w = np.clip(v, vals[0], vals[-1])
-            return profile(tuple(sorted(np.exp(w).tolist(), reverse=True)))[0]
+            return profile(canon(v))[0]
 
         res = scipy.optimize.minimize(
             obj,
@@ -176,7 +183,7 @@ def fit_w1(family: str, x: np.ndarray, atom: str = "matched") -> tuple[dict[str,
             options={"maxfev": 60, "xatol": 1e-3, "fatol": 1e-12},
         )
         if res.fun < min(losses):
-            best = tuple(sorted(np.exp(np.clip(res.x, vals[0], vals[-1])).tolist(), reverse=True))
+            best = canon(res.x)
     _, s, c = profile(best)
     a = zero_mass if atom == "matched" else exact_atom(family, best)
     law = FittedLaw(

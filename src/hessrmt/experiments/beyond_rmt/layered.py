@@ -72,7 +72,7 @@ def layered_figure(bands: dict[str, dict[str, Any]], path: Path) -> bool:
                 continue
             color = f"C{i}"
             ks = np.arange(len(b["E"]))
-            ax.plot(ks, b["E"], "o-", color=color, label=label)
+            ax.plot(ks, np.array(b["E"], dtype=float), "o-", color=color, label=label)
             ax.axhline(b["E_inf"], color=color, ls="--", lw=0.8)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("index k")

@@ -58,7 +58,7 @@ def beyond_report(summary: dict[str, Any]) -> str:
             if "E" not in b:
                 lines.append(f"- {name}, {label}: not computed ({b.get('error')}).")
                 continue
-            edges = ", ".join(f"{e:.4f}" for e in b["E"])
+            edges = ", ".join("none" if e is None or e != e else f"{e:.4f}" for e in b["E"])
             lines.append(
                 f"- {name}, {label}: E_inf {b['E_inf']:.4f}; E_0..E_{len(b['E']) - 1} = "
                 f"{edges}; layered for {sum(b['layered'])} of {len(b['E'])} indices."
