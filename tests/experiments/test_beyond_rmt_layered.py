@@ -20,12 +20,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_semicircle_fit_reproduces_abc_bands(tmp_path: Path) -> None:
     x = np.linalg.eigvalsh(E.goe(1500, rng=0))
-    res = layered_bands(x, ["semicircle", "marchenko-pastur"], kmax=2)
+    res = layered_bands(x, ["semicircle", "marchenko-pastur", "percolated-wigner"], kmax=2)
     abc, sc = res["abc"], res["laws"]["semicircle"]
     assert sc["E_inf"] == pytest.approx(abc["E_inf"], abs=1e-3)
     assert np.allclose(sc["E"], abc["E"], atol=1e-3)
     assert all(sc["layered"])
     assert "error" in res["laws"]["marchenko-pastur"]  # a law on [0, inf) on a GOE spectrum
+    assert "unbounded support" in res["laws"]["percolated-wigner"]["error"]
     if layered_figure({"goe": res}, tmp_path / "f.png"):
         assert (tmp_path / "f.png").stat().st_size > 1000
 
