@@ -82,14 +82,54 @@ def test_batched_law_has_mass_one_and_exact_moments(case: tuple[float, ...]) -> 
     np.testing.assert_allclose(moments[1:], GanHessianModel(*case).moments(), rtol=1e-8, atol=1e-9)
 
 
-def test_batched_log_determinant_equals_the_scalar_one() -> None:
+def test_batched_quadrature_log_determinant_equals_the_scalar_one() -> None:
     """Across the merge of the two components (x1 from 1.0 to 1.6) and for far-away x."""
     x1 = np.linspace(1.0, 1.6, 7)
     x = np.concatenate([np.linspace(-4, 1.5, 12), [-50.0, 30.0]])
-    got = gb.log_determinant(gb.Params(0.9, 1.0, 0.5, x1), x)
+    got = gb.log_determinant_quadrature(gb.Params(0.9, 1.0, 0.5, x1), x)
     for row, v in zip(got, x1, strict=True):
         ref = cg.log_determinant(GanHessianModel(0.9, 1.0, 0.5, float(v)), x)
         np.testing.assert_allclose(row, ref, atol=1e-10)
+
+
+def test_closed_form_log_potential_equals_the_quadrature() -> None:
+    """The subordination closed form against the scalar quadrature (n = 800 nodes, whose own
+    error inside the support is ~1e-6) in the paper's cases, inside and outside the support."""
+    x = np.concatenate([np.linspace(-6, 5, 45), [-100.0, 50.0]])
+    got = gb.log_determinant(_params(CASES[:6]), x)
+    for row, case in zip(got, CASES[:6], strict=True):
+        ref = cg.log_determinant(GanHessianModel(*case), x, n=800)
+        np.testing.assert_allclose(row, ref, atol=1e-5)
+
+
+def test_closed_form_log_potential_semicircle_and_far_field() -> None:
+    """Oracles the quadrature cannot pass: (1) near kappa -> 0 the law is the semicircle of
+    variance v (oracles.md 6.1); (2) far from the support L(x) = log|x| - sum_k m_k/(k x^k)
+    with the exact moments, also for tiny b with the block straddling 0, where the (1 - kappa)
+    mass sits in a spike of width ~sqrt(v) inside the block's support."""
+    b = 1.3
+    x = np.array([-5.0, -1.0, 0.3, 1.7, 4.0])
+    var = b * b / 2
+    s = math.sqrt(var)
+    ax = np.abs(x)
+    root = np.sqrt(np.maximum(x * x - 4 * var, 0.0))
+    exact = x * x / (4 * var) - 0.5 + math.log(s)
+    exact -= np.where(
+        ax > 2 * s, ax * root / (4 * var) - np.log(np.maximum(ax + root, 2 * s) / (2 * s)), 0
+    )
+    near = gb.log_determinant(gb.Params(np.array([1e-9]), b, 0.7, 0.4), x)[0]
+    np.testing.assert_allclose(near, exact, atol=1e-7)
+    for case in ((0.9, 3e-3, 4.24, 1.7), (0.9, 3e-3, 4.24, -5.5), (0.4, 1.0, 0.5, 1.5)):
+        model = GanHessianModel(*case)
+        far = np.array([-1e3, -300.0, 250.0, 1e3])
+        m = model.moments()
+        series = np.log(np.abs(far)) - sum(m[k - 1] / (k * far**k) for k in range(1, 5))
+        got = gb.log_determinant(_params([case]), far)[0]
+        np.testing.assert_allclose(got, series, atol=1e-9)
+    # the quadrature misses the spike's mass (1 - kappa) log|x| there: the reason for the form
+    spike = _params([(0.9, 3e-3, 4.24, 1.7)])
+    quad = gb.log_determinant_quadrature(spike, np.array([-1e3]))[0, 0]
+    assert abs(quad - math.log(1e3)) > 0.05
 
 
 def test_interval_log_potential_against_the_semicircle() -> None:

@@ -155,9 +155,10 @@ def exponent_grid(
 ) -> ExponentGrid:
     """f on the grid (default: the authors' 2000 x-values in [-1000, 25] and 100 x1-values in
     [-15, 40]). The x1 values are solved ``chunk`` at a time in one vectorised pass
-    (:func:`hessrmt.rmt.gan.batch.log_determinant`: closed-form support edges, one batched
-    density solve at the quadrature nodes, L(x) for all x); ``progress`` wraps the chunk loop
-    (e.g. ``tqdm``)."""
+    (:func:`hessrmt.rmt.gan.batch.log_determinant`: one batched solve of G(x + i0) at every
+    (x, x1) and the closed-form subordination log-potential; no quadrature, so the narrow
+    (1 - kappa)-mass component near 0 at small sigma_z is not missed); ``progress`` wraps the
+    chunk loop (e.g. ``tqdm``). ``nodes`` is unused (kept for compatibility)."""
     xs = np.linspace(*PAPER_X[:2], PAPER_X[2]) if x is None else np.asarray(x, dtype=float)
     x1s = np.linspace(*PAPER_X1[:2], PAPER_X1[2]) if x1 is None else np.asarray(x1, dtype=float)
     ld = np.empty((x1s.size, xs.size))
@@ -167,7 +168,7 @@ def exponent_grid(
     for s in it:
         sl = slice(s, s + max(1, int(chunk)))
         params = gb.Params(c.kappa, c.b, c.b1, x1s[sl])
-        ld[sl] = gb.log_determinant(params, xs, n=nodes)
+        ld[sl] = gb.log_determinant(params, xs)
     return ExponentGrid(constants, xs, x1s, ld)
 
 
