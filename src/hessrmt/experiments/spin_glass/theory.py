@@ -60,28 +60,22 @@ def abc_section(
             sp = goe_spectra(int(n), samples, kmax=1, rng=np.random.default_rng(g))
             g_tilt = g.spawn(1)[0]  # the tilted proposals' own stream (the spectra's unchanged)
             for k in (0, 1):
-                r = finite_n_complexity(
+                # one call for the curve and the two rate energies: the tilted proposals (k >= 1
+                # inside the band) are drawn once
+                both = finite_n_complexity(
                     int(n),
                     p,
-                    u,
+                    np.concatenate([u, rate_grid]),
                     k=k,
                     spectra=sp,
                     rng=np.random.default_rng(g_tilt),
                     samples=samples,
                 )
-                arrays[f"theta_N_p{p}_k{k}_N{n}"] = r.theta
-                arrays[f"stderr_p{p}_k{k}_N{n}"] = r.stderr
-                arrays[f"tilted_p{p}_k{k}_N{n}"] = r.tilted
-                rr = finite_n_complexity(
-                    int(n),
-                    p,
-                    rate_grid,
-                    k=k,
-                    spectra=sp,
-                    rng=np.random.default_rng(g_tilt),
-                    samples=samples,
-                )
-                errs[k].append((rr.theta - abc.theta_k(rate_grid, p, k)).tolist())
+                arrays[f"theta_N_p{p}_k{k}_N{n}"] = both.theta[: u.size]
+                arrays[f"stderr_p{p}_k{k}_N{n}"] = both.stderr[: u.size]
+                arrays[f"tilted_p{p}_k{k}_N{n}"] = both.tilted[: u.size]
+                rr_theta = both.theta[u.size :]
+                errs[k].append((rr_theta - abc.theta_k(rate_grid, p, k)).tolist())
         for k in (0, 1):
             arrays[f"theta_p{p}_k{k}"] = abc.theta_k(u, p, k)
             e = np.array(errs[k])  # (len(ns), len(rate_u))
