@@ -7,7 +7,9 @@
    by a least-squares fit a + b/N (the O(ln N / N) prefactor terms make raw values lag).
 2. Edge-rate approximation for a non-semicircle law (``CoulombGas.rate``): the top eigenvalue of
    a real Wishart matrix (MP law, ratio phi, standardised to mean 0 and variance 1) above y,
-   same procedure.
+   same procedure, and the exact beta = 1 Wishart rate
+   I(x) = int_b^x sqrt((t - a)(t - b)) / (2 phi t) dt (Coulomb gas with
+   V(l) = l/(2 phi) - (1 - phi)/(2 phi) ln l).
 
 Run: ``.venv/bin/python bench/check_spin_glass_approximations.py [--samples 10000]``.
 Prints one line per case: the rate from the code, the sampled -(1/N) ln P at each N with its
@@ -20,6 +22,7 @@ import argparse
 import math
 
 import numpy as np
+from scipy.integrate import quad
 
 from hessrmt.rmt.complexity.catalogue import named_law
 from hessrmt.rmt.complexity.coulomb import CoulombGas
@@ -88,6 +91,9 @@ def main() -> None:
         gas = CoulombGas(named_law(f"mp:{phi}"))
         x = 1.0 + math.sqrt(phi) * y  # back to the unstandardised MP (mean 1, variance phi)
         tops = {n: _wishart_top(n, args.samples, phi, gen) for n in NS}
+        lo, hi = (1 - math.sqrt(phi)) ** 2, (1 + math.sqrt(phi)) ** 2
+        exact = quad(lambda t, lo=lo, hi=hi: math.sqrt((t - lo) * (t - hi)) / (2 * phi * t), hi, x)
+        print(f"MP({phi}) exact Wishart rate at y={y}: {exact[0]:.4f}")
         _rate_line(
             f"MP({phi}) top eigenvalue, y={y} (edge {gas.right_edge:.3f})",
             float(gas.rate(y)),
