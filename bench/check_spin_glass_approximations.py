@@ -92,7 +92,9 @@ def main() -> None:
         x = 1.0 + math.sqrt(phi) * y  # back to the unstandardised MP (mean 1, variance phi)
         tops = {n: _wishart_top(n, args.samples, phi, gen) for n in NS}
         lo, hi = (1 - math.sqrt(phi)) ** 2, (1 + math.sqrt(phi)) ** 2
-        exact = quad(lambda t, lo=lo, hi=hi: math.sqrt((t - lo) * (t - hi)) / (2 * phi * t), hi, x)
+        exact = quad(
+            lambda t, lo=lo, hi=hi, f=phi: math.sqrt((t - lo) * (t - hi)) / (2 * f * t), hi, x
+        )
         print(f"MP({phi}) exact Wishart rate at y={y}: {exact[0]:.4f}")
         _rate_line(
             f"MP({phi}) top eigenvalue, y={y} (edge {gas.right_edge:.3f})",
