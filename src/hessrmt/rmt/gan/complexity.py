@@ -245,8 +245,8 @@ def threshold_sweep(
     progress: Iterable | None = None,
 ) -> ThresholdSweep:
     """Thresholds along sigma_z (array ``sigma_z``, scalar ``kappa``) or along kappa (array
-    ``kappa``, scalar ``sigma_z``). For each value: one exponent grid (one density per x1,
-    L(x) for all x at once) and the grid-free minima of :func:`thresholds`."""
+    ``kappa``, scalar ``sigma_z``). For each value: one exponent grid (all x1 and x in
+    one batched solve, :func:`exponent_grid`) and the grid-free minima of :func:`thresholds`."""
     s_arr, k_arr = np.atleast_1d(sigma_z), np.atleast_1d(kappa)
     if s_arr.size > 1 and k_arr.size > 1:
         raise InputError("sweep either sigma_z or kappa, not both")
