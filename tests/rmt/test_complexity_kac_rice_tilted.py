@@ -113,6 +113,13 @@ def test_auto_method_and_bad_input() -> None:
     np.testing.assert_array_equal(r.tilted, [True, True, False])
     r0 = finite_n_complexity(20, 3, u, k=0, samples=200, rng=0)
     assert not r0.tilted.any()
+    # just above the band's edge plain sampling can still miss the event: auto switches there
+    uu = np.array([-1.7, -1.6, -1.55, -1.0])
+    plain = finite_n_complexity(100, 3, uu, k=1, samples=300, rng=5, method="plain")
+    auto = finite_n_complexity(100, 3, uu, k=1, samples=300, rng=5)
+    expect = (math.sqrt(0.75) * uu < -math.sqrt(2)) | (plain.hits < min(30, 0.05 * 300))
+    np.testing.assert_array_equal(auto.tilted, expect)
+    assert np.all(np.isfinite(auto.theta))
     with pytest.raises(InputError, match="method"):
         finite_n_complexity(20, 3, u, k=1, samples=200, rng=0, method="magic")
     with pytest.raises(InputError, match="index k"):

@@ -16,7 +16,8 @@ reported as Theta_N(u) = N^-1 ln E Crt with a delta-method standard error
 se(mean) / (N mean). Where no sample falls in the event the estimate is -inf (said so by
 ``hits = 0``): the event is a large deviation the sample size cannot reach.
 
-Inside the band (s u < -sqrt 2, below the bulk's edge) and for k >= 1 the default estimator is
+Inside the band (s u < -sqrt 2, below the bulk's edge, or where plain sampling has fewer than 30
+hits) and for k >= 1 the default estimator is
 the importance sampler of :mod:`hessrmt.rmt.complexity.kac_rice_tilted` (the k + 1 smallest
 eigenvalues proposed below s u, the rest a GOE of order N - k - 1, exact Coulomb-gas weight),
 which is unbiased and finite where plain sampling returns -inf; ``method`` selects it.
@@ -66,12 +67,16 @@ def goe_spectra(n: int, samples: int, *, kmax: int | None, rng: RngLike) -> np.n
     )
 
 
+#: ``method="auto"`` switches to the tilted estimator (k >= 1) where plain sampling has fewer
+#: hits than this (or than 5 % of the samples, whichever is smaller).
+MIN_PLAIN_HITS = 30
+
 CONVENTIONS = {
     "goe": "ABC: off-diagonal variance 1/(2N), semicircle radius sqrt 2 (tridiagonal model)",
     "energy": "u = H_N / N, H_N on the sphere of radius sqrt(N), E[H H'] = N (s.s'/N)^p",
     "estimate": "Theta_N = N^-1 ln(Monte-Carlo mean of ABC's finite-N identity); delta-method se",
-    "tilted": "inside the band (s u < -sqrt 2) for k >= 1: importance sampling of the k + 1 "
-    "smallest eigenvalues (kac_rice_tilted); `tilted` marks those u",
+    "tilted": "k >= 1 inside the band (s u < -sqrt 2) or < 30 plain hits: importance sampling "
+    "of the k + 1 smallest eigenvalues (kac_rice_tilted); `tilted` marks those u",
 }
 
 
@@ -130,7 +135,8 @@ def finite_n_complexity(
 
     ``spectra`` (from :func:`goe_spectra`) may be passed to reuse samples across k and u.
     ``method``: "plain" (sampled spectra only), "tilted" (importance sampling at every u; k
-    given) or "auto" (tilted where k >= 1 and s u < -sqrt 2, plain elsewhere). The tilted
+    given) or "auto" (for k >= 1 tilted where s u < -sqrt 2 or plain sampling has fewer than
+    min(:data:`MIN_PLAIN_HITS`, 5 % of the samples) hits, plain elsewhere). The tilted
     estimates draw ``samples`` proposals from ``rng`` (pass a seed when ``spectra`` is given).
     """
     p = check_p(p)
@@ -166,7 +172,11 @@ def finite_n_complexity(
             theta.append(t), se.append(e), hits.append(h)
     tilted = np.zeros(u.size, bool)
     if k is not None and method != "plain":
-        tilted = np.ones(u.size, bool) if method == "tilted" else (k >= 1) & (s * u < -math.sqrt(2))
+        if method == "tilted":
+            tilted = np.ones(u.size, bool)
+        else:  # inside the band, or just above it where plain sampling still has few hits
+            few = min(MIN_PLAIN_HITS, 0.05 * spectra.shape[0])  # a rare event for plain sampling
+            tilted = (k >= 1) & ((s * u < -math.sqrt(2)) | (np.asarray(hits) < few))
         if tilted.any():
             est, err, hit = tilted_expectation(n, k, s * u[tilted], c, samples=samples, rng=gen)
             idx = np.flatnonzero(tilted)
