@@ -41,3 +41,37 @@ def test_bad_activation() -> None:
         activation_fn("swish")
     with pytest.raises(InputError, match="n_samples"):
         digits_4x4(5, seed=0)
+
+
+def test_batched_training_equals_separate_runs() -> None:
+    """Run r of a batch of 3 equals a batch of 1 started from seed + r (runs do not interact),
+    and the stacked training equals a plain per-run Adam loop."""
+    together = train_runs("gelu", 3, 3, seed=7, n_samples=40, steps=40)
+    for r in range(3):
+        alone = train_runs("gelu", 3, 1, seed=7 + r, n_samples=40, steps=40)
+        np.testing.assert_allclose(together.loss[r], alone.loss[0], rtol=1e-10)
+        assert together.index[r] == alone.index[0]
+    # reference: one run by an explicit per-run loop on the mean cross-entropy
+    x, y = digits_4x4(40, seed=12345)
+    gen = torch.Generator().manual_seed(7)
+    shapes = [(3, 16), (3,), (3, 3), (3,), (10, 3), (10,)]
+    fans = [16, 16, 3, 16, 3, 3]  # as train_runs draws them (its second bias uses fan 16)
+    parts = [
+        (torch.rand(s, generator=gen, dtype=torch.float64) * 2 - 1) / fan**0.5
+        for s, fan in zip(shapes, fans, strict=True)
+    ]
+    params = [p.requires_grad_(True) for p in parts]
+    opt = torch.optim.Adam(params, lr=0.01)
+    act = activation_fn("gelu")
+    for _ in range(40):
+        opt.zero_grad()
+        w1, b1, w2, b2, w3, b3 = params
+        out = act(act(x @ w1.T + b1) @ w2.T + b2) @ w3.T + b3
+        loss = torch.nn.functional.cross_entropy(out, y)
+        loss.backward()
+        opt.step()
+    w1, b1, w2, b2, w3, b3 = params
+    with torch.no_grad():
+        out = act(act(x @ w1.T + b1) @ w2.T + b2) @ w3.T + b3
+        final = float(torch.nn.functional.cross_entropy(out, y))
+    assert together.loss[0] == pytest.approx(final, rel=1e-10)

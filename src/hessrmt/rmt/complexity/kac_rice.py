@@ -15,6 +15,12 @@ The expectations are estimated by Monte Carlo over Dumitriu-Edelman tridiagonal 
 reported as Theta_N(u) = N^-1 ln E Crt with a delta-method standard error
 se(mean) / (N mean). Where no sample falls in the event the estimate is -inf (said so by
 ``hits = 0``): the event is a large deviation the sample size cannot reach.
+
+Inside the band (s u < -sqrt 2, below the bulk's edge, or where plain sampling has fewer than 30
+hits) and for k >= 1 the default estimator is
+the importance sampler of :mod:`hessrmt.rmt.complexity.kac_rice_tilted` (the k + 1 smallest
+eigenvalues proposed below s u, the rest a GOE of order N - k - 1, exact Coulomb-gas weight),
+which is unbiased and finite where plain sampling returns -inf; ``method`` selects it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from numpy.typing import ArrayLike
 from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
 from hessrmt.rmt.complexity.abc import check_k, check_p
+from hessrmt.rmt.complexity.kac_rice_tilted import tilted_expectation
 from hessrmt.rmt.ensembles.gaussian import beta_hermite_tridiagonal
 from hessrmt.rng import RngLike, as_generator, seed_of
 
@@ -60,10 +67,16 @@ def goe_spectra(n: int, samples: int, *, kmax: int | None, rng: RngLike) -> np.n
     )
 
 
+#: ``method="auto"`` switches to the tilted estimator (k >= 1) where plain sampling has fewer
+#: hits than this (or than 5 % of the samples, whichever is smaller).
+MIN_PLAIN_HITS = 30
+
 CONVENTIONS = {
     "goe": "ABC: off-diagonal variance 1/(2N), semicircle radius sqrt 2 (tridiagonal model)",
     "energy": "u = H_N / N, H_N on the sphere of radius sqrt(N), E[H H'] = N (s.s'/N)^p",
     "estimate": "Theta_N = N^-1 ln(Monte-Carlo mean of ABC's finite-N identity); delta-method se",
+    "tilted": "k >= 1 inside the band (s u < -sqrt 2) or < 30 plain hits: importance sampling "
+    "of the k + 1 smallest eigenvalues (kac_rice_tilted); `tilted` marks those u",
 }
 
 
@@ -81,6 +94,7 @@ class FiniteNComplexity(Result):
     hits: np.ndarray
     samples: int
     meta: Metadata = field(default_factory=Metadata)
+    tilted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     def summary_dict(self) -> dict[str, object]:
         return {
@@ -92,6 +106,7 @@ class FiniteNComplexity(Result):
             "stderr": self.stderr.tolist(),
             "hits": self.hits.tolist(),
             "samples": self.samples,
+            "tilted": self.tilted.tolist(),
         }
 
 
@@ -114,10 +129,15 @@ def finite_n_complexity(
     samples: int = 2000,
     rng: RngLike = None,
     spectra: np.ndarray | None = None,
+    method: str = "auto",
 ) -> FiniteNComplexity:
     """Monte-Carlo estimate of ABC's finite-N identity (module docstring) on the grid ``u``.
 
     ``spectra`` (from :func:`goe_spectra`) may be passed to reuse samples across k and u.
+    ``method``: "plain" (sampled spectra only), "tilted" (importance sampling at every u; k
+    given) or "auto" (for k >= 1 tilted where s u < -sqrt 2 or plain sampling has fewer than
+    min(:data:`MIN_PLAIN_HITS`, 5 % of the samples) hits, plain elsewhere). The tilted
+    estimates draw ``samples`` proposals from ``rng`` (pass a seed when ``spectra`` is given).
     """
     p = check_p(p)
     if k is not None:
@@ -125,10 +145,14 @@ def finite_n_complexity(
     u = np.atleast_1d(np.asarray(u, dtype=float))
     if not np.all(np.isfinite(u)):
         raise InputError("the energies u must be finite")
-    seed = None
+    if method not in ("auto", "plain", "tilted"):
+        raise InputError(f"method must be 'auto', 'plain' or 'tilted', got {method!r}")
+    if method == "tilted" and k is None:
+        raise InputError("the tilted estimator needs an index k (not the total count)")
+    seed = seed_of(rng)
+    gen = as_generator(rng)
     if spectra is None:
-        seed = seed_of(rng)
-        spectra = goe_spectra(n, samples, kmax=k, rng=rng)
+        spectra = goe_spectra(n, samples, kmax=k, rng=gen)
     c = (p - 2) / (2.0 * p)
     s = math.sqrt(p / (2.0 * (p - 1)))
     log_const = math.log(2.0 * math.sqrt(2.0 / p)) + 0.5 * n * math.log(p - 1)
@@ -146,6 +170,20 @@ def finite_n_complexity(
         for v in u:
             t, e, h = _estimate(weights * (lam <= s * v), n, log_const)
             theta.append(t), se.append(e), hits.append(h)
+    tilted = np.zeros(u.size, bool)
+    if k is not None and method != "plain":
+        if method == "tilted":
+            tilted = np.ones(u.size, bool)
+        else:  # inside the band, or just above it where plain sampling still has few hits
+            few = min(MIN_PLAIN_HITS, 0.05 * spectra.shape[0])  # a rare event for plain sampling
+            tilted = (k >= 1) & ((s * u < -math.sqrt(2)) | (np.asarray(hits) < few))
+        if tilted.any():
+            est, err, hit = tilted_expectation(n, k, s * u[tilted], c, samples=samples, rng=gen)
+            idx = np.flatnonzero(tilted)
+            for j, i in enumerate(idx):
+                theta[i] = (log_const + est[j]) / n
+                se[i] = err[j] / n
+                hits[i] = int(hit[j])
     return FiniteNComplexity(
         int(n),
         p,
@@ -156,4 +194,5 @@ def finite_n_complexity(
         np.array(hits),
         int(spectra.shape[0]),
         Metadata.create(seed=seed, dtype="float64", conventions=CONVENTIONS),
+        tilted,
     )

@@ -4,5 +4,7 @@ Pure NumPy/SciPy: :mod:`.model` (Hessian model, sampler, exact moments), :mod:`.
 (subordination density, support, atoms; the authors' quartic for comparison), :mod:`.checks`
 (moments and simulated-null KS against sampled spectra), :mod:`.coulomb` (Coulomb-gas
 log-determinant, Monte-Carlo finite-N trend), :mod:`.complexity` (constants, Theta(u_D, u_G),
-thresholds, index bands, sweeps). Derivations: docs/reference/gan-spin-glass.md.
+thresholds, index bands, sweeps), :mod:`.batch` (the law for many parameter sets at once:
+closed-form support edges and log-determinant through subordination).
+Derivations: docs/reference/gan-spin-glass.md.
 """

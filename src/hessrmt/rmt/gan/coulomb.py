@@ -5,10 +5,10 @@ section 6.1, the authors' ``rmt/coulomb.py``):
 
     (1/N) log E |det(H - x)|  ->  L(x) = int log |l - x| dmu(l),
 
-mu the limiting spectral law (:mod:`hessrmt.rmt.gan.density`). This module is deliberately small
-and general: :func:`log_potential` integrates log|l - x| against *any* discrete measure
-(nodes, weights), here the Gauss quadrature of :func:`hessrmt.rmt.gan.density.quadrature`
-(spin-glass complexity code elsewhere in hessrmt can reuse it).
+mu the limiting spectral law (:mod:`hessrmt.rmt.gan.density`). The Coulomb-gas integrals
+themselves live in one place, :mod:`hessrmt.rmt.complexity.coulomb` (``log_potential`` for a
+discrete measure, ``interval_log_potential`` for a density with square-root edges); this module
+applies them to the GAN law and holds the Monte-Carlo check.
 
 Accuracy: for x at distance >~ (interval width)/n from the support the quadrature is spectrally
 accurate; inside the support the logarithmic singularity limits it to about 1e-4 with n = 400
@@ -30,66 +30,33 @@ from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
 from hessrmt.errors import InputError
+from hessrmt.rmt.complexity.coulomb import (  # noqa: F401  (log_potential: re-exported)
+    interval_log_potential,
+    log_potential,
+    theta_rule,
+)
 from hessrmt.rmt.gan import density as gd
 from hessrmt.rmt.gan.model import GanHessianModel, sample_spectra
 from hessrmt.rng import RngLike, as_generator
 
 
-def log_potential(nodes: np.ndarray, weights: np.ndarray, x: ArrayLike) -> np.ndarray:
-    """int log|l - x| dmu(l) for the discrete measure sum_i weights_i delta_{nodes_i}."""
-    xs = np.asarray(x, dtype=float)
-    flat = xs.ravel()
-    out = np.empty(flat.size)
-    step = max(1, 4_000_000 // max(nodes.size, 1))
-    for s in range(0, flat.size, step):
-        d = np.abs(nodes[None, :] - flat[s : s + step, None])
-        with np.errstate(divide="ignore"):
-            out[s : s + step] = np.log(d) @ weights
-    return out.reshape(xs.shape)
-
-
-def _semicircle_shape_potential(y: np.ndarray, r: float) -> np.ndarray:
-    """int_{-r}^{r} sqrt(r^2 - u^2) log|u - y| du in closed form (the semicircle of radius r
-    has variance r^2/4 and log-potential y^2/r^2 - 1/2 + log(r/2) inside, minus
-    |y| sqrt(y^2 - r^2)/r^2 - log((|y| + sqrt(y^2 - r^2))/r) outside)."""
-    ay = np.abs(y)
-    root = np.sqrt(np.maximum(ay * ay - r * r, 0.0))
-    pot = y * y / (r * r) - 0.5 + math.log(r / 2)
-    outside = ay * root / (r * r) - np.log(np.maximum(ay + root, r) / r)
-    pot = pot - np.where(ay > r, outside, 0.0)
-    return 0.5 * math.pi * r * r * pot
-
-
 def log_determinant(model: GanHessianModel, x: ArrayLike, *, n: int = 400) -> np.ndarray:
     """L(x) = int log|l - x| dmu(l) for the model's limiting law (atoms included).
 
-    On each support interval [a, c], rho = sqrt((l - a)(c - l)) h(l) with h smooth; the
-    logarithmic singularity is removed by subtracting h(x) times the closed-form
-    :func:`_semicircle_shape_potential` (h(x) interpolated between the nodes; h(x) = 0 outside
-    [a, c]), and the smooth remainder is integrated by the Gauss rule of
-    :func:`hessrmt.rmt.gan.density.quadrature`.
+    On each support interval [a, c] the density at the n angle nodes goes to
+    :func:`hessrmt.rmt.complexity.coulomb.interval_log_potential` (singularity subtraction
+    with the closed-form semicircle shape; the shared Coulomb-gas code of the spin-glass
+    complexity); atoms add mass * log|x - atom|. For many models at once (the complexity
+    grids) use :func:`hessrmt.rmt.gan.batch.log_determinant`.
     """
     xs = np.asarray(x, dtype=float)
     flat = xs.ravel()
     out = np.zeros(flat.size)
+    theta, w_theta = theta_rule(n)
     for a, c in gd.support(model):
-        nodes, weights = gd.quadrature(model, [(a, c)], n=n)
-        sq = np.sqrt(np.maximum((nodes - a) * (c - nodes), 0.0))
-        h = np.where(sq > 0, weights, 0.0)
-        h_nodes = gd.density(model, nodes) / np.where(sq > 0, sq, 1.0)
-        inside = (flat > a) & (flat < c)
-        hx = np.zeros(flat.size)
-        hx[inside] = np.interp(flat[inside], nodes, h_nodes)
-        # smooth remainder: int log|l - x| sqrt(..) (h(l) - h(x)) dl
-        jac = weights / np.where(h_nodes > 0, h_nodes, np.inf)  # = quadrature weight * sqrt(..)
-        step = max(1, 4_000_000 // max(nodes.size, 1))
-        for s in range(0, flat.size, step):
-            sl = slice(s, s + step)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lg = np.log(np.abs(nodes[None, :] - flat[sl, None]))
-                term = lg * (h[None, :] - hx[sl, None] * jac[None, :])
-            out[sl] += np.nansum(term, axis=1)
-        out += hx * _semicircle_shape_potential(flat - 0.5 * (a + c), 0.5 * (c - a))
+        nodes = 0.5 * (a + c) - 0.5 * (c - a) * np.cos(theta)
+        rho = gd.density(model, nodes)
+        out += interval_log_potential(flat[None, :], a, c, rho[None, :], theta, w_theta)[0]
     for loc, mass in gd.atoms(model):
         with np.errstate(divide="ignore"):
             out = out + mass * np.log(np.abs(flat - loc))

@@ -23,7 +23,9 @@ Numerics:
   the companion-matrix root that does), and rho(x) = |Im G| / pi, taking the
   conjugate when the followed root has Im G > 0 (at real z the roots come in conjugate pairs).
   Never "the root with the largest imaginary part": that rule picks spurious roots.
-* **Support**: the closure of {rho > 0} on a fine grid, each edge refined by bisection.
+* **Support**: in the general case the edges in closed form (Biane's criterion,
+  :func:`hessrmt.rmt.gan.batch.support_edges`); in the closed-form limits the closure of
+  {rho > 0} on a fine grid, each edge refined by bisection.
 * **Atoms**: none when b > 0 (a free convolution with a semicircle is absolutely continuous,
   Biane 1997). At b = 0 the law is kappa * semicircle(-x1, v1) + (1 - kappa) delta_0 (atom at 0
   of mass 1 - kappa; and at -x1 of mass kappa when also b1 = 0).
@@ -281,14 +283,23 @@ def atoms(model: GanHessianModel) -> list[tuple[float, float]]:
 def support(
     model: GanHessianModel, *, grid_points: int = 2049, tol: float | None = None
 ) -> list[tuple[float, float]]:
-    """Intervals of the support of the continuous part, edges refined by bisection to ``tol``
-    (default 1e-9 times the spectral scale). Components narrower than the grid step can be
-    missed; the step is (upper - lower bound) / (grid_points - 1)."""
+    """Intervals of the support of the continuous part. General case (0 < kappa < 1, b, b1 > 0):
+    the closed-form edges of :func:`hessrmt.rmt.gan.batch.support_edges` (to round-off).
+    Closed-form limits: a grid of ``grid_points`` with each edge refined by bisection to ``tol``
+    (default 1e-9 times the spectral scale)."""
     lo, hi = model.spectrum_bounds()
     scale = _scale(model)
     tol = 1e-9 * scale if tol is None else tol
     if model.b == 0.0 and model.v1 == 0.0:
         return []
+    if _closed_form_kind(model) is None:
+        # general case: edges in closed form (Biane's criterion, hessrmt.rmt.gan.batch); no
+        # grid, so a component narrower than any grid step (the (1 - kappa) mass near 0 when b
+        # is small) is found too
+        from hessrmt.rmt.gan.batch import Params, support_edges
+
+        e = support_edges(Params(model.kappa, model.b, model.b1, model.x1))
+        return [(float(a), float(c)) for a, c in zip(e[0::2], e[1::2], strict=True) if a == a]
     pad = 1e-3 * scale
     grid = np.linspace(lo - pad, hi + pad, grid_points)
     rho = density(model, grid)
