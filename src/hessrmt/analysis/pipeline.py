@@ -29,6 +29,10 @@ With ``method="lanczos"`` (or ``auto`` above the memory-derived limit) the spect
 ``lanczos_k`` largest and smallest eigenvalues only, the density comes from SLQ, and batch
 Hessians and local statistics are skipped (recorded in ``summary.json``).
 
+Under ``torchrun`` (an initialised ``torch.distributed`` group of several processes) the same
+steps run on every rank over its shard of the data, with rank 0 alone writing the run folder:
+see :mod:`hessrmt.analysis.distributed`.
+
 Size: one cohesive thing, the orchestration of the main job's steps, just over ~500 lines.
 """
 
@@ -334,6 +338,8 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
 
     ``config`` is an :class:`AnalysisConfig` (default: the built-in default run); keyword
     ``settings`` override its fields, e.g. ``analyze(epochs=5, batch_hessians=2, out="run")``.
+    Called on every rank of an initialised ``torch.distributed`` group, it runs across the
+    ranks (:mod:`hessrmt.analysis.distributed`) and returns rank 0's result on every rank.
     """
     config = (config or AnalysisConfig()).replace(**settings) if settings else config
     config = config or AnalysisConfig()
