@@ -1,4 +1,4 @@
-"""A tiny model for the torchrun tests of ``hessrmt analyze`` (tests/analysis/test_distributed_analyze.py).
+"""A tiny model for the torchrun tests of ``hessrmt analyze`` (test_distributed_analyze.py).
 
 ``--model tests.analysis.dist_model:tiny_mlp``: inputs -> 4 tanh units -> outputs, with a
 :class:`FailOn` layer that raises a :class:`~hessrmt.errors.DataError` on the rank named by
