@@ -32,6 +32,10 @@ What each rank (process) does, and why the result equals the single-process run:
   folder is written only by rank 0's atomic finalize: a failed run leaves at most the resumable
   checkpoint folder ``.<name>.partial``.
 
+* **Resume.** The number of processes is not part of the run folder's fingerprint: the results
+  agree across process counts to round-off, so checkpoints left by a run with another number
+  of processes (or by one process) are reused.
+
 ``summary.json["distributed"]`` records ``{world_size, backend, samples_per_rank}`` (world size 1,
 backend None and ``[n_train]`` in one process).
 """
