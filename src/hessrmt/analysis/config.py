@@ -32,7 +32,12 @@ DTYPES = ("float64", "float32")
 _MODEL_RE = re.compile(r"^[A-Za-z_][\w-]*$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 #: Fields that do not change the numbers of a run (excluded from the fingerprint).
-_NOT_NUMERIC = frozenset({"out", "progress", "overwrite", "device", "max_dense_params"})
+_NOT_NUMERIC = frozenset(
+    {"out", "progress", "overwrite", "device", "max_dense_params", "collective_timeout"}
+)
+#: Seconds a collective waits for the other processes of a torchrun launch (the value of
+#: :data:`hessrmt.curvature.distributed.DEFAULT_TIMEOUT_S`; not imported: no torch here).
+DEFAULT_COLLECTIVE_TIMEOUT = 600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +82,9 @@ class AnalysisConfig:
         overwrite: discard checkpoints of other settings and replace an existing run folder made
             by hessrmt (never a folder without hessrmt's marker; see :mod:`hessrmt.runfolder`).
         progress: show progress bars (stderr).
+        collective_timeout: seconds a collective may wait for the other processes when the
+            run is launched by ``torchrun`` (see :mod:`hessrmt.analysis.distributed`); not part
+            of the fingerprint.
     """
 
     model: str = "mlp"
@@ -105,6 +113,7 @@ class AnalysisConfig:
     out: str | None = None
     overwrite: bool = False
     progress: bool = True
+    collective_timeout: float = DEFAULT_COLLECTIVE_TIMEOUT
 
     def __post_init__(self) -> None:
         self.validate()
@@ -139,6 +148,11 @@ class AnalysisConfig:
             raise InputError(f"n_samples must be an integer >= 10 or None, got {self.n_samples!r}")
         if self.max_dense_params is not None and self.max_dense_params < 1:
             raise InputError(f"max_dense_params must be positive, got {self.max_dense_params!r}")
+        t = self.collective_timeout
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf"):
+            raise InputError(
+                f"--collective-timeout must be a positive number of seconds, got {t!r}"
+            )
         if self.zero_rtol is not None and not (0 < self.zero_rtol < 1):
             raise InputError(f"zero_rtol must lie in (0, 1), got {self.zero_rtol!r}")
 

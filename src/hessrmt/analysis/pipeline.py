@@ -29,6 +29,10 @@ With ``method="lanczos"`` (or ``auto`` above the memory-derived limit) the spect
 ``lanczos_k`` largest and smallest eigenvalues only, the density comes from SLQ, and batch
 Hessians and local statistics are skipped (recorded in ``summary.json``).
 
+Under ``torchrun`` (an initialised ``torch.distributed`` group of several processes) the same
+steps run on every rank over its shard of the data, with rank 0 alone writing the run folder:
+see :mod:`hessrmt.analysis.distributed`.
+
 Size: one cohesive thing, the orchestration of the main job's steps, just over ~500 lines.
 """
 
@@ -46,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from hessrmt.analysis.config import AnalysisConfig
+from hessrmt.analysis.distributed import DISTRIBUTED_CONVENTION, Ranks, SyncedRun, open_run
 from hessrmt.analysis.method import MethodChoice, choose_method
 from hessrmt.errors import InputError
 from hessrmt.io import atomic_save_npz, atomic_write_bytes, atomic_write_json
@@ -112,7 +117,7 @@ def _load_state(model: Any, arrays: dict[str, np.ndarray]) -> None:
 class _Context:
     """Data, model, losses and batches shared by the steps."""
 
-    def __init__(self, config: AnalysisConfig) -> None:
+    def __init__(self, config: AnalysisConfig, ranks: Ranks) -> None:
         import torch
 
         from hessrmt.analysis.spectra import torch_dtype
@@ -122,6 +127,7 @@ class _Context:
         from hessrmt.nn.zoo import build_model, count_parameters
 
         self.config = config
+        self.ranks = ranks
         self.dtype = torch_dtype(config.dtype)
         try:
             self.device = torch.device(config.device)
@@ -151,8 +157,9 @@ class _Context:
         if self.n_params == 0:
             raise InputError(f"model {config.model!r} has no trainable parameters")
         self.init_state = _state_arrays(self.model)
-        self.full_batches = to_batches(
-            self.dataset, FULL_DATA_BATCH, split="train", dtype=self.dtype, device=self.device
+        # this rank's shard of the training split (all of it in one process)
+        self.full_batches = ranks.train_batches(
+            self.dataset, FULL_DATA_BATCH, dtype=self.dtype, device=self.device
         )
         self.small_batches = to_batches(
             self.dataset,
@@ -163,6 +170,7 @@ class _Context:
             drop_last=True,
             max_batches=max(config.batch_hessians, 1),
         )[: config.batch_hessians]
+        self.small_batches = ranks.split_batches(self.small_batches)  # sharded within a batch
         if 0 < len(self.small_batches) < config.batch_hessians:
             _log(
                 config,
@@ -199,7 +207,9 @@ def _spectrum_step(
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     from hessrmt.analysis.spectra import dense_spectrum, lanczos_spectrum, make_operator
 
-    op = make_operator(kind, ctx.model, ctx.loss_fn, batches, dtype=ctx.dtype, device=ctx.device)
+    op = ctx.ranks.wrap(
+        make_operator(kind, ctx.model, ctx.loss_fn, batches, dtype=ctx.dtype, device=ctx.device)
+    )
     t0 = time.perf_counter()
     if choice.method == "dense":
         eigs, info = dense_spectrum(op, progress=ctx.config.progress)
@@ -254,10 +264,14 @@ def step_train(ctx: _Context) -> tuple[dict, dict]:
     ctx.model.eval()
     info["seconds"] = time.perf_counter() - t0
     with __import__("torch").no_grad():
-        op_loss = sum(
-            float(ctx.loss_fn(ctx.model(x), y)) * x.shape[0] for x, y in ctx.full_batches
-        ) / sum(x.shape[0] for x, _ in ctx.full_batches)
-    info["full_data_loss"] = op_loss
+        total, count = ctx.ranks.all_sum(
+            [
+                sum(float(ctx.loss_fn(ctx.model(x), y)) * x.shape[0] for x, y in ctx.full_batches),
+                sum(x.shape[0] for x, _ in ctx.full_batches),
+            ],
+            "the full-data loss",
+        )
+    info["full_data_loss"] = float(total / count)
     return _state_arrays(ctx.model), info
 
 
@@ -272,6 +286,7 @@ def step_trained_dense(ctx: _Context) -> tuple[dict, dict]:
         dtype=ctx.dtype,
         device=ctx.device,
         progress=ctx.config.progress,
+        wrap=ctx.ranks.wrap,
     )
 
 
@@ -310,6 +325,7 @@ def _analysis_conventions(ctx: _Context, choice: MethodChoice) -> dict[str, str]
         "slq": "stochastic Lanczos quadrature of the trained full-data Hessian "
         f"({cfg.slq_probes} probes, {cfg.slq_steps} steps, seed {cfg.seed}); "
         "wasserstein_to_exact = W1 between its quadrature measure and the exact spectrum",
+        "distributed": DISTRIBUTED_CONVENTION,
     }
 
 
@@ -327,28 +343,41 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
 
     ``config`` is an :class:`AnalysisConfig` (default: the built-in default run); keyword
     ``settings`` override its fields, e.g. ``analyze(epochs=5, batch_hessians=2, out="run")``.
+    Called on every rank of an initialised ``torch.distributed`` group, it runs across the
+    ranks (:mod:`hessrmt.analysis.distributed`) and returns rank 0's result on every rank.
     """
     config = (config or AnalysisConfig()).replace(**settings) if settings else config
     config = config or AnalysisConfig()
+    ranks = Ranks(config.collective_timeout)  # several when torch.distributed is initialised
+    if not ranks.is_main:
+        config = config.replace(progress=False)  # progress and messages on rank 0 only
     out = Path(config.out) if config.out is not None else default_out("analyze")
     config = config.replace(out=str(out))
-    with RunFolder(
-        out,
-        kind="analyze",
-        settings=run_settings(config),
-        overwrite=config.overwrite,
-        log=lambda message: _log(config, message),
-    ) as run:
-        return _analyze_in(run, config, out)
+
+    def folder() -> RunFolder:
+        return RunFolder(
+            out,
+            kind="analyze",
+            settings=run_settings(config),
+            overwrite=config.overwrite,
+            log=lambda message: _log(config, message),
+        )
+
+    with open_run(ranks, out, folder) as run:
+        if run.out != out:  # another rank's default --out: rank 0's is the run folder
+            out = run.out
+            config = config.replace(out=str(out))
+        return _analyze_in(run, config, out, ranks)
 
 
-def _analyze_in(run: RunFolder, config: AnalysisConfig, out: Path) -> AnalysisResult:
-    """The pipeline inside an open (locked, checked) run folder."""
+def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks) -> AnalysisResult:
+    """The pipeline inside an open (locked, checked) run folder (see
+    :mod:`hessrmt.analysis.distributed` for several processes)."""
     from hessrmt.analysis.spectra import slq_wasserstein
     from hessrmt.analysis.statistics import partial_record, spectrum_record
 
     t_start = time.perf_counter()
-    ctx = _Context(config)
+    ctx = _Context(config, ranks)
     choice = choose_method(
         config.method,
         ctx.n_params,
@@ -418,12 +447,14 @@ def _analyze_in(run: RunFolder, config: AnalysisConfig, out: Path) -> AnalysisRe
     summary["steps"] = {k: v for k, v in infos.items() if k != "train"}
     summary["settings"] = config.to_dict()
     summary["conventions"] = _analysis_conventions(ctx, choice)
+    summary["distributed"] = ranks.record(ctx.dataset.n_train)
     summary["seconds"] = time.perf_counter() - t_start
 
-    # --- run folder -------------------------------------------------------------------------
+    # --- run folder (rank 0 writes; every rank gets its summary) -----------------------------
     _log(config, f"writing {out}")
-    with run.finalize() as tmp:
-        _write_outputs(tmp, summary, spectra, slq_arrays, trained_state)
+    summary = run.finish(
+        lambda tmp: _write_outputs(tmp, summary, spectra, slq_arrays, trained_state), summary
+    )
     meta = Metadata.create(
         seed=config.seed,
         dtype=config.dtype,
@@ -435,7 +466,7 @@ def _analyze_in(run: RunFolder, config: AnalysisConfig, out: Path) -> AnalysisRe
 
 
 def _run_steps(
-    ctx: _Context, choice: MethodChoice, store: RunFolder
+    ctx: _Context, choice: MethodChoice, store: SyncedRun
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run (or load) every checkpointed step; return spectra, step infos, SLQ arrays, state."""
     from hessrmt.analysis.spectra import make_operator, slq_density
@@ -510,6 +541,7 @@ def _run_steps(
         op = make_operator(
             "hessian", ctx.model, ctx.loss_fn, ctx.full_batches, dtype=ctx.dtype, device=ctx.device
         )
+        op = ctx.ranks.wrap(op)
         return slq_density(op, num_probes=cfg.slq_probes, num_steps=cfg.slq_steps, seed=cfg.seed)
 
     slq_arrays, infos["slq"] = store.step("slq", _slq)

@@ -77,13 +77,16 @@ def dense_decomposition(
     dtype: torch.dtype,
     device: str | torch.device,
     progress: bool = False,
+    wrap: Any = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Eigenvalues of H, of its Gauss-Newton part H0 and of the residual H1 = H - H0.
 
     H and H0 are densified from :class:`~hessrmt.curvature.HessianOperator` and
     :class:`~hessrmt.curvature.GGNOperator`; H1 is their difference (Pennington & Bahri's
     decomposition), which saves a third pass of P operator applications. Returns arrays
-    ``hessian``, ``ggn``, ``residual`` (ascending, float64).
+    ``hessian``, ``ggn``, ``residual`` (ascending, float64). ``wrap`` (optional) maps each
+    operator before it is densified (analyze: the full-data
+    :class:`~hessrmt.curvature.distributed.DistributedOperator` of a rank's shard).
     """
     from hessrmt.curvature.dense import dense_matrix, eigenvalues
 
@@ -93,6 +96,8 @@ def dense_decomposition(
     mats = {}
     for kind in ("hessian", "ggn"):
         op = make_operator(kind, model, loss_fn, batches, dtype=dtype, device=device)
+        if wrap is not None:
+            op = wrap(op)
         M = dense_matrix(op, progress=progress)
         out[kind] = _sorted_numpy(eigenvalues(M))
         mats[kind] = M

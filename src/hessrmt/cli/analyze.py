@@ -12,6 +12,7 @@ from typing import Any
 
 from hessrmt.analysis.config import (
     DEFAULT_BATCH_HESSIANS,
+    DEFAULT_COLLECTIVE_TIMEOUT,
     DEFAULT_EPOCHS,
     DTYPES,
     METHODS,
@@ -146,6 +147,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars or step messages")
     p.add_argument(
+        "--collective-timeout",
+        type=float,
+        default=DEFAULT_COLLECTIVE_TIMEOUT,
+        metavar="SECONDS",
+        help="under torchrun: seconds a process waits for the others in a collective before "
+        f"failing with one line (default: {DEFAULT_COLLECTIVE_TIMEOUT:g})",
+    )
+    p.add_argument(
         "--json",
         action="store_true",
         help="print summary.json's verdicts as JSON instead of a table",
@@ -188,6 +197,7 @@ def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         out=args.out,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        collective_timeout=args.collective_timeout,
     )
 
 
@@ -238,11 +248,15 @@ def retain_freed_memory() -> bool:
 def run_analyze(args: argparse.Namespace) -> int:
     import json
 
+    from hessrmt.analysis.distributed import process_group
     from hessrmt.analysis.pipeline import analyze
 
     config = config_from_args(args)
     retain_freed_memory()  # the command owns its process (see the docstring)
-    result = analyze(config)
+    with process_group(config.device, config.collective_timeout) as (device, rank):  # torchrun
+        result = analyze(config.replace(device=device))
+    if rank != 0:
+        return 0  # rank 0 prints
     s = result.summary
     if args.json:
         doc = {k: s[k] for k in ("n_params", "method", "dtype", "seed")}

@@ -174,6 +174,92 @@ def _first_line(exc: BaseException) -> str:
     return text[:160] or type(exc).__name__
 
 
+def collective_error(
+    rank: int, world_size: int, what: str, exc: BaseException, timeout_s: float
+) -> CollectiveError:
+    """The one-line :class:`CollectiveError` of a failed collective ``what`` on ``rank``."""
+    return CollectiveError(
+        f"rank {rank} of {world_size}: {what} failed ({_first_line(exc)}; "
+        f"timeout {timeout_s:g} s): another rank probably failed (see its error) or is stuck"
+    )
+
+
+def _wait(work: Any, what: str, rank: int, world_size: int, timeout_s: float) -> None:
+    try:
+        work.wait(timeout=datetime.timedelta(seconds=timeout_s))
+    except Exception as exc:  # gloo/NCCL raise RuntimeError or DistBackendError
+        raise collective_error(rank, world_size, what, exc, timeout_s) from None
+
+
+def _collective(
+    fn: Any, tensor: torch.Tensor, what: str, timeout_s: float, group: Any, **kwargs: Any
+) -> None:
+    """Run ``fn(tensor, ..., async_op=True)`` and wait at most ``timeout_s`` (one line on
+    failure)."""
+    rank, world = dist.get_rank(group), dist.get_world_size(group)
+    try:
+        work = fn(tensor, group=group, async_op=True, **kwargs)
+    except Exception as exc:
+        raise collective_error(rank, world, what, exc, timeout_s) from None
+    _wait(work, what, rank, world, timeout_s)
+
+
+def _comm_device(group: Any) -> torch.device:
+    """Where the backend wants its tensors: the current CUDA device for NCCL, else the CPU."""
+    if str(dist.get_backend(group)) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def broadcast_object(
+    obj: Any,
+    *,
+    what: str = "broadcast",
+    src: int = 0,
+    group: Any = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Any:
+    """Rank ``src``'s ``obj`` on every rank (pickled; two broadcasts: length, then bytes).
+
+    ``obj`` is ignored on the other ranks; rank ``src`` gets its own ``obj`` back. Unlike
+    ``torch.distributed.broadcast_object_list`` each collective waits at most ``timeout_s`` and
+    fails with a one-line :class:`CollectiveError`. Without an initialised group (one process)
+    ``obj`` is returned as it is. Only for objects the ranks of one run send each other (pickle).
+    """
+    import pickle
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
+        return obj
+    device = _comm_device(group)
+    mine = dist.get_rank(group) == src
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL) if mine else b""
+    size = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    _collective(dist.broadcast, size, f"{what} (size)", timeout_s, group, src=src)
+    if mine:
+        buf = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
+    else:
+        buf = torch.empty(int(size.item()), dtype=torch.uint8, device=device)
+    _collective(dist.broadcast, buf, what, timeout_s, group, src=src)
+    return obj if mine else pickle.loads(buf.cpu().numpy().tobytes())
+
+
+def all_sum(
+    values: Sequence[float] | np.ndarray,
+    *,
+    what: str = "all_reduce",
+    group: Any = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> np.ndarray:
+    """The float64 sum over the ranks of ``values`` (one all_reduce), the same on every rank;
+    ``values`` as a float64 array in one process."""
+    arr = np.asarray(values, dtype=np.float64)
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
+        return arr.copy()
+    t = torch.as_tensor(arr.copy()).to(_comm_device(group))
+    _collective(dist.all_reduce, t, what, timeout_s, group, op=dist.ReduceOp.SUM)
+    return t.cpu().numpy()
+
+
 class DistributedOperator(CurvatureOperator):
     """The full-data curvature of rank-local operators, summed over a process group.
 
@@ -274,17 +360,10 @@ class DistributedOperator(CurvatureOperator):
     # -- collectives ----------------------------------------------------------------------------
 
     def _fail(self, what: str, exc: BaseException) -> CollectiveError:
-        return CollectiveError(
-            f"rank {self.rank} of {self.world_size}: {what} failed ({_first_line(exc)}; "
-            f"timeout {self.timeout_s:g} s): another rank probably failed (see its error) or "
-            "is stuck"
-        )
+        return collective_error(self.rank, self.world_size, what, exc, self.timeout_s)
 
     def _wait(self, work: Any, what: str) -> None:
-        try:
-            work.wait(timeout=datetime.timedelta(seconds=self.timeout_s))
-        except Exception as exc:  # gloo/NCCL raise RuntimeError or DistBackendError
-            raise self._fail(what, exc) from None
+        _wait(work, what, self.rank, self.world_size, self.timeout_s)
 
     def _all_gather(self, t: torch.Tensor, what: str) -> np.ndarray:
         out = [torch.empty_like(t) for _ in range(dist.get_world_size(self.group))]
