@@ -345,6 +345,7 @@ def write_docs(docs: Path, text: str, results_json: Path, suite: str) -> None:
     if suite == "arch":
         shutil.copyfile(results_json, docs / "benchmarks-arch.json")
         body = text.replace("\n## ", "\n### ").split("\n", 1)[1]  # demote; drop the title
+        body = body.replace("`docs/benchmarks.json`", "`docs/benchmarks-arch.json`")
         atomic_write_text(md, head.rstrip("\n") + "\n" + ARCH_HEADING + body.rstrip("\n") + "\n")
     else:
         shutil.copyfile(results_json, docs / "benchmarks.json")
@@ -362,8 +363,9 @@ def save(results: dict, args: argparse.Namespace) -> Path:
     path = out_dir / f"{stamp}{'-quick' if args.quick else ''}.json"
     atomic_write_json(path, results)
     text = render(results)
-    analysis = HERE / "analysis.md"
-    if analysis.exists() and getattr(args, "suite", "default") != "arch":
+    arch = getattr(args, "suite", "default") == "arch"
+    analysis = HERE / ("analysis-arch.md" if arch else "analysis.md")
+    if analysis.exists():
         text += "\n## Analysis (the benchmark engineer's reading; not measured by this run)\n\n"
         text += analysis.read_text(encoding="utf-8")
     if not args.no_docs:
