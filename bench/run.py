@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -35,6 +36,7 @@ ANCHORS_PYTHON = HERE / ".anchors-venv" / "bin" / "python"
 IN_VENV_FLAG = "HESSBENCH_IN_ANCHORS_VENV"
 
 ALL_TASKS = ("hvp", "topk", "slq", "trace", "dense", "rmt")
+PROBLEM_TASKS = ("hvp", "topk", "slq", "trace")
 
 #: Which problems each task runs on, per mode.
 PLAN = {
@@ -55,6 +57,24 @@ PLAN = {
         "rmt": ["scripts"],
     },
 }
+#: ``--suite arch`` (issue 18): PyHessian's and curvlinops' headline workloads. Task -> problems.
+ARCH_PLAN = {
+    "quick": {
+        "hvp": ["cifar-resnet20", "digits-transformer", "cifar-resnet18"],
+        "topk": ["cifar-resnet20"],
+        "trace": ["cifar-resnet20"],
+        "slq": ["cifar-resnet20"],
+    },
+    "full": {
+        "hvp": ["cifar-resnet20", "digits-transformer", "cifar-resnet18"],
+        "topk": ["cifar-resnet20", "digits-transformer"],
+        "trace": ["cifar-resnet20", "digits-transformer"],
+        "slq": ["cifar-resnet20", "digits-transformer"],
+    },
+}
+#: The heading of the arch suite's section in docs/benchmarks.md (kept by default-suite runs).
+ARCH_HEADING = "\n## Real architectures (issue 18; `bench/run.py --suite arch`)\n"
+
 #: Problems small enough for an exact dense spectrum.
 EXACT = {"digits-mlp", "digits-lenet", "digits-mlp5k", "tiny-mlp"}
 
@@ -62,6 +82,18 @@ EXACT = {"digits-mlp", "digits-lenet", "digits-mlp5k", "tiny-mlp"}
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small problems, fewer repeats")
+    ap.add_argument(
+        "--suite",
+        choices=("default", "arch"),
+        default="default",
+        help="default: the MLP/LeNet problems; arch: ResNet-20, ResNet-18, transformer",
+    )
+    ap.add_argument(
+        "--data-root",
+        default=None,
+        help="folder holding CIFAR-10 (cifar-10-batches-*) for the arch suite; without it a "
+        "labelled synthetic stand-in of the same shape",
+    )
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     ap.add_argument("--tasks", default=",".join(ALL_TASKS), help="comma-separated subset")
     ap.add_argument(
@@ -213,6 +245,8 @@ def make_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         cfg.repeats = cfg.repeats_slow = args.repeats
     if args.no_anchors:
         cfg.anchors = ()
+    if args.suite == "arch" and args.quick:  # P = 272k: fewer, shorter SLQ runs; no exact W1
+        cfg.slq_probes, cfg.slq_steps, cfg.slq_seeds, cfg.trace_probes = 4, 30, 1, 20
     return cfg
 
 
@@ -220,7 +254,7 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
     import torch
 
     from hessbench.anchors import available_anchors
-    from hessbench.problems import build_problem
+    from hessbench.problems import attention_kernels, build_problem
     from hessbench.tasks import (
         exact_spectrum,
         log,
@@ -239,6 +273,9 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
         raise SystemExit("--device cuda: no CUDA device is available on this machine")
     cfg = make_config(args)
     mode = cfg.mode
+    plan = (ARCH_PLAN if args.suite == "arch" else PLAN)[mode]
+    if args.data_root:
+        os.environ["HESSBENCH_DATA_ROOT"] = str(args.data_root)
     tasks = [t for t in args.tasks.split(",") if t]
     unknown = sorted(set(tasks) - set(ALL_TASKS))
     if unknown:
@@ -265,34 +302,60 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
             results["references"][name] = {k: v for k, v in r.items() if k != "eigenvalues"}
         return exact[name]
 
+    def _run_task(task: str, name: str) -> None:
+        if task == "hvp":
+            results["tasks"].append(task_hvp(problem(name), cfg, available))
+        elif task == "topk":
+            results["tasks"].append(task_topk(problem(name), cfg, available, reference(name)))
+        elif task == "slq":
+            results["tasks"].append(task_slq(problem(name), cfg, available, reference(name)))
+        elif task == "trace":
+            results["tasks"].append(task_trace(problem(name), cfg, available, reference(name)))
+        elif task == "rmt":
+            n = args.rmt_n or (20_000 if args.quick else None)
+            results["tasks"].extend(task_rmt_scripts(n=n))
+        elif task == "dense":
+            results["tasks"].append(task_dense(name, cfg, args.device, timeout_s=900))
+
     partial = Path(args.out_dir) / "partial.json"
     partial.parent.mkdir(parents=True, exist_ok=True)
     for task in tasks:
-        for name in PLAN[mode][task]:
+        for name in plan.get(task, []):
             if f"{task}:{name}" in args.skip.split(","):
                 continue
-            if task == "hvp":
-                results["tasks"].append(task_hvp(problem(name), cfg, available))
-            elif task == "topk":
-                results["tasks"].append(task_topk(problem(name), cfg, available, reference(name)))
-            elif task == "slq":
-                results["tasks"].append(task_slq(problem(name), cfg, available, reference(name)))
-            elif task == "trace":
-                results["tasks"].append(task_trace(problem(name), cfg, available, reference(name)))
-            elif task == "rmt":
-                n = args.rmt_n or (20_000 if args.quick else None)
-                results["tasks"].extend(task_rmt_scripts(n=n))
-            elif task == "dense":
-                results["tasks"].append(task_dense(name, cfg, args.device, timeout_s=900))
+            kernels = attention_kernels(problem(name)) if task in PROBLEM_TASKS else nullcontext()
+            with kernels:
+                _run_task(task, name)
             results["meta"] = _meta(args, cfg, machine, available, anchors_note, argv, start, mode)
             partial.write_text(json.dumps(results, default=_jsonable))
     results["meta"] = _meta(args, cfg, machine, available, anchors_note, argv, start, mode)
     return results
 
 
+def write_docs(docs: Path, text: str, results_json: Path, suite: str) -> None:
+    """docs/benchmarks.md (+ .json): the default suite replaces the document but keeps the arch
+    suite's section (after :data:`ARCH_HEADING`); the arch suite replaces only that section
+    (headings demoted one level) and writes docs/benchmarks-arch.json."""
+    from hessrmt.io import atomic_write_text
+
+    docs.mkdir(exist_ok=True)
+    md = docs / "benchmarks.md"
+    old = md.read_text(encoding="utf-8") if md.exists() else ""
+    head, _, arch = old.partition(ARCH_HEADING)
+    if suite == "arch":
+        shutil.copyfile(results_json, docs / "benchmarks-arch.json")
+        body = text.replace("\n## ", "\n### ").split("\n", 1)[1]  # demote; drop the title
+        body = body.replace("`docs/benchmarks.json`", "`docs/benchmarks-arch.json`")
+        atomic_write_text(md, head.rstrip("\n") + "\n" + ARCH_HEADING + body.rstrip("\n") + "\n")
+    else:
+        shutil.copyfile(results_json, docs / "benchmarks.json")
+        keep = (ARCH_HEADING + arch) if arch else ""
+        atomic_write_text(md, text.rstrip("\n") + "\n" + keep.rstrip("\n") + ("\n" if keep else ""))
+
+
 def save(results: dict, args: argparse.Namespace) -> Path:
     from hessbench.report import render
-    from hessrmt.io import atomic_write_json, atomic_write_text
+    from hessrmt.io import atomic_write_json
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
     out_dir = Path(args.out_dir)
@@ -300,15 +363,13 @@ def save(results: dict, args: argparse.Namespace) -> Path:
     path = out_dir / f"{stamp}{'-quick' if args.quick else ''}.json"
     atomic_write_json(path, results)
     text = render(results)
-    analysis = HERE / "analysis.md"
+    arch = getattr(args, "suite", "default") == "arch"
+    analysis = HERE / ("analysis-arch.md" if arch else "analysis.md")
     if analysis.exists():
         text += "\n## Analysis (the benchmark engineer's reading; not measured by this run)\n\n"
         text += analysis.read_text(encoding="utf-8")
     if not args.no_docs:
-        docs = ROOT / "docs"
-        docs.mkdir(exist_ok=True)
-        shutil.copyfile(path, docs / "benchmarks.json")
-        atomic_write_text(docs / "benchmarks.md", text + "\n")
+        write_docs(ROOT / "docs", text, path, getattr(args, "suite", "default"))
     print(text)
     print(f"\n[bench] results: {path}", file=sys.stderr)
     return path

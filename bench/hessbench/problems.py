@@ -16,6 +16,16 @@ hessrmt, PyHessian and curvlinops weight batches by their sizes.
 ``synthetic-mlp``  20 -> w -> w -> 4 ReLU MLP on hessrmt's ``synthetic`` Gaussian mixture;
                    w = 1000 (1,026,004 parameters, float32) in the full run, w = 256 (72,196
                    parameters) with ``--quick``: the large problem for the iterative tasks
+``cifar-resnet20`` hessrmt zoo ``resnet20`` (He et al. 2016, option B shortcuts as PyHessian's;
+                   272,474 parameters) on CIFAR-10 from ``HESSBENCH_DATA_ROOT`` (the
+                   ``--data-root`` of ``bench/run.py``) when given, else hessrmt's labelled
+                   ``cifar10-synthetic`` stand-in of the same shape; float32, BatchNorm in
+                   eval mode (running statistics at initialisation) for every tool
+``cifar-resnet18`` the CIFAR ResNet-18 (:func:`resnet18_cifar`: 4 stages x 2 basic blocks,
+                   widths 64-512, option B shortcuts; 11,173,962 parameters) on the same
+                   data, float32, eval mode: the curvlinops HVP comparison
+``digits-transformer`` hessrmt zoo ``transformer`` (pre-LN, d = 32, 2 heads, 2 layers; 18,026
+                   parameters) on ``digits-rows`` (8 tokens of 8 pixels), float32
 =================  ===================================================================
 
 Parameters are initialised by PyTorch's defaults under a fixed seed (untrained networks: the
@@ -24,6 +34,7 @@ tasks measure tools, not training).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +49,9 @@ SIZES: dict[str, dict[str, tuple[int, int]]] = {
         "digits-mlp5k": (2, 64),
         "synthetic-mlp": (2, 128),
         "tiny-mlp": (2, 16),
+        "cifar-resnet20": (2, 32),
+        "cifar-resnet18": (1, 16),
+        "digits-transformer": (2, 64),
     },
     "full": {
         "digits-mlp": (2, 128),
@@ -45,6 +59,9 @@ SIZES: dict[str, dict[str, tuple[int, int]]] = {
         "digits-mlp5k": (2, 64),
         "synthetic-mlp": (2, 16),
         "tiny-mlp": (2, 16),
+        "cifar-resnet20": (2, 128),
+        "cifar-resnet18": (1, 128),
+        "digits-transformer": (2, 128),
     },
 }
 LARGE_WIDTH = {"quick": 256, "full": 1000}
@@ -136,8 +153,9 @@ def build_problem(
     if name not in SIZES[mode]:
         raise ValueError(f"unknown problem {name!r}; choose one of {sorted(SIZES[mode])}")
     device = torch.device(device)
+    extra: dict[str, Any] = {}
     nb, bs = sizes if sizes is not None else SIZES[mode][name]
-    if name.startswith("digits") or name == "tiny-mlp":
+    if name in ("digits-mlp", "digits-lenet", "digits-mlp5k", "tiny-mlp"):
         ds = load_dataset("digits", seed=0)
         X, y = ds.X_train, ds.y_train
         dt = dtype or torch.float64
@@ -153,6 +171,30 @@ def build_problem(
         else:
             model = _mlp([64, 8, 10], seed=0)
             desc = "MLP 64-8-10 ReLU on digits (harness tests)"
+    elif name in ("cifar-resnet20", "cifar-resnet18"):
+        import os
+
+        root = os.environ.get("HESSBENCH_DATA_ROOT")
+        n = max(64, int(nb * bs / 0.8) + 2)
+        if root:
+            ds = load_dataset("cifar10", root=root, seed=0, n_samples=n)
+        else:
+            ds = load_dataset("cifar10-synthetic", seed=0, n_samples=n)
+        X, y = ds.X_train, ds.y_train
+        dt = dtype or torch.float32
+        if name == "cifar-resnet20":
+            model = build_model("resnet20", input_shape=(3, 32, 32), n_outputs=10, seed=0)
+            desc = f"zoo resnet20 (BatchNorm eval mode) on {ds.name}"
+        else:
+            model = resnet18_cifar(seed=0)
+            desc = f"CIFAR ResNet-18 (BatchNorm eval mode) on {ds.name}"
+    elif name == "digits-transformer":
+        ds = load_dataset("digits-rows", seed=0)
+        X, y = ds.X_train, ds.y_train
+        dt = dtype or torch.float32
+        model = build_model("transformer", input_shape=ds.input_shape, n_outputs=10, seed=0)
+        desc = "zoo transformer (pre-LN, d 32, 2 heads, 2 layers) on digits-rows"
+        extra = {"attention": "math SDPA kernel for every tool (fused kernel: no double backward)"}
     elif name == "synthetic-mlp":
         ds = load_dataset("synthetic", seed=0, n_samples=max(1000, int(nb * bs / 0.8) + 2))
         X, y = ds.X_train, ds.y_train
@@ -163,6 +205,8 @@ def build_problem(
     else:  # pragma: no cover - guarded above
         raise ValueError(name)
     model = model.to(device=device, dtype=dt).eval()
+    if name in ("cifar-resnet20", "cifar-resnet18"):
+        extra = {"batchnorm": "eval mode (running statistics at initialisation) for every tool"}
     return Problem(
         name=name,
         description=desc,
@@ -171,7 +215,43 @@ def build_problem(
         batches=_batches(X, y, nb, bs, dt, device),
         dtype=dt,
         device=device,
+        extra=extra,
     )
+
+
+def attention_kernels(problem: Problem) -> contextlib.AbstractContextManager[Any]:
+    """The math scaled-dot-product attention kernel for problems with attention (for EVERY tool
+    and the references: PyTorch's fused CPU kernel has no double backward, so PyHessian,
+    curvlinops, hessian-eigenthings and plain autograd all crash without it); a no-op
+    otherwise."""
+    if not problem.extra.get("attention"):
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
+
+
+def resnet18_cifar(seed: int = 0, n_outputs: int = 10) -> nn.Module:
+    """ResNet-18 for 32x32 images (He et al. 2016's ImageNet ResNet-18 with a 3x3 stem and no
+    max pool, the common CIFAR variant): Conv3x3(3 -> 64) BN ReLU, 4 stages x 2 basic blocks of
+    widths 64, 128, 256, 512 (stride 2 from stage 2), option B shortcuts, average pool,
+    Linear(512 -> C); built from the zoo's :class:`hessrmt.nn.resnet.BasicBlock`."""
+    from hessrmt.nn.resnet import BasicBlock
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = [
+            nn.Conv2d(3, 64, 3, padding=1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+        ]
+        cin = 64
+        for stage, cout in enumerate((64, 128, 256, 512)):
+            for b in range(2):
+                layers.append(BasicBlock(cin, cout, 2 if stage > 0 and b == 0 else 1))
+                cin = cout
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, n_outputs)]
+        return nn.Sequential(*layers)
 
 
 def full_data_loss(problem: Problem, params: list[torch.Tensor] | None = None) -> torch.Tensor:

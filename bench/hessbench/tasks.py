@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from hessbench import anchors as A
-from hessbench.problems import Problem, full_data_loss, reference_gradient
+from hessbench.problems import Problem, attention_kernels, full_data_loss, reference_gradient
 from hessbench.timing import Timing, measure, measure_interleaved
 
 TOOLS = ("hessrmt", "pyhessian", "curvlinops", "eigenthings")
@@ -105,10 +105,11 @@ def hessrmt_operator(problem: Problem, hvp: str = "auto") -> Any:
 def autograd_hvp(problem: Problem, v: torch.Tensor) -> torch.Tensor:
     """Independent reference: plain double backward of the full-data loss (float64 vectors)."""
     params = problem.params()
-    loss = full_data_loss(problem)
-    g = torch.autograd.grad(loss, params, create_graph=True)
-    flat = torch.cat([x.reshape(-1) for x in g])
-    hv = torch.autograd.grad(flat @ v.to(flat.dtype), params)
+    with attention_kernels(problem):
+        loss = full_data_loss(problem)
+        g = torch.autograd.grad(loss, params, create_graph=True)
+        flat = torch.cat([x.reshape(-1) for x in g])
+        hv = torch.autograd.grad(flat @ v.to(flat.dtype), params)
     return torch.cat([x.reshape(-1) for x in hv]).detach()
 
 

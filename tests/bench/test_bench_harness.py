@@ -350,3 +350,46 @@ def test_merge_keeps_the_run_each_task_was_measured_in(tmp_path):
     assert runs["D2"]["tasks"] == ["rmt on b.py"]
     text = render(res)
     assert "come from the earlier run of D1" in text and "come from the earlier run of D2" in text
+
+
+@pytest.mark.slow
+def test_arch_problems_build_and_hvp_task_runs():
+    """The arch suite's problems (issue 18) at tiny sizes: shapes, and the HVP task's hessrmt
+    product against plain autograd."""
+    import run as bench_run
+
+    for name, n_params in (("cifar-resnet20", 272474), ("digits-transformer", 18026)):
+        p = build_problem(name, mode="quick", sizes=(1, 4))
+        assert p.num_params == n_params and p.num_data == 4 and p.dtype == torch.float32
+    assert set(bench_run.ARCH_PLAN["quick"]["hvp"]) == {
+        "cifar-resnet20",
+        "digits-transformer",
+        "cifar-resnet18",
+    }
+    from hessbench.problems import resnet18_cifar
+
+    assert sum(q.numel() for q in resnet18_cifar().parameters()) == 11173962
+    from hessbench.problems import attention_kernels
+
+    p = build_problem("digits-transformer", mode="quick", sizes=(2, 4))
+    with attention_kernels(p):  # as bench/run.py runs every task on it
+        res = task_hvp(p, CFG, {})
+    (row,) = [r for r in res["rows"] if r["tool"] == "hessrmt"]
+    assert row["status"] == "ok" and row["rel_err"] < 1e-5
+
+
+def test_arch_docs_section_is_kept_and_replaced(tmp_path):
+    import run as bench_run
+
+    js = tmp_path / "r.json"
+    js.write_text("{}")
+    docs = tmp_path / "docs"
+    bench_run.write_docs(docs, "# Title\n\n## A\nold default\n", js, "default")
+    bench_run.write_docs(docs, "# T\n\n## B\narch one\n", js, "arch")
+    bench_run.write_docs(docs, "# Title\n\n## A\nnew default\n", js, "default")
+    text = (docs / "benchmarks.md").read_text()
+    assert "new default" in text and "old default" not in text
+    assert "### B\narch one" in text and text.count(bench_run.ARCH_HEADING.strip()) == 1
+    bench_run.write_docs(docs, "# T\n\n## B\narch two\n", js, "arch")
+    text = (docs / "benchmarks.md").read_text()
+    assert "arch two" in text and "arch one" not in text and "new default" in text

@@ -43,14 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         default="mlp",
-        help="logreg, mlp, deep-mlp, lenet, regression-mlp or package.module:function "
+        help="logreg, mlp, deep-mlp, lenet, regression-mlp, vgg-small, vgg-small-bn, "
+        "preresnet-small, resnet20, transformer or package.module:function "
         "returning an nn.Module (default: mlp)",
     )
     p.add_argument(
         "--data",
         default="digits",
-        help="digits, iris, wine, breast-cancer, synthetic, synthetic-regression, "
-        "random, or mnist, fashion-mnist, cifar10, bike with --data-root "
+        help="digits, digits-rows, iris, wine, breast-cancer, synthetic, synthetic-regression, "
+        "random, cifar10-synthetic, or mnist, fashion-mnist, cifar10, bike with --data-root "
         "(default: digits)",
     )
     p.add_argument("--data-root", default=None, help="folder holding local data files")

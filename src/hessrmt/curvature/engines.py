@@ -290,6 +290,15 @@ class GGNEngine(Engine):
 #: column against 2.96 for the vmapped forward-over-reverse; k = 2: 1.05 vs 1.67; k = 4: 0.75 vs
 #: 1.00; LeNet-5 k = 1: 2.9 vs 3.4; within noise for k >= 8); on GPUs the vmapped
 #: forward-over-reverse, the usual choice there (curvlinops), not measured here (no GPU).
+#: Beyond nn.Sequential (issue 18, ``bench/bench_arch_hvp.py``; one thread, float32, batch 128,
+#: CPU time medians, machine load ~30 on 2 cores): zoo ResNet-20 (P = 272,474, BatchNorm eval)
+#: double backward 3.8 gradients, vmapped forward-over-reverse 4.3, unvmapped
+#: ``torch.func.jvp(grad)`` 4.2; zoo transformer (P = 18,026, digits-rows) 3.0, 5.4 and 4.7.
+#: Double backward stays the CPU engine for such models. Eval-mode BatchNorm rewritten as its
+#: affine map (cheaper double backward) changed nothing measurable (3.3 vs 3.4 at batch 64): the
+#: convolutions dominate, and any exact product costs ~8 convolution passes per layer against
+#: the gradient's 3 (forward 1 + tangent 2; backward 1 + tangent 2 + weight tangent 2), a
+#: floor of ~2.6 on ResNet-20 before overheads (``docs/benchmarks.md``, issue 18 section).
 AUTO_RULE = (
     "structured (per-layer forward-over-reverse) for supported nn.Sequential models and "
     "losses; else double-backward on CPU, forward-over-reverse on other devices"
