@@ -100,7 +100,8 @@ def test_summary_path_calls_wishart_and_spiked_goe_goe() -> None:
 def test_size_over_seeds_and_sizes() -> None:
     """Size: every case at 500 levels with 3 seeds and at 2,000 levels with 1 seed (28 spectra):
     GOE rejected at most twice (at a true family-wise rate of 1 %, 3 or more of 28 has
-    probability 0.3 %). About 75 s of CPU (the 2,000-level cases dominate; measured 28 of 28 GOE)."""
+    probability 0.3 %). About 75 s of CPU (the 2,000-level cases dominate); measured: 28 of 28
+    GOE."""
     rejected = []
     for n, seeds in ((500, 3), (2000, 1)):
         for name, make in CASES.items():
