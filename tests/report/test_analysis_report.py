@@ -262,3 +262,29 @@ def test_family_table_from_the_summary() -> None:
     err = family_table({"trained": {"family_fits": {"error": "too few"}}})
     assert err.rows == [["too few"]]
     assert family_table({"trained": {}}) is None
+
+
+def test_verdict_sentences_say_where_sigma2_departs_from_goe() -> None:
+    """The number-variance profile (``verdict_tests.number_variance_profile``) is rendered from
+    its numbers; absent or None, nothing is added."""
+    from hessrmt.report.analysis_report import verdict_sentences
+
+    vt = {
+        "verdict": "intermediate",
+        "alpha": 0.01,
+        "n_selected_levels": 900,
+        "tests": {"GOE": {"holm_adjusted": {"number_variance": 1e-6}}},
+        "number_variance_profile": {
+            "length": 10.0,
+            "segments": [{"sigma2": [4.01, 0.85, None]}, {"sigma2": [0.53, 3.97]}],
+            "goe_mean": 0.76,
+            "goe_q99": 1.43,
+            "n_above_q99": 2,
+            "n_stretches": 4,
+        },
+    }
+    text = verdict_sentences({"init": {"verdict_tests": vt}})
+    assert "Σ²(10) along the bulk" in text and "4.01, 0.85, n/c | 0.53, 3.97" in text
+    assert "GOE mean 0.76, 99th percentile 1.43; 2 of 4 stretches above it." in text
+    vt["number_variance_profile"] = None
+    assert "along the bulk" not in verdict_sentences({"init": {"verdict_tests": vt}})

@@ -399,6 +399,23 @@ def _zero_rtol_used(summary: Mapping[str, Any]) -> float | None:
     return float(rtol)
 
 
+def _profile_sentence(prof: Any) -> str:
+    """Where Sigma^2(L) exceeds GOE's 99th percentile along the bulk (from the summary's
+    ``number_variance_profile``; docs/reference/verdict.md)."""
+    if not isinstance(prof, dict) or not prof.get("n_stretches") or prof.get("goe_q99") is None:
+        return ""
+    segs = [
+        ", ".join("n/c" if v is None else f"{v:.2f}" for v in seg["sigma2"])
+        for seg in prof["segments"]
+    ]
+    return html.escape(
+        f" Σ²({prof['length']:g}) along the bulk (equal stretches of unfolded levels, "
+        f"lowest first; segments separated by '|'): {' | '.join(segs)}; GOE mean "
+        f"{prof['goe_mean']:.2f}, 99th percentile {prof['goe_q99']:.2f}; "
+        f"{prof['n_above_q99']} of {prof['n_stretches']} stretches above it."
+    )
+
+
 def verdict_sentences(summary: dict[str, Any]) -> str:
     """One computed sentence per spectrum: its verdict and, for GOE and Poisson, the statistics
     that reject them after Holm's correction (from ``verdict_tests``; HTML paragraphs)."""
@@ -429,6 +446,7 @@ def verdict_sentences(summary: dict[str, Any]) -> str:
             f"<b>{html.escape(name)}</b>: verdict {html.escape(str(vt.get('verdict')))} on "
             f"{vt.get('n_selected_levels')} levels; {html.escape('; '.join(parts))} "
             f"(Holm-corrected, family-wise level {alpha:g})."
+            + _profile_sentence(vt.get("number_variance_profile"))
         )
     if not out:
         return "<p>No spectrum had enough levels for the local-statistics tests.</p>"

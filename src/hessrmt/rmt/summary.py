@@ -48,6 +48,7 @@ from hessrmt.rmt.spacings import (
 )
 from hessrmt.rmt.stattests import Interval, KSResult, fit_brody, ratio_test_segments
 from hessrmt.rmt.verdict import N_NULL, class_verdict, select_segments
+from hessrmt.rmt.verdict_profile import number_variance_profile
 from hessrmt.rng import RngLike, seed_of
 
 #: Fewest usable (bulk, merged) eigenvalues for which statistics are computed.
@@ -337,6 +338,13 @@ def summarize_spectrum(
         verdict = "inconclusive"
         vdict = {"verdict": verdict, "skipped": str(exc)}
         brody = Interval(float("nan"), float("nan"), float("nan"))
+    if "tests" in vdict:  # where along the bulk Sigma^2(10) departs from GOE (informational)
+        try:
+            vdict["number_variance_profile"] = number_variance_profile(
+                [s for spec in segments for s in spec], rng=rng
+            )
+        except InputError:
+            vdict["number_variance_profile"] = None
     conventions = dict(test.meta.conventions)
     conventions["ks_goe_pvalue"] = test.ks_goe.method + " (informational, not in the verdict)"
     conventions["ks_poisson_pvalue"] = test.ks_poisson.method + " (informational)"

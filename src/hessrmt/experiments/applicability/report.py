@@ -15,6 +15,8 @@ from hessrmt.errors import InputError
 
 from . import statistics as st
 from .paper_values import PAPER_DEGENERACY, PAPER_EPS
+from .verdict_rows import HEADER as VERDICT_HEADER
+from .verdict_rows import verdict_caption, verdict_rows
 
 
 def _png(fig: Any) -> bytes:
@@ -418,7 +420,10 @@ def write_applicability_report(
             + "</ul><p>Rank check:</p><ul>"
             + "".join(rank_lines)
             + "</ul>",
-            tables=[_table_html(header, cmp_rows, "Per model and variant: ours next to the paper")],
+            tables=[
+                _table_html(header, cmp_rows, "Per model and variant: ours next to the paper"),
+                _table_html(VERDICT_HEADER, verdict_rows(summary), verdict_caption(summary)),
+            ],
         ),
         Section(
             "Degeneracy",
