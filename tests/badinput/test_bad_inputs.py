@@ -8,11 +8,9 @@ The commands run in-process (``hessrmt.cli.main.main``) inside one prepared fold
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from hessrmt.cli.main import main
@@ -111,6 +109,11 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("n-samples-beyond-data", [*A, "--data", "wine", "--n-samples", "100000"], "exceeds"),
     ("n-samples-too-small", [*A, "--n-samples", "3"], "n_samples"),
     ("batch-size-beyond-data", [*A, "--batch-hessians", "2", "--batch-size", "99999"], "exceeds"),
+    (
+        "batch-hessians-beyond-data",
+        [*A, "--data", "wine", "--batch-hessians", "9", "--batch-size", "64"],
+        "use --batch-hessians 2 or less",
+    ),
     ("mse-on-classification", [*A, "--loss", "mse"], "classification"),
     ("ce-on-regression", [*A, "--data", "synthetic-regression", "--loss", "cross-entropy"], "mse"),
     ("unknown-loss", [*A, "--loss", "hinge"], "unknown loss"),
@@ -299,23 +302,7 @@ def test_concurrent_run_on_one_folder(inside: Path, capsys: pytest.CaptureFixtur
     assert "another hessrmt run" in err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-def test_permission_cases(inside: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    locked = inside / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        code, _, err = run_cli([*A[:-2], "--out", "locked/run"], capsys)
-        assert code == 2 and len(err.splitlines()) == 1 and "writable" in err
-        unreadable = inside / "unreadable.npy"
-        np.save(unreadable, np.arange(50.0))
-        unreadable.chmod(0)
-        code, _, err = run_cli([*STATS, str(unreadable)], capsys)
-        assert code == 2 and len(err.splitlines()) == 1
-        unreadable.unlink()
-    finally:
-        locked.chmod(0o700)
-        locked.rmdir()
+# permission cases (also as root): tests/badinput/test_permissions.py
 
 
 def test_pennington_bahri_out_at_a_file(inside: Path, capsys: pytest.CaptureFixture[str]) -> None:
