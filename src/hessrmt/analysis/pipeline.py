@@ -163,16 +163,13 @@ class _Context:
             drop_last=True,
             max_batches=max(config.batch_hessians, 1),
         )[: config.batch_hessians]
-        if 0 < len(self.small_batches) < config.batch_hessians:
-            _log(
-                config,
-                f"only {len(self.small_batches)} complete batches of {config.batch_size} in the "
-                f"{self.dataset.n_train} training samples: computing {len(self.small_batches)} "
-                f"batch Hessians, not {config.batch_hessians}",
-            )
 
     def _check_data(self, config: AnalysisConfig) -> None:
-        """Refuse settings the data set cannot support (instead of clamping them silently)."""
+        """Refuse settings the data set cannot support (never clamped: one line, exit status 2).
+
+        ``--n-samples`` at most the data set's size, ``--batch-size`` at most the training
+        samples, and ``--batch-hessians`` at most the number of complete batches.
+        """
         ds = self.dataset
         if ds.task == "regression" and self.loss_name == "cross-entropy":
             raise InputError(f"{ds.name} is a regression data set; use --loss mse")
@@ -191,6 +188,14 @@ class _Context:
             raise InputError(
                 f"--batch-size {config.batch_size} exceeds the {ds.n_train} training samples of "
                 f"{ds.name}; use at most {ds.n_train} (or --batch-hessians 0)"
+            )
+        complete = ds.n_train // config.batch_size
+        if config.batch_hessians > complete:
+            raise InputError(
+                f"--batch-hessians {config.batch_hessians} needs {config.batch_hessians} complete "
+                f"batches of --batch-size {config.batch_size}, but the {ds.n_train} training "
+                f"samples of {ds.name} give {complete}; use --batch-hessians {complete} or less, "
+                "a smaller --batch-size, or more --n-samples"
             )
 
 
