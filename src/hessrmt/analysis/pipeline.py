@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from hessrmt.analysis.config import AnalysisConfig
-from hessrmt.analysis.method import MethodChoice, choose_method
+from hessrmt.analysis.method import MethodChoice, choose_method, plan_text
 from hessrmt.errors import InputError
 from hessrmt.io import atomic_save_npz, atomic_write_bytes, atomic_write_json
 from hessrmt.results import Metadata, Result, versions
@@ -357,6 +357,17 @@ def _analyze_in(run: RunFolder, config: AnalysisConfig, out: Path) -> AnalysisRe
         max_dense_params=config.max_dense_params,
     )
     _log(config, f"{config.model} on {config.data}: P = {ctx.n_params} parameters; {choice.reason}")
+    plan = plan_text(
+        choice,
+        ctx.n_params,
+        dtype=config.dtype,
+        dense_hessians=3 + len(ctx.small_batches),  # init, trained H and H0, batches
+        lanczos_runs=4,  # init, trained, Gauss-Newton part, residual
+        lanczos_k=config.lanczos_k,
+        max_restarts=config.lanczos_restarts,
+        slq_products=config.slq_probes * config.slq_steps,
+    )
+    _log(config, plan)
     spectra, infos, slq_arrays, trained_state = _run_steps(ctx, choice, run)
     if run.resumed_steps:
         _log(
@@ -371,6 +382,7 @@ def _analyze_in(run: RunFolder, config: AnalysisConfig, out: Path) -> AnalysisRe
         "n_params": ctx.n_params,
         "method": choice.method,
         "method_reason": choice.reason,
+        "plan": plan,
         "dense_limit": choice.limit,
         "dtype": config.dtype,
         "seed": config.seed,

@@ -67,7 +67,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         overrides["autoencoder"] = False
     config = dataclasses.replace(config, **overrides)
     C.validate(config)
+    plan = pipeline.check_memory(config)  # a width that cannot fit fails now, in one line
     n = len(C.planned_searches(config))
+    sys.stderr.write(f"pennington-bahri: {n} searches; {plan}\n")
     log = None if args.quick else (lambda msg: sys.stderr.write(f"pennington-bahri: {msg}\n"))
     if not args.quick:
         est = runtime.estimate_seconds(config)
