@@ -15,8 +15,10 @@ from hessrmt.cli.main import main
 #: logreg on wine has P = 42; with 64,000 bytes available the dense limit is
 #: isqrt(0.5 * 64000 / 32) = 31 parameters
 SMALL_MEMORY = 64_000
-ARGS = ["analyze", "--model", "logreg", "--data", "wine", "--n-samples", "60", "--epochs", "1",
-        "--batch-hessians", "0", "--slq-probes", "2", "--slq-steps", "8", "--lanczos-k", "3"]  # fmt: skip
+ARGS = [
+    "analyze", "--model", "logreg", "--data", "wine", "--n-samples", "60", "--epochs", "1",
+    "--batch-hessians", "0", "--slq-probes", "2", "--slq-steps", "8", "--lanczos-k", "3",
+]  # fmt: skip
 
 
 @pytest.fixture
