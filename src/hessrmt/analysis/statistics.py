@@ -93,8 +93,13 @@ def spectrum_record(
     seed: int = 0,
     dtype: str | None = "float64",
     fit_null: int = 0,
+    advice: str | None = None,
 ) -> dict[str, Any]:
-    """The ``summary.json`` record of ``eigs`` (1-D: one spectrum; 2-D: rows are spectra)."""
+    """The ``summary.json`` record of ``eigs`` (1-D: one spectrum; 2-D: rows are spectra).
+
+    ``advice``: what to do when the spectrum has too few levels for a statistic, in the terms of
+    the caller's options (see :func:`hessrmt.rmt.summary.summarize_spectrum`).
+    """
     from hessrmt.rmt.bulk import default_zero_rtol, split_spectrum
     from hessrmt.rmt.summary import summarize_spectrum
 
@@ -102,7 +107,9 @@ def spectrum_record(
     if zero_rtol is None:  # the tolerance of the precision the eigenvalues were computed in
         zero_rtol = default_zero_rtol(dtype or "float64")
     try:
-        summary = summarize_spectrum(eigs, zero_rtol=zero_rtol, rng=seed, dtype=dtype)
+        summary = summarize_spectrum(
+            eigs, zero_rtol=zero_rtol, rng=seed, dtype=dtype, advice=advice
+        )
         record: dict[str, Any] = dict(summary.to_summary_dict())
     except InputError as exc:  # e.g. fewer than 10 usable eigenvalues: say so, keep the rest
         record = _record_without_statistics(eigs, zero_rtol, dtype, str(exc))

@@ -91,6 +91,20 @@ def _test_rows(vt: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _levels_row(excluded: dict[str, Any]) -> list[tuple[str, str]]:
+    """How many bulk levels the statistics used, and the segments they came from."""
+    if "used_levels" not in excluded:
+        return []
+    sizes = [n for row in excluded["segments"] for n in row]
+    return [
+        (
+            "levels used",
+            f"{excluded['used_levels']} of {excluded['bulk_levels']} bulk levels (segments of "
+            f"{', '.join(map(str, sizes)) or 'none'}; central 80% of those >= 20 levels)",
+        )
+    ]
+
+
 def format_table(d: dict[str, Any], warnings: tuple[str, ...] = ()) -> str:
     """Readable text table of a summary dict."""
     ref = d["reference"]
@@ -136,6 +150,7 @@ def format_table(d: dict[str, Any], warnings: tuple[str, ...] = ()) -> str:
             f"{d['excluded']['zeros']} zeros, {d['excluded']['outliers']} outliers, "
             f"{d['excluded']['degenerate_merged']} merged near-degenerate levels",
         ),
+        *_levels_row(d["excluded"]),
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
