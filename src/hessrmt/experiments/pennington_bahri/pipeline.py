@@ -113,8 +113,13 @@ def run(
     data_root: str | Path | None = None,
     progress: bool = False,
     log: Any = None,
+    announce: Any = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the experiment into ``out``; returns the summary dict."""
+    """Run (or resume) the experiment into ``out``; returns the summary dict.
+
+    ``announce()`` is called once the run folder is open and checked (to state the plan only
+    when the run will go ahead, so that a refusal stays one line).
+    """
     validate(config)
     check_memory(config)
     if data_root is not None and config.autoencoder:
@@ -131,6 +136,8 @@ def run(
             log=log,
         ) as folder,
     ):
+        if announce is not None:
+            announce()
         return _run(config, folder, data_root=data_root, progress=progress, log=log)
 
 
