@@ -96,11 +96,15 @@ def _levels_row(excluded: dict[str, Any]) -> list[tuple[str, str]]:
     if "used_levels" not in excluded:
         return []
     sizes = [n for row in excluded["segments"] for n in row]
+    if len(sizes) > 6:
+        seg = f"{len(sizes)} segments of {min(sizes)} to {max(sizes)}"
+    else:
+        seg = "segments of " + (", ".join(map(str, sizes)) or "none")
     return [
         (
             "levels used",
-            f"{excluded['used_levels']} of {excluded['bulk_levels']} bulk levels (segments of "
-            f"{', '.join(map(str, sizes)) or 'none'}; central 80% of those >= 20 levels)",
+            f"{excluded['used_levels']} of {excluded['bulk_levels']} bulk levels ({seg}; "
+            "central 80% of those >= 20 levels)",
         )
     ]
 
