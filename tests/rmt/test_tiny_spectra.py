@@ -97,8 +97,7 @@ def test_stats_prints_the_counts(tmp_path, capsys) -> None:  # type: ignore[no-u
 
 
 def test_analyze_table_says_why_and_what_to_do() -> None:
-    from hessrmt.analysis.config import AnalysisConfig
-    from hessrmt.analysis.pipeline import _too_few_levels_advice
+    from hessrmt.analysis.statistics import too_few_levels_advice
     from hessrmt.cli.analyze import format_table
 
     summary = {
@@ -108,6 +107,5 @@ def test_analyze_table_says_why_and_what_to_do() -> None:
     }
     lines = format_table(summary).splitlines()
     assert lines[-1] == "batch: too few: do X" and not any(x.startswith("trained:") for x in lines)
-    cfg = AnalysisConfig(batch_hessians=2)
-    assert "--batch-hessians" in _too_few_levels_advice("batch", 42, cfg)
-    assert "P = 42" in _too_few_levels_advice("trained", 42, cfg)
+    assert "--batch-hessians" in too_few_levels_advice("batch", 42, 2)
+    assert "P = 42" in too_few_levels_advice("trained", 42, 2)

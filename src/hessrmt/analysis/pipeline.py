@@ -345,7 +345,11 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
 def _analyze_in(run: RunFolder, config: AnalysisConfig, out: Path) -> AnalysisResult:
     """The pipeline inside an open (locked, checked) run folder."""
     from hessrmt.analysis.spectra import slq_wasserstein
-    from hessrmt.analysis.statistics import partial_record, spectrum_record
+    from hessrmt.analysis.statistics import (
+        partial_record,
+        spectrum_record,
+        too_few_levels_advice,
+    )
 
     t_start = time.perf_counter()
     ctx = _Context(config)
@@ -402,7 +406,7 @@ def _analyze_in(run: RunFolder, config: AnalysisConfig, out: Path) -> AnalysisRe
                     seed=config.seed,
                     dtype=config.dtype,
                     fit_null=config.fit_null,
-                    advice=_too_few_levels_advice(name, ctx.n_params, config),
+                    advice=too_few_levels_advice(name, ctx.n_params, config.batch_hessians),
                 )
     else:
         tr, se = _slq_trace(slq_arrays, ctx.n_params)
@@ -438,19 +442,6 @@ def _analyze_in(run: RunFolder, config: AnalysisConfig, out: Path) -> AnalysisRe
         out=str(out),
     )
     return AnalysisResult(out=str(out), summary=summary, spectra=spectra, meta=meta)
-
-
-def _too_few_levels_advice(name: str, n_params: int, config: AnalysisConfig) -> str:
-    """What an ``analyze`` user can do when spectrum ``name`` has too few levels."""
-    if name == "batch":
-        return (
-            f"pass more --batch-hessians (each adds up to {n_params} levels; now "
-            f"{config.batch_hessians}) or use a model with more parameters (--model)"
-        )
-    return (
-        f"use a model with more parameters (--model; this spectrum has one level per parameter, "
-        f"P = {n_params}); batch Hessians (--batch-hessians) are pooled for more levels"
-    )
 
 
 def _run_steps(

@@ -86,6 +86,19 @@ def _record_without_statistics(
     return record
 
 
+def too_few_levels_advice(name: str, n_params: int, batch_hessians: int) -> str:
+    """What an ``analyze`` user can do when spectrum ``name`` has too few levels."""
+    if name == "batch":
+        return (
+            f"pass more --batch-hessians (each adds up to {n_params} levels; now "
+            f"{batch_hessians}) or use a model with more parameters (--model)"
+        )
+    return (
+        f"use a model with more parameters (--model; this spectrum has one level per parameter, "
+        f"P = {n_params}); batch Hessians (--batch-hessians) are pooled for more levels"
+    )
+
+
 def spectrum_record(
     eigs: np.ndarray,
     *,
