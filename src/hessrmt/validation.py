@@ -73,13 +73,32 @@ def sniff(path: str | os.PathLike[str]) -> str:
     return "binary"
 
 
+def accessible(path: str | os.PathLike[str], what: str) -> bool:
+    """Whether ``path`` exists; a path that cannot be looked up (a folder on the way that is not
+    searchable, EACCES) is a one-line :class:`DataError` instead of a ``PermissionError``.
+
+    ``what`` names the option or role in the message (e.g. ``"--data-root"``; may be empty).
+    """
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        prefix = f"{what} " if what else ""
+        raise DataError(
+            f"{prefix}{path}: cannot look it up ({exc.strerror or exc}); check the permissions "
+            "of the folders on its path"
+        ) from exc
+    return True
+
+
 def existing_file(path: str | os.PathLike[str], what: str) -> Path:
     """``path`` as a :class:`Path` if it is a readable file, else a one-line :class:`DataError`.
 
     ``what`` names the option or role in the message (e.g. ``"--checkpoint"``).
     """
     p = Path(path).expanduser()
-    if not p.exists():
+    if not accessible(p, what):
         raise DataError(f"{what} {p} not found; check the path")
     if p.is_dir():
         raise DataError(f"{what} {p} is a folder; give a file")
@@ -93,7 +112,7 @@ def existing_file(path: str | os.PathLike[str], what: str) -> Path:
 def existing_dir(path: str | os.PathLike[str], what: str) -> Path:
     """``path`` as a :class:`Path` if it is a readable folder, else a one-line DataError."""
     p = Path(path).expanduser()
-    if not p.exists():
+    if not accessible(p, what):
         raise DataError(f"{what} {p} does not exist; check the path")
     if not p.is_dir():
         raise DataError(f"{what} {p} is not a folder")

@@ -25,9 +25,11 @@ def test_defaults_are_the_documented_default_run() -> None:
         ("method", "eig", "--method"),
         ("dtype", "float16", "--dtype"),
         ("epochs", -1, "epochs"),
-        ("batch_size", 0, "batch_size"),
+        ("batch_size", 0, "--batch-size"),
+        ("n_samples", 3, "--n-samples"),
+        ("lanczos_restarts", 0, "lanczos_restarts"),  # no command-line option: the field
         ("model", "not a model!", "--model"),
-        ("zero_rtol", 2.0, "zero_rtol"),
+        ("zero_rtol", 2.0, "--zero-rtol"),
     ],
 )
 def test_bad_settings_name_the_setting(field: str, value: object, fragment: str) -> None:

@@ -42,7 +42,7 @@ def test_auto_switches_at_the_limit() -> None:
     lz = choose_method("auto", 101, max_dense_params=100)
     assert lz.method == "lanczos"
     assert "exceeds the dense limit" in lz.reason and "101" in lz.reason
-    assert choose_method("dense", 10**9, max_dense_params=100).method == "dense"
+    assert choose_method("dense", 1000, max_dense_params=100).method == "dense"  # it fits
     assert choose_method("lanczos", 10, max_dense_params=100).method == "lanczos"
 
 
@@ -77,3 +77,38 @@ def test_unknown_dtype_is_an_input_error() -> None:
 
     with pytest.raises(InputError, match="complex64"):
         dense_parameter_limit("complex64")
+
+
+def test_dense_that_cannot_fit_is_refused_naming_lanczos(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hessrmt.errors import InputError
+
+    # 64e6 bytes available: 4 * 8 * P^2 <= 32e6 holds up to P = 1000 exactly
+    monkeypatch.setattr(method, "available_memory", lambda device="cpu": 64_000_000)
+    assert choose_method("dense", 1000).method == "dense"
+    with pytest.raises(InputError) as err:
+        choose_method("dense", 1001)
+    msg = str(err.value)
+    assert "--method lanczos" in msg and "P = 1,001" in msg and "P = 1,000" in msg
+    assert "\n" not in msg
+    # max_dense_params moves only auto's switch; a dense request is checked against memory
+    with pytest.raises(InputError, match="--method lanczos"):
+        choose_method("dense", 1001, max_dense_params=10**6)
+
+
+def test_plan_states_the_cost() -> None:
+    from hessrmt.analysis.method import MethodChoice, plan_text
+
+    P = 3000
+    dense = MethodChoice("dense", 5000, 10 * 1024**3, "")
+    text = plan_text(dense, P, dtype="float64", dense_hessians=9, lanczos_runs=4, lanczos_k=20,
+                     max_restarts=100, slq_products=640)  # fmt: skip
+    # 8 * 3000^2 bytes = 68.7 MiB per matrix, four of them at the peak; 9 * 3000 + 640 products
+    assert "9 dense 3,000 x 3,000 float64 matrices of 68.7 MiB" in text
+    assert "peak about 275 MiB" in text and "10 GiB available" in text
+    assert f"{9 * 3000 + 640:,} Hessian-vector products" in text
+    lz = MethodChoice("lanczos", 5000, None, "")
+    text = plan_text(lz, 10**6, dtype="float32", dense_hessians=9, lanczos_runs=4, lanczos_k=20,
+                     max_restarts=100, slq_products=640)  # fmt: skip
+    # Krylov basis max(4k, 40) = 80 vectors of 4 * 1e6 bytes; 2 ends x 4 runs x 100 x 80
+    assert "basis 80 vectors of 305 MiB" in text and "64,000 Hessian-vector" in text
+    assert "no P x P matrix" in text

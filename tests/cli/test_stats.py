@@ -98,7 +98,7 @@ def _bad_files(tmp: Path) -> dict[str, tuple[list[str], str]]:
     cases["nan"] = ([save("nan.npy", np.where(np.arange(50) == 3, np.nan, good))], "NaN")
     cases["inf"] = ([save("inf.npy", np.where(np.arange(50) == 3, np.inf, good))], "infinite")
     cases["complex"] = ([save("c.npy", good + 1j)], "complex")
-    cases["few"] = ([save("few.npy", good[:8])], "usable eigenvalues")
+    cases["few"] = ([save("few.npy", good[:8])], "need at least 10 bulk levels")
     cases["3d"] = ([save("cube.npy", np.zeros((2, 3, 20)))], "1-D")
     cases["missing"] = ([str(tmp / "nope.npy")], "not found")
     garbage = tmp / "garbage.npy"

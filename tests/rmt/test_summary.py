@@ -113,7 +113,7 @@ def test_seeded_and_reproducible_and_round_trip(tmp_path) -> None:
 
 
 def test_too_few_usable_eigenvalues() -> None:
-    with pytest.raises(InputError, match="usable eigenvalues"):
+    with pytest.raises(InputError, match="need at least 10 bulk levels"):
         summarize_spectrum(np.concatenate([np.arange(1.0, 9.0), np.zeros(100)]))
     with pytest.raises(InputError):
         summarize_spectrum(np.array([]))

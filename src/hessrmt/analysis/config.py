@@ -40,6 +40,18 @@ _NOT_NUMERIC = frozenset(
 DEFAULT_COLLECTIVE_TIMEOUT = 600.0
 
 
+#: Settings that ``hessrmt analyze`` exposes as options (messages name the option).
+_CLI_OPTIONS = frozenset(
+    {"epochs", "batch_hessians", "seed", "fit_null", "batch_size", "slq_probes", "slq_steps",
+     "lanczos_k", "n_samples", "zero_rtol"}
+)  # fmt: skip
+
+
+def _option(name: str) -> str:
+    """``--batch-size`` for a setting the command line exposes, else the field name."""
+    return "--" + name.replace("_", "-") if name in _CLI_OPTIONS else name
+
+
 @dataclasses.dataclass(frozen=True)
 class AnalysisConfig:
     """Every setting of one analysis run (see the module docstring for the defaults).
@@ -132,20 +144,22 @@ class AnalysisConfig:
         for name in ("epochs", "batch_hessians", "seed", "fit_null", "family_boot"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InputError(f"{name} must be a non-negative integer, got {value!r}")
+                raise InputError(f"{_option(name)} must be a non-negative integer, got {value!r}")
         for name in (
             "batch_size", "train_batch_size", "slq_probes", "slq_steps", "lanczos_k",
             "lanczos_restarts",
         ):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
+                raise InputError(f"{_option(name)} must be a positive integer, got {value!r}")
         if self.seed > MAX_SEED:
             raise InputError(f"--seed must be at most 2^63 - 1 = {MAX_SEED}, got {self.seed}")
         if self.n_samples is not None and (
             not isinstance(self.n_samples, int) or self.n_samples < 10
         ):
-            raise InputError(f"n_samples must be an integer >= 10 or None, got {self.n_samples!r}")
+            raise InputError(
+                f"--n-samples must be an integer >= 10 (or left out), got {self.n_samples!r}"
+            )
         if self.max_dense_params is not None and self.max_dense_params < 1:
             raise InputError(f"max_dense_params must be positive, got {self.max_dense_params!r}")
         t = self.collective_timeout
@@ -154,7 +168,7 @@ class AnalysisConfig:
                 f"--collective-timeout must be a positive number of seconds, got {t!r}"
             )
         if self.zero_rtol is not None and not (0 < self.zero_rtol < 1):
-            raise InputError(f"zero_rtol must lie in (0, 1), got {self.zero_rtol!r}")
+            raise InputError(f"--zero-rtol must lie in (0, 1), got {self.zero_rtol!r}")
 
     def replace(self, **changes: Any) -> AnalysisConfig:
         """A copy with ``changes`` applied (validated)."""

@@ -45,13 +45,27 @@ def available_memory(device: str = "cpu") -> int:
         return 4 * 1024**3  # a cautious guess where the system does not say
 
 
+_ITEMSIZE = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def _itemsize(dtype: str) -> int:
+    name = str(dtype).removeprefix("torch.")
+    if name not in _ITEMSIZE:
+        raise InputError(f"dtype {dtype!r} is not supported here; use one of {sorted(_ITEMSIZE)}")
+    return _ITEMSIZE[name]
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in binary units (KiB ... PiB), three significant digits."""
+    for unit, size in (("PiB", 1024**5), ("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n / 1024:.3g} KiB"
+
+
 def dense_parameter_limit(dtype: str = "float64", device: str = "cpu") -> tuple[int, int]:
     """(largest P for the dense path, bytes available) on ``device`` for ``dtype``."""
-    sizes = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
-    name = str(dtype).removeprefix("torch.")
-    if name not in sizes:
-        raise InputError(f"dtype {dtype!r} is not supported here; use one of {sorted(sizes)}")
-    itemsize = sizes[name]
+    itemsize = _itemsize(dtype)
     avail = available_memory(device)
     return math.isqrt(int(MEMORY_FRACTION * avail / (DENSE_COPIES * itemsize))), avail
 
@@ -74,7 +88,12 @@ def choose_method(
     device: str = "cpu",
     max_dense_params: int | None = None,
 ) -> MethodChoice:
-    """Resolve ``requested`` (``auto``, ``dense``, ``lanczos``) for a model of ``n_params``."""
+    """Resolve ``requested`` (``auto``, ``dense``, ``lanczos``) for a model of ``n_params``.
+
+    ``max_dense_params`` replaces the memory-derived limit of ``auto``. ``dense`` is refused
+    (one-line :class:`InputError` naming ``--method lanczos``) when its matrices cannot fit in
+    the memory available now, whatever ``max_dense_params`` says.
+    """
     if requested not in METHODS:
         raise InputError(f"method {requested!r} is not known; use one of {', '.join(METHODS)}")
     if max_dense_params is not None:
@@ -87,6 +106,15 @@ def choose_method(
             f"up to P = {limit}"
         )
     if requested == "dense":
+        fits, avail_now = dense_parameter_limit(dtype, device)
+        if n_params > fits:
+            need = DENSE_COPIES * _itemsize(dtype) * n_params**2
+            raise InputError(
+                f"--method dense cannot fit: P = {n_params:,} needs about {format_bytes(need)} "
+                f"({DENSE_COPIES} copies of a P x P {dtype} matrix) but "
+                f"{format_bytes(MEMORY_FRACTION * avail_now)} of {device} memory may be used "
+                f"(dense up to P = {fits:,}); use --method lanczos (or auto)"
+            )
         return MethodChoice("dense", limit, avail, f"dense requested (P = {n_params}; {source})")
     if requested == "lanczos":
         return MethodChoice("lanczos", limit, avail, f"lanczos requested (P = {n_params})")
@@ -98,4 +126,45 @@ def choose_method(
         avail,
         f"auto: lanczos + SLQ, since P = {n_params} exceeds the dense limit ({source}); "
         "local statistics and batch Hessians are skipped",
+    )
+
+
+def plan_text(
+    choice: MethodChoice,
+    n_params: int,
+    *,
+    dtype: str,
+    dense_hessians: int,
+    lanczos_runs: int,
+    lanczos_k: int,
+    max_restarts: int,
+    slq_products: int,
+) -> str:
+    """One line saying up front what the run computes and what it costs.
+
+    Dense path: ``dense_hessians`` P x P matrices of ``b P^2`` bytes, each built from P
+    Hessian-vector products (peak about ``DENSE_COPIES`` matrices with the eigensolver).
+    Lanczos path: ``lanczos_runs`` runs (two ends each) of at most ``max_restarts`` restarts of a
+    Krylov basis of ``max(4k, 40)`` vectors. Both add the SLQ products.
+    """
+    P = int(n_params)
+    if choice.method == "dense":
+        one = _itemsize(dtype) * P**2
+        products = dense_hessians * P + slq_products
+        avail = (
+            f"; {format_bytes(choice.available_bytes)} available"
+            if choice.available_bytes is not None
+            else ""
+        )
+        return (
+            f"plan: {dense_hessians} dense {P:,} x {P:,} {dtype} matrices of "
+            f"{format_bytes(one)} each (peak about {format_bytes(DENSE_COPIES * one)}{avail}), "
+            f"{products:,} Hessian-vector products in all"
+        )
+    ncv = min(P, max(4 * lanczos_k, 40))
+    return (
+        f"plan: Lanczos, {lanczos_runs} spectra x 2 ends of {lanczos_k} eigenvalues (Krylov "
+        f"basis {ncv} vectors of {format_bytes(_itemsize(dtype) * P * ncv)}; at most "
+        f"{2 * lanczos_runs * max_restarts * ncv:,} Hessian-vector products) and "
+        f"{slq_products:,} SLQ products; no P x P matrix is formed"
     )

@@ -51,7 +51,7 @@ import numpy as np
 
 from hessrmt.analysis.config import AnalysisConfig
 from hessrmt.analysis.distributed import DISTRIBUTED_CONVENTION, Ranks, SyncedRun, open_run
-from hessrmt.analysis.method import MethodChoice, choose_method
+from hessrmt.analysis.method import MethodChoice, choose_method, plan_text
 from hessrmt.errors import InputError
 from hessrmt.io import atomic_save_npz, atomic_write_bytes, atomic_write_json
 from hessrmt.results import Metadata, Result, versions
@@ -171,16 +171,13 @@ class _Context:
             max_batches=max(config.batch_hessians, 1),
         )[: config.batch_hessians]
         self.small_batches = ranks.split_batches(self.small_batches)  # sharded within a batch
-        if 0 < len(self.small_batches) < config.batch_hessians:
-            _log(
-                config,
-                f"only {len(self.small_batches)} complete batches of {config.batch_size} in the "
-                f"{self.dataset.n_train} training samples: computing {len(self.small_batches)} "
-                f"batch Hessians, not {config.batch_hessians}",
-            )
 
     def _check_data(self, config: AnalysisConfig) -> None:
-        """Refuse settings the data set cannot support (instead of clamping them silently)."""
+        """Refuse settings the data set cannot support (never clamped: one line, exit status 2).
+
+        ``--n-samples`` at most the data set's size, ``--batch-size`` at most the training
+        samples, and ``--batch-hessians`` at most the number of complete batches.
+        """
         ds = self.dataset
         if ds.task == "regression" and self.loss_name == "cross-entropy":
             raise InputError(f"{ds.name} is a regression data set; use --loss mse")
@@ -199,6 +196,14 @@ class _Context:
             raise InputError(
                 f"--batch-size {config.batch_size} exceeds the {ds.n_train} training samples of "
                 f"{ds.name}; use at most {ds.n_train} (or --batch-hessians 0)"
+            )
+        complete = ds.n_train // config.batch_size
+        if config.batch_hessians > complete:
+            raise InputError(
+                f"--batch-hessians {config.batch_hessians} needs {config.batch_hessians} complete "
+                f"batches of --batch-size {config.batch_size}, but the {ds.n_train} training "
+                f"samples of {ds.name} give {complete}; use --batch-hessians {complete} or less, "
+                "a smaller --batch-size, or more --n-samples"
             )
 
 
@@ -374,7 +379,11 @@ def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks)
     """The pipeline inside an open (locked, checked) run folder (see
     :mod:`hessrmt.analysis.distributed` for several processes)."""
     from hessrmt.analysis.spectra import slq_wasserstein
-    from hessrmt.analysis.statistics import partial_record, spectrum_record
+    from hessrmt.analysis.statistics import (
+        partial_record,
+        spectrum_record,
+        too_few_levels_advice,
+    )
 
     t_start = time.perf_counter()
     ctx = _Context(config, ranks)
@@ -386,6 +395,17 @@ def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks)
         max_dense_params=config.max_dense_params,
     )
     _log(config, f"{config.model} on {config.data}: P = {ctx.n_params} parameters; {choice.reason}")
+    plan = plan_text(
+        choice,
+        ctx.n_params,
+        dtype=config.dtype,
+        dense_hessians=3 + len(ctx.small_batches),  # init, trained H and H0, batches
+        lanczos_runs=4,  # init, trained, Gauss-Newton part, residual
+        lanczos_k=config.lanczos_k,
+        max_restarts=config.lanczos_restarts,
+        slq_products=config.slq_probes * config.slq_steps,
+    )
+    _log(config, plan)
     spectra, infos, slq_arrays, trained_state = _run_steps(ctx, choice, run)
     if run.resumed_steps:
         _log(
@@ -400,6 +420,7 @@ def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks)
         "n_params": ctx.n_params,
         "method": choice.method,
         "method_reason": choice.reason,
+        "plan": plan,
         "dense_limit": choice.limit,
         "dtype": config.dtype,
         "seed": config.seed,
@@ -419,6 +440,7 @@ def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks)
                     seed=config.seed,
                     dtype=config.dtype,
                     fit_null=config.fit_null,
+                    advice=too_few_levels_advice(name, ctx.n_params, config.batch_hessians),
                 )
         if config.family_fit and "trained" in spectra:
             from hessrmt.analysis.statistics import family_fit_record

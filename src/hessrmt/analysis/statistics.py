@@ -103,6 +103,19 @@ def _record_without_statistics(
     return record
 
 
+def too_few_levels_advice(name: str, n_params: int, batch_hessians: int) -> str:
+    """What an ``analyze`` user can do when spectrum ``name`` has too few levels."""
+    if name == "batch":
+        return (
+            f"pass more --batch-hessians (each adds up to {n_params} levels; now "
+            f"{batch_hessians}) or use a model with more parameters (--model)"
+        )
+    return (
+        f"use a model with more parameters (--model; this spectrum has one level per parameter, "
+        f"P = {n_params}); batch Hessians (--batch-hessians) are pooled for more levels"
+    )
+
+
 def spectrum_record(
     eigs: np.ndarray,
     *,
@@ -110,8 +123,13 @@ def spectrum_record(
     seed: int = 0,
     dtype: str | None = "float64",
     fit_null: int = 0,
+    advice: str | None = None,
 ) -> dict[str, Any]:
-    """The ``summary.json`` record of ``eigs`` (1-D: one spectrum; 2-D: rows are spectra)."""
+    """The ``summary.json`` record of ``eigs`` (1-D: one spectrum; 2-D: rows are spectra).
+
+    ``advice``: what to do when the spectrum has too few levels for a statistic, in the terms of
+    the caller's options (see :func:`hessrmt.rmt.summary.summarize_spectrum`).
+    """
     from hessrmt.rmt.bulk import default_zero_rtol, split_spectrum
     from hessrmt.rmt.summary import summarize_spectrum
 
@@ -119,7 +137,9 @@ def spectrum_record(
     if zero_rtol is None:  # the tolerance of the precision the eigenvalues were computed in
         zero_rtol = default_zero_rtol(dtype or "float64")
     try:
-        summary = summarize_spectrum(eigs, zero_rtol=zero_rtol, rng=seed, dtype=dtype)
+        summary = summarize_spectrum(
+            eigs, zero_rtol=zero_rtol, rng=seed, dtype=dtype, advice=advice
+        )
         record: dict[str, Any] = dict(summary.to_summary_dict())
     except InputError as exc:  # e.g. fewer than 10 usable eigenvalues: say so, keep the rest
         record = _record_without_statistics(eigs, zero_rtol, dtype, str(exc))

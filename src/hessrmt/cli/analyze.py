@@ -220,6 +220,11 @@ def format_table(summary: dict[str, Any]) -> str:
             f"{_num(rec.get('mean_ratio'), '.4f'):>7} {_num(rec.get('mean_ratio_se'), '.4f'):>7}"
             f"  {rec.get('verdict') or 'skipped'}"
         )
+    for name in summary["spectra"]:  # why a statistic or the verdict was skipped, and what to do
+        rec = summary[name]
+        why = rec.get("skipped") or (rec.get("verdict_tests") or {}).get("skipped")
+        if why:
+            lines.append(f"{name}: {why}")
     return "\n".join(lines)
 
 

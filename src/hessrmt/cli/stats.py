@@ -91,6 +91,24 @@ def _test_rows(vt: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _levels_row(excluded: dict[str, Any]) -> list[tuple[str, str]]:
+    """How many bulk levels the statistics used, and the segments they came from."""
+    if "used_levels" not in excluded:
+        return []
+    sizes = [n for row in excluded["segments"] for n in row]
+    if len(sizes) > 6:
+        seg = f"{len(sizes)} segments of {min(sizes)} to {max(sizes)}"
+    else:
+        seg = "segments of " + (", ".join(map(str, sizes)) or "none")
+    return [
+        (
+            "levels used",
+            f"{excluded['used_levels']} of {excluded['bulk_levels']} bulk levels ({seg}; "
+            "central 80% of those >= 20 levels)",
+        )
+    ]
+
+
 def format_table(d: dict[str, Any], warnings: tuple[str, ...] = ()) -> str:
     """Readable text table of a summary dict."""
     ref = d["reference"]
@@ -136,6 +154,7 @@ def format_table(d: dict[str, Any], warnings: tuple[str, ...] = ()) -> str:
             f"{d['excluded']['zeros']} zeros, {d['excluded']['outliers']} outliers, "
             f"{d['excluded']['degenerate_merged']} merged near-degenerate levels",
         ),
+        *_levels_row(d["excluded"]),
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]

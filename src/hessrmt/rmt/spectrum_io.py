@@ -18,7 +18,7 @@ import numpy as np
 
 from hessrmt.errors import DataError, InputError
 from hessrmt.rmt.spacings import as_levels
-from hessrmt.validation import sniff
+from hessrmt.validation import accessible, sniff
 
 #: What numpy raises on a damaged .npy header or body (the header is parsed as a Python
 #: literal, so a corrupt one can raise the tokenizer's or parser's errors).
@@ -47,7 +47,7 @@ def load_spectrum(path: str | Path, *, key: str | None = None) -> np.ndarray:
     other formats.
     """
     path = Path(path)
-    if not path.exists():
+    if not accessible(path, "file"):
         raise DataError(f"file {path} not found; check the path")
     if path.is_dir():
         raise DataError(f"{path} is a directory; pass an eigenvalue file (.npy, .npz or text)")

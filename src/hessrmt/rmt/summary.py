@@ -47,7 +47,14 @@ from hessrmt.rmt.spacings import (
     remove_degeneracies,
 )
 from hessrmt.rmt.stattests import Interval, KSResult, fit_brody, ratio_test_segments
-from hessrmt.rmt.verdict import N_NULL, class_verdict, select_segments
+from hessrmt.rmt.verdict import (
+    EDGE_DROP,
+    MIN_SEGMENT,
+    MIN_SELECTED,
+    N_NULL,
+    class_verdict,
+    select_segments,
+)
 from hessrmt.rmt.verdict_profile import number_variance_profile
 from hessrmt.rng import RngLike, seed_of
 
@@ -161,6 +168,70 @@ def _segments_of(levels: np.ndarray, cut_at_zero: bool) -> list[np.ndarray]:
     return [levels]
 
 
+#: What to do about too few levels, for callers that do not say better (``hessrmt stats``).
+DEFAULT_ADVICE = (
+    "pass a larger spectrum (a model with more parameters) or more spectra (a 2-D array, one "
+    "spectrum per row)"
+)
+
+
+class _LevelAccount:
+    """Where the levels of a spectrum went (zeros, outliers, merged degeneracies, segments too
+    short, segment edges), to state a shortfall with its causes and advice that helps."""
+
+    def __init__(
+        self,
+        parts: Any,
+        n_merged: int,
+        segments: list[list[np.ndarray]],
+        n_selected: int,
+        advice: str | None = None,
+    ) -> None:
+        self.advice = advice or DEFAULT_ADVICE
+        self.parts = parts
+        self.n_merged = int(n_merged)
+        self.sizes = [[int(s.size) for s in spec if s.size] for spec in segments]
+        self.n_bulk = sum(sum(row) for row in self.sizes)
+        self.n_selected = int(n_selected)
+
+    def shortfall(self, what: str, need: int) -> str:
+        """``what`` (e.g. "the verdict needs") at least ``need`` levels: the count, its causes
+        and what to do, in one line."""
+        p = self.parts
+        removed = [f"{p.n_zero} zeros", f"{p.n_outliers} outliers"]
+        if self.n_merged:
+            removed.append(f"{self.n_merged} merged near-degenerate levels")
+        flat = [n for row in self.sizes for n in row]
+        short = [n for n in flat if n < MIN_SEGMENT]
+        if not flat:
+            where = "no bulk level is left"
+        else:
+            where = f"its {self.n_bulk} bulk levels form segments of {_count_list(flat)} levels"
+            if p.n_zero:
+                where += " (each spectrum's bulk is cut at the zero cluster)"
+            if short:
+                where += f"; segments under {MIN_SEGMENT} levels are not used"
+            where += f", and the outer {EDGE_DROP:.0%} at each end of the rest is dropped"
+        advice = self.advice
+        if p.n_zero:
+            advice += f"; if the {p.n_zero} zeros are not zeros, pass a smaller --zero-rtol"
+        n = p.n_eigenvalues
+        return (
+            f"{what} at least {need} bulk levels, this input has {self.n_selected}: of its "
+            f"{n} eigenvalues, {_and(removed)} are removed; {where}; {advice}"
+        )
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
+
+
+def _count_list(sizes: list[int]) -> str:
+    if len(sizes) > 6:
+        return f"{min(sizes)} to {max(sizes)} ({len(sizes)} segments)"
+    return _and([str(n) for n in sizes])
+
+
 def _check_precision(dname: str) -> None:
     if dname in REFUSED_DTYPES:
         raise InputError(
@@ -259,6 +330,7 @@ def summarize_spectrum(
     n_null: int = 100,
     n_boot: int = 200,
     n_null_verdict: int = N_NULL,
+    advice: str | None = None,
 ) -> SpectrumSummary:
     """Summarise a spectrum (1-D) or a batch of independent spectra (2-D, rows).
 
@@ -278,6 +350,8 @@ def summarize_spectrum(
         bootstrap draws of the Brody interval.
     n_null_verdict : simulated-null replicates per class of the verdict's tests (>= 30;
         :mod:`hessrmt.rmt.verdict`).
+    advice : what to do when too few levels remain, in the caller's terms (default
+        :data:`DEFAULT_ADVICE`); the message always states the count and where the levels went.
 
     Raises :class:`InputError` for bad input, refused precisions or scales, or fewer than 10
     usable eigenvalues.
@@ -309,13 +383,9 @@ def summarize_spectrum(
     n_usable = sum(s.size for spec in segments for s in spec)
     selected = [select_segments(spec) for spec in segments]
     n_selected = sum(s.size for spec in selected for s in spec)
+    account = _LevelAccount(parts, n_merged, segments, n_selected, advice)
     if n_selected < MIN_USABLE:
-        raise InputError(
-            f"only {n_selected} usable eigenvalues after excluding {parts.n_zero} zero(s) and "
-            f"{parts.n_outliers} outlier(s) and keeping the central part of bulk segments of at "
-            f"least 20 levels (need at least {MIN_USABLE}); pass a larger spectrum (or, if the "
-            "zeros are not zeros, a smaller zero_rtol)"
-        )
+        raise InputError(account.shortfall("the spacing statistics need", MIN_USABLE))
     edges = np.asarray(parts.bulk_edges, dtype=float)
     if edges.ndim == 2:
         finite = edges[np.isfinite(edges).all(axis=1)]
@@ -331,6 +401,8 @@ def summarize_spectrum(
         selected, rng=rng, n_null=n_null, n_boot=0, null_window=0.8, conventions=conventions
     )
     try:
+        if n_selected < MIN_SELECTED:  # the same count class_verdict checks, said with its causes
+            raise InputError(account.shortfall("the verdict needs", MIN_SELECTED))
         ver = class_verdict([s for spec in segments for s in spec], rng=rng, n_null=n_null_verdict)
         verdict, vdict = ver.verdict, ver.to_dict()
         brody = fit_brody(ver.spacings, rng=rng, n_boot=n_boot)
@@ -360,6 +432,9 @@ def summarize_spectrum(
         "outliers": parts.n_outliers,
         "degenerate_merged": n_merged,
         "outside_selection": int(n_usable - n_selected),
+        "bulk_levels": int(n_usable),
+        "used_levels": int(n_selected),
+        "segments": account.sizes,
         "note": "statistics are computed on the bulk: zeros and outliers excluded, "
         "near-degenerate levels merged, central 80% of segments of >= 20 levels",
     }

@@ -40,6 +40,11 @@ Behaviour (the same for every pipeline):
   the checkpoint folder are deleted. If the run fails before any step finished, the checkpoint
   folder (and parent folders this run created, when empty) are removed: an early error leaves
   nothing behind.
+* **Fault injection (tests only).** With the environment variable ``HESSRMT_FAULT_KILL`` set
+  (:data:`hessrmt.runfolder.folder.FAULT_ENV`), the process SIGKILLs itself right after a step's
+  checkpoint is written (``after-step:<k>`` or ``after-step:<name>``) or after the outputs are
+  written and before they are renamed into place (``finalize``); the kill -9 tests of
+  ``analyze`` and of every reproduction use it. Unset, it does nothing.
 * **Permissions.** The finished run folder gets the permissions a plain ``open``/``mkdir``
   would give under the process's umask (temporary files are created 0600), found by probing, not
   by toggling ``os.umask`` (which races with other threads).

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,22 @@ from hessrmt.runfolder.settings import fingerprint
 from hessrmt.runfolder.store import _STEP_RE, Compute, StepStore
 
 R = TypeVar("R")
+
+#: Test-only fault injection (used by the kill -9 tests of analyze and every reproduction): when
+#: this environment variable is set, the process SIGKILLs itself at the named point, so one
+#: mechanism serves every pipeline built on :class:`RunFolder`. Points: ``after-step:<k>`` (right
+#: after the k-th step or result computed by this process is checkpointed, k = 1, 2, ...),
+#: ``after-step:<name>`` (after step ``name`` is checkpointed) and ``finalize`` (after the outputs
+#: are written into the temporary folder, before it is renamed to ``out``); several points are
+#: separated by commas. Unset: no effect.
+FAULT_ENV = "HESSRMT_FAULT_KILL"
+
+
+def _fault_point(*points: str) -> None:
+    """SIGKILL this process if :data:`FAULT_ENV` names one of ``points`` (test-only)."""
+    want = os.environ.get(FAULT_ENV)
+    if want and any(p in want.split(",") for p in points):
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 class _Lock:
@@ -247,6 +264,7 @@ class RunFolder:
         arrays, info = compute()
         store.save(name, arrays, info)
         self.computed_steps.append(name)
+        _fault_point(f"after-step:{len(self.computed_steps)}", f"after-step:{name}")
         return store.load(name)
 
     def result(self, name: str, cls: type[R], compute: Callable[[], R]) -> R:
@@ -267,6 +285,7 @@ class RunFolder:
         store._ensure()
         res.save(stem)  # type: ignore[attr-defined]
         self.computed_steps.append(name)
+        _fault_point(f"after-step:{len(self.computed_steps)}", f"after-step:{name}")
         return cls.load(stem)  # type: ignore[attr-defined]
 
     # -- finishing -------------------------------------------------------------------------------
@@ -287,6 +306,7 @@ class RunFolder:
             atomic_write_json(tmp / MARKER, _marker_doc(self.kind, self.fingerprint, "writing"))
             yield tmp
             atomic_write_json(tmp / MARKER, _marker_doc(self.kind, self.fingerprint, "complete"))
+            _fault_point("finalize")
             share(tmp)
             _replace_dir(tmp, self.out, overwrite=self.overwrite)
         except BaseException:

@@ -49,7 +49,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     import time
 
     from hessrmt.experiments.pennington_bahri import config as C
-    from hessrmt.experiments.pennington_bahri import pipeline, runtime, task
+    from hessrmt.experiments.pennington_bahri import pipeline, runtime
 
     config = C.quick_config(args.seed) if args.quick else C.full_config(args.seed)
     overrides: dict = {}
@@ -67,18 +67,20 @@ def run_from_args(args: argparse.Namespace) -> int:
         overrides["autoencoder"] = False
     config = dataclasses.replace(config, **overrides)
     C.validate(config)
+    plan = pipeline.check_memory(config)  # a width that cannot fit fails now, in one line
     n = len(C.planned_searches(config))
     log = None if args.quick else (lambda msg: sys.stderr.write(f"pennington-bahri: {msg}\n"))
-    if not args.quick:
-        est = runtime.estimate_seconds(config)
-        P = task.n_params_of(
-            config.width, config.n_in or config.width, config.n_out or config.width, config.bias
-        )
-        sys.stderr.write(
-            f"pennington-bahri: {n} searches, P = {P} parameters; model estimate "
-            f"~{est / 60:.0f} min on this machine, one thread (recalibrated after the first "
-            "searches; completed searches are checkpointed: rerun to resume)\n"
-        )
+
+    def announce() -> None:  # once the run folder is open: an error stays the only line
+        sys.stderr.write(f"pennington-bahri: {n} searches; {plan}\n")
+        if not args.quick:
+            est = runtime.estimate_seconds(config)
+            sys.stderr.write(
+                f"pennington-bahri: model estimate ~{est / 60:.0f} min on this machine, one "
+                "thread (recalibrated after the first searches; completed searches are "
+                "checkpointed: rerun to resume)\n"
+            )
+
     t0 = time.perf_counter()
     summary = pipeline.run(
         config,
@@ -87,6 +89,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         progress=not (args.quick or args.no_progress),
         log=log,
+        announce=announce,
     )
     ex = summary["exponent"]
     gamma = "n/a" if ex["exponent"] is None else f"{ex['exponent']:.3f}"

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from hessrmt.errors import InputError
 from hessrmt.io import atomic_save_npz, atomic_write_bytes, atomic_write_json, to_jsonable
 from hessrmt.runfolder import RunFolder, limit_threads
 
@@ -68,6 +69,42 @@ def _autoencoder_step(config: Config, data_root: str | Path | None):
     return compute
 
 
+def check_memory(config: Config) -> str:
+    """One line on the dense matrices every search builds; a width whose P x P float64 Hessians
+    cannot fit in the memory available now is a one-line :class:`InputError` naming the largest
+    width that fits (instead of a run that swaps or dies without a word)."""
+    from hessrmt.analysis.method import (
+        DENSE_COPIES,
+        MEMORY_FRACTION,
+        dense_parameter_limit,
+        format_bytes,
+    )
+
+    def p_of(width: int) -> int:
+        return T.n_params_of(
+            width, config.n_in or width, config.n_out or width, config.bias
+        )  # fmt: skip
+
+    P = p_of(config.width)
+    limit, avail = dense_parameter_limit("float64")
+    need = DENSE_COPIES * 8 * P**2
+    if P > limit:
+        lo, hi = 0, config.width  # P grows with the width: the largest width that fits
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if p_of(mid) <= limit else (lo, mid)
+        raise InputError(
+            f"--width {config.width} gives P = {P:,} parameters: each search builds dense "
+            f"P x P float64 Hessians (about {format_bytes(need)} for {DENSE_COPIES} copies), "
+            f"more than the {format_bytes(MEMORY_FRACTION * avail)} of memory it may use; use "
+            f"--width {lo} or less"
+        )
+    return (
+        f"P = {P:,} parameters; dense P x P float64 Hessians of {format_bytes(8 * P**2)} per "
+        f"search (peak about {format_bytes(need)}; {format_bytes(avail)} available)"
+    )
+
+
 def run(
     config: Config,
     out: str | Path | None = None,
@@ -76,9 +113,15 @@ def run(
     data_root: str | Path | None = None,
     progress: bool = False,
     log: Any = None,
+    announce: Any = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the experiment into ``out``; returns the summary dict."""
+    """Run (or resume) the experiment into ``out``; returns the summary dict.
+
+    ``announce()`` is called once the run folder is open and checked (to state the plan only
+    when the run will go ahead, so that a refusal stays one line).
+    """
     validate(config)
+    check_memory(config)
     if data_root is not None and config.autoencoder:
         from .autoencoder import cifar_batch
 
@@ -93,6 +136,8 @@ def run(
             log=log,
         ) as folder,
     ):
+        if announce is not None:
+            announce()
         return _run(config, folder, data_root=data_root, progress=progress, log=log)
 
 
