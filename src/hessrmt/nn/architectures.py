@@ -9,7 +9,17 @@
 ``preresnet-small``    Conv3x3(c->w), two pre-activation residual blocks
                        x + Conv(ReLU(BN(Conv(ReLU(BN(x)))))) (He et al. 2016, identity
                        mappings), BN ReLU, global average pool, Linear(w -> C)
+``resnet20``           He, Zhang, Ren, Sun 2016 (arXiv 1512.03385, section 4.2) CIFAR ResNet-20:
+                       Conv3x3(c->w) BN ReLU, 3 stages x 3 basic blocks of widths w, 2w, 4w
+                       (stride 2 at the first block of stages 2 and 3), global average pool,
+                       Linear(4w -> C); default w = 16: 272,474 parameters on 32x32x3, 10
+                       classes (:mod:`hessrmt.nn.resnet`; option B shortcuts)
+``transformer``        pre-LayerNorm transformer encoder for (tokens, features) sequences
+                       (:mod:`hessrmt.nn.transformer`; e.g. the ``digits-rows`` data set)
 =====================  =====================================================================
+
+``width`` is the base width: the channels of the first stage (CNNs) or the model dimension
+(transformer); tests build tiny instances with small widths.
 
 BatchNorm mode is the caller's explicit choice: curvature operators take ``mode="train"`` (batch
 statistics, Granziol's ``bn_train_mode``) or ``mode="eval"`` (running statistics), and
@@ -27,7 +37,16 @@ from hessrmt.errors import InputError
 
 __all__ = ["ARCHITECTURES", "batchnorm_mode", "build_architecture", "has_batchnorm"]
 
-ARCHITECTURES = ("vgg-small", "vgg-small-bn", "preresnet-small")
+ARCHITECTURES = ("vgg-small", "vgg-small-bn", "preresnet-small", "resnet20", "transformer")
+
+#: default base width of each architecture (``width=None``)
+DEFAULT_WIDTH = {
+    "vgg-small": 4,
+    "vgg-small-bn": 4,
+    "preresnet-small": 4,
+    "resnet20": 16,
+    "transformer": 32,
+}
 
 
 def _image_shape(name: str, input_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -89,11 +108,37 @@ def _preresnet(input_shape: Sequence[int], n_outputs: int, width: int) -> nn.Seq
 
 
 def build_architecture(
-    name: str, input_shape: Sequence[int], n_outputs: int, *, width: int = 4
+    name: str,
+    input_shape: Sequence[int],
+    n_outputs: int,
+    *,
+    width: int | None = None,
+    depth: int | None = None,
 ) -> nn.Module:
-    """One of :data:`ARCHITECTURES` (module docstring) with base width ``width``."""
+    """One of :data:`ARCHITECTURES` (module docstring) with base width ``width`` (None: the
+    architecture's :data:`DEFAULT_WIDTH`). ``depth`` (resnet20: basic blocks per stage, default
+    3; transformer: encoder layers, default 2) lets tests build shallow instances; the other
+    architectures have a fixed depth."""
+    if name not in ARCHITECTURES:
+        raise InputError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    width = DEFAULT_WIDTH[name] if width is None else int(width)
     if width < 1:
         raise InputError(f"width must be positive, got {width}")
+    if depth is not None and depth < 1:
+        raise InputError(f"depth must be positive, got {depth}")
+    if name == "resnet20":
+        from hessrmt.nn.resnet import resnet_cifar
+
+        c, _, _ = _image_shape(name, input_shape)
+        return resnet_cifar(c, n_outputs, width=width, blocks=3 if depth is None else depth)
+    if name == "transformer":
+        from hessrmt.nn.transformer import build_transformer
+
+        return build_transformer(
+            input_shape, n_outputs, d_model=width, layers=2 if depth is None else depth
+        )
+    if depth is not None:
+        raise InputError(f"{name} has a fixed depth; depth= applies to resnet20 and transformer")
     if name == "vgg-small":
         return _vgg(input_shape, n_outputs, width, bn=False)
     if name == "vgg-small-bn":

@@ -12,6 +12,10 @@ code ``npbaskerville/dnn-rmt-spacings``), sized for the input at hand.
 ``vgg-small``,     small VGG-style CNNs without / with BatchNorm and a pre-activation ResNet-style
 ``vgg-small-bn``,  CNN with BatchNorm (:mod:`hessrmt.nn.architectures`; BatchNorm mode is the
 ``preresnet-small`` curvature pass's explicit ``mode`` argument)
+``resnet20``       He et al. 2016's CIFAR ResNet-20 (BatchNorm, option B shortcuts, 272,474
+                   parameters on 32x32x3; :mod:`hessrmt.nn.resnet`)
+``transformer``    a pre-LayerNorm transformer encoder for (tokens, features) sequences such as
+                   the ``digits-rows`` data set (:mod:`hessrmt.nn.transformer`)
 =================  =========================================================================
 
 ``"package.module:function"`` imports a user function returning an ``nn.Module``; it is called
@@ -44,6 +48,8 @@ ZOO = (
     "vgg-small",
     "vgg-small-bn",
     "preresnet-small",
+    "resnet20",
+    "transformer",
 )
 
 
@@ -133,7 +139,7 @@ def build_model(
             model = _lenet(input_shape, n_outputs)
         elif name == "regression-mlp":
             model = _mlp([d, 100, 100, 50, n_outputs])
-        elif name in ("vgg-small", "vgg-small-bn", "preresnet-small"):
+        elif name in ("vgg-small", "vgg-small-bn", "preresnet-small", "resnet20", "transformer"):
             from hessrmt.nn.architectures import build_architecture
 
             model = build_architecture(name, input_shape, n_outputs)
