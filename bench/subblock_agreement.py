@@ -191,27 +191,42 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (the test runs this)")
     ap.add_argument("--out", default="docs/subblocks_agreement", help="output stem")
+    ap.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated subset of the models and controls (goe, rotated-poisson) to run",
+    )
     args = ap.parse_args(argv)
     setups = QUICK if args.quick else SETUPS
+    only = None if args.only is None else set(args.only.split(","))
+    if only is not None:
+        setups = {k: v for k, v in setups.items() if k in only}
     sizes = (40,) if args.quick else (500, 1000)
     count = 2 if args.quick else 3
     cap = 100 if args.quick else 1000
-    results = []
+    from hessrmt.io import atomic_write_json, atomic_write_text, to_jsonable
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
+
+    def save() -> None:  # after every model or control, so a long run keeps what it has
+        atomic_write_json(out.with_suffix(".json"), to_jsonable(results))
+        atomic_write_text(out.with_suffix(".md"), to_markdown(results))
+
     for label, (model, data, epochs, n) in setups.items():
         print(f"{label}: training and dense Hessian", file=sys.stderr)
         results.append(
             study_model(label, model, data, epochs, n, sizes=sizes, count=count, layer_cap=cap)
         )
+        save()
     n_ctrl = 80 if args.quick else 2000
     for kind in ("goe", "rotated-poisson"):
+        if only is not None and kind not in only:
+            continue
         print(f"control {kind}", file=sys.stderr)
         results.append(study_control(kind, n_ctrl, sizes=sizes, count=count))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from hessrmt.io import atomic_write_json, atomic_write_text, to_jsonable
-
-    atomic_write_json(out.with_suffix(".json"), to_jsonable(results))
-    atomic_write_text(out.with_suffix(".md"), to_markdown(results))
+        save()
     print(to_markdown(results))
     return 0
 

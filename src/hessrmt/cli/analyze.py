@@ -121,6 +121,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Lanczos path: eigenvalues computed at each end of the spectrum (default: 20)",
     )
     p.add_argument(
+        "--lanczos-restarts",
+        type=int,
+        default=100,
+        metavar="N",
+        help="Lanczos path: restart cycles allowed per end (bounds the time; convergence is "
+        "recorded; default: 100)",
+    )
+    p.add_argument(
         "--max-dense-params",
         type=int,
         default=None,
@@ -201,6 +209,7 @@ def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         slq_probes=args.slq_probes,
         slq_steps=args.slq_steps,
         lanczos_k=args.lanczos_k,
+        lanczos_restarts=args.lanczos_restarts,
         fit_null=args.fit_null,
         max_dense_params=args.max_dense_params,
         subblocks=args.subblocks,
