@@ -59,7 +59,7 @@ def test_mlp_dense_with_result_object(tmp_path: Path) -> None:
 def test_zoo_models_on_the_lanczos_path(tmp_path: Path, model: str, data: str, extra: dict) -> None:
     cfg = tiny(
         model=model, data=data, n_samples=40, max_dense_params=1000, lanczos_k=3,
-        lanczos_restarts=3, **extra,
+        lanczos_restarts=3, subblock_size=40, **extra,
     )  # fmt: skip
     res = analyze(cfg, out=str(tmp_path / "r"))
     summary = check_run(tmp_path / "r", "lanczos")
