@@ -69,14 +69,17 @@ def test_mlp_dense_with_result_object(tmp_path: Path) -> None:
 def test_zoo_models_on_the_lanczos_path(tmp_path: Path, model: str, data: str, extra: dict) -> None:
     cfg = tiny(
         model=model, data=data, n_samples=40, max_dense_params=1000, lanczos_k=3,
-        lanczos_restarts=3, **extra,
+        lanczos_restarts=3, subblock_size=40, **extra,
     )  # fmt: skip
     res = analyze(cfg, out=str(tmp_path / "r"))
     summary = check_run(tmp_path / "r", "lanczos")
     assert "exceeds the dense limit" in summary["method_reason"]
-    assert "batch" in summary["skipped"] and "batch" not in res.spectra
+    assert "batch" not in summary["skipped"] and res.spectra["batch"].shape == (2, 6)
+    assert summary["batch"]["n_spectra"] == 2 and summary["batch"]["verdict"] is None
     trained = res.spectra["trained"]
     assert trained.size == 6 and summary["trained"]["verdict"] is None
+    # local statistics from per-layer principal sub-blocks (auto on the Lanczos path)
+    assert summary["subblocks"]["mode"] == "layers" and summary["subblocks"]["blocks"]
     assert summary["steps"]["trained"]["max_restarts"] == 3
     # the SLQ trace estimate exists and lies within the spectrum's range times P
     tr = summary["trained"]["trace"]

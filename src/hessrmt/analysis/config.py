@@ -28,6 +28,7 @@ DEFAULT_EPOCHS = 60
 DEFAULT_BATCH_HESSIANS = 6
 
 METHODS = ("auto", "dense", "lanczos")
+SUBBLOCK_MODES = ("auto", "none", "layers", "random")
 DTYPES = ("float64", "float32")
 _MODEL_RE = re.compile(r"^[A-Za-z_][\w-]*$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -90,6 +91,13 @@ class AnalysisConfig:
         family_boot: refitting parametric-bootstrap replicates of those fits (p-values and
             intervals; 0: distances only).
         max_dense_params: override the memory-derived parameter limit of ``method="auto"``.
+        subblocks: local statistics of exact principal sub-blocks H[S, S] of the trained
+            full-data Hessian (:mod:`hessrmt.analysis.subblocks`): ``layers`` (one block per
+            layer), ``random`` (``subblock_count`` seeded random parameter subsets), ``none``, or
+            ``auto`` (``layers`` when the full spectrum is not dense, else ``none``).
+        subblock_size: parameters per block: the cap of a layer block (a larger layer is
+            subsampled, seeded) and the size of a random block. Cost: one product per parameter.
+        subblock_count: number of random blocks.
         out: run folder (None: ``runs/analyze-<UTC timestamp>``).
         overwrite: discard checkpoints of other settings and replace an existing run folder made
             by hessrmt (never a folder without hessrmt's marker; see :mod:`hessrmt.runfolder`).
@@ -122,6 +130,9 @@ class AnalysisConfig:
     family_fit: bool = True
     family_boot: int = 19
     max_dense_params: int | None = None
+    subblocks: str = "auto"
+    subblock_size: int = 1000
+    subblock_count: int = 4
     out: str | None = None
     overwrite: bool = False
     progress: bool = True
@@ -139,6 +150,10 @@ class AnalysisConfig:
             )
         if self.method not in METHODS:
             raise InputError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.subblocks not in SUBBLOCK_MODES:
+            raise InputError(
+                f"--subblocks must be one of {', '.join(SUBBLOCK_MODES)}, got {self.subblocks!r}"
+            )
         if self.dtype not in DTYPES:
             raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         for name in ("epochs", "batch_hessians", "seed", "fit_null", "family_boot"):
@@ -147,7 +162,7 @@ class AnalysisConfig:
                 raise InputError(f"{_option(name)} must be a non-negative integer, got {value!r}")
         for name in (
             "batch_size", "train_batch_size", "slq_probes", "slq_steps", "lanczos_k",
-            "lanczos_restarts",
+            "lanczos_restarts", "subblock_size", "subblock_count",
         ):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 from hessrmt.errors import InputError
 
@@ -125,7 +127,8 @@ def choose_method(
         limit,
         avail,
         f"auto: lanczos + SLQ, since P = {n_params} exceeds the dense limit ({source}); "
-        "local statistics and batch Hessians are skipped",
+        "extremes, SLQ density and batch extremes by Lanczos; full-spectrum local statistics "
+        "need the dense path (sub-blocks give local ones)",
     )
 
 
@@ -168,3 +171,52 @@ def plan_text(
         f"{2 * lanczos_runs * max_restarts * ncv:,} Hessian-vector products) and "
         f"{slq_products:,} SLQ products; no P x P matrix is formed"
     )
+
+
+def peak_rss_bytes() -> int | None:
+    """Peak resident set size of this process so far (``getrusage``; KiB on Linux), or None."""
+    try:
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except (ImportError, OSError):
+        return None
+    return int(rss) * (1 if sys.platform == "darwin" else 1024)
+
+
+def memory_record(
+    n_params: int, choice: MethodChoice, config: Any, subblocks: dict[str, Any]
+) -> dict[str, Any]:
+    """The memory the curvature steps need (by formula) and the peak measured.
+
+    Dense path: ``DENSE_COPIES`` P x P matrices. Lanczos path: the Krylov basis (ncv + 1
+    P-vectors, ncv = max(4k, 40)), the SLQ basis (steps + 1 P-vectors per probe, one at a time),
+    the operator's kept product workspace (at most ``WORKSPACE_MAX_BYTES``); sub-blocks: one chunk
+    of unit vectors and products (``SUBBLOCK_MEMORY_BUDGET``) and the largest m x m block. The
+    autograd activations of one data batch come on top (not counted).
+    """
+    from hessrmt.curvature.blocks import WORKSPACE_MAX_BYTES
+    from hessrmt.curvature.subblocks import SUBBLOCK_MEMORY_BUDGET
+
+    item = 8 if config.dtype == "float64" else 4
+    mib = 1 << 20
+    rec: dict[str, Any] = {"n_params": int(n_params), "method": choice.method}
+    if choice.method == "dense":
+        rec["dense_matrices_mib"] = DENSE_COPIES * item * n_params**2 / mib
+    else:
+        ncv = min(n_params, max(4 * config.lanczos_k, 40))
+        rec["lanczos_basis_mib"] = (ncv + 1) * n_params * item / mib
+        rec["slq_basis_mib"] = (config.slq_steps + 1) * n_params * item / mib
+        rec["product_workspace_max_mib"] = WORKSPACE_MAX_BYTES / mib
+    sizes = [v.size for k, v in subblocks.items() if not k.endswith("_indices")]
+    if sizes:
+        m = max(sizes)
+        rec["subblock_chunk_max_mib"] = SUBBLOCK_MEMORY_BUDGET / mib
+        rec["largest_subblock_mib"] = 8 * m * m / mib
+    peak = peak_rss_bytes()
+    rec["peak_rss_mib"] = None if peak is None else peak / mib
+    rec["note"] = (
+        "formula terms in MiB (activations of one batch not counted); peak_rss_mib: the "
+        "process's peak resident memory (getrusage ru_maxrss), data and model included"
+    )
+    return rec

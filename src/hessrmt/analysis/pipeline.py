@@ -25,9 +25,13 @@ one runs; checkpoints of other settings and a finished folder are refused unless
 (which replaces only folders hessrmt made). :func:`analyze` changes no process-wide state (the
 allocator tuning of the command line is :func:`hessrmt.cli.analyze.retain_freed_memory`).
 
-With ``method="lanczos"`` (or ``auto`` above the memory-derived limit) the spectra are the
-``lanczos_k`` largest and smallest eigenvalues only, the density comes from SLQ, and batch
-Hessians and local statistics are skipped (recorded in ``summary.json``).
+With ``method="lanczos"`` (or ``auto`` above the memory-derived limit) the spectra (full data and
+batches) are the ``lanczos_k`` largest and smallest eigenvalues only and the density comes from
+SLQ; the local statistics come from exact principal sub-blocks of the trained Hessian (step
+``subblock_000`` ...: per layer by default, :mod:`hessrmt.analysis.subblocks`), which give a
+per-layer table (``summary.json['subblocks']``, ``subblocks.npz``, the report). Peak memory
+(``summary.json['memory']``): the Lanczos basis, the operator's product workspace, one chunk of
+unit vectors (256 MiB) and one sub-block (8 m^2 bytes); never a P x P matrix.
 
 Under ``torchrun`` (an initialised ``torch.distributed`` group of several processes) the same
 steps run on every rank over its shard of the data, with rank 0 alone writing the run folder:
@@ -378,12 +382,14 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
 def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks) -> AnalysisResult:
     """The pipeline inside an open (locked, checked) run folder (see
     :mod:`hessrmt.analysis.distributed` for several processes)."""
+    from hessrmt.analysis.method import memory_record
     from hessrmt.analysis.spectra import slq_wasserstein
     from hessrmt.analysis.statistics import (
         partial_record,
         spectrum_record,
         too_few_levels_advice,
     )
+    from hessrmt.analysis.subblocks import run_subblocks, subblock_summary, write_subblocks
 
     t_start = time.perf_counter()
     ctx = _Context(config, ranks)
@@ -400,13 +406,14 @@ def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks)
         ctx.n_params,
         dtype=config.dtype,
         dense_hessians=3 + len(ctx.small_batches),  # init, trained H and H0, batches
-        lanczos_runs=4,  # init, trained, Gauss-Newton part, residual
+        lanczos_runs=4 + len(ctx.small_batches),  # init, trained, GGN, residual, batches
         lanczos_k=config.lanczos_k,
         max_restarts=config.lanczos_restarts,
         slq_products=config.slq_probes * config.slq_steps,
     )
     _log(config, plan)
     spectra, infos, slq_arrays, trained_state = _run_steps(ctx, choice, run)
+    sub_state, sub_arrays = run_subblocks(ctx, choice, run, infos, _log)
     if run.resumed_steps:
         _log(
             config,
@@ -457,26 +464,31 @@ def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks)
                 summary[name] = partial_record(spectra[name], trace=est[0], trace_stderr=est[1])
     if "batch" not in spectra:
         summary["skipped"]["batch"] = (
-            "batch Hessians need the dense path"
-            if choice.method != "dense"
-            else "no batch Hessians requested (--batch-hessians 0) or no complete batch"
+            "no batch Hessians requested (--batch-hessians 0) or no complete batch"
         )
     if choice.method == "dense" and slq_arrays:
         infos["slq"]["wasserstein_to_exact"] = slq_wasserstein(
             slq_arrays["nodes"], slq_arrays["weights"], spectra["trained"]
         )
+    summary["subblocks"] = subblock_summary(
+        sub_state, sub_arrays, infos, config, reference=summary.get("trained")
+    )
     summary["training"] = infos.get("train", {})
     summary["steps"] = {k: v for k, v in infos.items() if k != "train"}
     summary["settings"] = config.to_dict()
     summary["conventions"] = _analysis_conventions(ctx, choice)
     summary["distributed"] = ranks.record(ctx.dataset.n_train)
+    summary["memory"] = memory_record(ctx.n_params, choice, config, sub_arrays)
     summary["seconds"] = time.perf_counter() - t_start
 
     # --- run folder (rank 0 writes; every rank gets its summary) -----------------------------
     _log(config, f"writing {out}")
-    summary = run.finish(
-        lambda tmp: _write_outputs(tmp, summary, spectra, slq_arrays, trained_state), summary
-    )
+
+    def write(tmp: Path) -> None:
+        _write_outputs(tmp, summary, spectra, slq_arrays, trained_state)
+        write_subblocks(tmp, sub_arrays)
+
+    summary = run.finish(write, summary)
     meta = Metadata.create(
         seed=config.seed,
         dtype=config.dtype,
@@ -520,7 +532,7 @@ def _run_steps(
         )
         spectra["trained"] = arrays["eigenvalues"]
 
-    if choice.method == "dense" and ctx.small_batches:
+    if ctx.small_batches:
         rows = []
         batch_infos = []
         from tqdm.auto import tqdm

@@ -161,7 +161,7 @@ def partial_record(eigs: np.ndarray, *, trace: float | None, trace_stderr: float
     eigs = np.asarray(eigs, dtype=np.float64)
     return to_jsonable(
         {
-            "n_spectra": 1,
+            "n_spectra": 1 if eigs.ndim == 1 else int(eigs.shape[0]),
             "n_eigenvalues": int(eigs.size),
             "lambda_max": float(eigs.max()),
             "lambda_min": float(eigs.min()),
@@ -170,6 +170,7 @@ def partial_record(eigs: np.ndarray, *, trace: float | None, trace_stderr: float
             "n_negative": None,
             "verdict": None,
             "skipped": "only extremal eigenvalues (Lanczos) are known: density from SLQ, "
-            "no local statistics, zero mass or fits",
+            "no full-spectrum local statistics, zero mass or fits (local statistics: see the "
+            "principal sub-blocks)",
         }
     )

@@ -16,6 +16,7 @@ from hessrmt.analysis.config import (
     DEFAULT_EPOCHS,
     DTYPES,
     METHODS,
+    SUBBLOCK_MODES,
     AnalysisConfig,
 )
 
@@ -135,6 +136,45 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Lanczos path: eigenvalues computed at each end of the spectrum (default: 20)",
     )
     p.add_argument(
+        "--lanczos-restarts",
+        type=int,
+        default=100,
+        metavar="N",
+        help="Lanczos path: restart cycles allowed per end (bounds the time; convergence is "
+        "recorded; default: 100)",
+    )
+    p.add_argument(
+        "--max-dense-params",
+        type=int,
+        default=None,
+        metavar="P",
+        help="with --method auto: use the dense path only up to P parameters (default: from the "
+        "memory available)",
+    )
+    p.add_argument(
+        "--subblocks",
+        choices=SUBBLOCK_MODES,
+        default="auto",
+        help="local statistics of exact principal sub-blocks of the trained Hessian: layers "
+        "(one per layer), random (seeded parameter subsets), none, or auto (layers when the "
+        "full spectrum is not dense; default)",
+    )
+    p.add_argument(
+        "--subblock-size",
+        type=int,
+        default=1000,
+        metavar="M",
+        help="parameters per sub-block: cap of a layer block (larger layers are subsampled, "
+        "seeded) and size of a random block; costs M Hessian-vector products (default: 1000)",
+    )
+    p.add_argument(
+        "--subblock-count",
+        type=int,
+        default=4,
+        metavar="N",
+        help="number of random sub-blocks with --subblocks random (default: 4)",
+    )
+    p.add_argument(
         "--out",
         default=None,
         help="run folder (default: runs/analyze-<UTC timestamp>); rerun with the same "
@@ -192,9 +232,14 @@ def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         slq_probes=args.slq_probes,
         slq_steps=args.slq_steps,
         lanczos_k=args.lanczos_k,
+        lanczos_restarts=args.lanczos_restarts,
         fit_null=args.fit_null,
         family_fit=not args.no_family_fit,
         family_boot=args.family_boot,
+        max_dense_params=args.max_dense_params,
+        subblocks=args.subblocks,
+        subblock_size=args.subblock_size,
+        subblock_count=args.subblock_count,
         out=args.out,
         overwrite=args.overwrite,
         progress=not args.quiet,
@@ -225,6 +270,26 @@ def format_table(summary: dict[str, Any]) -> str:
         why = rec.get("skipped") or (rec.get("verdict_tests") or {}).get("skipped")
         if why:
             lines.append(f"{name}: {why}")
+    return "\n".join(lines)
+
+
+def format_subblock_table(section: dict[str, Any]) -> str:
+    """Plain-text per-block table of ``summary['subblocks']`` and its computed sentence."""
+    lines = [
+        f"principal sub-blocks ({section.get('reason')}):",
+        f"{'block':<16} {'size':>6} {'of':>7} {'lambda_min':>11} {'lambda_max':>11} "
+        f"{'outl':>4} {'<r~>':>7} {'95% interval':>17}  verdict",
+    ]
+    for b in section["blocks"]:
+        iv = b.get("mean_ratio_interval")
+        lines.append(
+            f"{str(b.get('name'))[:16]:<16} {b.get('size'):>6} {b.get('n_total'):>7} "
+            f"{_num(b.get('lambda_min')):>11} {_num(b.get('lambda_max')):>11} "
+            f"{_num(b.get('n_outliers'), 'd'):>4} {_num(b.get('mean_ratio'), '.4f'):>7} "
+            + (f"[{iv[0]:.4f}, {iv[1]:.4f}]" if iv else f"{'-':>17}")
+            + f"  {b.get('verdict') or 'skipped'}"
+        )
+    lines.append(str(section.get("sentence", "")))
     return "\n".join(lines)
 
 
@@ -275,6 +340,9 @@ def run_analyze(args: argparse.Namespace) -> int:
     print(format_table(s))
     for name, why in s.get("skipped", {}).items():
         print(f"skipped {name}: {why}")
+    sub = s.get("subblocks") or {}
+    if sub.get("blocks"):
+        print(format_subblock_table(sub))
     print(f"run folder: {result.out} (report: {result.out}/report.html)")
     sys.stdout.flush()
     return 0

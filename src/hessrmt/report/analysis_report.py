@@ -500,6 +500,7 @@ def build_report(
 
 def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path]) -> Path:
     from hessrmt.report.html import Section, write_report
+    from hessrmt.report.subblock_table import subblock_section
 
     def fig_list(*stems: str) -> list[tuple[str, Path]]:
         return [(CAPTIONS[s], pngs[s]) for s in stems if s in pngs]
@@ -527,6 +528,7 @@ def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path])
             figures=fig_list("ratios", "spacings"),
             tables=[_reference_table(summary)],
         ),
+        *[sec for sec in [subblock_section(summary)] if sec is not None],
         Section("Zeros and degeneracy", figures=fig_list("zeros")),
         Section("Training", tables=[_training_table(summary)]),
     ]
