@@ -445,6 +445,18 @@ def build_report(
     return path
 
 
+def _batch_noise_section(summary: Mapping[str, Any]) -> Any:
+    from hessrmt.report.batch_noise_section import batch_noise_html, batch_noise_table
+    from hessrmt.report.html import Section
+
+    table = batch_noise_table(summary)
+    return Section(
+        "Batch noise (Baskerville et al. 2022)",
+        html=batch_noise_html(summary),
+        tables=[table] if table is not None else [],
+    )
+
+
 def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path]) -> Path:
     from hessrmt.report.html import Section, write_report
 
@@ -474,6 +486,7 @@ def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path])
             figures=fig_list("ratios", "spacings"),
             tables=[_reference_table(summary)],
         ),
+        _batch_noise_section(summary),
         Section("Zeros and degeneracy", figures=fig_list("zeros")),
         Section("Training", tables=[_training_table(summary)]),
     ]
