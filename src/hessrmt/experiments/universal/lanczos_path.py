@@ -15,7 +15,7 @@ with mean and standard error over batches:
   function, which Gauss quadrature integrates accurately, so the subordination prediction
   (evaluated outside the bulk) hardly depends on this approximation;
 * **noise scale** s(b)^2 = tr(X_b^2) / P, X_b = H_b - A, by Hutchinson's estimator with
-  Rademacher probes z: tr(X^2) = E z^T X^2 z = E ||X z||^2 (Hutchinson 1990), ||X z|| from two
+  Rademacher probes z: tr(X^2) = E z^T X^2 z = E ||X z||^2 (Hutchinson 1989), ||X z|| from two
   products H_b z - A z (A z computed once per probe and shared by all batches); the probes'
   standard error is recorded per batch next to the between-batch standard error;
 * **outliers**: H_b's top r eigenvalues by Lanczos, against the prediction of
