@@ -57,12 +57,12 @@ def test_lanczos_path_matches_dense_path_float64():
     from hessrmt.experiments.universal.networks import analyse_batches
 
     spec = NetworkSpec("tiny", "mlp:4", epochs=3, lr=0.1, n_samples=300)
-    sizes = (8, 16, 32)
+    sizes = (8, 32)
     h = network_hessians(spec, sizes, 2, seed=2)
     dense = analyse_batches(
         h["A_eigs"], h["A_vecs"], h["batches"], n_train=h["n_train"], n_spikes=9
     )
-    lz = network_lanczos(spec, sizes, 2, seed=2, probes=300, slq_probes=6, slq_steps=80)
+    lz = network_lanczos(spec, sizes, 2, seed=2, probes=300, slq_probes=6, slq_steps=50)
     assert lz["n_parameters"] == dense["n_parameters"] == 310
     for rd, rl, nd, nl, od, ol in zip(
         dense["outliers"]["rows"],
@@ -143,7 +143,7 @@ def test_reduced_run_on_fake_mnist_takes_the_lanczos_path(tmp_path):
     _fake_mnist(tmp_path / "data", n_train=240, n_test=60)
     cfg = UniversalConfig(
         quick=True,
-        synthetic_sizes=(100, 200),
+        synthetic_sizes=(60, 120),
         synthetic_reps=2,
         networks=(NetworkSpec("fake-mnist", "mlp:2", dataset="mnist", epochs=2, lr=0.1),),
         batch_sizes=(8, 16, 32),
