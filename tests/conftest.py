@@ -43,3 +43,15 @@ def one_thread():
         yield
     if torch is not None:
         torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _close_pyplot_figures():
+    """Close every pyplot figure a test left open, so no test inherits another's figures
+    (matplotlib warns, which pytest turns into an error, beyond 20 open figures)."""
+    yield
+    import sys
+
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")

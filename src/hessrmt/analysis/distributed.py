@@ -64,6 +64,11 @@ DISTRIBUTED_CONVENTION = (
 _ERRORS: dict[str, type[HessrmtError]] = {"InputError": InputError, "DataError": DataError}
 
 
+#: Set when a process group was left after a failure without being torn down: the command
+#: line then ends the process with ``os._exit`` once its one line is printed.
+ABANDONED = False
+
+
 class Ranks:
     """The processes of one analyze run: the initialised world of ``torch.distributed``, or one.
 
@@ -307,9 +312,20 @@ def process_group(device: str, timeout_s: float) -> Iterator[tuple[str, int]]:
             f"could not join the torchrun process group ({_first_line(exc)}); check "
             "MASTER_ADDR, MASTER_PORT and that every process was started"
         ) from None
+    global ABANDONED
     previous = signal.signal(signal.SIGTERM, _terminated)
+    failed = False
     try:
         yield (str(info.device) if cuda else device), info.rank
+    except BaseException:
+        failed = True
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-        dist.destroy_process_group()
+        if failed:
+            # a peer may be gone: tearing the group down (now or at interpreter exit) can abort
+            # the process from gloo's threads ("terminate called ..."); the CLI prints its one
+            # line and leaves with os._exit instead (see hessrmt.cli.main)
+            ABANDONED = True
+        else:
+            dist.destroy_process_group()

@@ -92,6 +92,18 @@ def check_common(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _main(argv)
+    dist = sys.modules.get("hessrmt.analysis.distributed")
+    if code != 0 and getattr(dist, "ABANDONED", False):
+        # one rank of a failed torchrun job: skip interpreter teardown, whose destruction of the
+        # broken process group can abort the process after the one-line error (exit -6)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_chosen_command(argv))
     args = parser.parse_args(argv)

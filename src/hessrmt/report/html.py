@@ -180,5 +180,24 @@ def write_report(
     *,
     subtitle: str = "",
 ) -> Path:
-    """Render and write the report to ``path`` atomically; returns the path."""
-    return atomic_write_text(path, render_report(title, sections, meta=meta, subtitle=subtitle))
+    """Render and write the report to ``path`` atomically; returns the path.
+
+    Matplotlib figures in ``sections`` are consumed: once rendered they are closed in pyplot
+    (a long-lived process, or a test session, would otherwise keep every figure open)."""
+    try:
+        return atomic_write_text(path, render_report(title, sections, meta=meta, subtitle=subtitle))
+    finally:
+        _close_figures(sections)
+
+
+def _close_figures(sections: Sequence[Section]) -> None:
+    """Close the pyplot-managed figures of ``sections`` (no-op without pyplot loaded)."""
+    import sys
+
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    for sec in sections:
+        for _, fig in sec.figures:
+            if not isinstance(fig, (bytes, bytearray, str, Path)):
+                plt.close(fig)
