@@ -194,36 +194,9 @@ def stieltjes(
 
 
 def _quartic(p: Params, z: np.ndarray) -> np.ndarray:
-    """Coefficients (5, n) of :func:`hessrmt.rmt.gan.density.quartic_coefficients`, per point."""
-    b2, c2, k, x = p.b**2, p.b1**2, p.kappa, p.x1
-    zz = z
-    return np.stack(
-        [
-            b2 * b2 * (b2 * k + c2) + 0 * zz,
-            -2 * b2 * (b2 * k * x + 3 * b2 * k * zz + 2 * c2 * zz),
-            2
-            * (
-                b2 * b2 * k
-                - 2 * b2 * c2 * k
-                + 2 * b2 * c2
-                + 4 * b2 * k * x * zz
-                + 6 * b2 * k * zz**2
-                + 2 * c2 * zz**2
-            ),
-            -4
-            * (
-                -b2 * k * k * x
-                + b2 * k * x
-                + 2 * b2 * k * zz
-                - 2 * c2 * k * zz
-                + 2 * c2 * zz
-                + 2 * k * x * zz**2
-                + 2 * k * zz**3
-            ),
-            -4
-            * (-c2 * k * k + 2 * c2 * k - c2 + 2 * k * k * x * zz - 2 * k * x * zz - 2 * k * zz**2),
-        ]
-    )
+    """Coefficients (5, n) of :func:`hessrmt.rmt.gan.density.quartic_coefficients`, per point
+    (that function broadcasts over parameter arrays shaped like ``z``)."""
+    return gd.quartic_coefficients(p, z)  # type: ignore[arg-type]
 
 
 def boundary_value(p: Params, x: ArrayLike, *, ladder: int = 40) -> np.ndarray:
