@@ -180,3 +180,27 @@ def test_conclusions_follow_the_numbers():
     assert "disagree at b = [16]" in text
     assert "no closer to" in text
     assert "no significant difference" in text
+
+
+def test_single_damping_seed_reports_no_interval():
+    """damping_seeds = 1: the standard error is None in the summary; the report prints the value
+    with "no interval (1 seed)" and claims no significance (it used to crash formatting None)."""
+    from hessrmt.experiments.universal.damping import run_damped_newton
+    from hessrmt.experiments.universal.report import training_sentences
+    from hessrmt.io import to_jsonable
+
+    t = to_jsonable(run_damped_newton(seeds=1, steps=1, n_noise_batches=2))
+    d, se = t["final_difference"]
+    assert se is None and t["local_law_delta"][1] is None
+    (sentence,) = training_sentences(t)
+    assert f"{d:.4g}, no interval (1 seed)" in sentence
+    assert "significant" not in sentence.replace("no significance", "")
+    two = copy.deepcopy(t)
+    two.update(final_difference=[d, abs(d) / 10 + 1e-9], seeds=2)
+    assert "over 2 seeds" in training_sentences(two)[0]
+    assert "no interval" not in training_sentences(two)[0]
+    summary = _fake_summary()
+    summary["damping"]["training"].update(
+        final_difference=[0.01, None], local_law_delta=[0.2, None], seeds=1
+    )
+    assert "no interval (1 seed)" in " ".join(conclusions(summary))

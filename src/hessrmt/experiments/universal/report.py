@@ -152,9 +152,26 @@ def network_sentences(key: str, s: dict[str, Any]) -> list[str]:
     return out
 
 
+def _finite(v: Any) -> bool:
+    return v is not None and bool(np.isfinite(float(v)))
+
+
 def training_sentences(t: dict[str, Any]) -> list[str]:
+    """The damped-Newton sentence. With one seed there is no standard error (it is recorded as
+    None): the difference is printed with "no interval (1 seed)" and no significance is claimed."""
     d, se = t["final_difference"]
-    z = abs(d) / se if se and se > 0 else float("inf")
+    delta_m, delta_se = t["local_law_delta"]
+    delta_text = f"{delta_m:.4g}" + (f" +- {delta_se:.2g}" if _finite(delta_se) else "")
+    head = (
+        f"Damped Newton (target effective damping {t['target_effective_damping']:g}, local-law "
+        f"delta {delta_text}): final training loss difference (local law minus naive) {d:.4g}"
+    )
+    if not _finite(se):
+        return [
+            f"{head}, no interval ({t['seeds']} seed): no significance test is possible; run "
+            "more seeds for one."
+        ]
+    z = abs(d) / se if se > 0 else float("inf")
     if z < 2:
         what = "no significant difference"
     else:
@@ -163,11 +180,7 @@ def training_sentences(t: dict[str, Any]) -> list[str]:
             if d < 0
             else "a lower final loss with naive damping"
         )
-    return [
-        f"Damped Newton (target effective damping {t['target_effective_damping']:g}, local-law "
-        f"delta {t['local_law_delta'][0]:.4g}): final training loss difference (local law minus "
-        f"naive) {d:.4g} +- {se:.2g} over {t['seeds']} seeds: {what}."
-    ]
+    return [f"{head} +- {se:.2g} over {t['seeds']} seeds: {what}."]
 
 
 def conclusions(summary: dict[str, Any]) -> list[str]:
