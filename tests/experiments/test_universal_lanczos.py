@@ -86,6 +86,30 @@ def test_lanczos_path_matches_dense_path_float64():
         for pl, pd in both:
             assert pl == pytest.approx(pd, rel=0.02)
     assert lz["delocalisation"]["rows"] == [] and "Lanczos" in lz["damping"]["note"]
+    # damping by multi-shift MINRES: the dense path's rows (same keys and shapes, plus the
+    # solver's), the same deltas, and u^T (H_b + delta)^-1 u equal to dense solves
+    U = h["A_vecs"][:, ::-1][:, :9]
+    assert len(lz["damping"]["rows"]) == len(dense["damping"]["rows"]) == len(sizes)
+    for rd, rl in zip(dense["damping"]["rows"], lz["damping"]["rows"]):
+        assert set(rd) <= set(rl) and {"max_residual", "converged"} <= set(rl)
+        for key in rd:
+            assert np.shape(rl[key]) == np.shape(rd[key]), key
+        assert all(rl["converged"]) and np.max(rl["max_residual"]) <= 1e-9
+        np.testing.assert_allclose(rl["delta"], rd["delta"], rtol=1e-9)
+        exact = np.mean(
+            [
+                [
+                    [U[:, i] @ np.linalg.solve(H + d * np.eye(310), U[:, i]) for d in rl["delta"]]
+                    for i in range(9)
+                ]
+                for H in h["batches"][rd["b"]]
+            ],
+            axis=0,
+        )
+        np.testing.assert_allclose(rl["measured"], exact, rtol=1e-8)
+        np.testing.assert_allclose(rl["measured"], rd["measured"], rtol=1e-8)
+        np.testing.assert_allclose(rl["measured_se"], rd["measured_se"], rtol=0, atol=1e-8)
+        np.testing.assert_allclose(rl["naive"], rd["naive"], rtol=1e-8)
 
 
 def _write_idx(path, arr):
