@@ -204,3 +204,36 @@ def test_single_damping_seed_reports_no_interval():
         final_difference=[0.01, None], local_law_delta=[0.2, None], seeds=1
     )
     assert "no interval (1 seed)" in " ".join(conclusions(summary))
+
+
+def test_matrix_free_damping_sentences_report_residuals_and_refusals():
+    from hessrmt.experiments.universal.report import render_report
+
+    s = _fake_summary()
+    row = {
+        "b": 16,
+        "delta": [0.5, 1.0],
+        "effective_delta": [0.6, 1.1],
+        "measured": [[0.2, 0.1]],
+        "measured_se": [[0.01, 0.01]],
+        "predicted": [[0.21, 0.1]],
+        "naive": [[0.3, 0.2]],
+        "max_residual": [3e-11, 2e-12],
+        "converged": [True, True],
+    }
+    s["damping"]["local_law"]["n"]["rows"] = [row]
+    text = " ".join(conclusions(s))
+    assert "largest true relative residual 3.0e-11; 2 of 2 deltas converged." in text
+    assert "closer to the measured values" in text and "refused" not in text
+    # the first delta did not converge: refused (None), the comparison uses the second only
+    refused = copy.deepcopy(s)
+    r = refused["damping"]["local_law"]["n"]["rows"][0]
+    r.update(measured=[[None, 0.1]], max_residual=[1e-3, 2e-12], converged=[False, True])
+    r["naive"] = [[0.2, 0.1]]  # naive exact where the solve converged
+    text = " ".join(conclusions(refused))
+    assert "1 of 2 deltas converged, refused (not converged): 0.5 (b = 16)." in text
+    assert "no closer to the measured values" in text
+    r.update(measured=[[None, None]], converged=[False, False])
+    assert "no converged quadratic forms" in " ".join(conclusions(refused))
+    refused.update(paper="p", config={}, overlaps={"n": {"rows": []}})
+    assert "max_residual" in render_report(refused)
