@@ -237,3 +237,25 @@ def test_matrix_free_damping_sentences_report_residuals_and_refusals():
     assert "no converged quadratic forms" in " ".join(conclusions(refused))
     refused.update(paper="p", config={}, overlaps={"n": {"rows": []}})
     assert "max_residual" in render_report(refused)
+
+
+def test_damped_newton_minres_steps_match_dense_solves():
+    """Above dense_max_params the damped-Newton steps are solved by MINRES with products only:
+    the loss curves equal the dense solves' (P = 650, float64), and the report says so."""
+    from hessrmt.experiments.universal.damping import run_damped_newton
+    from hessrmt.experiments.universal.report import training_sentences
+    from hessrmt.io import to_jsonable
+
+    kw = dict(seeds=1, steps=2, n_noise_batches=2)
+    dense = run_damped_newton(**kw)
+    mf = run_damped_newton(**kw, dense_max_params=100)
+    assert dense["solver"] == {"method": "dense"}
+    assert mf["solver"]["method"] == "minres" and mf["solver"]["steps"] == 4
+    assert mf["solver"]["unconverged_steps"] == 0 and mf["solver"]["max_residual"] < 1e-9
+    for arm in ("naive", "local_law"):
+        np.testing.assert_allclose(mf[arm]["loss_mean"], dense[arm]["loss_mean"], rtol=1e-8)
+    assert mf["naive"]["loss_mean"][-1] < mf["naive"]["loss_mean"][0]  # the steps do descend
+    text = " ".join(training_sentences(to_jsonable(mf)))
+    assert "solved matrix-free by MINRES (P = 650 > dense_max_params = 100)" in text
+    assert "0 of 4 solves above 10 x 1e-10" in text
+    assert "MINRES" not in " ".join(training_sentences(to_jsonable(dense)))

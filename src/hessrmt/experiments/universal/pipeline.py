@@ -237,6 +237,7 @@ def run_universal(
                         batch_size=cfg.damping_batch,
                         target_over_noise=cfg.damping_target_over_noise,
                         seed=cfg.seed,
+                        dense_max_params=cfg.dense_max_params,
                     )
                 ),
             ),

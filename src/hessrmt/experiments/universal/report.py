@@ -174,6 +174,7 @@ def _finite(v: Any) -> bool:
 def training_sentences(t: dict[str, Any]) -> list[str]:
     """The damped-Newton sentence. With one seed there is no standard error (it is recorded as
     None): the difference is printed with "no interval (1 seed)" and no significance is claimed."""
+    out = _solver_sentences(t.get("solver") or {})
     d, se = t["final_difference"]
     delta_m, delta_se = t["local_law_delta"]
     delta_text = f"{delta_m:.4g}" + (f" +- {delta_se:.2g}" if _finite(delta_se) else "")
@@ -184,7 +185,8 @@ def training_sentences(t: dict[str, Any]) -> list[str]:
     if not _finite(se):
         return [
             f"{head}, no interval ({t['seeds']} seed): no significance test is possible; run "
-            "more seeds for one."
+            "more seeds for one.",
+            *out,
         ]
     z = abs(d) / se if se > 0 else float("inf")
     if z < 2:
@@ -195,7 +197,20 @@ def training_sentences(t: dict[str, Any]) -> list[str]:
             if d < 0
             else "a lower final loss with naive damping"
         )
-    return [f"{head} +- {se:.2g} over {t['seeds']} seeds: {what}."]
+    return [f"{head} +- {se:.2g} over {t['seeds']} seeds: {what}.", *out]
+
+
+def _solver_sentences(solver: dict[str, Any]) -> list[str]:
+    """How the damped-Newton steps were solved, when not densely."""
+    if solver.get("method") != "minres":
+        return []
+    res = solver.get("max_residual")
+    return [
+        f"Damped Newton steps solved matrix-free by MINRES ({solver.get('reason')}): largest "
+        f"true relative residual {res if res is None else format(res, '.1e')}, "
+        f"{solver.get('unconverged_steps')} of {solver.get('steps')} solves above 10 x "
+        f"{solver.get('rtol'):g}."
+    ]
 
 
 def conclusions(summary: dict[str, Any]) -> list[str]:
