@@ -192,6 +192,23 @@ def run_universal(
             print(f"[universal] {msg}", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
+    timings: dict[str, dict[str, float]] = {}
+
+    def timed(name: str, compute: Any) -> Any:
+        """``compute`` recording its CPU (all threads of this process) and wall seconds."""
+
+        def run_it() -> Any:
+            c0, w0 = time.process_time(), time.perf_counter()
+            out = compute()
+            timings[name] = {
+                "cpu_seconds": time.process_time() - c0,
+                "wall_seconds": time.perf_counter() - w0,
+            }
+            log(f"{name}: {timings[name]['cpu_seconds']:.1f} s CPU")
+            return out
+
+        return run_it
+
     with (
         limit_threads(threads),
         RunFolder(
@@ -205,17 +222,20 @@ def run_universal(
         for noise in ("goe", "wishart"):
             _, synthetic[noise] = run.step(
                 f"synthetic_{noise}",
-                lambda noise=noise: (
-                    {},
-                    to_jsonable(
-                        run_synthetic(
-                            cfg.synthetic_sizes,
-                            noise=noise,
-                            reps=cfg.synthetic_reps,
-                            rng=cfg.seed,
-                            deltas=(2.5, 3.0, 4.0, 6.0) if noise == "goe" else (1.0, 2.0, 4.0),
-                            thetas=(4.0, 2.5, 1.6) if noise == "goe" else (5.0, 3.0, 1.5),
-                        )
+                timed(
+                    f"synthetic_{noise}",
+                    lambda noise=noise: (
+                        {},
+                        to_jsonable(
+                            run_synthetic(
+                                cfg.synthetic_sizes,
+                                noise=noise,
+                                reps=cfg.synthetic_reps,
+                                rng=cfg.seed,
+                                deltas=(2.5, 3.0, 4.0, 6.0) if noise == "goe" else (1.0, 2.0, 4.0),
+                                thetas=(4.0, 2.5, 1.6) if noise == "goe" else (5.0, 3.0, 1.5),
+                            )
+                        ),
                     ),
                 ),
             )
@@ -223,28 +243,33 @@ def run_universal(
         networks = {}
         for spec in cfg.networks:
             _, networks[spec.key] = run.step(
-                f"network_{spec.key}", _network_step(spec, cfg, progress)
+                f"network_{spec.key}",
+                timed(f"network_{spec.key}", _network_step(spec, cfg, progress)),
             )
             log(f"network {spec.key}: done")
         _, damping = run.step(
             "damped_newton",
-            lambda: (
-                {},
-                to_jsonable(
-                    run_damped_newton(
-                        seeds=cfg.damping_seeds,
-                        steps=cfg.damping_steps,
-                        batch_size=cfg.damping_batch,
-                        target_over_noise=cfg.damping_target_over_noise,
-                        seed=cfg.seed,
-                        dense_max_params=cfg.dense_max_params,
-                    )
+            timed(
+                "damped_newton",
+                lambda: (
+                    {},
+                    to_jsonable(
+                        run_damped_newton(
+                            seeds=cfg.damping_seeds,
+                            steps=cfg.damping_steps,
+                            batch_size=cfg.damping_batch,
+                            target_over_noise=cfg.damping_target_over_noise,
+                            seed=cfg.seed,
+                            dense_max_params=cfg.dense_max_params,
+                        )
+                    ),
                 ),
             ),
         )
         summary = build_summary(cfg, synthetic, networks, damping)
         summary["duration_seconds"] = time.perf_counter() - t0
         summary["resumed_steps"] = list(run.resumed_steps)
+        summary["step_timings"] = timings  # steps computed in this call (not the resumed)
         with run.finalize() as tmp:
             atomic_write_json(tmp / "summary.json", summary)
             from .report import render_report
