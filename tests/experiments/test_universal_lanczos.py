@@ -192,3 +192,36 @@ def test_reduced_run_on_fake_mnist_takes_the_lanczos_path(tmp_path):
     report = (out / "report.html").read_text()
     assert "matrix-free path" in report and "not measured on the Lanczos path" in report
     assert s["config"]["data_root"] == str(tmp_path / "data")
+
+
+def test_damping_row_solves_and_refuses_unconverged_deltas():
+    from hessrmt.experiments.universal.lanczos_path import damping_row
+    from hessrmt.rmt.laws import Semicircle
+    from hessrmt.rmt.local_law import DeformedModel, point_mass
+
+    rng = np.random.default_rng(0)
+    P = 60
+    U = np.linalg.qr(rng.standard_normal((P, 2)))[0]
+    theta = np.array([3.0, 2.0])
+    hs = []
+    for _ in range(2):
+        g = rng.standard_normal((P, P)) * 0.1
+        hs.append((U * theta) @ U.T + (g + g.T) / 2)
+    lowest = [float(np.linalg.eigvalsh(h)[0]) for h in hs]
+    model = DeformedModel(point_mass(), Semicircle(0.01))
+    Ut = torch.as_tensor(U)
+    row, used = damping_row(16, hs, lowest, model, theta, Ut, 1e-12)
+    assert all(row["converged"]) and used > 0
+    exact = np.mean(
+        [
+            [[u @ np.linalg.solve(h + d * np.eye(P), u) for d in row["delta"]] for u in U.T]
+            for h in hs
+        ],
+        axis=0,
+    )
+    np.testing.assert_allclose(row["measured"], exact, rtol=1e-9)
+    np.testing.assert_allclose(row["delta"][0], 1.1 * max(-min(lowest), -model.support()[0]))
+    # an unreachable residual target: every delta is refused (None after to_jsonable)
+    row, _ = damping_row(16, hs, lowest, model, theta, Ut, 1e-17)
+    assert not any(row["converged"]) and np.isnan(row["measured"]).all()
+    assert np.all(row["max_residual"] > 1e-16)

@@ -107,6 +107,8 @@ def damping_row(
     q_m, q_se = mean_se(np.array(q))
     max_res = np.max(res, axis=0)
     converged = max_res <= 10 * solve_rtol
+    q_m[:, ~converged] = np.nan  # a refused delta: no value for any spike
+    q_se[:, ~converged] = np.nan
     dprime = model_b.effective_damping(deltas)
     row = {
         "b": b,
