@@ -36,8 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     import sys
 
-    from .pipeline import run_universal
+    from .estimate import estimate_text
+    from .pipeline import UniversalConfig, run_universal
 
+    cfg = UniversalConfig.create(
+        quick=args.quick,
+        seed=args.seed,
+        data_root=args.data_root,
+        mnist5k=args.mnist5k,
+    )
+    mode = "quick" if args.quick else "full"
+    sys.stderr.write(f"universal: {mode} mode, {estimate_text(cfg)}\n")
     summary = run_universal(
         args.out,
         quick=args.quick,
@@ -45,8 +54,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         overwrite=args.overwrite,
-        data_root=args.data_root,
-        mnist5k=args.mnist5k,
+        config=cfg,
     )
     sys.stdout.write(f"universal: {len(summary['noise_scale'])} networks; done\n")
     return 0
