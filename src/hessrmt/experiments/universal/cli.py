@@ -13,7 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "outliers and overlaps by subordination, the local law's effective damping, and damped "
         "Newton with naive vs local-law damping; plus a synthetic check where all is known."
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes: well under a minute of CPU with one thread (the full mode prints its "
+        "estimated CPU time at the start)",
+    )
     parser.add_argument("--out", default=None, metavar="DIR", help="run folder")
     parser.add_argument(
         "--data-root",

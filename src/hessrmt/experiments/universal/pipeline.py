@@ -7,7 +7,8 @@ parameters; above, the matrix-free :mod:`.lanczos_path`, recorded as the network
 ``damped_newton`` (:mod:`.damping`). Image networks (MNIST / CIFAR-10 under ``--data-root``,
 ``--mnist5k``) come from :mod:`.data_sources`. Then
 ``summary.json`` (sections ``synthetic``, ``noise_scale``, ``delocalisation``, ``outliers``,
-``overlaps``, ``damping``, ``config``), ``report.html`` and figures are written atomically.
+``overlaps``, ``damping``, ``config``, and ``step_timings``: CPU and wall seconds of the steps
+computed in this call), ``report.html`` and figures are written atomically.
 """
 
 from __future__ import annotations
