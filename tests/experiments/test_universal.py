@@ -73,6 +73,11 @@ def test_reduced_run_end_to_end(tmp_path):
     # the noise shrinks with the batch size
     assert rows[0]["s"] > rows[-1]["s"]
     assert (out / "report.html").read_text().count("<li>") == len(conclusions(s))
+    # every computed step is timed, next to the calibrated model's prediction for it
+    steps = ["synthetic_goe", "synthetic_wishart", "network_tiny", "damped_newton"]
+    assert sorted(doc["step_timings"]) == sorted(steps)
+    assert all(t["cpu_seconds"] > 0 for t in doc["step_timings"].values())
+    assert doc["cpu_estimate"]["not_included"] == ["tiny"]
     # same settings, finished folder: refused; overwrite reruns to the same numbers
     with pytest.raises(Exception, match="overwrite"):
         run_universal(out, config=TINY, progress=False)

@@ -7,8 +7,9 @@ parameters; above, the matrix-free :mod:`.lanczos_path`, recorded as the network
 ``damped_newton`` (:mod:`.damping`). Image networks (MNIST / CIFAR-10 under ``--data-root``,
 ``--mnist5k``) come from :mod:`.data_sources`. Then
 ``summary.json`` (sections ``synthetic``, ``noise_scale``, ``delocalisation``, ``outliers``,
-``overlaps``, ``damping``, ``config``, and ``step_timings``: CPU and wall seconds of the steps
-computed in this call), ``report.html`` and figures are written atomically.
+``overlaps``, ``damping``, ``config``, ``step_timings``: CPU and wall seconds of the steps
+computed in this call, and ``cpu_estimate``: what :mod:`.estimate` predicted for them),
+``report.html`` and figures are written atomically.
 """
 
 from __future__ import annotations
@@ -271,6 +272,10 @@ def run_universal(
         summary["duration_seconds"] = time.perf_counter() - t0
         summary["resumed_steps"] = list(run.resumed_steps)
         summary["step_timings"] = timings  # steps computed in this call (not the resumed)
+        from .estimate import estimate_cpu_seconds
+
+        # the calibrated model's prediction per step, to compare with step_timings
+        summary["cpu_estimate"] = estimate_cpu_seconds(cfg)
         with run.finalize() as tmp:
             atomic_write_json(tmp / "summary.json", summary)
             from .report import render_report
