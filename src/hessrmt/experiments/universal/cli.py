@@ -13,7 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "outliers and overlaps by subordination, the local law's effective damping, and damped "
         "Newton with naive vs local-law damping; plus a synthetic check where all is known."
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes: well under a minute of CPU with one thread (the full mode prints its "
+        "estimated CPU time at the start)",
+    )
     parser.add_argument("--out", default=None, metavar="DIR", help="run folder")
     parser.add_argument(
         "--data-root",
@@ -36,8 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     import sys
 
-    from .pipeline import run_universal
+    from .estimate import estimate_text
+    from .pipeline import UniversalConfig, run_universal
 
+    cfg = UniversalConfig.create(
+        quick=args.quick,
+        seed=args.seed,
+        data_root=args.data_root,
+        mnist5k=args.mnist5k,
+    )
+    mode = "quick" if args.quick else "full"
+    sys.stderr.write(f"universal: {mode} mode, {estimate_text(cfg)}\n")
     summary = run_universal(
         args.out,
         quick=args.quick,
@@ -45,8 +59,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         overwrite=args.overwrite,
-        data_root=args.data_root,
-        mnist5k=args.mnist5k,
+        config=cfg,
     )
     sys.stdout.write(f"universal: {len(summary['noise_scale'])} networks; done\n")
     return 0
