@@ -94,3 +94,28 @@ def test_interrupted_run_resumes_with_identical_numbers(tmp_path, monkeypatch) -
     fresh = pipeline.run(cfg, tmp_path / "b", progress=False)
     for key in ("density_checks", "logdet_checks", "thresholds"):
         assert json.dumps(resumed[key], sort_keys=True) == json.dumps(fresh[key], sort_keys=True)
+
+
+def test_rank_correlation_resamples_the_shared_seeds_together() -> None:
+    """Losses = trend(setting) + offset(seed) + small noise, the seed offsets shared by every
+    setting (as in the pipeline) and larger than the trend steps. The paired bootstrap keeps
+    the offsets' cancellation: a real trend's interval lies above 0 and contains rho; with no
+    trend, the ranks come from the small noise and the interval contains 0. (Resampling each
+    setting's repetitions independently mixed the offsets into the means: the trend's
+    interval then fell below the estimate.)"""
+    import numpy as np
+
+    from hessrmt.experiments.gan.dcgan import rank_correlation
+
+    rng = np.random.default_rng(1)
+    theta = np.linspace(-4.0, -3.0, 30)
+    for seed in range(4):
+        r = np.random.default_rng(seed)
+        offsets = 0.5 * r.standard_normal(5)  # one per repetition (seed), shared by settings
+        trend = 0.02 * np.arange(30)
+        losses = trend[:, None] + offsets[None, :] + 0.005 * r.standard_normal((30, 5))
+        c = rank_correlation(theta, losses, rng, n_boot=400)
+        assert c["low"] <= c["rho"] <= c["high"] and c["low"] > 0.8, c
+        flat = offsets[None, :] + 0.005 * r.standard_normal((30, 5))
+        c = rank_correlation(theta, flat, rng, n_boot=400)
+        assert c["low"] < 0 < c["high"], c
