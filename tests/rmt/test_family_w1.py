@@ -224,3 +224,17 @@ def test_free_sum_recovery_on_model_spectra() -> None:
     _covers(res["families"][0], {"phi": 0.5, "epsilon": 0.1, "scale": 2.0})
     assert res["families"][0]["pvalue"] > 0.05
     assert "free-sum" in fit_families(x, fams, n_boot=0, method="moments")["skipped"]
+
+
+@pytest.mark.slow
+def test_recovery_percolated_wishart() -> None:
+    """A sparse percolated Wishart spectrum (p = 500, n = 1000, c = 2: atom 0.16): the opt-in
+    family ranks first among the positive families and its intervals cover (phi, c, scale)."""
+    x = np.linalg.eigvalsh(E.percolated_wishart(500, 1000, 2.0 / 1000, rng=7))
+    fams = ["marchenko-pastur", "wishart-product", "percolated-wishart"]
+    res = fit_families(x, fams, n_boot=12, rng=0)
+    assert res["best"] == "percolated-wishart", [(f["family"], f["w1"]) for f in res["families"]]
+    best = res["families"][0]
+    _covers(best, {"phi": 0.5, "c": 2.0, "scale": 1.0})
+    assert best["pvalue"] > 0.05
+    assert exact_atom("percolated-wishart", (0.5, 2.0)) == pytest.approx(0.1595, abs=1e-4)

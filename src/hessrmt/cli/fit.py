@@ -1,6 +1,7 @@
 """``hessrmt fit FILE [--key K] [--family F ...] [--method M] [--atom A] [--json]``: fit a
 spectrum by each random-matrix family (semicircle, Marchenko-Pastur, Wishart product, Wigner x
-Wishart product, percolated Wigner, Pennington-Bahri free sum) and rank them by W1
+Wishart product, percolated Wigner, Pennington-Bahri free sum; percolated Wishart when named)
+and rank them by W1
 (:func:`hessrmt.rmt.family_fit.fit_families`). Never imports torch.
 
 ``--json`` prints ``{"families": [{"family", "params", "w1", "ks", "pvalue", "n_params", ...},
@@ -34,8 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=None,
         metavar="F",
-        help="family to fit (repeatable; default all): semicircle, marchenko-pastur, "
-        "wishart-product, wigner-wishart-product, percolated-wigner, free-sum",
+        help="family to fit (repeatable; default all but percolated-wishart): semicircle, "
+        "marchenko-pastur, wishart-product, wigner-wishart-product, percolated-wigner, free-sum, "
+        "percolated-wishart (opt-in: its tables cost about a minute of CPU)",
     )
     parser.add_argument(
         "--method",
