@@ -32,6 +32,9 @@ TINY = BeyondConfig(
     lanczos_probes=3,
     lanczos_repeats=2,
     families=("semicircle", "marchenko-pastur", "wigner-wishart-product"),
+    law_wishart=((0.5, 2.0),),
+    wishart_atom_p=200,
+    wishart_atom_cases=((1.0, 2.0),),
 )
 
 
@@ -63,6 +66,13 @@ def test_reduced_quick_run(tmp_path: Path) -> None:
         best = res["families"][0]
         assert best["params"]["zero_mass"] == best["atom_at_zero"]
         assert abs(best["atom_at_zero"] - res["zero_fraction"]) < 0.05
+    # the percolated Wishart law and its atom (exact ranks by maximum matching)
+    wl = [r for r in data["laws"] if r["law"].startswith("percolated-wishart")]
+    assert len(wl) == 1 and wl[0]["setup"] == {"p": 200, "n": 400, "c": 2.0}
+    (wa,) = data["atoms"]["percolated_wishart"]
+    assert wa["threshold_zero_fraction"] >= wa["zero_fraction"]
+    assert abs(wa["large_matching_zero_fraction"] - wa["predicted"]) < 0.01
+    assert f"{wa['zero_fraction']:.4f} +- {wa['se']:.4f}" in report
     assert summary["computed_steps"] == ["laws", "atoms_ensemble", "atoms_network", "fits"]
     with pytest.raises(InputError, match="overwrite"):
         run_beyond_rmt(out, progress=False, config=TINY)

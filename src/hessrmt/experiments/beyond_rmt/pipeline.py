@@ -7,8 +7,10 @@ Steps (each checkpointed by :class:`hessrmt.runfolder.RunFolder`, kind ``beyond-
 * ``laws``: for each law, one sampled matrix spectrum of size N: KS distance and simulated-null
   p-value (:func:`hessrmt.rmt.goodness.ks_pvalue_simulated`), measured zero fraction vs the law's
   atom.
-* ``atoms_ensemble``: Wishart-product zero counts vs n - min(N_i) (exact) and percolated Wigner
-  zero fractions vs Bordenave-Lelarge-Salez (:mod:`hessrmt.rmt.atoms`).
+* ``atoms_ensemble``: Wishart-product zero counts vs n - min(N_i) (exact), percolated Wigner
+  zero fractions vs Bordenave-Lelarge-Salez, and percolated Wishart zero fractions (exact ranks
+  by maximum matching, float64 thresholds, graphs with 10^5 rows) vs the bipartite matching
+  formula (:mod:`hessrmt.rmt.atoms`).
 * ``atoms_network``: exact float64 Hessian and Gauss-Newton zero fractions of ReLU MLPs over a
   grid of widths, input sizes and sample counts vs the derived rank bounds
   (:mod:`.network_atoms`).
@@ -59,6 +61,16 @@ class BeyondConfig:
     percolated_degrees: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
     percolated_samples: int = 3
     law_degrees: tuple[float, ...] = (2.0, 4.0, 8.0)
+    # percolated Wishart (phi, c): laws against one sampled W of size law_n; atoms at p rows
+    law_wishart: tuple[tuple[float, float], ...] = ((0.5, 2.0), (1.0, 4.0))
+    wishart_atom_p: int = 1000
+    wishart_atom_cases: tuple[tuple[float, float], ...] = (
+        (0.5, 1.0),
+        (0.5, 2.0),
+        (1.0, 2.0),
+        (1.0, 5.0),
+        (2.0, 3.0),
+    )
     networks: tuple[tuple[int, int, int, int], ...] = (
         (10, 8, 3, 4),
         (10, 8, 3, 60),
@@ -77,11 +89,13 @@ class BeyondConfig:
     lanczos_steps: int = 100
     lanczos_probes: int = 10
     lanczos_repeats: int = 5
-    families: tuple[str, ...] = ()  # families fitted to the networks; () = all
+    families: tuple[str, ...] = ()  # families fitted to the networks; () = DEFAULT_FAMILIES
+    # opt-in families fitted too when ``families`` is () (the quick run leaves them out: cost)
+    extra_families: tuple[str, ...] = ("percolated-wishart",)
     data_root: str | None = None  # folder with CIFAR-10 (cifar-10-batches-bin or -py)
     cifar_width: int = 1
     cifar_samples: int = 400
-    version: int = 3
+    version: int = 4
 
 
 def quick_config(seed: int = 0) -> BeyondConfig:
@@ -94,6 +108,10 @@ def quick_config(seed: int = 0) -> BeyondConfig:
         percolated_degrees=(1.0, 2.0, 4.0),
         percolated_samples=2,
         law_degrees=(2.0, 4.0),
+        law_wishart=((0.5, 2.0),),
+        wishart_atom_p=300,
+        wishart_atom_cases=((0.5, 2.0), (1.0, 5.0), (2.0, 3.0)),
+        extra_families=(),
         networks=((10, 8, 3, 4), (10, 8, 3, 60), (5, 30, 4, 16)),
         fit_networks=((8, 16, 4, 40),),
         n_boot=20,
@@ -109,6 +127,7 @@ def _laws_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]
     from hessrmt.rmt import ensembles as E
     from hessrmt.rmt.goodness import ks_pvalue_simulated, zero_fraction
     from hessrmt.rmt.percolation import PercolatedWigner
+    from hessrmt.rmt.percolation_wishart import PercolatedWishart
     from hessrmt.rmt.products import WignerWishartProduct, wishart_product_from_dims
 
     n = cfg.law_n
@@ -137,6 +156,17 @@ def _laws_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]
                 law,
             )
         )
+    for phi, c in cfg.law_wishart:
+        law = PercolatedWishart(phi, c, population=cfg.cavity_population, rng=cfg.seed)
+        m = max(1, round(n / phi))
+        cases.append(
+            (
+                f"percolated-wishart-phi{phi:g}-c{c:g}",
+                {"p": n, "n": m, "c": c},
+                lambda c=c, m=m: E.percolated_wishart(n, m, c / m, rng=rng),
+                law,
+            )
+        )
     out = []
     for name, setup, sample, law in cases:
         eigs = np.linalg.eigvalsh(sample())
@@ -158,7 +188,11 @@ def _laws_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]
 
 
 def _atoms_ensemble_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    from hessrmt.rmt.atoms import percolated_atom_grid, product_atom_grid
+    from hessrmt.rmt.atoms import (
+        percolated_atom_grid,
+        percolated_wishart_atom_grid,
+        product_atom_grid,
+    )
 
     n = cfg.product_n
     inner = [
@@ -173,7 +207,13 @@ def _atoms_ensemble_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict
     perc = percolated_atom_grid(
         cfg.percolated_n, cfg.percolated_degrees, samples=cfg.percolated_samples, rng=cfg.seed + 1
     )
-    return {}, {"products": prod, "percolated": perc}
+    wish = percolated_wishart_atom_grid(
+        cfg.wishart_atom_p,
+        cfg.wishart_atom_cases,
+        samples=cfg.percolated_samples,
+        rng=cfg.seed + 2,
+    )
+    return {}, {"products": prod, "percolated": perc, "percolated_wishart": wish}
 
 
 def _atoms_network_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -187,10 +227,10 @@ def _fit_network(eigs: np.ndarray, cfg: BeyondConfig) -> dict[str, Any]:
     """W1 fits with the atom matched to the measured zero fraction (the ranking used by the
     verdict), W1 fits with each family's own atom, and the moment fits (no bootstrap) for
     comparison; outliers kept apart in all three."""
-    from hessrmt.rmt.family_fit import fit_families
+    from hessrmt.rmt.family_fit import DEFAULT_FAMILIES, fit_families
     from hessrmt.rmt.goodness import zero_fraction
 
-    fams = list(cfg.families) or None
+    fams = list(cfg.families) or [*DEFAULT_FAMILIES, *cfg.extra_families]
     res = fit_families(eigs, fams, n_boot=cfg.n_boot, rng=cfg.seed, outliers="remove")
     own = fit_families(
         eigs, fams, n_boot=cfg.n_boot, rng=cfg.seed, outliers="remove", atom="family"
@@ -418,6 +458,7 @@ def run_beyond_rmt(
             "atoms": {
                 "products": infos["products"],
                 "percolated": infos["percolated"],
+                "percolated_wishart": infos["percolated_wishart"],
                 "networks": infos["networks"],
             },
             "fits": infos["fits"],
