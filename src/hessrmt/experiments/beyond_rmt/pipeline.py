@@ -93,6 +93,8 @@ class BeyondConfig:
     # opt-in families fitted too when ``families`` is () (the quick run leaves them out: cost)
     extra_families: tuple[str, ...] = ("percolated-wishart",)
     data_root: str | None = None  # folder with CIFAR-10 (cifar-10-batches-bin or -py)
+    # the CIFAR sets found under data_root (cifar10, cifar100: fine labels), set by run_beyond_rmt
+    cifar_sets: tuple[str, ...] = ("cifar10",)
     cifar_width: int = 1
     cifar_samples: int = 400
     version: int = 4
@@ -250,12 +252,44 @@ def _fit_network(eigs: np.ndarray, cfg: BeyondConfig) -> dict[str, Any]:
 
 def cnn_cases(cfg: BeyondConfig) -> list[tuple[str, str, int, int]]:
     """(architecture, data set, width, samples) of every CNN: each of ``cfg.cnns`` on the
-    bundled digits, and on CIFAR-10 as well when ``cfg.data_root`` is given (its files must be
-    there: a missing file is a DataError naming it)."""
+    bundled digits, and on each of ``cfg.cifar_sets`` as well when ``cfg.data_root`` is given (its
+    files must be there: a missing file is a DataError naming it)."""
     cases = [(a, "digits", cfg.cnn_width, cfg.cnn_samples) for a in cfg.cnns]
     if cfg.data_root is not None:
-        cases += [(a, "cifar10", cfg.cifar_width, cfg.cifar_samples) for a in cfg.cnns]
+        for ds in cfg.cifar_sets:
+            cases += [(a, ds, cfg.cifar_width, cfg.cifar_samples) for a in cfg.cnns]
     return cases
+
+
+def cifar_sets_under(root: str | Path) -> tuple[str, ...]:
+    """The CIFAR sets whose folders are under ``root`` ("cifar10": cifar-10-batches-bin / -py or
+    their files in ``root``; "cifar100": cifar-100-python / -binary or their files), each loaded
+    once now so that a damaged file fails before the run (DataError naming it); none found is a
+    DataError naming what was looked for."""
+    from hessrmt.data.cifar100 import find_cifar100
+    from hessrmt.data.datasets import load_dataset
+    from hessrmt.errors import DataError
+
+    rootp = Path(root)
+    has10 = any(
+        (rootp / name).exists()
+        for name in (
+            "cifar-10-batches-bin",
+            "cifar-10-batches-py",
+            "data_batch_1",
+            "data_batch_1.bin",
+        )
+    )
+    sets = (("cifar10",) if has10 else ()) + (("cifar100",) if find_cifar100(rootp) else ())
+    if not sets:
+        raise DataError(
+            f"no CIFAR-10 (cifar-10-batches-bin or cifar-10-batches-py) or CIFAR-100 "
+            f"(cifar-100-python or cifar-100-binary) under {rootp}; point --data-root at the "
+            "folder holding them (nothing is downloaded)"
+        )
+    for ds in sets:
+        load_dataset(ds, root=rootp)
+    return sets
 
 
 def _fits_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -417,16 +451,18 @@ def run_beyond_rmt(
     data_root: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the reproduction into ``out`` (a run folder); returns the summary dict.
-    ``data_root``: a folder with CIFAR-10 (binary or python batches): the CNNs are also
-    trained and analysed on it (``cifar_width``, ``cifar_samples`` of the configuration)."""
+    ``data_root``: a folder with CIFAR-10 (binary or python batches) and/or CIFAR-100 (python
+    or binary; fine labels): the CNNs are also trained and analysed on each set found
+    (``cifar_width``, ``cifar_samples`` of the configuration)."""
     import sys
 
     cfg = config or (quick_config(seed) if quick else BeyondConfig(seed=seed))
     if data_root is not None:
-        from hessrmt.data.datasets import load_dataset
+        from hessrmt.validation import existing_dir
 
-        load_dataset("cifar10", root=data_root)  # fail now (DataError) rather than mid-run
-        cfg = dataclasses.replace(cfg, data_root=str(Path(data_root).resolve()))
+        root = existing_dir(data_root, "--data-root")
+        sets = cifar_sets_under(root)  # fail now (DataError) rather than mid-run
+        cfg = dataclasses.replace(cfg, data_root=str(root.resolve()), cifar_sets=sets)
 
     def log(msg: str) -> None:
         if progress:
