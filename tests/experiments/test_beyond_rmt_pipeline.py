@@ -82,3 +82,24 @@ def test_registered_in_reproduce() -> None:
     from hessrmt.cli.reproduce import EXPERIMENTS
 
     assert "beyond-rmt" in EXPERIMENTS
+
+
+def test_verdict_at_the_bootstrap_floor_says_so() -> None:
+    """A best family whose bootstrap p is the floor 1/(B + 1): the verdict says it is rejected at
+    the resolution of B replicates and prints "p <= ..."; above the floor it prints "p = ..."."""
+    from hessrmt.experiments.beyond_rmt.pipeline import _verdict
+
+    def fits(p: float) -> dict:
+        fam = {"family": "free-sum", "w1": 0.1, "ks": 0.2, "pvalue": p, "n_boot": 50,
+               "pvalue_floor": 1 / 51, "pvalue_at_floor": p <= 1 / 51, "atom_at_zero": 0.0,
+               "params": {"zero_mass": 0.0}}  # fmt: skip
+        sc = {**fam, "family": "semicircle", "w1": 0.2, "pvalue_at_floor": True}
+        return {"net": {"families": [fam, sc]}}
+
+    v = _verdict(fits(1 / 51))["net"]
+    assert v["best_rejected"] and v["best_pvalue_at_floor"]
+    assert "rejected at the resolution of 50 replicates" in v["sentence"]
+    assert "p <= 0.0196" in v["sentence"]
+    v = _verdict(fits(0.03))["net"]
+    assert v["best_rejected"] and not v["best_pvalue_at_floor"]
+    assert "p = 0.03" in v["sentence"] and "resolution" not in v["sentence"]

@@ -74,6 +74,7 @@ __all__ = [
     "FamilyFit",
     "fit_families",
     "fit_family_params",
+    "format_pvalue",
     "law_of",
 ]
 
@@ -236,6 +237,13 @@ class FamilyFit:
     n_params: int
     atom_at_zero: float
     n_boot: int
+    pvalue_floor: float = math.nan
+
+    @property
+    def pvalue_at_floor(self) -> bool:
+        """True when p equals the bootstrap's floor 1 / (B + 1): no replicate was as far from
+        its law as the data; the true p may be anywhere below it."""
+        return bool(math.isfinite(self.pvalue_floor) and self.pvalue <= self.pvalue_floor)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -248,6 +256,8 @@ class FamilyFit:
             "n_params": self.n_params,
             "atom_at_zero": self.atom_at_zero,
             "n_boot": self.n_boot,
+            "pvalue_floor": self.pvalue_floor,
+            "pvalue_at_floor": self.pvalue_at_floor,
         }
 
 
@@ -295,6 +305,7 @@ def fit_one(
             n_params + (1 if atom == "matched" else 0),
             law.atom,
             n_boot,
+            1.0 / (1 + len(boot["ks_boot"])) if boot["ks_boot"] else math.nan,
         )
     fit, build, _ = FAMILIES[family]
     params = fit(x)
@@ -322,7 +333,19 @@ def fit_one(
         n_params,
         atom_mass,
         n_boot,
+        1.0 / (1 + n_boot) if n_boot else math.nan,
     )
+
+
+def format_pvalue(fit: dict[str, Any], digits: int = 3) -> str:
+    """A fit's bootstrap p-value as text: "<= 0.0196" when it equals the floor 1 / (B + 1) (the
+    bootstrap cannot resolve a smaller p), else the value (``digits`` significant)."""
+    p, floor = fit.get("pvalue", math.nan), fit.get("pvalue_floor", math.nan)
+    if p is None or not math.isfinite(p):
+        return "nan"
+    if floor is not None and math.isfinite(floor) and p <= floor:
+        return f"<= {floor:.{max(digits, 2)}g}"
+    return f"{p:.{digits}g}"
 
 
 def _check_method(method: str, atom: str) -> None:

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from hessrmt.io import atomic_write_json, atomic_write_text, to_jsonable
+from hessrmt.rmt.family_fit import format_pvalue
 from hessrmt.runfolder import RunFolder, limit_threads
 
 from .report import beyond_report
@@ -340,9 +341,11 @@ def _details(res: dict[str, Any]) -> str:
     zf = res.get("zero_fraction")
     if "family_atom" in res and zf is not None:
         ob = res["family_atom"]["families"][0]
+        p_txt = format_pvalue(ob)
+        p_txt = p_txt if p_txt.startswith("<=") else "= " + p_txt
         out += (
-            f" With each family's own atom, {ob['family']} fits best (W1 {ob['w1']:.3g}, KS p = "
-            f"{ob['pvalue']:.3g}; its atom {ob['atom_at_zero']:.3f} vs measured {zf:.3f})."
+            f" With each family's own atom, {ob['family']} fits best (W1 {ob['w1']:.3g}, KS p "
+            f"{p_txt}; its atom {ob['atom_at_zero']:.3f} vs measured {zf:.3f})."
         )
     atoms = [m["atom_at_zero"] for m in res.get("moments", {}).values() if m["atom_at_zero"] > 0]
     if atoms:
@@ -414,7 +417,15 @@ def _verdict(fits: dict[str, Any]) -> dict[str, Any]:
             )
             + ")"
         )
-        if rejected:
+        if rejected and best.get("pvalue_at_floor"):
+            b_done = round(1.0 / best["pvalue_floor"]) - 1  # replicates that refitted
+            sentence = (
+                f"{head}, but its bootstrap KS test rejects it (KS {best['ks']:.3g}, p "
+                f"{format_pvalue(best)} = 1/({b_done} + 1): rejected at the resolution of "
+                f"{b_done} replicates, the smallest p they can give): no family "
+                "fits, so the paper's claim is not supported here."
+            )
+        elif rejected:
             sentence = (
                 f"{head}, but its bootstrap KS test rejects it (KS {best['ks']:.3g}, p = "
                 f"{best['pvalue']:.3g}): no family fits, so the paper's claim is not supported "
@@ -431,6 +442,8 @@ def _verdict(fits: dict[str, Any]) -> dict[str, Any]:
             "best_w1": best["w1"],
             "best_pvalue": best["pvalue"],
             "best_rejected": rejected,
+            "best_pvalue_floor": best.get("pvalue_floor"),
+            "best_pvalue_at_floor": bool(best.get("pvalue_at_floor")),
             "classic_w1": min(classic) if classic else None,
             "classic_over_best": ratio,
             "claim_holds": holds,
