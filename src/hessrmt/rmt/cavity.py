@@ -29,7 +29,7 @@ Working at zeta = s + i eta (s = sqrt(lambda)) rather than at z = lambda + i eta
 smoothing symmetric about 0 (A's spectrum is symmetric), which matters because W's density can be
 singular at 0. Dense check: with sum J^2 -> v (rows) and phi v (columns) and g = g_r / zeta this
 is g = 1 / (z - v / (1 - phi v g)), the Marchenko-Pastur equation
-(``docs/reference/beyond-rmt.md`` §6).
+(``docs/reference/beyond-rmt.md`` §8).
 """
 
 from __future__ import annotations

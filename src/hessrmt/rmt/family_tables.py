@@ -13,7 +13,7 @@ Q_theta(u) on a fixed grid of u in [0, 1], and the atom at zero mu_theta({0}).
 Between grid values of theta the continuous part is interpolated linearly in quantile space
 (in log theta; bilinear in (log r1, log r2) for products; displacement interpolation), while the
 atom is always the family's exact formula at theta (1 - 1/phi, 1 - 1/max r_i, Bordenave-Lelarge-
-Salez, the bipartite maximum-matching formula; ``docs/reference/beyond-rmt.md`` §1-§3, §5, §6).
+Salez, the bipartite maximum-matching formula; ``docs/reference/beyond-rmt.md`` §1-§3, §5, §8).
 
 A fitted law (:class:`FittedLaw`) is ``a delta_0 + (1 - a) (s X + c)`` with X ~ the continuous part
 of L_theta: scale s > 0, shift c (the semicircle's centre; 0 for the other families, whose atom

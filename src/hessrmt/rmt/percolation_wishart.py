@@ -6,7 +6,7 @@ and W = X X^T / n, phi = p / n. So a row of X has Poisson(c) nonzero entries, a 
 Poisson(c phi), and W = J J^T with J_ij = X_ij / sqrt(n): J^2 ~ (v / c) chi^2_1 on each edge of
 the bipartite random graph. As c -> infinity the law tends to Marchenko-Pastur MP(phi, v).
 
-**Atom at zero** (derived in ``docs/reference/beyond-rmt.md`` §6): for generic (Gaussian)
+**Atom at zero** (derived in ``docs/reference/beyond-rmt.md`` §8): for generic (Gaussian)
 weights rank X is the size of a maximum matching of the bipartite graph, so
 mu({0}) = 1 - M / p. On the local tree limit (two-type Poisson Galton-Watson tree), with
 alpha = P(a row is unmatched by some maximum matching of its subtree) and beta the same for a
