@@ -167,3 +167,12 @@ def test_bad_input() -> None:
         percolated_wishart_atom(1.0, -1.0)
     with pytest.raises(InputError):
         PercolatedWishart(0.5, -1.0)
+    from hessrmt.rmt.cavity import bipartite_population_dynamics
+
+    def sq(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return np.ones(shape)
+
+    with pytest.raises(InputError, match="Im z > 0"):
+        bipartite_population_dynamics(np.array([1.0 + 0j]), 2.0, 1.0, sq)
+    with pytest.raises(InputError, match="mean degrees"):
+        bipartite_population_dynamics(np.array([1.0 + 1j]), 2.0, 0.0, sq)
