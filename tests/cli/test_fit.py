@@ -71,3 +71,21 @@ def test_errors_one_line_exit_2(
     code, out, err = run(["fit", str(f), "--json", *args], capsys)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and fragment in err, err
+
+
+def test_pvalue_at_the_bootstrap_floor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Marchenko-Pastur spectrum fitted by the semicircle: no refitted replicate is as far from
+    its law, so p = 1/(B + 1): the table prints "<= 1/(B + 1)" and the JSON flags it; the right
+    family's p is above the floor and printed as a number."""
+    f = tmp_path / "e.npy"
+    np.save(f, np.linalg.eigvalsh(E.wishart(300, 600, rng=1)))
+    base = ["fit", str(f), "--n-boot", "20", "--family", "semicircle"]
+    code, out, _ = run([*base, "--json"], capsys)
+    fam = json.loads(out)["families"][0]
+    assert code == 0 and fam["pvalue_floor"] == pytest.approx(1 / 21)
+    assert fam["pvalue_at_floor"] and fam["pvalue"] == pytest.approx(1 / 21)
+    code, out, _ = run(base, capsys)
+    assert "p <= 0.0476 " in out
+    code, out, _ = run(["fit", str(f), "--n-boot", "20", "--family", "marchenko-pastur"], capsys)
+    line = next(x for x in out.splitlines() if x.startswith("marchenko-pastur"))
+    assert "p <=" not in line and " p " in line

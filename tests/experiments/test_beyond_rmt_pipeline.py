@@ -32,6 +32,9 @@ TINY = BeyondConfig(
     lanczos_probes=3,
     lanczos_repeats=2,
     families=("semicircle", "marchenko-pastur", "wigner-wishart-product"),
+    law_wishart=((0.5, 2.0),),
+    wishart_atom_p=200,
+    wishart_atom_cases=((1.0, 2.0),),
 )
 
 
@@ -63,6 +66,13 @@ def test_reduced_quick_run(tmp_path: Path) -> None:
         best = res["families"][0]
         assert best["params"]["zero_mass"] == best["atom_at_zero"]
         assert abs(best["atom_at_zero"] - res["zero_fraction"]) < 0.05
+    # the percolated Wishart law and its atom (exact ranks by maximum matching)
+    wl = [r for r in data["laws"] if r["law"].startswith("percolated-wishart")]
+    assert len(wl) == 1 and wl[0]["setup"] == {"p": 200, "n": 400, "c": 2.0}
+    (wa,) = data["atoms"]["percolated_wishart"]
+    assert wa["threshold_zero_fraction"] >= wa["zero_fraction"] - 1e-12
+    assert abs(wa["large_matching_zero_fraction"] - wa["predicted"]) < 0.01
+    assert f"{wa['zero_fraction']:.4f} +- {wa['se']:.4f}" in report
     assert summary["computed_steps"] == ["laws", "atoms_ensemble", "atoms_network", "fits"]
     with pytest.raises(InputError, match="overwrite"):
         run_beyond_rmt(out, progress=False, config=TINY)
@@ -72,3 +82,24 @@ def test_registered_in_reproduce() -> None:
     from hessrmt.cli.reproduce import EXPERIMENTS
 
     assert "beyond-rmt" in EXPERIMENTS
+
+
+def test_verdict_at_the_bootstrap_floor_says_so() -> None:
+    """A best family whose bootstrap p is the floor 1/(B + 1): the verdict says it is rejected at
+    the resolution of B replicates and prints "p <= ..."; above the floor it prints "p = ..."."""
+    from hessrmt.experiments.beyond_rmt.pipeline import _verdict
+
+    def fits(p: float) -> dict:
+        fam = {"family": "free-sum", "w1": 0.1, "ks": 0.2, "pvalue": p, "n_boot": 50,
+               "pvalue_floor": 1 / 51, "pvalue_at_floor": p <= 1 / 51, "atom_at_zero": 0.0,
+               "params": {"zero_mass": 0.0}}  # fmt: skip
+        sc = {**fam, "family": "semicircle", "w1": 0.2, "pvalue_at_floor": True}
+        return {"net": {"families": [fam, sc]}}
+
+    v = _verdict(fits(1 / 51))["net"]
+    assert v["best_rejected"] and v["best_pvalue_at_floor"]
+    assert "rejected at the resolution of 50 replicates" in v["sentence"]
+    assert "p <= 0.0196" in v["sentence"]
+    v = _verdict(fits(0.03))["net"]
+    assert v["best_rejected"] and not v["best_pvalue_at_floor"]
+    assert "p = 0.03" in v["sentence"] and "resolution" not in v["sentence"]

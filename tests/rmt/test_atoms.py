@@ -31,3 +31,15 @@ def test_percolated_grid_within_sampling_error() -> None:
     for r in rows:
         assert abs(r["z_score"]) < 4, r
         assert r["zero_fraction"] >= r["lower_bound_exp_minus_c"] - 4 * r["se"]
+
+
+def test_percolated_wishart_zero_fractions_match_the_matching_formula() -> None:
+    from hessrmt.rmt.atoms import percolated_wishart_atom_grid
+
+    rows = percolated_wishart_atom_grid(
+        400, [(0.5, 2.0), (2.0, 3.0)], samples=2, large_p=50_000, rng=4
+    )
+    for r in rows:
+        assert abs(r["z_score"]) < 4
+        assert r["threshold_zero_fraction"] >= r["zero_fraction"] - 1e-12  # counts tiny ones too
+        assert abs(r["large_matching_zero_fraction"] - r["predicted"]) < 0.01

@@ -9,7 +9,13 @@ import pytest
 
 from hessrmt.errors import InputError
 from hessrmt.rmt import ensembles as E
-from hessrmt.rmt.family_fit import FAMILIES, fit_families, fit_family_params, law_of
+from hessrmt.rmt.family_fit import (
+    DEFAULT_FAMILIES,
+    FAMILIES,
+    fit_families,
+    fit_family_params,
+    law_of,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -114,3 +120,21 @@ def test_outliers_kept_apart_restore_the_fit() -> None:
     _covers(res["families"][0], {"phi": 0.5, "scale": 1.0})
     with pytest.raises(InputError):
         fit_families(spiked, outliers="drop")
+
+
+def test_percolated_wishart_moment_fit_on_sampled_matrices() -> None:
+    """Moments of sampled percolated Wishart matrices (phi = 0.5, c = 2, variance 1.5) pooled over
+    20 matrices: the moment fit returns (phi, c, scale) near the truth; the family is opt-in."""
+    x = np.concatenate(
+        [
+            np.linalg.eigvalsh(E.percolated_wishart(200, 400, 2.0 / 400, rng=s, variance=1.5))
+            for s in range(20)
+        ]
+    )
+    got = fit_family_params("percolated-wishart", x)
+    assert got["scale"] == pytest.approx(1.5, rel=0.05)
+    assert got["phi"] == pytest.approx(0.5, rel=0.3)
+    assert got["c"] == pytest.approx(2.0, rel=0.3)
+    assert "percolated-wishart" in FAMILIES and "percolated-wishart" not in DEFAULT_FAMILIES
+    res = fit_families(np.linalg.eigvalsh(E.goe(100, rng=1)), n_boot=0, rng=0, method="moments")
+    assert "percolated-wishart" not in {f["family"] for f in res["families"]} | set(res["skipped"])

@@ -224,3 +224,31 @@ def test_free_sum_recovery_on_model_spectra() -> None:
     _covers(res["families"][0], {"phi": 0.5, "epsilon": 0.1, "scale": 2.0})
     assert res["families"][0]["pvalue"] > 0.05
     assert "free-sum" in fit_families(x, fams, n_boot=0, method="moments")["skipped"]
+
+
+@pytest.mark.slow
+def test_recovery_percolated_wishart() -> None:
+    """A sparse percolated Wishart spectrum (p = 500, n = 1000, c = 2: atom 0.16): the opt-in
+    family ranks first among the positive families and its intervals cover (phi, c, scale)."""
+    x = np.linalg.eigvalsh(E.percolated_wishart(500, 1000, 2.0 / 1000, rng=7))
+    fams = ["marchenko-pastur", "wishart-product", "percolated-wishart"]
+    res = fit_families(x, fams, n_boot=12, rng=0)
+    assert res["best"] == "percolated-wishart", [(f["family"], f["w1"]) for f in res["families"]]
+    best = res["families"][0]
+    _covers(best, {"phi": 0.5, "c": 2.0, "scale": 1.0})
+    assert best["pvalue"] > 0.05
+    assert exact_atom("percolated-wishart", (0.5, 2.0)) == pytest.approx(0.1595, abs=1e-4)
+
+
+def test_pvalue_floor_is_recorded() -> None:
+    """p of a wrong family at the floor 1/(B + 1) is flagged; format_pvalue prints "<= floor"."""
+    from hessrmt.rmt.family_fit import format_pvalue
+
+    x = np.linalg.eigvalsh(E.wishart(300, 600, rng=1))
+    bad = fit_one("semicircle", x, n_boot=15, rng=0).to_dict()
+    assert bad["pvalue_floor"] == pytest.approx(1 / 16) and bad["pvalue_at_floor"]
+    assert format_pvalue(bad) == "<= 0.0625"
+    good = fit_one("marchenko-pastur", x, n_boot=15, rng=0).to_dict()
+    assert not good["pvalue_at_floor"] and format_pvalue(good) == f"{good['pvalue']:.3g}"
+    none = fit_one("marchenko-pastur", x, n_boot=0, rng=0).to_dict()
+    assert not none["pvalue_at_floor"] and format_pvalue(none) == "nan"

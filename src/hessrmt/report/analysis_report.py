@@ -255,6 +255,7 @@ def family_table(summary: Mapping[str, Any]) -> Any:
     """Random-matrix families fitted to the trained spectrum (summary ``trained.family_fits``),
     best first; None when they were not computed."""
     from hessrmt.report.html import Table
+    from hessrmt.rmt.family_fit import format_pvalue
 
     rec = (summary.get("trained") or {}).get("family_fits")
     if not isinstance(rec, dict):
@@ -267,7 +268,7 @@ def family_table(summary: Mapping[str, Any]) -> Any:
             ", ".join(f"{k} = {_fmt(v)}" for k, v in (f.get("params") or {}).items()),
             _fmt(f.get("w1")),
             _fmt(f.get("ks")),
-            _fmt(f.get("pvalue")),
+            format_pvalue(f) if f.get("pvalue_at_floor") else _fmt(f.get("pvalue")),
             str(f.get("n_params")),
         ]
         for f in rec.get("families", [])

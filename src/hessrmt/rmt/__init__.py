@@ -72,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "PenningtonBahriLaw": "pennington_bahri",
     **dict.fromkeys(["WishartProduct", "WignerWishartProduct"], "products"),
     **dict.fromkeys(["PercolatedWigner", "percolated_wigner_atom"], "percolation"),
+    **dict.fromkeys(["PercolatedWishart", "percolated_wishart_atom"], "percolation_wishart"),
     "fit_families": "family_fit",
     "batch_noise_summary": "batch_noise",
 }

@@ -15,6 +15,21 @@ numbers updated in parallel sweeps (each member replaced by the right-hand side 
 and members drawn at random); after ``burn_in`` sweeps, E[G] is averaged over ``sweeps`` further
 sweeps. The estimate carries Monte Carlo noise of order population^-1/2 (reported as a standard
 error); for real x the density is read at z = x + i eta with a small ``eta``.
+
+**Bipartite graphs** (:func:`bipartite_population_dynamics`, sparse Wishart W = J J^T, J with
+rows "r" and columns "a"): the chiral matrix A = [[0, J], [J^T, 0]] is the weighted adjacency of
+a bipartite tree-like graph, and the same recursion alternates between the two sides,
+
+    g_r  =d  1 / (zeta - sum_{l=1}^{K_r} J_l^2 g_a,l),     K_r ~ Poisson(c_r),
+    g_a  =d  1 / (zeta - sum_{l=1}^{K_a} J_l^2 g_r,l),     K_a ~ Poisson(c_a),
+
+with c_r, c_a the mean degrees of a row and of a column. The row block of (zeta - A)^{-1} is
+zeta (zeta^2 - W)^{-1}, so G_W(z) = E[g_r(sqrt z)] / sqrt z (sqrt z in the upper half-plane).
+Working at zeta = s + i eta (s = sqrt(lambda)) rather than at z = lambda + i eta keeps the Cauchy
+smoothing symmetric about 0 (A's spectrum is symmetric), which matters because W's density can be
+singular at 0. Dense check: with sum J^2 -> v (rows) and phi v (columns) and g = g_r / zeta this
+is g = 1 / (z - v / (1 - phi v g)), the Marchenko-Pastur equation
+(``docs/reference/beyond-rmt.md`` §8).
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ from numpy.typing import ArrayLike
 from hessrmt.errors import InputError
 from hessrmt.rng import RngLike, as_generator
 
-__all__ = ["population_dynamics"]
+__all__ = ["bipartite_population_dynamics", "population_dynamics"]
 
 
 def population_dynamics(
@@ -84,5 +99,72 @@ def population_dynamics(
         nb = max(blocks.shape[0], 2)
         err[start : start + chunk] = np.abs(blocks.std(axis=0, ddof=1) if nb > 1 else 0) / np.sqrt(
             nb
+        )
+    return mean, err
+
+
+def bipartite_population_dynamics(
+    zeta: ArrayLike,
+    row_degree: float,
+    col_degree: float,
+    coupling_sq: Callable[[np.random.Generator, tuple[int, ...]], np.ndarray],
+    *,
+    population: int = 2000,
+    burn_in: int = 40,
+    sweeps: int = 40,
+    rng: RngLike = None,
+    chunk: int = 32,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(E[g_r(zeta)], its Monte Carlo standard error): the row diagonal of the resolvent of the
+    chiral matrix A (module docstring), Im zeta > 0.
+
+    ``init`` = (g_r, g_a) starting values, each of the shape of ``zeta`` (default 1 / zeta). Two
+    populations of ``population`` members are updated alternately; the rest as
+    :func:`population_dynamics`.
+    """
+    zeta = np.asarray(zeta, dtype=complex).ravel()
+    if zeta.size == 0 or np.any(zeta.imag <= 0):
+        raise InputError("population dynamics needs points z with Im z > 0")
+    if not (row_degree > 0 and col_degree > 0):
+        raise InputError(
+            f"mean degrees must be positive, got rows {row_degree!r}, columns {col_degree!r}"
+        )
+    if population < 10 or burn_in < 0 or sweeps < 1:
+        raise InputError("population >= 10, burn_in >= 0 and sweeps >= 1 are required")
+    gen = as_generator(rng)
+    kr = int(row_degree + 8 * np.sqrt(row_degree) + 8)
+    ka = int(col_degree + 8 * np.sqrt(col_degree) + 8)
+    mean = np.empty(zeta.size, dtype=complex)
+    err = np.empty(zeta.size)
+    for start in range(0, zeta.size, chunk):
+        zc = zeta[start : start + chunk, None]
+        sub = np.random.default_rng(gen.integers(2**63))
+        if init is None:
+            r0 = a0 = 1.0 / zc
+        else:
+            r0 = np.asarray(init[0], dtype=complex).ravel()[start : start + chunk, None]
+            a0 = np.asarray(init[1], dtype=complex).ravel()[start : start + chunk, None]
+        shape = (zc.shape[0], population)
+        gr = np.broadcast_to(r0, shape).astype(complex)
+        ga = np.broadcast_to(a0, shape).astype(complex)
+        record = []
+        for sweep in range(burn_in + sweeps):
+            deg = np.minimum(sub.poisson(col_degree, population), ka)
+            idx = sub.integers(0, population, size=(population, ka))
+            jsq = coupling_sq(sub, (population, ka)) * (np.arange(ka) < deg[:, None])
+            ga = 1.0 / (zc - np.einsum("pk,cpk->cp", jsq, gr[:, idx]))
+            deg = np.minimum(sub.poisson(row_degree, population), kr)
+            idx = sub.integers(0, population, size=(population, kr))
+            jsq = coupling_sq(sub, (population, kr)) * (np.arange(kr) < deg[:, None])
+            gr = 1.0 / (zc - np.einsum("pk,cpk->cp", jsq, ga[:, idx]))
+            if sweep >= burn_in:
+                record.append(gr.mean(axis=1))
+        rec = np.array(record)
+        mean[start : start + chunk] = rec.mean(axis=0)
+        blocks = rec[: rec.shape[0] // 4 * 4].reshape(-1, 4, rec.shape[1]).mean(axis=1)
+        nb = blocks.shape[0]
+        err[start : start + chunk] = (
+            np.abs(blocks.std(axis=0, ddof=1)) / np.sqrt(nb) if nb > 1 else 0.0
         )
     return mean, err

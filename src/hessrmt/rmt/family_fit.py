@@ -19,6 +19,9 @@ included; conventions of each law's class):
 * ``wigner-wishart-product``: WignerWishartProduct(phi, variance): m2 = v, m4 = 2 v^2 (1 + phi).
 * ``percolated-wigner``: PercolatedWigner(c, variance): m2 = v, m4 = v^2 (2 + 3/c) (atom by
   Bordenave-Lelarge-Salez predicted).
+* ``percolated-wishart``: PercolatedWishart(phi, c, scale) (X X^T / n with Bernoulli(c/n)
+  dilution): scale = m1 and (phi, c) by least squares on a2 = m2/m1^2 = 1 + phi + 3/c and
+  a3 = m3/m1^3 = 1 + 3 phi + phi^2 + 9 (1 + phi)/c + 15/c^2 (atom by maximum matching predicted).
 * ``free-sum``: scale x PenningtonBahriLaw(phi, epsilon), the Pennington-Bahri H0 + H1 form
   MP(phi, mean 1) free-plus semicircle(variance 2 epsilon) (:mod:`hessrmt.rmt.pennington_bahri`):
   W1 fits only (skipped by the moment method).
@@ -34,7 +37,8 @@ ranked by W1
 (smaller first); ``best`` is the first. Laws on [0, inf) (MP, Wishart products) are not fitted to a
 spectrum with a non-positive mean or more than 25% negative nonzero eigenvalues (listed as
 skipped). The percolated-Wigner mean degree is capped to [0.05, 50] (above 50 the law is within the
-cavity solver's noise of the semicircle, and the solver's cost grows with c). Eigenvalues within
+cavity solver's noise of the semicircle, and the solver's cost grows with c); the percolated-
+Wishart c to [0.05, 50] likewise. Eigenvalues within
 1e-9 max(1, max|l|) of 0 are set to 0 (the laws' atoms sit at exactly 0). Moments are sensitive
 to outliers: remove them first (e.g. with :func:`hessrmt.rmt.bulk.split_spectrum`) when a
 spectrum has them (``outliers="remove"`` does this with :func:`hessrmt.rmt.bulk.split_spectrum`
@@ -59,10 +63,20 @@ from hessrmt.rmt.goodness import snap_zeros
 from hessrmt.rmt.law import SpectralLaw
 from hessrmt.rmt.laws import MarchenkoPastur, Semicircle
 from hessrmt.rmt.percolation import PercolatedWigner
+from hessrmt.rmt.percolation_wishart import PercolatedWishart
 from hessrmt.rmt.products import WignerWishartProduct, WishartProduct
 from hessrmt.rng import RngLike, as_generator
 
-__all__ = ["FAMILIES", "METHODS", "FamilyFit", "fit_families", "fit_family_params", "law_of"]
+__all__ = [
+    "DEFAULT_FAMILIES",
+    "FAMILIES",
+    "METHODS",
+    "FamilyFit",
+    "fit_families",
+    "fit_family_params",
+    "format_pvalue",
+    "law_of",
+]
 
 #: fitting methods: W1 with the atom handled explicitly (:mod:`hessrmt.rmt.family_w1`, default)
 #: or the moment fits of this module
@@ -120,6 +134,32 @@ def _law_percolated(p: dict[str, float]) -> SpectralLaw:
     return PercolatedWigner(p["c"], p["variance"], population=600, sweeps=12, grid=121, rng=0)
 
 
+def _fit_percolated_wishart(x: np.ndarray) -> dict[str, float]:
+    check_positive_family("percolated-wishart", x)
+    m = _moments(x, 3)
+    a2, a3 = m[2] / m[1] ** 2, m[3] / m[1] ** 3
+
+    def res(v: np.ndarray) -> np.ndarray:
+        phi, u = np.exp(v[0]), np.exp(v[1])  # u = 1 / c
+        return np.array(
+            [
+                (1 + phi + 3 * u) / a2 - 1.0,
+                (1 + 3 * phi + phi**2 + 9 * (1 + phi) * u + 15 * u * u) / a3 - 1.0,
+            ]
+        )
+
+    lo, hi = np.log([1e-3, 1.0 / 50.0]), np.log([1e3, 1.0 / 0.05])
+    start = np.clip(np.log([max(a2 - 1.0, 1e-3) / 2, 0.2]), lo + 1e-9, hi - 1e-9)
+    sol = scipy.optimize.least_squares(res, start, bounds=(lo, hi))
+    return {"phi": float(np.exp(sol.x[0])), "c": float(np.exp(-sol.x[1])), "scale": float(m[1])}
+
+
+def _law_percolated_wishart(p: dict[str, float]) -> SpectralLaw:
+    return PercolatedWishart(
+        p["phi"], p["c"], p["scale"], population=600, sweeps=12, grid=121, rng=0
+    )
+
+
 def _no_moment_fit(x: np.ndarray) -> dict[str, float]:
     raise InputError("free-sum has no moment fit here; use method='w1'")
 
@@ -148,8 +188,15 @@ FAMILIES: dict[
         2,
     ),
     "percolated-wigner": (_fit_percolated, _law_percolated, 2),
+    "percolated-wishart": (_fit_percolated_wishart, _law_percolated_wishart, 3),
     "free-sum": (_no_moment_fit, _law_free_sum, 3),
 }
+
+
+#: families fitted when none are named: all but ``percolated-wishart``, which is opt-in (name it):
+#: its quantile tables (16-28 bipartite population-dynamics runs) cost about a minute of CPU per
+#: process, and it contains Marchenko-Pastur as its c -> infinity limit
+DEFAULT_FAMILIES: tuple[str, ...] = tuple(f for f in FAMILIES if f != "percolated-wishart")
 
 
 def law_of(family: str, params: dict[str, float]) -> SpectralLaw:
@@ -190,6 +237,13 @@ class FamilyFit:
     n_params: int
     atom_at_zero: float
     n_boot: int
+    pvalue_floor: float = math.nan
+
+    @property
+    def pvalue_at_floor(self) -> bool:
+        """True when p equals the bootstrap's floor 1 / (B + 1): no replicate was as far from
+        its law as the data; the true p may be anywhere below it."""
+        return bool(math.isfinite(self.pvalue_floor) and self.pvalue <= self.pvalue_floor)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -202,6 +256,8 @@ class FamilyFit:
             "n_params": self.n_params,
             "atom_at_zero": self.atom_at_zero,
             "n_boot": self.n_boot,
+            "pvalue_floor": self.pvalue_floor,
+            "pvalue_at_floor": self.pvalue_at_floor,
         }
 
 
@@ -249,6 +305,7 @@ def fit_one(
             n_params + (1 if atom == "matched" else 0),
             law.atom,
             n_boot,
+            1.0 / (1 + len(boot["ks_boot"])) if boot["ks_boot"] else math.nan,
         )
     fit, build, _ = FAMILIES[family]
     params = fit(x)
@@ -276,7 +333,19 @@ def fit_one(
         n_params,
         atom_mass,
         n_boot,
+        1.0 / (1 + n_boot) if n_boot else math.nan,
     )
+
+
+def format_pvalue(fit: dict[str, Any], digits: int = 3) -> str:
+    """A fit's bootstrap p-value as text: "<= 0.0196" when it equals the floor 1 / (B + 1) (the
+    bootstrap cannot resolve a smaller p), else the value (``digits`` significant)."""
+    p, floor = fit.get("pvalue", math.nan), fit.get("pvalue_floor", math.nan)
+    if p is None or not math.isfinite(p):
+        return "nan"
+    if floor is not None and math.isfinite(floor) and p <= floor:
+        return f"<= {floor:.{max(digits, 2)}g}"
+    return f"{p:.{digits}g}"
 
 
 def _check_method(method: str, atom: str) -> None:
@@ -296,7 +365,7 @@ def fit_families(
     method: str = "w1",
     atom: str = "matched",
 ) -> dict[str, Any]:
-    """Fit every family in ``families`` (default: all of :data:`FAMILIES`) and rank by W1.
+    """Fit every family in ``families`` (default: :data:`DEFAULT_FAMILIES`) and rank by W1.
 
     ``outliers="remove"`` keeps outliers apart explicitly (the spiked versions of the families):
     :func:`hessrmt.rmt.bulk.split_spectrum` (default rules) finds them, every family is fitted to
@@ -307,7 +376,7 @@ def fit_families(
     defined for the spectrum (e.g. Marchenko-Pastur with a non-positive mean) is listed under
     ``skipped`` with the reason.
     """
-    names = list(FAMILIES) if not families else list(dict.fromkeys(families))
+    names = list(DEFAULT_FAMILIES) if not families else list(dict.fromkeys(families))
     for name in names:
         _check_family(name)
     _check_method(method, atom)

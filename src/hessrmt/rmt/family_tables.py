@@ -2,16 +2,18 @@
 
 Used by the W1 fits of :mod:`hessrmt.rmt.family_w1` (issue 13). For a family with shape
 parameters theta (none for the semicircle; phi for Marchenko-Pastur and Wigner x Wishart; the two
-ratios r1 >= r2 of a two-factor Wishart product; the mean degree c of the percolated Wigner law),
+ratios r1 >= r2 of a two-factor Wishart product; the mean degree c of the percolated Wigner law;
+(phi, c) of the percolated Wishart law),
 the *unit law* L_theta is the family's law at scale 1 (Semicircle(1, 0), MarchenkoPastur(phi, 1),
-WishartProduct((r1, r2), 1), WignerWishartProduct(phi, 1), PercolatedWigner(c, 1)). Its table
+WishartProduct((r1, r2), 1), WignerWishartProduct(phi, 1), PercolatedWigner(c, 1),
+PercolatedWishart(phi, c, 1)). Its table
 holds the quantile function of the *continuous part* (the law conditioned on being nonzero),
 Q_theta(u) on a fixed grid of u in [0, 1], and the atom at zero mu_theta({0}).
 
 Between grid values of theta the continuous part is interpolated linearly in quantile space
 (in log theta; bilinear in (log r1, log r2) for products; displacement interpolation), while the
 atom is always the family's exact formula at theta (1 - 1/phi, 1 - 1/max r_i, Bordenave-Lelarge-
-Salez; ``docs/reference/beyond-rmt.md`` §1-§3, §5).
+Salez, the bipartite maximum-matching formula; ``docs/reference/beyond-rmt.md`` §1-§3, §5, §8).
 
 A fitted law (:class:`FittedLaw`) is ``a delta_0 + (1 - a) (s X + c)`` with X ~ the continuous part
 of L_theta: scale s > 0, shift c (the semicircle's centre; 0 for the other families, whose atom
@@ -33,6 +35,7 @@ from hessrmt.errors import InputError
 from hessrmt.rmt.law import SpectralLaw
 from hessrmt.rmt.laws import MarchenkoPastur, Semicircle
 from hessrmt.rmt.percolation import PercolatedWigner, percolated_wigner_atom
+from hessrmt.rmt.percolation_wishart import PercolatedWishart, percolated_wishart_atom
 from hessrmt.rmt.products import WignerWishartProduct, WishartProduct
 from hessrmt.rng import RngLike, as_generator
 
@@ -64,6 +67,8 @@ def unit_law(family: str, shape: Sequence[float]) -> SpectralLaw:
         return WignerWishartProduct(shape[0], 1.0)
     if family == "percolated-wigner":
         return PercolatedWigner(shape[0], 1.0, population=400, sweeps=8, grid=121, rng=0)
+    if family == "percolated-wishart":
+        return PercolatedWishart(shape[0], shape[1], 1.0, population=400, sweeps=8, grid=121, rng=0)
     if family == "free-sum":
         from hessrmt.rmt.pennington_bahri import PenningtonBahriLaw
 
@@ -79,6 +84,8 @@ def exact_atom(family: str, shape: Sequence[float]) -> float:
         return max(0.0, 1.0 - 1.0 / max(shape))
     if family == "percolated-wigner":
         return percolated_wigner_atom(shape[0])
+    if family == "percolated-wishart":
+        return percolated_wishart_atom(shape[1], shape[0])
     return 0.0
 
 
@@ -137,6 +144,12 @@ def shape_grid(family: str, atom_mode: str) -> list[tuple[float, ...]]:
         # above c = 20 the law is within the solver's noise of the semicircle (its own family),
         # and the population-dynamics cost grows like c
         return [(float(c),) for c in np.geomspace(0.5, 20.0, 9)]
+    if family == "percolated-wishart":
+        # (phi, c): the nonzero spectrum of X X^T / n at (phi, c) is that of X^T X / p at
+        # (1 / phi, c phi) rescaled by phi, so with the atom matched only phi <= 1 is identifiable;
+        # the continuous part at c = 20 is close to MP (its own family), and the cost grows like c
+        phis = np.geomspace(0.1, 1.0, 4) if atom_mode == "matched" else np.geomspace(0.1, 10.0, 7)
+        return [(float(a), float(b)) for a in phis for b in np.geomspace(1.0, 20.0, 5)]
     raise InputError(f"no shape grid for family {family!r}")
 
 

@@ -17,8 +17,8 @@ FittedLaw`), X the continuous part of the family's unit law at shape theta. Two 
   (zeros included) are fitted by the same W1 criterion with the full law's quantile function: a
   family whose atom does not match the data pays for it in W1.
 
-The laws on [0, inf) (MP, Wishart products) are not fitted to spectra with a non-positive mean or
-more than 25% negative nonzero eigenvalues.
+The laws on [0, inf) (MP, Wishart products, percolated Wishart) are not fitted to spectra with a
+non-positive mean or more than 25% negative nonzero eigenvalues.
 
 **Bootstrap (refitting).** ``n_boot`` spectra of the data's size are drawn iid from the fitted law
 (zeros with probability a), each is *refitted* by the same procedure, and the statistic is the KS
@@ -55,7 +55,7 @@ from hessrmt.rmt.goodness import snap_zeros
 __all__ = ["ATOM_MODES", "bootstrap_w1", "check_positive_family", "fit_w1"]
 
 ATOM_MODES = ("matched", "family")
-_POSITIVE = ("marchenko-pastur", "wishart-product")
+_POSITIVE = ("marchenko-pastur", "wishart-product", "percolated-wishart")
 
 
 def check_positive_family(name: str, x: np.ndarray) -> None:
@@ -124,6 +124,8 @@ def _params(family: str, shape: tuple[float, ...], s: float, c: float) -> dict[s
         return {"phi": shape[0], "variance": s * s}
     if family == "free-sum":
         return {"phi": shape[0], "epsilon": shape[1], "scale": s}
+    if family == "percolated-wishart":
+        return {"phi": shape[0], "c": shape[1], "scale": s}
     return {"c": shape[0], "variance": s * s}
 
 

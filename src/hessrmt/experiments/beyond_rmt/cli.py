@@ -21,9 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data-root",
         default=None,
         metavar="DIR",
-        help="folder holding CIFAR-10 (cifar-10-batches-bin or cifar-10-batches-py): the CNNs "
-        "are then also trained and analysed on CIFAR-10 (width 1, 400 images; nothing is "
-        "downloaded)",
+        help="folder holding CIFAR-10 (cifar-10-batches-bin or cifar-10-batches-py) and/or "
+        "CIFAR-100 (cifar-100-python or cifar-100-binary, fine labels): the CNNs are then also "
+        "trained and analysed on each (width 1, 400 images; nothing is downloaded)",
     )
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads")
     parser.add_argument(

@@ -43,12 +43,13 @@ def cnn_hessian_spectrum(
     ``lanczos`` (keyword arguments of :func:`.lanczos_compare.lanczos_comparison`): also compare
     Granziol's single-probe Lanczos density and multi-probe SLQ with the exact spectrum
     (metadata key ``"lanczos"``). ``dataset``/``root``: the bundled ``digits`` (8 x 8) or
-    ``cifar10`` read from the local files under ``root`` (:func:`hessrmt.data.datasets.
-    load_dataset`; 3 x 32 x 32, pixels / 255)."""
+    ``cifar10`` / ``cifar100`` read from the local files under ``root``
+    (:func:`hessrmt.data.datasets.load_dataset`; 3 x 32 x 32, pixels / 255; the output layer has
+    the data set's number of classes)."""
     data = load_dataset(dataset, root=root, seed=seed, n_samples=n_samples)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_architecture(name, data.input_shape, 10, width=width).double()
+        model = build_architecture(name, data.input_shape, data.n_outputs, width=width).double()
     hist = train(model, data, epochs=epochs, lr=0.05, batch_size=32, seed=seed)
     batches = to_batches(data, batch_size)
     op = HessianOperator(model, torch.nn.CrossEntropyLoss(), batches, mode=mode)

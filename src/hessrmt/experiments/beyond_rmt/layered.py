@@ -46,7 +46,7 @@ def layered_bands(
         "0 and variance 1; ABC normalisation of the complexity",
     }
     for fam in families:
-        if fam == "percolated-wigner":  # no right edge: its table's window is not the law's
+        if fam in ("percolated-wigner", "percolated-wishart"):  # no right edge (table window)
             out["laws"][fam] = {
                 "error": "unbounded support (super-exponential tails, tabulated on a finite "
                 "window): no right edge, so no threshold"

@@ -7,8 +7,10 @@ Steps (each checkpointed by :class:`hessrmt.runfolder.RunFolder`, kind ``beyond-
 * ``laws``: for each law, one sampled matrix spectrum of size N: KS distance and simulated-null
   p-value (:func:`hessrmt.rmt.goodness.ks_pvalue_simulated`), measured zero fraction vs the law's
   atom.
-* ``atoms_ensemble``: Wishart-product zero counts vs n - min(N_i) (exact) and percolated Wigner
-  zero fractions vs Bordenave-Lelarge-Salez (:mod:`hessrmt.rmt.atoms`).
+* ``atoms_ensemble``: Wishart-product zero counts vs n - min(N_i) (exact), percolated Wigner
+  zero fractions vs Bordenave-Lelarge-Salez, and percolated Wishart zero fractions (exact ranks
+  by maximum matching, float64 thresholds, graphs with 10^5 rows) vs the bipartite matching
+  formula (:mod:`hessrmt.rmt.atoms`).
 * ``atoms_network``: exact float64 Hessian and Gauss-Newton zero fractions of ReLU MLPs over a
   grid of widths, input sizes and sample counts vs the derived rank bounds
   (:mod:`.network_atoms`).
@@ -40,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from hessrmt.io import atomic_write_json, atomic_write_text, to_jsonable
+from hessrmt.rmt.family_fit import format_pvalue
 from hessrmt.runfolder import RunFolder, limit_threads
 
 from .report import beyond_report
@@ -59,6 +62,16 @@ class BeyondConfig:
     percolated_degrees: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
     percolated_samples: int = 3
     law_degrees: tuple[float, ...] = (2.0, 4.0, 8.0)
+    # percolated Wishart (phi, c): laws against one sampled W of size law_n; atoms at p rows
+    law_wishart: tuple[tuple[float, float], ...] = ((0.5, 2.0), (1.0, 4.0))
+    wishart_atom_p: int = 1000
+    wishart_atom_cases: tuple[tuple[float, float], ...] = (
+        (0.5, 1.0),
+        (0.5, 2.0),
+        (1.0, 2.0),
+        (1.0, 5.0),
+        (2.0, 3.0),
+    )
     networks: tuple[tuple[int, int, int, int], ...] = (
         (10, 8, 3, 4),
         (10, 8, 3, 60),
@@ -68,7 +81,9 @@ class BeyondConfig:
         (20, 20, 10, 40),
     )
     fit_networks: tuple[tuple[int, int, int, int], ...] = ((20, 20, 10, 40), (8, 30, 4, 64))
-    n_boot: int = 50
+    # 100 refitting replicates: p floor 1/101 = 0.0099; measured 0.02-0.2 s of CPU per replicate per
+    # network for all families (quick-run spectra, P = 212-464), so about +1-2 min over 50
+    n_boot: int = 100
     cavity_population: int = 2000
     cnns: tuple[str, ...] = ("vgg-small", "vgg-small-bn", "preresnet-small")
     cnn_width: int = 4
@@ -77,11 +92,15 @@ class BeyondConfig:
     lanczos_steps: int = 100
     lanczos_probes: int = 10
     lanczos_repeats: int = 5
-    families: tuple[str, ...] = ()  # families fitted to the networks; () = all
+    families: tuple[str, ...] = ()  # families fitted to the networks; () = DEFAULT_FAMILIES
+    # opt-in families fitted too when ``families`` is () (the quick run leaves them out: cost)
+    extra_families: tuple[str, ...] = ("percolated-wishart",)
     data_root: str | None = None  # folder with CIFAR-10 (cifar-10-batches-bin or -py)
+    # the CIFAR sets found under data_root (cifar10, cifar100: fine labels), set by run_beyond_rmt
+    cifar_sets: tuple[str, ...] = ("cifar10",)
     cifar_width: int = 1
     cifar_samples: int = 400
-    version: int = 3
+    version: int = 4
 
 
 def quick_config(seed: int = 0) -> BeyondConfig:
@@ -94,6 +113,10 @@ def quick_config(seed: int = 0) -> BeyondConfig:
         percolated_degrees=(1.0, 2.0, 4.0),
         percolated_samples=2,
         law_degrees=(2.0, 4.0),
+        law_wishart=((0.5, 2.0),),
+        wishart_atom_p=300,
+        wishart_atom_cases=((0.5, 2.0), (1.0, 5.0), (2.0, 3.0)),
+        extra_families=(),
         networks=((10, 8, 3, 4), (10, 8, 3, 60), (5, 30, 4, 16)),
         fit_networks=((8, 16, 4, 40),),
         n_boot=20,
@@ -109,6 +132,7 @@ def _laws_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]
     from hessrmt.rmt import ensembles as E
     from hessrmt.rmt.goodness import ks_pvalue_simulated, zero_fraction
     from hessrmt.rmt.percolation import PercolatedWigner
+    from hessrmt.rmt.percolation_wishart import PercolatedWishart
     from hessrmt.rmt.products import WignerWishartProduct, wishart_product_from_dims
 
     n = cfg.law_n
@@ -137,6 +161,17 @@ def _laws_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]
                 law,
             )
         )
+    for phi, c in cfg.law_wishart:
+        law = PercolatedWishart(phi, c, population=cfg.cavity_population, rng=cfg.seed)
+        m = max(1, round(n / phi))
+        cases.append(
+            (
+                f"percolated-wishart-phi{phi:g}-c{c:g}",
+                {"p": n, "n": m, "c": c},
+                lambda c=c, m=m: E.percolated_wishart(n, m, c / m, rng=rng),
+                law,
+            )
+        )
     out = []
     for name, setup, sample, law in cases:
         eigs = np.linalg.eigvalsh(sample())
@@ -158,7 +193,11 @@ def _laws_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]
 
 
 def _atoms_ensemble_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    from hessrmt.rmt.atoms import percolated_atom_grid, product_atom_grid
+    from hessrmt.rmt.atoms import (
+        percolated_atom_grid,
+        percolated_wishart_atom_grid,
+        product_atom_grid,
+    )
 
     n = cfg.product_n
     inner = [
@@ -173,7 +212,13 @@ def _atoms_ensemble_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict
     perc = percolated_atom_grid(
         cfg.percolated_n, cfg.percolated_degrees, samples=cfg.percolated_samples, rng=cfg.seed + 1
     )
-    return {}, {"products": prod, "percolated": perc}
+    wish = percolated_wishart_atom_grid(
+        cfg.wishart_atom_p,
+        cfg.wishart_atom_cases,
+        samples=cfg.percolated_samples,
+        rng=cfg.seed + 2,
+    )
+    return {}, {"products": prod, "percolated": perc, "percolated_wishart": wish}
 
 
 def _atoms_network_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -187,10 +232,10 @@ def _fit_network(eigs: np.ndarray, cfg: BeyondConfig) -> dict[str, Any]:
     """W1 fits with the atom matched to the measured zero fraction (the ranking used by the
     verdict), W1 fits with each family's own atom, and the moment fits (no bootstrap) for
     comparison; outliers kept apart in all three."""
-    from hessrmt.rmt.family_fit import fit_families
+    from hessrmt.rmt.family_fit import DEFAULT_FAMILIES, fit_families
     from hessrmt.rmt.goodness import zero_fraction
 
-    fams = list(cfg.families) or None
+    fams = list(cfg.families) or [*DEFAULT_FAMILIES, *cfg.extra_families]
     res = fit_families(eigs, fams, n_boot=cfg.n_boot, rng=cfg.seed, outliers="remove")
     own = fit_families(
         eigs, fams, n_boot=cfg.n_boot, rng=cfg.seed, outliers="remove", atom="family"
@@ -210,12 +255,44 @@ def _fit_network(eigs: np.ndarray, cfg: BeyondConfig) -> dict[str, Any]:
 
 def cnn_cases(cfg: BeyondConfig) -> list[tuple[str, str, int, int]]:
     """(architecture, data set, width, samples) of every CNN: each of ``cfg.cnns`` on the
-    bundled digits, and on CIFAR-10 as well when ``cfg.data_root`` is given (its files must be
-    there: a missing file is a DataError naming it)."""
+    bundled digits, and on each of ``cfg.cifar_sets`` as well when ``cfg.data_root`` is given (its
+    files must be there: a missing file is a DataError naming it)."""
     cases = [(a, "digits", cfg.cnn_width, cfg.cnn_samples) for a in cfg.cnns]
     if cfg.data_root is not None:
-        cases += [(a, "cifar10", cfg.cifar_width, cfg.cifar_samples) for a in cfg.cnns]
+        for ds in cfg.cifar_sets:
+            cases += [(a, ds, cfg.cifar_width, cfg.cifar_samples) for a in cfg.cnns]
     return cases
+
+
+def cifar_sets_under(root: str | Path) -> tuple[str, ...]:
+    """The CIFAR sets whose folders are under ``root`` ("cifar10": cifar-10-batches-bin / -py or
+    their files in ``root``; "cifar100": cifar-100-python / -binary or their files), each loaded
+    once now so that a damaged file fails before the run (DataError naming it); none found is a
+    DataError naming what was looked for."""
+    from hessrmt.data.cifar100 import find_cifar100
+    from hessrmt.data.datasets import load_dataset
+    from hessrmt.errors import DataError
+
+    rootp = Path(root)
+    has10 = any(
+        (rootp / name).exists()
+        for name in (
+            "cifar-10-batches-bin",
+            "cifar-10-batches-py",
+            "data_batch_1",
+            "data_batch_1.bin",
+        )
+    )
+    sets = (("cifar10",) if has10 else ()) + (("cifar100",) if find_cifar100(rootp) else ())
+    if not sets:
+        raise DataError(
+            f"no CIFAR-10 (cifar-10-batches-bin or cifar-10-batches-py) or CIFAR-100 "
+            f"(cifar-100-python or cifar-100-binary) under {rootp}; point --data-root at the "
+            "folder holding them (nothing is downloaded)"
+        )
+    for ds in sets:
+        load_dataset(ds, root=rootp)
+    return sets
 
 
 def _fits_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -266,9 +343,11 @@ def _details(res: dict[str, Any]) -> str:
     zf = res.get("zero_fraction")
     if "family_atom" in res and zf is not None:
         ob = res["family_atom"]["families"][0]
+        p_txt = format_pvalue(ob)
+        p_txt = p_txt if p_txt.startswith("<=") else "= " + p_txt
         out += (
-            f" With each family's own atom, {ob['family']} fits best (W1 {ob['w1']:.3g}, KS p = "
-            f"{ob['pvalue']:.3g}; its atom {ob['atom_at_zero']:.3f} vs measured {zf:.3f})."
+            f" With each family's own atom, {ob['family']} fits best (W1 {ob['w1']:.3g}, KS p "
+            f"{p_txt}; its atom {ob['atom_at_zero']:.3f} vs measured {zf:.3f})."
         )
     atoms = [m["atom_at_zero"] for m in res.get("moments", {}).values() if m["atom_at_zero"] > 0]
     if atoms:
@@ -340,7 +419,15 @@ def _verdict(fits: dict[str, Any]) -> dict[str, Any]:
             )
             + ")"
         )
-        if rejected:
+        if rejected and best.get("pvalue_at_floor"):
+            b_done = round(1.0 / best["pvalue_floor"]) - 1  # replicates that refitted
+            sentence = (
+                f"{head}, but its bootstrap KS test rejects it (KS {best['ks']:.3g}, p "
+                f"{format_pvalue(best)} = 1/({b_done} + 1): rejected at the resolution of "
+                f"{b_done} replicates, the smallest p they can give): no family "
+                "fits, so the paper's claim is not supported here."
+            )
+        elif rejected:
             sentence = (
                 f"{head}, but its bootstrap KS test rejects it (KS {best['ks']:.3g}, p = "
                 f"{best['pvalue']:.3g}): no family fits, so the paper's claim is not supported "
@@ -357,6 +444,8 @@ def _verdict(fits: dict[str, Any]) -> dict[str, Any]:
             "best_w1": best["w1"],
             "best_pvalue": best["pvalue"],
             "best_rejected": rejected,
+            "best_pvalue_floor": best.get("pvalue_floor"),
+            "best_pvalue_at_floor": bool(best.get("pvalue_at_floor")),
             "classic_w1": min(classic) if classic else None,
             "classic_over_best": ratio,
             "claim_holds": holds,
@@ -377,16 +466,18 @@ def run_beyond_rmt(
     data_root: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the reproduction into ``out`` (a run folder); returns the summary dict.
-    ``data_root``: a folder with CIFAR-10 (binary or python batches): the CNNs are also
-    trained and analysed on it (``cifar_width``, ``cifar_samples`` of the configuration)."""
+    ``data_root``: a folder with CIFAR-10 (binary or python batches) and/or CIFAR-100 (python
+    or binary; fine labels): the CNNs are also trained and analysed on each set found
+    (``cifar_width``, ``cifar_samples`` of the configuration)."""
     import sys
 
     cfg = config or (quick_config(seed) if quick else BeyondConfig(seed=seed))
     if data_root is not None:
-        from hessrmt.data.datasets import load_dataset
+        from hessrmt.validation import existing_dir
 
-        load_dataset("cifar10", root=data_root)  # fail now (DataError) rather than mid-run
-        cfg = dataclasses.replace(cfg, data_root=str(Path(data_root).resolve()))
+        root = existing_dir(data_root, "--data-root")
+        sets = cifar_sets_under(root)  # fail now (DataError) rather than mid-run
+        cfg = dataclasses.replace(cfg, data_root=str(root.resolve()), cifar_sets=sets)
 
     def log(msg: str) -> None:
         if progress:
@@ -418,6 +509,7 @@ def run_beyond_rmt(
             "atoms": {
                 "products": infos["products"],
                 "percolated": infos["percolated"],
+                "percolated_wishart": infos["percolated_wishart"],
                 "networks": infos["networks"],
             },
             "fits": infos["fits"],

@@ -30,6 +30,14 @@ def beyond_report(summary: dict[str, Any]) -> str:
             f"- percolated Wigner c = {r['c']:g}: zero fraction {r['zero_fraction']:.4f} +- "
             f"{r['se']:.4f} vs BLS {r['predicted']:.4f} (z = {r['z_score']:.2f})."
         )
+    for r in summary["atoms"].get("percolated_wishart", []):
+        lines.append(
+            f"- percolated Wishart phi = {r['phi']:g}, c = {r['c']:g} (p = {r['p']}): exact zero "
+            f"fraction (maximum matching = rank X) {r['zero_fraction']:.4f} +- {r['se']:.4f} vs "
+            f"the matching formula {r['predicted']:.4f} (z = {r['z_score']:.2f}); float64 "
+            f"threshold count {r['threshold_zero_fraction']:.4f}; "
+            f"{r['large_p']} rows: {r['large_matching_zero_fraction']:.4f}."
+        )
     for r in summary["atoms"]["networks"]:
         gap = r["gauss_newton_zero_fraction"] - r["product_ensemble_atom"]
         explains = (
