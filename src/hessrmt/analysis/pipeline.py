@@ -95,9 +95,18 @@ def _log(config: AnalysisConfig, message: str) -> None:
         sys.stderr.flush()
 
 
-def run_settings(config: AnalysisConfig) -> dict[str, Any]:
-    """What the run folder fingerprints: the numeric settings and the checkpoint's SHA-256."""
+def run_settings(config: AnalysisConfig, method: str | None = None) -> dict[str, Any]:
+    """What the run folder fingerprints: the numeric settings, the checkpoint's SHA-256 and,
+    for ``method="auto"``, the method it resolved to (``method``).
+
+    ``auto`` resolves to dense or Lanczos from ``max_dense_params`` or the memory available now,
+    neither of which is a numeric setting; fingerprinting the resolved method keeps a resumed
+    run from mixing dense and Lanczos checkpoints (it is refused as a run of other settings).
+    An explicit ``dense`` or ``lanczos`` is already in the numeric settings.
+    """
     settings: dict[str, Any] = {"analysis": config.numeric_settings()}
+    if config.method == "auto" and method is not None:
+        settings["resolved_method"] = method
     if config.checkpoint is not None and Path(config.checkpoint).is_file():
         h = hashlib.sha256()
         with Path(config.checkpoint).open("rb") as fh:
@@ -365,11 +374,21 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
     out = Path(config.out) if config.out is not None else default_out("analyze")
     config = config.replace(out=str(out))
 
+    t_start = time.perf_counter()
+    ctx = _Context(config, ranks)  # before the run folder: its fingerprint needs the method
+    choice = choose_method(
+        config.method,
+        ctx.n_params,
+        dtype=config.dtype,
+        device=str(ctx.device),
+        max_dense_params=config.max_dense_params,
+    )
+
     def folder() -> RunFolder:
         return RunFolder(
             out,
             kind="analyze",
-            settings=run_settings(config),
+            settings=run_settings(config, choice.method),
             overwrite=config.overwrite,
             log=lambda message: _log(config, message),
         )
@@ -378,10 +397,13 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
         if run.out != out:  # another rank's default --out: rank 0's is the run folder
             out = run.out
             config = config.replace(out=str(out))
-        return _analyze_in(run, config, out, ranks)
+            ctx.config = config
+        return _analyze_in(run, ctx, choice, out, t_start)
 
 
-def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks) -> AnalysisResult:
+def _analyze_in(
+    run: SyncedRun, ctx: _Context, choice: MethodChoice, out: Path, t_start: float
+) -> AnalysisResult:
     """The pipeline inside an open (locked, checked) run folder (see
     :mod:`hessrmt.analysis.distributed` for several processes)."""
     from hessrmt.analysis.method import memory_record
@@ -393,15 +415,7 @@ def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks)
     )
     from hessrmt.analysis.subblocks import run_subblocks, subblock_summary, write_subblocks
 
-    t_start = time.perf_counter()
-    ctx = _Context(config, ranks)
-    choice = choose_method(
-        config.method,
-        ctx.n_params,
-        dtype=config.dtype,
-        device=str(ctx.device),
-        max_dense_params=config.max_dense_params,
-    )
+    config, ranks = ctx.config, ctx.ranks
     _log(config, f"{config.model} on {config.data}: P = {ctx.n_params} parameters; {choice.reason}")
     plan = plan_text(
         choice,
