@@ -3,7 +3,8 @@
 Each experiment package in :mod:`hessrmt.experiments` has a light ``cli`` module (no torch at
 import time), listed in :data:`EXPERIMENTS`, providing ``RUN_OPTIONS`` (the help texts and
 defaults of the options every reproduction has, passed to :func:`add_run_arguments`),
-``add_arguments(parser)`` (its description and its own options) and
+``add_arguments(parser)`` (its description and its own options; a module without
+``RUN_OPTIONS`` adds all its options there) and
 ``run_from_args(args) -> int``; the pipeline itself is imported only when run.
 """
 
@@ -91,6 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             if not (exc.name and module_name.startswith(exc.name)):
                 raise  # a real import error inside an existing module
             continue
-        add_run_arguments(p, **module.RUN_OPTIONS)
+        shared = getattr(module, "RUN_OPTIONS", None)  # None: add_arguments adds them all
+        if shared is not None:
+            add_run_arguments(p, **shared)
         module.add_arguments(p)
         p.set_defaults(handler=module.run_from_args)
