@@ -73,6 +73,11 @@ def test_reduced_run_end_to_end(tmp_path):
     # the noise shrinks with the batch size
     assert rows[0]["s"] > rows[-1]["s"]
     assert (out / "report.html").read_text().count("<li>") == len(conclusions(s))
+    # every computed step is timed, next to the calibrated model's prediction for it
+    steps = ["synthetic_goe", "synthetic_wishart", "network_tiny", "damped_newton"]
+    assert sorted(doc["step_timings"]) == sorted(steps)
+    assert all(t["cpu_seconds"] > 0 for t in doc["step_timings"].values())
+    assert doc["cpu_estimate"]["not_included"] == ["tiny"]
     # same settings, finished folder: refused; overwrite reruns to the same numbers
     with pytest.raises(Exception, match="overwrite"):
         run_universal(out, config=TINY, progress=False)
@@ -180,3 +185,82 @@ def test_conclusions_follow_the_numbers():
     assert "disagree at b = [16]" in text
     assert "no closer to" in text
     assert "no significant difference" in text
+
+
+def test_single_damping_seed_reports_no_interval():
+    """damping_seeds = 1: the standard error is None in the summary; the report prints the value
+    with "no interval (1 seed)" and claims no significance (it used to crash formatting None)."""
+    from hessrmt.experiments.universal.damping import run_damped_newton
+    from hessrmt.experiments.universal.report import training_sentences
+    from hessrmt.io import to_jsonable
+
+    t = to_jsonable(run_damped_newton(seeds=1, steps=1, n_noise_batches=2))
+    d, se = t["final_difference"]
+    assert se is None and t["local_law_delta"][1] is None
+    (sentence,) = training_sentences(t)
+    assert f"{d:.4g}, no interval (1 seed)" in sentence
+    assert "significant" not in sentence.replace("no significance", "")
+    two = copy.deepcopy(t)
+    two.update(final_difference=[d, abs(d) / 10 + 1e-9], seeds=2)
+    assert "over 2 seeds" in training_sentences(two)[0]
+    assert "no interval" not in training_sentences(two)[0]
+    summary = _fake_summary()
+    summary["damping"]["training"].update(
+        final_difference=[0.01, None], local_law_delta=[0.2, None], seeds=1
+    )
+    assert "no interval (1 seed)" in " ".join(conclusions(summary))
+
+
+def test_matrix_free_damping_sentences_report_residuals_and_refusals():
+    from hessrmt.experiments.universal.report import render_report
+
+    s = _fake_summary()
+    row = {
+        "b": 16,
+        "delta": [0.5, 1.0],
+        "effective_delta": [0.6, 1.1],
+        "measured": [[0.2, 0.1]],
+        "measured_se": [[0.01, 0.01]],
+        "predicted": [[0.21, 0.1]],
+        "naive": [[0.3, 0.2]],
+        "max_residual": [3e-11, 2e-12],
+        "converged": [True, True],
+    }
+    s["damping"]["local_law"]["n"]["rows"] = [row]
+    text = " ".join(conclusions(s))
+    assert "largest true relative residual 3.0e-11; 2 of 2 deltas converged." in text
+    assert "closer to the measured values" in text and "refused" not in text
+    # the first delta did not converge: refused (None), the comparison uses the second only
+    refused = copy.deepcopy(s)
+    r = refused["damping"]["local_law"]["n"]["rows"][0]
+    r.update(measured=[[None, 0.1]], max_residual=[1e-3, 2e-12], converged=[False, True])
+    r["naive"] = [[0.2, 0.1]]  # naive exact where the solve converged
+    text = " ".join(conclusions(refused))
+    assert "1 of 2 deltas converged, refused (not converged): 0.5 (b = 16)." in text
+    assert "no closer to the measured values" in text
+    r.update(measured=[[None, None]], converged=[False, False])
+    assert "no converged quadratic forms" in " ".join(conclusions(refused))
+    refused.update(paper="p", config={}, overlaps={"n": {"rows": []}})
+    assert "max_residual" in render_report(refused)
+
+
+def test_damped_newton_minres_steps_match_dense_solves():
+    """Above dense_max_params the damped-Newton steps are solved by MINRES with products only:
+    the loss curves equal the dense solves' (P = 650, float64), and the report says so."""
+    from hessrmt.experiments.universal.damping import run_damped_newton
+    from hessrmt.experiments.universal.report import training_sentences
+    from hessrmt.io import to_jsonable
+
+    kw = dict(seeds=1, steps=2, n_noise_batches=2)
+    dense = run_damped_newton(**kw)
+    mf = run_damped_newton(**kw, dense_max_params=100)
+    assert dense["solver"] == {"method": "dense"}
+    assert mf["solver"]["method"] == "minres" and mf["solver"]["steps"] == 4
+    assert mf["solver"]["unconverged_steps"] == 0 and mf["solver"]["max_residual"] < 1e-9
+    for arm in ("naive", "local_law"):
+        np.testing.assert_allclose(mf[arm]["loss_mean"], dense[arm]["loss_mean"], rtol=1e-8)
+    assert mf["naive"]["loss_mean"][-1] < mf["naive"]["loss_mean"][0]  # the steps do descend
+    text = " ".join(training_sentences(to_jsonable(mf)))
+    assert "solved matrix-free by MINRES (P = 650 > dense_max_params = 100)" in text
+    assert "0 of 4 solves above 10 x 1e-10" in text
+    assert "MINRES" not in " ".join(training_sentences(to_jsonable(dense)))

@@ -86,6 +86,30 @@ def test_lanczos_path_matches_dense_path_float64():
         for pl, pd in both:
             assert pl == pytest.approx(pd, rel=0.02)
     assert lz["delocalisation"]["rows"] == [] and "Lanczos" in lz["damping"]["note"]
+    # damping by multi-shift MINRES: the dense path's rows (same keys and shapes, plus the
+    # solver's), the same deltas, and u^T (H_b + delta)^-1 u equal to dense solves
+    U = h["A_vecs"][:, ::-1][:, :9]
+    assert len(lz["damping"]["rows"]) == len(dense["damping"]["rows"]) == len(sizes)
+    for rd, rl in zip(dense["damping"]["rows"], lz["damping"]["rows"]):
+        assert set(rd) <= set(rl) and {"max_residual", "converged"} <= set(rl)
+        for key in rd:
+            assert np.shape(rl[key]) == np.shape(rd[key]), key
+        assert all(rl["converged"]) and np.max(rl["max_residual"]) <= 1e-9
+        np.testing.assert_allclose(rl["delta"], rd["delta"], rtol=1e-9)
+        exact = np.mean(
+            [
+                [
+                    [U[:, i] @ np.linalg.solve(H + d * np.eye(310), U[:, i]) for d in rl["delta"]]
+                    for i in range(9)
+                ]
+                for H in h["batches"][rd["b"]]
+            ],
+            axis=0,
+        )
+        np.testing.assert_allclose(rl["measured"], exact, rtol=1e-8)
+        np.testing.assert_allclose(rl["measured"], rd["measured"], rtol=1e-8)
+        np.testing.assert_allclose(rl["measured_se"], rd["measured_se"], rtol=0, atol=1e-8)
+        np.testing.assert_allclose(rl["naive"], rd["naive"], rtol=1e-8)
 
 
 def _write_idx(path, arr):
@@ -168,3 +192,36 @@ def test_reduced_run_on_fake_mnist_takes_the_lanczos_path(tmp_path):
     report = (out / "report.html").read_text()
     assert "matrix-free path" in report and "not measured on the Lanczos path" in report
     assert s["config"]["data_root"] == str(tmp_path / "data")
+
+
+def test_damping_row_solves_and_refuses_unconverged_deltas():
+    from hessrmt.experiments.universal.lanczos_path import damping_row
+    from hessrmt.rmt.laws import Semicircle
+    from hessrmt.rmt.local_law import DeformedModel, point_mass
+
+    rng = np.random.default_rng(0)
+    P = 60
+    U = np.linalg.qr(rng.standard_normal((P, 2)))[0]
+    theta = np.array([3.0, 2.0])
+    hs = []
+    for _ in range(2):
+        g = rng.standard_normal((P, P)) * 0.1
+        hs.append((U * theta) @ U.T + (g + g.T) / 2)
+    lowest = [float(np.linalg.eigvalsh(h)[0]) for h in hs]
+    model = DeformedModel(point_mass(), Semicircle(0.01))
+    Ut = torch.as_tensor(U)
+    row, used = damping_row(16, hs, lowest, model, theta, Ut, 1e-12)
+    assert all(row["converged"]) and used > 0
+    exact = np.mean(
+        [
+            [[u @ np.linalg.solve(h + d * np.eye(P), u) for d in row["delta"]] for u in U.T]
+            for h in hs
+        ],
+        axis=0,
+    )
+    np.testing.assert_allclose(row["measured"], exact, rtol=1e-9)
+    np.testing.assert_allclose(row["delta"][0], 1.1 * max(-min(lowest), -model.support()[0]))
+    # an unreachable residual target: every delta is refused (None after to_jsonable)
+    row, _ = damping_row(16, hs, lowest, model, theta, Ut, 1e-17)
+    assert not any(row["converged"]) and np.isnan(row["measured"]).all()
+    assert np.all(row["max_residual"] > 1e-16)

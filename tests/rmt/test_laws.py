@@ -183,3 +183,21 @@ def test_bad_input() -> None:
         EmpiricalLaw([1.0, np.nan])
     with pytest.raises(InputError, match="a < b"):
         UniformLaw(1.0, 0.0)
+
+
+@pytest.mark.parametrize("phi", [0.1, 0.5, 0.9])
+def test_marchenko_pastur_stieltjes_accurate_near_zero(phi) -> None:
+    """G(z) -> -E[1/lambda] = -1/(s (1 - phi)) as z -> 0 (phi < 1, no atom): the textbook form
+    (b - r) / (2 phi s z) cancels to 0/0 there; the conjugate form keeps full precision."""
+    law = MarchenkoPastur(phi, scale=2.0)
+    # G(z) = -E[1/l] - z E[1/l^2] + O(z^2), E[1/l] = 1/(s(1-phi)), E[1/l^2] = 1/(s^2 (1-phi)^3)
+    g0 = -1.0 / (2.0 * (1 - phi))
+    g1 = -1.0 / (4.0 * (1 - phi) ** 3)
+    for z in (1e-15, 1e-12, 1e-12j, -1e-10 + 0j):
+        assert abs(law.stieltjes(z) - (g0 + g1 * z)) < 1e-11 * abs(g0)
+    # quadrature of the density at a small real z: G(z) = int rho(x) / (z - x) dx
+    z = 1e-6
+    quad, _err = scipy.integrate.quad(
+        lambda x: float(law.density(x)) / (z - x), law.lower, law.upper, limit=400, epsabs=1e-12
+    )
+    assert abs(law.stieltjes(z) - quad) < 1e-9 * abs(quad)

@@ -30,11 +30,13 @@ from hessrmt.curvature.dense import (  # noqa: F401
 )
 from hessrmt.curvature.krylov import (  # noqa: F401
     LanczosResult,
+    ShiftedSolveResult,
     SLQResult,
     TraceResult,
     hutchinson_trace,
     hutchpp_trace,
     lanczos,
+    shifted_minres,
     slq,
 )
 from hessrmt.curvature.operators import GGNOperator, HessianOperator, ResidualOperator  # noqa: F401

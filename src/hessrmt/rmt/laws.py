@@ -238,9 +238,21 @@ class MarchenkoPastur(SpectralLaw):
         return [(0.0, self.atom_mass)] if self.atom_mass > 0 else []
 
     def stieltjes(self, z: ArrayLike) -> np.ndarray:
+        """G(z) = (b - r) / (2 a) = 2 / (b + r), a = phi s z, b = z - s (1 - phi),
+        r = sqrt(z - l_-) sqrt(z - l_+) (the two forms are equal because the roots of
+        a G^2 - b G + 1 = 0 multiply to 1 / a). Each point uses the form without cancellation:
+        near z = 0 with phi < 1, b - r -> 0 and a -> 0, so the first loses all digits
+        (G(0) = -1 / (s (1 - phi)) exactly)."""
         z = _as_complex(z)
         root = np.sqrt(z - self.lower) * np.sqrt(z - self.upper)
-        return (z - self.scale * (1 - self.phi) - root) / (2 * self.phi * self.scale * z)
+        b = z - self.scale * (1 - self.phi)
+        plus, minus = b + root, b - root
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(
+                np.abs(plus) >= np.abs(minus),
+                2.0 / plus,
+                minus / (2 * self.phi * self.scale * z),
+            )
 
     def stieltjes_derivative(self, z: ArrayLike) -> np.ndarray:
         """From phi s z G^2 - (z - s(1 - phi)) G + 1 = 0 (s = scale):

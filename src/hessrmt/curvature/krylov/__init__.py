@@ -11,19 +11,23 @@ one thing):
 * :mod:`~hessrmt.curvature.krylov.quadrature` -- Gauss quadrature rules (SLQ nodes, weights);
 * :mod:`~hessrmt.curvature.krylov.density` -- broadening of the rules onto a grid;
 * :mod:`~hessrmt.curvature.krylov.stochastic_quadrature` -- :func:`slq`;
-* :mod:`~hessrmt.curvature.krylov.traces` -- :func:`hutchinson_trace`, :func:`hutchpp_trace`.
+* :mod:`~hessrmt.curvature.krylov.traces` -- :func:`hutchinson_trace`, :func:`hutchpp_trace`;
+* :mod:`~hessrmt.curvature.krylov.shifted_solve` -- :func:`shifted_minres` (H + sigma I) X = B.
 """
 
 from hessrmt.curvature.krylov.eigensolver import LanczosResult, lanczos
+from hessrmt.curvature.krylov.shifted_solve import ShiftedSolveResult, shifted_minres
 from hessrmt.curvature.krylov.stochastic_quadrature import SLQResult, slq
 from hessrmt.curvature.krylov.traces import TraceResult, hutchinson_trace, hutchpp_trace
 
 __all__ = [
     "LanczosResult",
     "SLQResult",
+    "ShiftedSolveResult",
     "TraceResult",
     "hutchinson_trace",
     "hutchpp_trace",
     "lanczos",
+    "shifted_minres",
     "slq",
 ]

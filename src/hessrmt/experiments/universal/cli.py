@@ -6,7 +6,8 @@ import argparse
 
 #: The options every reproduction has (:func:`hessrmt.cli.reproduce.add_run_arguments`).
 RUN_OPTIONS = dict(
-    quick="small sizes: a few minutes",
+    quick="small sizes: well under a minute of CPU with one thread (the full mode prints its "
+    "estimated CPU time at the start)",
     out="run folder",
     data_root="folder with local MNIST (IDX) and/or CIFAR-10 (binary or python batches) files: "
     "a network on each data set found there is added (matrix-free path)",
@@ -36,8 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     import sys
 
-    from .pipeline import run_universal
+    from .estimate import estimate_text
+    from .pipeline import UniversalConfig, run_universal
 
+    cfg = UniversalConfig.create(
+        quick=args.quick,
+        seed=args.seed,
+        data_root=args.data_root,
+        mnist5k=args.mnist5k,
+    )
+    mode = "quick" if args.quick else "full"
+    sys.stderr.write(f"universal: {mode} mode, {estimate_text(cfg)}\n")
     summary = run_universal(
         args.out,
         quick=args.quick,
@@ -45,8 +55,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         overwrite=args.overwrite,
-        data_root=args.data_root,
-        mnist5k=args.mnist5k,
+        config=cfg,
     )
     sys.stdout.write(f"universal: {len(summary['noise_scale'])} networks; done\n")
     return 0

@@ -23,8 +23,17 @@ with mean and standard error over batches:
 * **overlaps**: max |<v, u_i>|^2 over H_b's top 2r Lanczos eigenvectors v, against
   1 / omega'(rho_i).
 
-Not measured on this path (they need every eigenvector of X_b): the delocalisation, the spacing
-ratios and the damping quadratic forms; their sections say so.
+* **damping**: u_i^T (H_b + delta)^{-1} u_i for A's Lanczos spike vectors u_i, by multi-shift
+  MINRES (:func:`hessrmt.curvature.shifted_minres`: products only; H_b + delta may be
+  indefinite), at the dense path's deltas: ``DAMPING_QUANTILES`` x max(-(left edge of the
+  model's bulk), -min_j lambda_min(H_b,j)), H_b's lowest eigenvalue by Lanczos (``which="SA"``).
+  Against 1 / (theta_i + delta') and the naive 1 / (theta_i + delta), mean and standard error
+  over batches, as :func:`.networks.analyse_batches`. Every solve's true relative residual is
+  recorded (``max_residual`` per delta); a delta where any solve stayed above 10 x ``solve_rtol``
+  is refused: its measured values are None and ``converged`` is False for it.
+
+Not measured on this path (they need every eigenvector of X_b): the delocalisation and the spacing
+ratios; their section says so.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from hessrmt.rmt.batch_noise import mean_se
 from hessrmt.rmt.laws import EmpiricalLaw, Semicircle
 from hessrmt.rmt.local_law import DeformedModel
 
-from .networks import NetworkSpec, _batch_size_law, fit_noise_scale
+from .networks import DAMPING_QUANTILES, NetworkSpec, _batch_size_law, fit_noise_scale
 
 
 def trimmed_quadrature_law(nodes: np.ndarray, weights: np.ndarray, top_mass: float) -> EmpiricalLaw:
@@ -69,6 +78,54 @@ def hutchinson_noise_scale(apply_hb: Any, AZ: torch.Tensor, Z: torch.Tensor) -> 
     return s, se2 / (2 * s) if s > 0 else float("nan")
 
 
+def damping_row(
+    b: int,
+    ops: Sequence[Any],
+    lowest: Sequence[float],
+    model_b: DeformedModel,
+    theta: np.ndarray,
+    U: torch.Tensor,
+    solve_rtol: float,
+) -> tuple[dict[str, Any], int]:
+    """The damping row of batch size ``b`` (the keys of the dense path's, plus the solver's):
+    deltas as :func:`.networks.analyse_batches` chooses them (``lowest``: each batch Hessian's
+    lowest eigenvalue), u_i^T (H_b + delta)^{-1} u_i by :func:`shifted_minres` per batch
+    operator in ``ops``; returns the row and the products spent."""
+    from hessrmt.curvature import shifted_minres
+
+    floor = max(-model_b.support()[0], max(-lo for lo in lowest))
+    deltas = np.asarray(DAMPING_QUANTILES, dtype=float) * max(floor, 1e-8)
+    q, res, iters, used = [], [], [], 0
+    for op in ops:
+        sol = shifted_minres(op, U, deltas, rtol=solve_rtol)
+        qf = sol.quadratic_forms(U).T  # (r, deltas)
+        qf[~sol.converged.T] = np.nan  # refused: that solve did not converge
+        q.append(qf)
+        res.append(sol.residuals.max(axis=1))
+        iters.append(int(sol.iterations.max()))
+        used += sol.num_matvecs
+    q_m, q_se = mean_se(np.array(q))
+    max_res = np.max(res, axis=0)
+    converged = max_res <= 10 * solve_rtol
+    q_m[:, ~converged] = np.nan  # a refused delta: no value for any spike
+    q_se[:, ~converged] = np.nan
+    dprime = model_b.effective_damping(deltas)
+    row = {
+        "b": b,
+        "delta": deltas,
+        "effective_delta": dprime,
+        "measured": q_m,
+        "measured_se": q_se,
+        "predicted": 1.0 / (theta[:, None] + dprime[None, :]),
+        "naive": 1.0 / (theta[:, None] + deltas[None, :]),
+        "max_residual": max_res,
+        "converged": converged.tolist(),
+        "minres_iterations": iters,
+        "lowest_eigenvalues": list(lowest),
+    }
+    return row, used
+
+
 def network_lanczos(
     spec: NetworkSpec,
     batch_sizes: Sequence[int],
@@ -79,11 +136,12 @@ def network_lanczos(
     slq_probes: int = 8,
     slq_steps: int = 80,
     tol: float = 1e-8,
+    solve_rtol: float = 1e-10,
     progress: bool = False,
     root: str | None = None,
 ) -> dict[str, Any]:
     """Everything of the module docstring for the network of ``spec`` (JSON-able dict with the
-    sections of :func:`.networks.analyse_batches`; delocalisation and damping left empty)."""
+    sections of :func:`.networks.analyse_batches`; the delocalisation left empty)."""
     from hessrmt.curvature import HessianOperator, lanczos, slq
 
     from .hessians import trained_network
@@ -119,14 +177,20 @@ def network_lanczos(
         opB = HessianOperator(model, loss, [(X[idx], y[idx])], dtype=torch.float64)
         s, s_probe_se = hutchinson_noise_scale(opB.matmat, AZ, Z)
         top = lanczos(opB, k=k, which="LA", tol=tol, rng=seed + 1 + j, output="numpy")
+        low = lanczos(opB, k=1, which="SA", tol=tol, rng=seed + 1 + j, output="numpy")
         V = np.asarray(top.eigenvectors, dtype=float)
-        matvecs += top.num_matvecs + probes
-        rec = per_b.setdefault(int(b), {"s": [], "s_probe_se": [], "top": [], "ov": []})
+        matvecs += top.num_matvecs + low.num_matvecs + probes
+        rec = per_b.setdefault(
+            int(b), {"s": [], "s_probe_se": [], "top": [], "ov": [], "low": [], "ops": []}
+        )
         rec["s"].append(s)
         rec["s_probe_se"].append(s_probe_se)
         rec["top"].append(np.asarray(top.eigenvalues, dtype=float)[:r])
         rec["ov"].append(((V.T @ U) ** 2).max(axis=0))
-    noise_rows, out_rows, ov_rows = [], [], []
+        rec["low"].append(float(low.eigenvalues[0]))
+        rec["ops"].append(opB)
+    noise_rows, out_rows, ov_rows, damp_rows = [], [], [], []
+    Ut = torch.as_tensor(U, dtype=torch.float64)
     for b in sorted(per_b):
         rec = per_b[b]
         m, se = mean_se(rec["s"])
@@ -155,9 +219,16 @@ def network_lanczos(
         ov_rows.append(
             {"b": b, "predicted": model_b.overlaps(theta), "measured": ov_m, "measured_se": ov_se}
         )
+        row, used = damping_row(b, rec["ops"], rec["low"], model_b, theta, Ut, solve_rtol)
+        damp_rows.append(row)
+        matvecs += used
     bs = np.array(sorted(per_b), dtype=float)
     s_arr = np.array([row["s"] for row in noise_rows])
     why = "not measured on the Lanczos path (needs every eigenvector of H_b - A)"
+    solver = (
+        f"multi-shift MINRES on the Lanczos path (products only), relative residual target "
+        f"{solve_rtol:g}; u_i from A's Lanczos eigenvectors"
+    )
     return {
         "path": "lanczos",
         "n_parameters": P,
@@ -174,7 +245,7 @@ def network_lanczos(
             "batch_size_law": _batch_size_law(bs, s_arr, bulk, theta, out_rows),
         },
         "overlaps": {"rows": ov_rows},
-        "damping": {"rows": [], "note": why},
+        "damping": {"rows": damp_rows, "note": solver, "solve_rtol": solve_rtol},
         "lanczos": {
             "A_top": theta,
             "A_residuals": np.asarray(topA.residuals, dtype=float),

@@ -52,6 +52,10 @@ from hessrmt.rmt.batch_noise import (  # noqa: F401  (re-exported: the experimen
 from hessrmt.rmt.laws import EmpiricalLaw, Semicircle
 from hessrmt.rmt.local_law import DeformedModel
 
+#: the damping deltas, as multiples of the smallest delta keeping H_b + delta positive on the
+#: model's bulk and on every batch Hessian (the dense and the matrix-free path alike)
+DAMPING_QUANTILES = (1.1, 1.5, 2.0, 4.0)
+
 
 @dataclass(frozen=True)
 class NetworkSpec:
@@ -113,7 +117,7 @@ def analyse_batches(
     *,
     n_train: int,
     n_spikes: int,
-    damping_quantiles: Sequence[float] = (1.1, 1.5, 2.0, 4.0),
+    damping_quantiles: Sequence[float] = DAMPING_QUANTILES,
     max_atoms: int = 400,
 ) -> dict[str, Any]:
     """All measurements of the module docstring from A (eigenpairs) and the batch Hessians

@@ -7,7 +7,9 @@ parameters; above, the matrix-free :mod:`.lanczos_path`, recorded as the network
 ``damped_newton`` (:mod:`.damping`). Image networks (MNIST / CIFAR-10 under ``--data-root``,
 ``--mnist5k``) come from :mod:`.data_sources`. Then
 ``summary.json`` (sections ``synthetic``, ``noise_scale``, ``delocalisation``, ``outliers``,
-``overlaps``, ``damping``, ``config``), ``report.html`` and figures are written atomically.
+``overlaps``, ``damping``, ``config``, ``step_timings``: CPU and wall seconds of the steps
+computed in this call, and ``cpu_estimate``: what :mod:`.estimate` predicted for them),
+``report.html`` and figures are written atomically.
 """
 
 from __future__ import annotations
@@ -192,6 +194,23 @@ def run_universal(
             print(f"[universal] {msg}", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
+    timings: dict[str, dict[str, float]] = {}
+
+    def timed(name: str, compute: Any) -> Any:
+        """``compute`` recording its CPU (all threads of this process) and wall seconds."""
+
+        def run_it() -> Any:
+            c0, w0 = time.process_time(), time.perf_counter()
+            out = compute()
+            timings[name] = {
+                "cpu_seconds": time.process_time() - c0,
+                "wall_seconds": time.perf_counter() - w0,
+            }
+            log(f"{name}: {timings[name]['cpu_seconds']:.1f} s CPU")
+            return out
+
+        return run_it
+
     with (
         limit_threads(threads),
         RunFolder(
@@ -205,17 +224,20 @@ def run_universal(
         for noise in ("goe", "wishart"):
             _, synthetic[noise] = run.step(
                 f"synthetic_{noise}",
-                lambda noise=noise: (
-                    {},
-                    to_jsonable(
-                        run_synthetic(
-                            cfg.synthetic_sizes,
-                            noise=noise,
-                            reps=cfg.synthetic_reps,
-                            rng=cfg.seed,
-                            deltas=(2.5, 3.0, 4.0, 6.0) if noise == "goe" else (1.0, 2.0, 4.0),
-                            thetas=(4.0, 2.5, 1.6) if noise == "goe" else (5.0, 3.0, 1.5),
-                        )
+                timed(
+                    f"synthetic_{noise}",
+                    lambda noise=noise: (
+                        {},
+                        to_jsonable(
+                            run_synthetic(
+                                cfg.synthetic_sizes,
+                                noise=noise,
+                                reps=cfg.synthetic_reps,
+                                rng=cfg.seed,
+                                deltas=(2.5, 3.0, 4.0, 6.0) if noise == "goe" else (1.0, 2.0, 4.0),
+                                thetas=(4.0, 2.5, 1.6) if noise == "goe" else (5.0, 3.0, 1.5),
+                            )
+                        ),
                     ),
                 ),
             )
@@ -223,27 +245,37 @@ def run_universal(
         networks = {}
         for spec in cfg.networks:
             _, networks[spec.key] = run.step(
-                f"network_{spec.key}", _network_step(spec, cfg, progress)
+                f"network_{spec.key}",
+                timed(f"network_{spec.key}", _network_step(spec, cfg, progress)),
             )
             log(f"network {spec.key}: done")
         _, damping = run.step(
             "damped_newton",
-            lambda: (
-                {},
-                to_jsonable(
-                    run_damped_newton(
-                        seeds=cfg.damping_seeds,
-                        steps=cfg.damping_steps,
-                        batch_size=cfg.damping_batch,
-                        target_over_noise=cfg.damping_target_over_noise,
-                        seed=cfg.seed,
-                    )
+            timed(
+                "damped_newton",
+                lambda: (
+                    {},
+                    to_jsonable(
+                        run_damped_newton(
+                            seeds=cfg.damping_seeds,
+                            steps=cfg.damping_steps,
+                            batch_size=cfg.damping_batch,
+                            target_over_noise=cfg.damping_target_over_noise,
+                            seed=cfg.seed,
+                            dense_max_params=cfg.dense_max_params,
+                        )
+                    ),
                 ),
             ),
         )
         summary = build_summary(cfg, synthetic, networks, damping)
         summary["duration_seconds"] = time.perf_counter() - t0
         summary["resumed_steps"] = list(run.resumed_steps)
+        summary["step_timings"] = timings  # steps computed in this call (not the resumed)
+        from .estimate import estimate_cpu_seconds
+
+        # the calibrated model's prediction per step, to compare with step_timings
+        summary["cpu_estimate"] = estimate_cpu_seconds(cfg)
         with run.finalize() as tmp:
             atomic_write_json(tmp / "summary.json", summary)
             from .report import render_report

@@ -129,20 +129,35 @@ def network_sentences(key: str, s: dict[str, Any]) -> list[str]:
         note = s["damping"]["local_law"][key].get("note", "not measured")
         out.append(f"{key}: local-law damping: {note}.")
         return out
-    e_pred = np.mean(
-        [
-            np.mean(np.abs(np.asarray(r["measured"]) - np.asarray(r["predicted"])))
-            / np.mean(np.asarray(r["measured"]))
+
+    def arr(v: Any) -> np.ndarray:
+        a = np.asarray(v, dtype=object)
+        return np.where(a == None, np.nan, a).astype(float)  # noqa: E711 (refused: None)
+
+    def rel_error(r: dict[str, Any], what: str) -> float:
+        m = arr(r["measured"])
+        return float(np.nanmean(np.abs(m - arr(r[what]))) / np.nanmean(m))
+
+    usable = [r for r in damp if np.isfinite(arr(r["measured"])).any()]
+    if "max_residual" in damp[0]:
+        res = np.concatenate([arr(r["max_residual"]).ravel() for r in damp])
+        conv = np.concatenate([np.asarray(r["converged"], dtype=bool).ravel() for r in damp])
+        refused = [
+            f"{d:.3g} (b = {r['b']})"
             for r in damp
+            for d, c in zip(r["delta"], r["converged"])
+            if not c
         ]
-    )
-    e_naive = np.mean(
-        [
-            np.mean(np.abs(np.asarray(r["measured"]) - np.asarray(r["naive"])))
-            / np.mean(np.asarray(r["measured"]))
-            for r in damp
-        ]
-    )
+        out.append(
+            f"{key}: u^T (H_b + delta)^-1 u by multi-shift MINRES (products only): largest true "
+            f"relative residual {np.nanmax(res):.1e}; {int(conv.sum())} of {conv.size} deltas "
+            "converged" + (f", refused (not converged): {', '.join(refused)}." if refused else ".")
+        )
+    if not usable:
+        out.append(f"{key}: local-law damping: no converged quadratic forms to compare.")
+        return out
+    e_pred = float(np.mean([rel_error(r, "predicted") for r in usable]))
+    e_naive = float(np.mean([rel_error(r, "naive") for r in usable]))
     better = "closer to" if e_pred < e_naive else "no closer to"
     out.append(
         f"{key}: the local law's u^T (H_b + delta)^-1 u is {better} the measured values than the "
@@ -152,9 +167,28 @@ def network_sentences(key: str, s: dict[str, Any]) -> list[str]:
     return out
 
 
+def _finite(v: Any) -> bool:
+    return v is not None and bool(np.isfinite(float(v)))
+
+
 def training_sentences(t: dict[str, Any]) -> list[str]:
+    """The damped-Newton sentence. With one seed there is no standard error (it is recorded as
+    None): the difference is printed with "no interval (1 seed)" and no significance is claimed."""
+    out = _solver_sentences(t.get("solver") or {})
     d, se = t["final_difference"]
-    z = abs(d) / se if se and se > 0 else float("inf")
+    delta_m, delta_se = t["local_law_delta"]
+    delta_text = f"{delta_m:.4g}" + (f" +- {delta_se:.2g}" if _finite(delta_se) else "")
+    head = (
+        f"Damped Newton (target effective damping {t['target_effective_damping']:g}, local-law "
+        f"delta {delta_text}): final training loss difference (local law minus naive) {d:.4g}"
+    )
+    if not _finite(se):
+        return [
+            f"{head}, no interval ({t['seeds']} seed): no significance test is possible; run "
+            "more seeds for one.",
+            *out,
+        ]
+    z = abs(d) / se if se > 0 else float("inf")
     if z < 2:
         what = "no significant difference"
     else:
@@ -163,10 +197,19 @@ def training_sentences(t: dict[str, Any]) -> list[str]:
             if d < 0
             else "a lower final loss with naive damping"
         )
+    return [f"{head} +- {se:.2g} over {t['seeds']} seeds: {what}.", *out]
+
+
+def _solver_sentences(solver: dict[str, Any]) -> list[str]:
+    """How the damped-Newton steps were solved, when not densely."""
+    if solver.get("method") != "minres":
+        return []
+    res = solver.get("max_residual")
     return [
-        f"Damped Newton (target effective damping {t['target_effective_damping']:g}, local-law "
-        f"delta {t['local_law_delta'][0]:.4g}): final training loss difference (local law minus "
-        f"naive) {d:.4g} +- {se:.2g} over {t['seeds']} seeds: {what}."
+        f"Damped Newton steps solved matrix-free by MINRES ({solver.get('reason')}): largest "
+        f"true relative residual {res if res is None else format(res, '.1e')}, "
+        f"{solver.get('unconverged_steps')} of {solver.get('steps')} solves above 10 x "
+        f"{solver.get('rtol'):g}."
     ]
 
 
@@ -235,7 +278,10 @@ def render_report(summary: dict[str, Any]) -> str:
         )
         parts.append("<h3>Effective damping</h3>")
         parts.append(
-            _table(summary["damping"]["local_law"][key]["rows"], ["b", "delta", "effective_delta"])
+            _table(
+                summary["damping"]["local_law"][key]["rows"],
+                ["b", "delta", "effective_delta", "max_residual", "converged"],
+            )
         )
     parts.append(
         "<h2>Configuration</h2><pre>" + html.escape(str(summary["config"])) + "</pre></body></html>"
