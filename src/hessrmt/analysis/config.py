@@ -91,6 +91,9 @@ class AnalysisConfig:
         family_boot: refitting parametric-bootstrap replicates of those fits (p-values and
             intervals; 0: distances only).
         max_dense_params: override the memory-derived parameter limit of ``method="auto"``.
+            Not part of :meth:`fingerprint`; the run folder fingerprints the method ``auto``
+            resolved to instead (:func:`hessrmt.analysis.pipeline.run_settings`), so a resume
+            that would switch between dense and Lanczos is refused as other settings.
         subblocks: local statistics of exact principal sub-blocks H[S, S] of the trained
             full-data Hessian (:mod:`hessrmt.analysis.subblocks`): ``layers`` (one block per
             layer), ``random`` (``subblock_count`` seeded random parameter subsets), ``none``, or

@@ -39,12 +39,13 @@ Under ``torchrun`` (an initialised ``torch.distributed`` group of several proces
 steps run on every rank over its shard of the data, with rank 0 alone writing the run folder:
 see :mod:`hessrmt.analysis.distributed`.
 
-Size: one cohesive thing, the orchestration of the main job's steps, just over ~500 lines.
+This module only orchestrates: the step bodies are :mod:`hessrmt.analysis.steps`, the
+batch-noise step :mod:`hessrmt.analysis.batch_noise`, the sub-block steps
+:mod:`hessrmt.analysis.subblocks`, the records :mod:`hessrmt.analysis.statistics`.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import io
@@ -58,15 +59,22 @@ import numpy as np
 from hessrmt.analysis.config import AnalysisConfig
 from hessrmt.analysis.distributed import DISTRIBUTED_CONVENTION, Ranks, SyncedRun, open_run
 from hessrmt.analysis.method import MethodChoice, choose_method, plan_text
-from hessrmt.errors import InputError
+from hessrmt.analysis.steps import (
+    FULL_DATA_BATCH,  # noqa: F401 - public name, moved to steps
+    step_init,
+    step_train,
+    step_trained_dense,
+)
+from hessrmt.analysis.steps import Context as _Context
+from hessrmt.analysis.steps import load_state as _load_state
+from hessrmt.analysis.steps import spectrum_step as _spectrum_step
+from hessrmt.analysis.steps import state_arrays as _state_arrays  # noqa: F401 - old name
 from hessrmt.io import atomic_save_npz, atomic_write_bytes, atomic_write_json
 from hessrmt.results import Metadata, Result, versions
 from hessrmt.runfolder import RunFolder, default_out
 
 #: Names of the spectra, in report order.
 SPECTRA = ("trained", "init", "batch", "ggn", "residual")
-#: Batch size of the passes over the full data (does not change the operator, only memory use).
-FULL_DATA_BATCH = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,9 +103,18 @@ def _log(config: AnalysisConfig, message: str) -> None:
         sys.stderr.flush()
 
 
-def run_settings(config: AnalysisConfig) -> dict[str, Any]:
-    """What the run folder fingerprints: the numeric settings and the checkpoint's SHA-256."""
+def run_settings(config: AnalysisConfig, method: str | None = None) -> dict[str, Any]:
+    """What the run folder fingerprints: the numeric settings, the checkpoint's SHA-256 and,
+    for ``method="auto"``, the method it resolved to (``method``).
+
+    ``auto`` resolves to dense or Lanczos from ``max_dense_params`` or the memory available now,
+    neither of which is a numeric setting; fingerprinting the resolved method keeps a resumed
+    run from mixing dense and Lanczos checkpoints (it is refused as a run of other settings).
+    An explicit ``dense`` or ``lanczos`` is already in the numeric settings.
+    """
     settings: dict[str, Any] = {"analysis": config.numeric_settings()}
+    if config.method == "auto" and method is not None:
+        settings["resolved_method"] = method
     if config.checkpoint is not None and Path(config.checkpoint).is_file():
         h = hashlib.sha256()
         with Path(config.checkpoint).open("rb") as fh:
@@ -105,200 +122,6 @@ def run_settings(config: AnalysisConfig) -> dict[str, Any]:
                 h.update(block)
         settings["checkpoint_sha256"] = h.hexdigest()
     return settings
-
-
-def _state_arrays(model: Any) -> dict[str, np.ndarray]:
-    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
-
-
-def _load_state(model: Any, arrays: dict[str, np.ndarray]) -> None:
-    import torch
-
-    ref = model.state_dict()
-    model.load_state_dict(
-        {k: torch.as_tensor(arrays[k]).to(dtype=ref[k].dtype, device=ref[k].device) for k in ref}
-    )
-
-
-class _Context:
-    """Data, model, losses and batches shared by the steps."""
-
-    def __init__(self, config: AnalysisConfig, ranks: Ranks) -> None:
-        import torch
-
-        from hessrmt.analysis.spectra import torch_dtype
-        from hessrmt.data import load_dataset
-        from hessrmt.nn.data import to_batches
-        from hessrmt.nn.losses import default_loss_for, make_loss
-        from hessrmt.nn.zoo import build_model, count_parameters
-
-        self.config = config
-        self.ranks = ranks
-        self.dtype = torch_dtype(config.dtype)
-        try:
-            self.device = torch.device(config.device)
-        except RuntimeError as exc:
-            raise InputError(f"--device {config.device!r} is not a torch device: {exc}") from exc
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise InputError(f"--device {config.device}: CUDA is not available on this machine")
-        self.dataset = load_dataset(
-            config.data, root=config.data_root, seed=config.seed, n_samples=config.n_samples
-        )
-        self.loss_name = config.loss or default_loss_for(self.dataset.task)
-        self.loss_fn = make_loss(self.loss_name, reduction="mean")
-        self._check_data(config)
-        self.model = build_model(
-            config.model,
-            input_shape=self.dataset.input_shape,
-            n_outputs=self.dataset.n_outputs,
-            seed=config.seed,
-            dtype=self.dtype,
-        ).to(self.device)
-        self.model.eval()
-        if config.checkpoint is not None:  # fail now, not after the first Hessian
-            from hessrmt.nn.zoo import load_checkpoint
-
-            load_checkpoint(copy.deepcopy(self.model), config.checkpoint)
-        self.n_params = int(count_parameters(self.model))
-        if self.n_params == 0:
-            raise InputError(f"model {config.model!r} has no trainable parameters")
-        self.init_state = _state_arrays(self.model)
-        # this rank's shard of the training split (all of it in one process)
-        self.full_batches = ranks.train_batches(
-            self.dataset, FULL_DATA_BATCH, dtype=self.dtype, device=self.device
-        )
-        self.small_batches = to_batches(
-            self.dataset,
-            config.batch_size,
-            split="train",
-            dtype=self.dtype,
-            device=self.device,
-            drop_last=True,
-            max_batches=max(config.batch_hessians, 1),
-        )[: config.batch_hessians]
-        self.small_batches = ranks.split_batches(self.small_batches)  # sharded within a batch
-
-    def _check_data(self, config: AnalysisConfig) -> None:
-        """Refuse settings the data set cannot support (never clamped: one line, exit status 2).
-
-        ``--n-samples`` at most the data set's size, ``--batch-size`` at most the training
-        samples, and ``--batch-hessians`` at most the number of complete batches.
-        """
-        ds = self.dataset
-        if ds.task == "regression" and self.loss_name == "cross-entropy":
-            raise InputError(f"{ds.name} is a regression data set; use --loss mse")
-        if ds.task == "classification" and self.loss_name == "mse":
-            raise InputError(
-                f"{ds.name} is a classification data set (integer labels); --loss mse needs a "
-                "regression data set: use --loss cross-entropy"
-            )
-        total = ds.n_train + ds.y_test.shape[0]
-        if config.n_samples is not None and config.n_samples > total:
-            raise InputError(
-                f"--n-samples {config.n_samples} exceeds the {total} samples of {ds.name}; "
-                f"use at most {total} or leave it out"
-            )
-        if config.batch_hessians > 0 and config.batch_size > ds.n_train:
-            raise InputError(
-                f"--batch-size {config.batch_size} exceeds the {ds.n_train} training samples of "
-                f"{ds.name}; use at most {ds.n_train} (or --batch-hessians 0)"
-            )
-        complete = ds.n_train // config.batch_size
-        if config.batch_hessians > complete:
-            raise InputError(
-                f"--batch-hessians {config.batch_hessians} needs {config.batch_hessians} complete "
-                f"batches of --batch-size {config.batch_size}, but the {ds.n_train} training "
-                f"samples of {ds.name} give {complete}; use --batch-hessians {complete} or less, "
-                "a smaller --batch-size, or more --n-samples"
-            )
-
-
-def _spectrum_step(
-    ctx: _Context, choice: MethodChoice, kind: str, batches: list, desc: str
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    from hessrmt.analysis.spectra import dense_spectrum, lanczos_spectrum, make_operator
-
-    op = ctx.ranks.wrap(
-        make_operator(kind, ctx.model, ctx.loss_fn, batches, dtype=ctx.dtype, device=ctx.device)
-    )
-    t0 = time.perf_counter()
-    if choice.method == "dense":
-        eigs, info = dense_spectrum(op, progress=ctx.config.progress)
-    else:
-        eigs, info = lanczos_spectrum(
-            op, ctx.config.lanczos_k, seed=ctx.config.seed, max_iter=ctx.config.lanczos_restarts
-        )
-    info["seconds"] = time.perf_counter() - t0
-    info["what"] = desc
-    conv = getattr(op, "conventions", None)
-    if callable(conv):
-        info["operator"] = conv()
-    return {"eigenvalues": eigs}, info
-
-
-def step_init(ctx: _Context, choice: MethodChoice) -> tuple[dict, dict]:
-    """Full-data Hessian spectrum at initialisation."""
-    _load_state(ctx.model, ctx.init_state)
-    return _spectrum_step(ctx, choice, "hessian", ctx.full_batches, "full-data Hessian at init")
-
-
-def step_train(ctx: _Context) -> tuple[dict, dict]:
-    """Train from the initialisation (or load ``--checkpoint``); returns the trained state."""
-    from hessrmt.nn.train import train
-    from hessrmt.nn.zoo import load_checkpoint
-
-    cfg = ctx.config
-    _load_state(ctx.model, ctx.init_state)
-    t0 = time.perf_counter()
-    if cfg.checkpoint is not None:
-        load_checkpoint(ctx.model, cfg.checkpoint)
-        ctx.model.to(ctx.device)
-        info: dict[str, Any] = {"source": f"checkpoint {cfg.checkpoint}", "epochs": 0}
-    else:
-        hist = train(
-            ctx.model,
-            ctx.dataset,
-            epochs=cfg.epochs,
-            batch_size=cfg.train_batch_size,
-            seed=cfg.seed,
-            loss=ctx.loss_name,
-            progress=cfg.progress,
-        )
-        info = {
-            "source": "trained",
-            "epochs": cfg.epochs,
-            "final_loss": float(hist.loss[-1]) if hist.loss.size else None,
-            "train_accuracy": float(hist.train_accuracy[-1]) if hist.loss.size else None,
-            "test_accuracy": float(hist.test_accuracy[-1]) if hist.loss.size else None,
-            "settings": dict(hist.settings),
-        }
-    ctx.model.eval()
-    info["seconds"] = time.perf_counter() - t0
-    with __import__("torch").no_grad():
-        total, count = ctx.ranks.all_sum(
-            [
-                sum(float(ctx.loss_fn(ctx.model(x), y)) * x.shape[0] for x, y in ctx.full_batches),
-                sum(x.shape[0] for x, _ in ctx.full_batches),
-            ],
-            "the full-data loss",
-        )
-    info["full_data_loss"] = float(total / count)
-    return _state_arrays(ctx.model), info
-
-
-def step_trained_dense(ctx: _Context) -> tuple[dict, dict]:
-    """Dense H, H0 and H1 = H - H0 of the trained full-data loss (one step, two passes)."""
-    from hessrmt.analysis.spectra import dense_decomposition
-
-    return dense_decomposition(
-        ctx.model,
-        ctx.loss_fn,
-        ctx.full_batches,
-        dtype=ctx.dtype,
-        device=ctx.device,
-        progress=ctx.config.progress,
-        wrap=ctx.ranks.wrap,
-    )
 
 
 def _analysis_conventions(ctx: _Context, choice: MethodChoice) -> dict[str, str]:
@@ -365,11 +188,21 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
     out = Path(config.out) if config.out is not None else default_out("analyze")
     config = config.replace(out=str(out))
 
+    t_start = time.perf_counter()
+    ctx = _Context(config, ranks)  # before the run folder: its fingerprint needs the method
+    choice = choose_method(
+        config.method,
+        ctx.n_params,
+        dtype=config.dtype,
+        device=str(ctx.device),
+        max_dense_params=config.max_dense_params,
+    )
+
     def folder() -> RunFolder:
         return RunFolder(
             out,
             kind="analyze",
-            settings=run_settings(config),
+            settings=run_settings(config, choice.method),
             overwrite=config.overwrite,
             log=lambda message: _log(config, message),
         )
@@ -378,10 +211,13 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
         if run.out != out:  # another rank's default --out: rank 0's is the run folder
             out = run.out
             config = config.replace(out=str(out))
-        return _analyze_in(run, config, out, ranks)
+            ctx.config = config
+        return _analyze_in(run, ctx, choice, out, t_start)
 
 
-def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks) -> AnalysisResult:
+def _analyze_in(
+    run: SyncedRun, ctx: _Context, choice: MethodChoice, out: Path, t_start: float
+) -> AnalysisResult:
     """The pipeline inside an open (locked, checked) run folder (see
     :mod:`hessrmt.analysis.distributed` for several processes)."""
     from hessrmt.analysis.method import memory_record
@@ -393,15 +229,7 @@ def _analyze_in(run: SyncedRun, config: AnalysisConfig, out: Path, ranks: Ranks)
     )
     from hessrmt.analysis.subblocks import run_subblocks, subblock_summary, write_subblocks
 
-    t_start = time.perf_counter()
-    ctx = _Context(config, ranks)
-    choice = choose_method(
-        config.method,
-        ctx.n_params,
-        dtype=config.dtype,
-        device=str(ctx.device),
-        max_dense_params=config.max_dense_params,
-    )
+    config, ranks = ctx.config, ctx.ranks
     _log(config, f"{config.model} on {config.data}: P = {ctx.n_params} parameters; {choice.reason}")
     plan = plan_text(
         choice,

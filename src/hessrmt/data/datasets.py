@@ -19,6 +19,8 @@ or coarse labels; :mod:`hessrmt.data.cifar100`),
 ``dteday`` -> day of month, ``instant``, ``casual``, ``registered`` dropped, target ``cnt``
 divided by its mean). File formats are decided by content (:func:`hessrmt.validation.sniff`) and
 every file is checked (sizes, counts, label ranges): a damaged file is a one-line DataError.
+The readers of local files are :mod:`hessrmt.data.mnist`, :mod:`hessrmt.data.cifar10` and
+:mod:`hessrmt.data.bike`; this module holds the names, the generated sets and the dispatch.
 
 Conventions: inputs are float64 arrays of shape ``(n, *input_shape)``; images are
 ``(channels, height, width)`` scaled to [0, 1]; tabular inputs are standardised with the
@@ -29,16 +31,20 @@ seeded permutation (``seed``), recorded in :attr:`Dataset.seed`.
 
 from __future__ import annotations
 
-import gzip
-import math
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from hessrmt.data.bike import load_bike as _load_bike
+from hessrmt.data.cifar10 import load_cifar10 as _load_cifar10
+from hessrmt.data.cifar10 import read_binary_batches as _cifar_binary  # noqa: F401 - old name
+from hessrmt.data.cifar10 import read_python_batches as _cifar_python  # noqa: F401 - old name
+from hessrmt.data.local_files import check_labels as _check_labels  # noqa: F401 - old name
+from hessrmt.data.mnist import load_mnist as _load_mnist
+from hessrmt.data.mnist import read_idx as _read_idx  # noqa: F401 - old name
 from hessrmt.errors import DataError, InputError
-from hessrmt.validation import existing_dir, restricted_load, sniff
+from hessrmt.validation import existing_dir
 
 #: names accepted by :func:`load_dataset`, with a one-line description.
 DATASETS: dict[str, str] = {
@@ -176,186 +182,6 @@ def _sklearn(name: str):  # type: ignore[no-untyped-def]
         "breast-cancer": skd.load_breast_cancer,
     }[name]
     return loader()
-
-
-#: IDX type codes (third magic byte) and their big-endian NumPy types.
-_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    """An IDX file (optionally gzipped: decided by its content, not its name), fully checked."""
-    kind = sniff(path)
-    try:
-        if kind == "gzip":
-            with gzip.open(path, "rb") as fh:
-                data = fh.read()
-        else:
-            data = path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        raise DataError(f"{path} is a damaged gzip file ({msg}); replace it") from exc
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number); replace it")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if not 1 <= ndim <= 4 or len(data) < header:
-        raise DataError(f"{path} is not an IDX file ({ndim} dimensions); replace it")
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    dtype = np.dtype(_IDX_TYPES[data[2]])
-    expected = header + math.prod(dims) * dtype.itemsize
-    if len(data) != expected:
-        raise DataError(
-            f"{path} is truncated or padded: header says {'x'.join(map(str, dims))} "
-            f"({expected} bytes), the file holds {len(data)}; replace it"
-        )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
-
-
-def _find(root: Path, names: list[str], subdirs: list[str]) -> Path:
-    for sub in subdirs:
-        for n in names:
-            for cand in (root / sub / n, root / sub / (n + ".gz")):
-                if cand.is_file():
-                    return cand
-    raise DataError(
-        f"could not find {names[0]} (or .gz) under {root}; point --data-root at the "
-        "folder holding the files (nothing is downloaded)"
-    )
-
-
-def _check_labels(y: np.ndarray, n_classes: int, where: str) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{where}: labels must be a 1-D integer array, got {y.dtype} {y.shape}")
-    if y.size and (y.min() < 0 or y.max() >= n_classes):
-        raise DataError(
-            f"{where}: labels must lie in 0..{n_classes - 1}, found {int(y.min())}.."
-            f"{int(y.max())}; the file is damaged or not this data set"
-        )
-    return y.astype(np.int64)
-
-
-def _load_mnist(root: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    sub = ["", "raw", f"{kind}/raw", kind]
-    parts = []
-    for prefix in ("train", "t10k"):
-        xpath = _find(root, [f"{prefix}-images-idx3-ubyte", f"{prefix}-images.idx3-ubyte"], sub)
-        ypath = _find(root, [f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels.idx1-ubyte"], sub)
-        Xp, yp = _read_idx(xpath), _read_idx(ypath)
-        if Xp.ndim != 3 or Xp.dtype != np.uint8:
-            raise DataError(
-                f"{xpath}: expected uint8 images n x 28 x 28, got {Xp.dtype} {Xp.shape}"
-            )
-        if yp.ndim != 1:
-            raise DataError(f"{ypath}: expected a 1-D label file, got shape {yp.shape}")
-        if Xp.shape[0] != yp.shape[0]:
-            raise DataError(
-                f"{xpath.name} holds {Xp.shape[0]} images but {ypath.name} {yp.shape[0]} "
-                "labels; the files do not belong together"
-            )
-        parts.append((Xp, _check_labels(yp, 10, str(ypath))))
-    if parts[0][0].shape[1:] != parts[1][0].shape[1:]:
-        raise DataError(f"{kind} train and test images differ in size under {root}")
-    X = np.concatenate([p[0] for p in parts]).astype(np.float64)[:, None, :, :] / 255.0
-    y = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    return X, y
-
-
-def _cifar_binary(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """CIFAR-10 binary version: records of 1 label byte + 3072 pixel bytes (no pickle)."""
-    Xs, ys = [], []
-    for f in files:
-        raw = np.fromfile(f, dtype=np.uint8)
-        if raw.size == 0 or raw.size % 3073:
-            raise DataError(
-                f"{f} is not a CIFAR-10 binary batch ({raw.size} bytes, not a multiple of 3073)"
-            )
-        rec = raw.reshape(-1, 3073)
-        ys.append(_check_labels(rec[:, 0].astype(np.int64), 10, str(f)))
-        Xs.append(rec[:, 1:].reshape(-1, 3, 32, 32).astype(np.float64) / 255.0)
-    return np.concatenate(Xs), np.concatenate(ys)
-
-
-def _cifar_python(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """CIFAR-10 python version, read with a restricted unpickler (arrays and containers only)."""
-    Xs, ys = [], []
-    for f in files:
-        with open(f, "rb") as fh:
-            d = restricted_load(fh, what=f"CIFAR-10 batch {f}")
-        if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
-            raise DataError(f"{f} is not a CIFAR-10 batch (no data/labels entries)")
-        data = np.asarray(d[b"data"])
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-            raise DataError(f"{f}: expected uint8 data n x 3072, got {data.dtype} {data.shape}")
-        try:
-            labels = np.asarray(d[b"labels"], dtype=np.int64)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise DataError(f"{f}: labels are not integers") from exc
-        if labels.shape != (data.shape[0],):
-            raise DataError(f"{f} holds {data.shape[0]} images but {labels.size} labels")
-        ys.append(_check_labels(labels, 10, str(f)))
-        Xs.append(data.astype(np.float64).reshape(-1, 3, 32, 32) / 255.0)
-    return np.concatenate(Xs), np.concatenate(ys)
-
-
-def _load_cifar10(root: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The binary version (``cifar-10-batches-bin``) when present, else the python version."""
-    for base in (root / "cifar-10-batches-bin", root):
-        files = [base / f"data_batch_{i}.bin" for i in range(1, 6)] + [base / "test_batch.bin"]
-        if all(f.is_file() for f in files):
-            return _cifar_binary(files)
-    base = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
-    files = [base / f"data_batch_{i}" for i in range(1, 6)] + [base / "test_batch"]
-    missing = [f.name for f in files if not f.is_file()]
-    if missing:
-        raise DataError(
-            f"CIFAR-10 files {missing} not found under {base}; point --data-root at "
-            "the folder holding cifar-10-batches-bin or cifar-10-batches-py (nothing is "
-            "downloaded)"
-        )
-    return _cifar_python(files)
-
-
-def _load_bike(root: Path) -> tuple[np.ndarray, np.ndarray]:
-    path = root / "hour.csv" if (root / "hour.csv").is_file() else root
-    if not path.is_file():
-        raise DataError(
-            f"hour.csv not found under {root}; point --data-root at the UCI "
-            "Bike-Sharing folder (nothing is downloaded)"
-        )
-    if sniff(path) not in ("text", "empty"):
-        raise DataError(f"{path} is not a text (CSV) file; expected the Bike-Sharing hour.csv")
-    import csv
-
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read {path} as CSV: {exc}") from exc
-    if not rows or "cnt" not in rows[0]:
-        raise DataError(f"{path} does not look like the Bike-Sharing hour.csv (no 'cnt' column)")
-    drop = {"instant", "casual", "registered", "cnt"}
-    cols = [c for c in rows[0] if c not in drop]
-    X = np.empty((len(rows), len(cols)))
-    y = np.empty(len(rows))
-    for i, r in enumerate(rows):
-        for j, c in enumerate([*cols, "cnt"]):
-            text = r.get(c)
-            try:
-                value = float(text.split("-")[-1] if c == "dteday" else text)  # type: ignore[union-attr]
-            except (AttributeError, ValueError):
-                raise DataError(
-                    f"{path}, data row {i + 1}, column {c!r}: {text!r} is not a number"
-                ) from None
-            if not math.isfinite(value):
-                raise DataError(f"{path}, data row {i + 1}, column {c!r}: {text!r} is not finite")
-            if c == "cnt":
-                y[i] = value
-            else:
-                X[i, j] = value
-    if y.mean() <= 0:
-        raise DataError(f"{path}: the 'cnt' column must have a positive mean")
-    return X, y / y.mean()
 
 
 def load_dataset(

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+#: The options every reproduction has (:func:`hessrmt.cli.reproduce.add_run_arguments`).
+RUN_OPTIONS = dict(
+    quick="narrow networks, few epochs and batches: a few minutes (the full run with the "
+    "paper's widths takes hours on a CPU)",
+    out="output directory",
+    out_default="applicability-out",
+    data_root="folder with MNIST / CIFAR-10 / Bike files; bundled stand-ins are used otherwise",
+    threads="BLAS and torch threads (default: as is)",
+    overwrite="discard checkpoints of other settings and replace an earlier run folder (only "
+    "folders hessrmt made; anything else is refused)",
+    progress="no progress bars or log",
+    dir_metavar=True,
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``hessrmt reproduce applicability``."""
+    """The description of ``hessrmt reproduce applicability`` (its options: RUN_OPTIONS)."""
     parser.description = (
         "Reproduce Baskerville, Granziol & Keating (arXiv:2102.06740): exact batch and full-data "
         "Hessian spectra of the paper's networks against GOE (float64 and float32), the "
@@ -15,32 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "when the run is complete; finished parts are checkpointed in the hidden sibling "
         ".OUT.partial/, so rerunning the same command resumes."
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="narrow networks, few epochs and batches: a few minutes (the full run with the "
-        "paper's widths takes hours on a CPU)",
-    )
-    parser.add_argument(
-        "--out", default="applicability-out", metavar="DIR", help="output directory"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
-    parser.add_argument(
-        "--data-root",
-        default=None,
-        metavar="DIR",
-        help="folder with MNIST / CIFAR-10 / Bike files; bundled stand-ins are used otherwise",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="BLAS and torch threads (default: as is)"
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="discard checkpoints of other settings and replace an earlier run folder (only "
-        "folders hessrmt made; anything else is refused)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars or log")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import argparse
 
+#: The options every reproduction has (:func:`hessrmt.cli.reproduce.add_run_arguments`).
+RUN_OPTIONS = dict(
+    quick="small sizes: a few minutes",
+    out="output run folder",
+    data_root="folder holding CIFAR-10 (cifar-10-batches-bin or cifar-10-batches-py) and/or "
+    "CIFAR-100 (cifar-100-python or cifar-100-binary, fine labels): the CNNs are then also "
+    "trained and analysed on each (width 1, 400 images; nothing is downloaded)",
+    threads="BLAS and torch threads",
+    overwrite="discard checkpoints of other settings and replace an earlier run folder",
+    progress="no progress bars or log",
+    dir_metavar=True,
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``hessrmt reproduce beyond-rmt``."""
+    """The description of ``hessrmt reproduce beyond-rmt`` (its options: RUN_OPTIONS)."""
     parser.description = (
         "Reproduce Granziol (arXiv 2006.07721): product and percolated laws checked against "
         "sampled matrices, the atom at zero against rank theory (ensembles and exact MLP "
@@ -14,24 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "OUT/summary.json, OUT/report.md and OUT/spectra.npz; finished steps are checkpointed in "
         "the hidden sibling .OUT.partial/, so rerunning the same command resumes."
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
-    parser.add_argument("--out", default=None, metavar="DIR", help="output run folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
-    parser.add_argument(
-        "--data-root",
-        default=None,
-        metavar="DIR",
-        help="folder holding CIFAR-10 (cifar-10-batches-bin or cifar-10-batches-py) and/or "
-        "CIFAR-100 (cifar-100-python or cifar-100-binary, fine labels): the CNNs are then also "
-        "trained and analysed on each (width 1, 400 images; nothing is downloaded)",
-    )
-    parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="discard checkpoints of other settings and replace an earlier run folder",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars or log")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

@@ -7,18 +7,20 @@ import time
 
 from hessrmt.errors import InputError
 
+#: The options every reproduction has (:func:`hessrmt.cli.reproduce.add_run_arguments`).
+RUN_OPTIONS = dict(
+    quick="small run (a few minutes)",
+    out="run folder (default runs/gan-<UTC time>)",
+    seed="master seed (default 0)",
+    overwrite="replace a finished run folder",
+    data_root="folder with CIFAR-10 (cifar-10-batches-py or -bin) for the DCGAN runs "
+    "(default: scikit-learn's bundled digits)",
+    progress="no progress output",
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="small run (a few minutes)")
-    parser.add_argument("--out", default=None, help="run folder (default runs/gan-<UTC time>)")
-    parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a finished run folder")
-    parser.add_argument(
-        "--data-root", default=None,
-        help="folder with CIFAR-10 (cifar-10-batches-py or -bin) for the DCGAN runs "
-        "(default: scikit-learn's bundled digits)",
-    )  # fmt: skip
-    parser.add_argument("--no-progress", action="store_true", help="no progress output")
+    """``hessrmt reproduce gan`` has only the shared options (RUN_OPTIONS)."""
 
 
 def run_from_args(args: argparse.Namespace) -> int:

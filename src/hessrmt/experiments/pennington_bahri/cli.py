@@ -7,22 +7,20 @@ import sys
 
 from hessrmt.errors import InputError
 
+#: The options every reproduction has (:func:`hessrmt.cli.reproduce.add_run_arguments`).
+RUN_OPTIONS = dict(
+    quick="small run (width 5, three phi, 1,368 short searches; a few minutes)",
+    out="run folder (default: runs/pennington-bahri-<UTC time>)",
+    overwrite="replace a finished run folder / discard checkpoints made with other settings",
+    seed="master seed (default 0)",
+    data_root="folder holding cifar-10-batches-py/ for the autoencoder figure (default: the "
+    "bundled digits stand-in)",
+    progress="no progress bar (full mode shows one)",
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="small run (width 5, three phi, 1,368 short searches; a few minutes)",
-    )
-    parser.add_argument(
-        "--out", default=None, help="run folder (default: runs/pennington-bahri-<UTC time>)"
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a finished run folder / discard checkpoints made with other settings",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+    """The options of ``hessrmt reproduce pennington-bahri`` beyond RUN_OPTIONS."""
     parser.add_argument("--starts", type=int, help="critical-point searches per phi (paper's loss)")
     parser.add_argument("--variant-starts", type=int, help="searches per phi, weight-decay variant")
     parser.add_argument(
@@ -30,16 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--width", type=int, help="hidden width = input = output dimension")
     parser.add_argument("--max-iter", type=int, help="Newton iterations per search")
-    parser.add_argument(
-        "--data-root",
-        default=None,
-        help="folder holding cifar-10-batches-py/ for the autoencoder figure (default: the "
-        "bundled digits stand-in)",
-    )
     parser.add_argument("--no-autoencoder", action="store_true", help="skip the autoencoder")
-    parser.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (full mode shows one)"
-    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:

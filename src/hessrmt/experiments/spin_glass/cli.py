@@ -6,13 +6,19 @@ import argparse
 import sys
 import time
 
+#: The options every reproduction has (:func:`hessrmt.cli.reproduce.add_run_arguments`).
+RUN_OPTIONS = dict(
+    quick="small run (about 3-5 minutes)",
+    out="run folder (default runs/spin-glass-<time>)",
+    seed="master seed (default 0)",
+    overwrite="replace a finished run folder",
+    threads="BLAS/torch threads (default 1)",
+    threads_default=1,
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="small run (about 3-5 minutes)")
-    parser.add_argument("--out", default=None, help="run folder (default runs/spin-glass-<time>)")
-    parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a finished run folder")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads (default 1)")
+    """``hessrmt reproduce spin-glass`` has only the shared options (RUN_OPTIONS)."""
 
 
 def run_from_args(args: argparse.Namespace) -> int:
