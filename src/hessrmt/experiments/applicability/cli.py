@@ -32,7 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder with MNIST / CIFAR-10 / Bike files; bundled stand-ins are used otherwise",
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="BLAS and torch threads (default: as is)"
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS and torch threads (default: 1 with --quick, whose matrices are small; "
+        "as is otherwise)",
     )
     parser.add_argument(
         "--overwrite",
