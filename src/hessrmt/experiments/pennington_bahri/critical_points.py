@@ -22,6 +22,11 @@ vector (its gradient and Hessian come from :mod:`torch.func`; meant for P up to 
   delta = -Q diag(1 / (|l_i| + lam)) Q^T g (accepted when f drops), then polishes the point with
   :func:`find_critical_point` so that its gradient norm is tiny.
 
+* :func:`find_critical_point_of_index` walks towards a critical point of a chosen index by
+  hybrid eigenvector following (no merit function, so not held at minima of |grad f|^2; see
+  :func:`eigenvector_following_step`), then polishes with :func:`find_critical_point`. The
+  memorisation searches use it to continue the |grad f|^2 searches that stall.
+
 A search can end at a local minimum of |grad f|^2 that is not a critical point (H r = 0 with
 r != 0); ``converged`` is then False and the caller should discard the point; its
 ``gradient_flatness`` |H g| / (max|l| |g|) is recorded. The index is the

@@ -5,7 +5,10 @@ A search (:func:`run_search`): a random start (weights N(0, s^2 / fan_in), s ~ U
 a log-uniform random number of full-batch gradient-descent steps (so that starts, hence critical
 points, span many energies down to near the minimisers), then
 :func:`.critical_points.find_critical_point` (Levenberg-Marquardt on |grad L|^2 with exact
-float64 Hessians, the paper's method) or :func:`.critical_points.find_minimum`. Kinds ending in
+float64 Hessians, the paper's method) or :func:`.critical_points.find_minimum`. A critical-point
+search that stalls at a point that is not critical is continued by eigenvector following
+towards the index it reached (:func:`.critical_points.find_critical_point_of_index`; config
+``rescue_*``; ``finder`` = "lm+ef" in the record when that yields the point). Kinds ending in
 ``_wd`` do the same on L + (lam / 2)|theta|^2 (:func:`.task.with_weight_decay`).
 
 A point is kept only when |grad| <= ``accept_gtol`` AND its Newton step <= ``accept_xtol``
