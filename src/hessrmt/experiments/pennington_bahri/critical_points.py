@@ -447,7 +447,8 @@ def find_critical_point_of_index(
             history.append(float(r.norm()))
             res = _result(
                 fun, x, r, evals, Q, history[-1], history, gtol, it,
-                f"eigenvector following left |x| <= {limit:.3g} (critical point at infinity?)",
+                f"eigenvector following left the |x| bound (critical point at infinity?): "
+                f"|x| > {limit:.3g}",
                 index_rtol, xtol,
             )  # fmt: skip
             return dataclasses.replace(res, converged=False)
