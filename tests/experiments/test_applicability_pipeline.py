@@ -3,6 +3,8 @@ GP toy GOE within its SE, rank check, hardness oracle, report, resume and CLI er
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 import time
@@ -39,8 +41,21 @@ def quick(tmp_path_factory):
         with pytest.raises(Killed):
             run_applicability(out, quick=True, seed=0, threads=1, progress=False)
     assert not out.exists()
-    log: list[str] = []
-    summary = run_applicability(out, quick=True, seed=0, threads=1, progress=False, log=log.append)
+    # the resumed run is the command itself, ``hessrmt reproduce applicability --quick`` with its
+    # default threads (1 in quick mode), as a user runs it; its log lines go to stderr
+    from hessrmt.cli.main import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main(["reproduce", "applicability", "--quick", "--out", str(out)])
+    assert rc == 0
+    prefix = "[applicability] "
+    log = [
+        line.split(prefix, 1)[1]
+        for line in err.getvalue().replace("\r", "\n").splitlines()
+        if prefix in line
+    ]
+    summary = json.loads((out / "summary.json").read_text())
     return out, summary, time.perf_counter() - t, log
 
 
@@ -56,6 +71,7 @@ def test_summary_sections_and_files(quick) -> None:
     assert "MNIST logistic, train, batches" in text  # the paper's figure row next to ours
     assert text.count("data:image/png;base64,") >= 7
     assert summary["config"]["quick"] is True and summary["config"]["seed"] == 0
+    assert summary["config"]["threads"] == 1  # the quick default (QUICK_DEFAULT_THREADS)
 
 
 @pytest.mark.slow

@@ -10,7 +10,9 @@ import torch
 
 from hessrmt.errors import InputError
 from hessrmt.experiments.pennington_bahri.critical_points import (
+    eigenvector_following_step,
     find_critical_point,
+    find_critical_point_of_index,
     find_minimum,
 )
 
@@ -164,3 +166,132 @@ def test_bad_inputs():
         find_critical_point(double_well, np.zeros(2), stall_window=0)
     with pytest.raises(InputError):
         find_critical_point(double_well, np.zeros(2), xtol=-1.0)
+
+
+# ------------------------------------------------------------------------------------------
+# eigenvector following towards a critical point of a chosen index
+
+
+def test_eigenvector_following_step_is_newton_near_a_saddle_of_that_index():
+    """With exactly ``index`` negative eigenvalues and |g_i| << |l_i| the step is -g_i / l_i
+    (Newton) up to O(g^2 / l^2); with the wrong index the sign flips on the mismatched modes."""
+    evals = torch.tensor([-2.0, -0.5, 1.0, 3.0], dtype=torch.float64)
+    gt = torch.tensor([1e-6, -2e-6, 3e-6, -1e-6], dtype=torch.float64)
+    step = eigenvector_following_step(evals, gt, 2, radius=1.0)
+    np.testing.assert_allclose(step.numpy(), (-gt / evals).numpy(), rtol=1e-9)
+    wrong = eigenvector_following_step(evals, gt, 1, radius=1.0)  # mode 1 is now walked down
+    np.testing.assert_allclose(wrong[1].item(), gt[1].item() / 0.5 * -1.0, rtol=1e-9)
+    big = eigenvector_following_step(evals, 1e6 * torch.ones(4, dtype=torch.float64), 0, 0.3)
+    assert float(big.norm()) == pytest.approx(0.3)  # capped at the radius
+
+
+def test_quartic_every_index_reached_at_known_points(rng):
+    """The rotated quartic's critical points are known exactly (see :func:`rotated_quartic`);
+    from random starts, eigenvector following aimed at index k ends at one of them, and often
+    at one of index k, for k = 0, 1, 2 (c has three negative entries). It is a local method:
+    when the lowest modes at the start are not those of a nearby index-k saddle the walk can
+    end elsewhere (the polish still lands on an exact critical point). The one index-3 point,
+    the origin, is reached from starts where every negative-c mode already curves down."""
+    c = np.array([-1.0, -2.0, -0.5, 1.0, 3.0, 0.7])
+    R, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    f = rotated_quartic(c, R)
+    neg = c < 0
+    for k in range(4):
+        n_conv = n_k = 0
+        for _ in range(8):
+            # index 3: |z_i| < sqrt(-c_i / 3), where c_i + 3 z_i^2 < 0
+            half = 0.5 / np.sqrt(3) if k == 3 else 1.6
+            x0 = R @ (rng.uniform(-half, half, 6) * np.sqrt(np.abs(c)))
+            res = find_critical_point_of_index(f, x0, k, radius=0.5, max_iter=60, gtol=1e-12)
+            if not res.converged:
+                continue
+            n_conv += 1
+            z = R.T @ res.x
+            big = np.abs(z) > 0.5 * np.sqrt(np.abs(c))
+            target = np.where(neg & big, np.sign(z) * np.sqrt(np.abs(c)), 0.0)
+            np.testing.assert_allclose(z, target, atol=1e-9)
+            zero = target == 0
+            assert res.index == int(np.sum(zero & neg))
+            assert res.value == pytest.approx(-np.sum(c[~zero] ** 2) / 4, abs=1e-12)
+            assert res.grad_norm <= 1e-12
+            n_k += res.index == k
+        assert n_conv >= 7 and n_k >= (8 if k == 3 else 2), (k, n_conv, n_k)
+
+
+def test_indefinite_quadratic_reached_by_newton_steps(rng):
+    Q, _ = np.linalg.qr(rng.standard_normal((30, 30)))
+    eigs = np.concatenate([-np.linspace(1, 3, 11), np.linspace(0.5, 4, 19)])
+    A = torch.from_numpy(Q @ np.diag(eigs) @ Q.T)
+    b = torch.from_numpy(rng.standard_normal(30))
+    res = find_critical_point_of_index(
+        lambda x: 0.5 * x @ A @ x + b @ x, rng.standard_normal(30), 11, radius=100.0
+    )
+    assert res.converged and res.index == 11
+    np.testing.assert_allclose(res.x, -np.linalg.solve(A.numpy(), b.numpy()), atol=1e-10)
+    # the step is -g_i / l_i (1 + O(g_i^2 / l_i^2)): Newton once |g_i| << |l_i|
+    assert res.iterations <= 10
+
+
+def gradient_flat_cubic(v: torch.Tensor) -> torch.Tensor:
+    """f(x, y) = x^4/4 - 3 x^2/2 + 3 x + y^2: f_x = x^3 - 3x + 3 has one real root x* ~ -2.10
+    (a minimum, f_xx = 3 x*^2 - 3 > 0) and |grad f|^2 has a local minimum at (1, 0), where
+    f_xx = 0 and f_x = 1: a gradient-flat point, not a critical point."""
+    return v[0] ** 4 / 4 - 1.5 * v[0] ** 2 + 3 * v[0] + v[1] ** 2
+
+
+def test_leaves_the_gradient_flat_point_where_the_grad_norm_search_stalls():
+    lm = find_critical_point(gradient_flat_cubic, np.array([1.3, 0.4]), max_iter=200)
+    assert not lm.converged and abs(lm.x[0] - 1.0) < 1e-2 and lm.grad_norm > 0.5
+    res = find_critical_point_of_index(gradient_flat_cubic, lm.x, 0, radius=0.5, max_growth=3.0)
+    root = min(np.roots([1.0, 0.0, -3.0, 3.0]), key=lambda z: abs(z.imag)).real
+    assert res.converged and res.index == 0 and res.grad_norm <= 1e-10
+    np.testing.assert_allclose(res.x, [root, 0.0], atol=1e-10)
+
+
+def test_runaway_to_infinity_is_not_converged():
+    """exp(x) + y^2 has no critical point: the walk is abandoned once |x| has grown."""
+    res = find_critical_point_of_index(
+        lambda v: torch.exp(v[0]) + v[1] ** 2, np.array([0.0, 1.0]), 0, max_iter=500
+    )
+    assert not res.converged
+    assert "infinity" in res.reason
+
+
+@pytest.mark.slow
+def test_quick_network_rescued_points_verified_by_autograd():
+    """The quick task at phi = 50/65 (width 5, P = 50), where most |grad L|^2 searches stall:
+    the first search (in seed order) that eigenvector following rescues is a critical point
+    by autograd in float64 (|grad L| <= 1e-10, independent of the closed-form derivatives the
+    finder used), with the index of the autograd Hessian, and it passes the acceptance test."""
+    from torch.func import grad, hessian
+
+    from hessrmt.experiments.pennington_bahri import config as C
+    from hessrmt.experiments.pennington_bahri import task as T
+    from hessrmt.experiments.pennington_bahri.search import run_search
+
+    cfg = C.quick_config(0)
+    task = T.make_task(0.75, width=cfg.width, seed=cfg.seed)
+    loss = T.flat_loss(task)
+    for seed in range(80):
+        rec = run_search(task, cfg, "critical", seed)
+        if rec.finder == "lm+ef":
+            break
+    else:
+        pytest.fail("no search in 80 was rescued by eigenvector following")
+    assert rec.accepted and "eigenvector following" in rec.reason
+    x = torch.from_numpy(rec.theta)
+    assert float(grad(loss)(x).norm()) <= 1e-10
+    assert rec.grad_norm <= cfg.accept_gtol and rec.newton_step <= cfg.accept_xtol
+    evals = torch.linalg.eigvalsh(hessian(loss)(x))
+    assert int((evals < -1e-10 * evals.abs().max()).sum()) == rec.index_count
+    assert rec.zero_modes == 0
+
+
+def test_index_finder_bad_inputs():
+    for kw in ({"radius": 0.0}, {"max_growth": 1.0}, {"switch_gtol": -1.0}):
+        with pytest.raises(InputError):
+            find_critical_point_of_index(double_well, np.zeros(2), 0, **kw)
+    with pytest.raises(InputError):
+        find_critical_point_of_index(double_well, np.zeros(2), 3)
+    with pytest.raises(InputError):
+        find_critical_point_of_index(double_well, np.zeros(2), -1)

@@ -123,6 +123,31 @@ def test_thresholds_recover_known_answers_and_the_statements_follow(template):
     assert "1.5 is rejected" in text["exponent"][-1]
 
 
+def test_yield_per_phi_and_finder_counted_and_stated(template):
+    """Per-phi yields and the finder split are counts of the records, and the yield sentence
+    quotes them."""
+    cfg = dataclasses.replace(C.quick_config(0), bootstrap=0)
+    recs = _records(template, lambda p: (1 - p) ** 2 / 2, n=4)
+    recs = [
+        dataclasses.replace(r, finder="lm+ef" if i % 4 == 0 else "lm", accepted=i % 3 != 1)
+        for i, r in enumerate(recs)
+    ]
+    ser = summary.summarize(recs, cfg)["series"]["critical"]
+    for p in ser["per_phi"]:
+        rp = [r for r in recs if r.phi_target == p["phi_target"]]
+        assert p["n_searches"] == len(rp) == 4
+        assert p["n_kept"] == sum(r.accepted for r in rp)
+        assert p["yield"] == pytest.approx(p["n_kept"] / 4)
+        for f in ("lm", "lm+ef"):
+            assert p["n_kept_by_finder"][f] == sum(r.accepted and r.finder == f for r in rp)
+    n_ef = sum(r.accepted and r.finder == "lm+ef" for r in recs)
+    assert ser["n_kept_by_finder"]["lm+ef"] == n_ef > 0
+    sentence = conclusions(summary.summarize(recs, cfg))["yield"][0]
+    assert f"{n_ef} of the kept points were reached by eigenvector following" in sentence
+    for p in ser["per_phi"]:
+        assert f"{p['n_kept']} of 4 at phi = {p['phi']:.3g}" in sentence
+
+
 def test_statements_change_when_the_numbers_do(template):
     cfg = dataclasses.replace(C.quick_config(0), bootstrap=30)
     s = summary.summarize(_records(template, lambda p: (1 - p) ** 2 / 2), cfg)

@@ -11,7 +11,8 @@ RUN_OPTIONS = dict(
     out="output directory",
     out_default="applicability-out",
     data_root="folder with MNIST / CIFAR-10 / Bike files; bundled stand-ins are used otherwise",
-    threads="BLAS and torch threads (default: as is)",
+    threads="BLAS and torch threads (default: 1 with --quick, whose matrices are small; as is "
+    "otherwise)",
     overwrite="discard checkpoints of other settings and replace an earlier run folder (only "
     "folders hessrmt made; anything else is refused)",
     progress="no progress bars or log",

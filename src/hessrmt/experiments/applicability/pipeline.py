@@ -32,6 +32,12 @@ from .specs import PAPER_MODELS, QUICK_MODELS, ModelSpec
 
 SUMMARY_SECTIONS = ("models", "gp_toy", "gradient_decorrelation", "hardness")
 
+#: BLAS / torch threads of a ``--quick`` run when ``--threads`` is not given. Its matrices are
+#: small (P <= 820): on a 2-core machine loaded by other jobs, the default 2-thread pools made
+#: the quick run cost 228 s of CPU against 69.5 s with one thread (threads spinning and waiting
+#: for each other; docs/reproductions/applicability.md), and took longer in wall time too.
+QUICK_DEFAULT_THREADS = 1
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -117,12 +123,18 @@ def run_applicability(
     from them; checkpoints of other settings and a finished ``out`` are refused unless
     ``overwrite``. The finished folder holds ``summary.json``, ``report.html`` and ``parts/``
     (every part's result files).
+
+    ``threads``: BLAS and torch intra-op threads while the run lasts; ``None`` leaves them as
+    they are, except in quick mode, which then uses :data:`QUICK_DEFAULT_THREADS` (recorded as
+    ``config.threads`` in the summary; not part of the checkpoints' settings).
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
         raise InputError(f"--seed must be an integer in [0, 2^63), got {seed!r}")
     if data_root is not None and not Path(data_root).is_dir():
         raise DataError(f"--data-root {data_root} is not a directory")
     cfg = RunConfig.create(quick=quick, seed=seed, data_root=data_root)
+    if threads is None and quick:
+        threads = QUICK_DEFAULT_THREADS
     if log is None:
 
         def log(msg: str) -> None:
@@ -136,6 +148,7 @@ def run_applicability(
         RunFolder(out, kind="applicability", settings=cfg, overwrite=overwrite, log=log) as run,
     ):
         summary, parts = _run_parts(run, cfg, quick, seed, data_root, progress, log)
+        summary["config"]["threads"] = threads
         with run.finalize() as tmp:
             atomic_write_json(tmp / "summary.json", summary)
             shutil.copytree(run.partial / "results", tmp / "parts")
@@ -437,6 +450,7 @@ def comparison_rows(model_stats: dict[str, Any]) -> list[dict[str, Any]]:
 __all__ = [
     "PAPER_DEGENERACY",
     "PAPER_RATIOS",
+    "QUICK_DEFAULT_THREADS",
     "SUMMARY_SECTIONS",
     "RunConfig",
     "comparison_rows",

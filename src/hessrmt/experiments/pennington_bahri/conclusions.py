@@ -176,6 +176,19 @@ def yield_sentence(series: dict[str, Any], name: str) -> str:
         f"point ({100 * (series['success_rate'] or 0):.1f} %), {series['n_distinct']} distinct; "
         f"stop reasons {series['stop_reasons']}"
     )
+    by_finder = series.get("n_kept_by_finder") or {}
+    if by_finder.get("lm+ef"):
+        s += (
+            f"; {by_finder['lm+ef']} of the kept points were reached by eigenvector following "
+            "from a stalled |grad L|^2 search"
+        )
+    per_phi = [
+        f"{p['n_kept']} of {p['n_searches']} at phi = {_f(p['phi'])}"
+        for p in series.get("per_phi", [])
+        if p.get("n_searches")
+    ]
+    if per_phi:
+        s += "; kept per phi: " + ", ".join(per_phi)
     if series.get("unkept_theta_norm_median") is not None:
         s += (
             f"; median |theta| {_f(series['unkept_theta_norm_median'])} and saturated fraction "

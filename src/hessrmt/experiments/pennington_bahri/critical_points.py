@@ -22,6 +22,11 @@ vector (its gradient and Hessian come from :mod:`torch.func`; meant for P up to 
   delta = -Q diag(1 / (|l_i| + lam)) Q^T g (accepted when f drops), then polishes the point with
   :func:`find_critical_point` so that its gradient norm is tiny.
 
+* :func:`find_critical_point_of_index` walks towards a critical point of a chosen index by
+  hybrid eigenvector following (no merit function, so not held at minima of |grad f|^2; see
+  :func:`eigenvector_following_step`), then polishes with :func:`find_critical_point`. The
+  memorisation searches use it to continue the |grad f|^2 searches that stall.
+
 A search can end at a local minimum of |grad f|^2 that is not a critical point (H r = 0 with
 r != 0); ``converged`` is then False and the caller should discard the point; its
 ``gradient_flatness`` |H g| / (max|l| |g|) is recorded. The index is the
@@ -344,4 +349,124 @@ def find_minimum(
         res,
         iterations=len(history) - 1,
         grad_norm_history=np.asarray(history, dtype=float),
+    )
+
+
+def eigenvector_following_step(
+    evals: torch.Tensor, gt: torch.Tensor, index: int, radius: float
+) -> torch.Tensor:
+    """The hybrid eigenvector-following step towards a critical point of index ``index``, in the
+    Hessian's eigenbasis (``evals`` ascending, ``gt`` = Q^T grad f):
+
+        h_i = s_i 2 g_i / (|l_i| (1 + sqrt(1 + 4 g_i^2 / l_i^2))),   s_i = +1 for i < index
+        (uphill along the lowest modes), s_i = -1 otherwise (downhill),
+
+    then shortened to length ``radius`` if longer (Cerjan & Miller, J. Chem. Phys. 75, 2800,
+    1981; Wales, J. Chem. Phys. 101, 3750, 1994). For |g_i| << |l_i|, h_i = s_i g_i / |l_i|,
+    which at a point with exactly ``index`` negative eigenvalues is the Newton step -g_i / l_i
+    for every mode (quadratic convergence); for |g_i| >> |l_i|, |h_i| -> 1 (bounded steps).
+    Unlike Levenberg-Marquardt on |grad f|^2 it has no merit function, so it is not held at
+    minima of |grad f|^2 that are not critical points (gradient-flat points).
+    """
+    al = evals.abs()
+    tiny = 1e-300 + 1e-14 * float(al.max()) if al.numel() else 1e-300
+    al = torch.clamp(al, min=tiny)
+    h = 2.0 * gt / (al * (1.0 + torch.sqrt(1.0 + 4.0 * (gt / al) ** 2)))
+    s = -h
+    s[:index] = h[:index]
+    n = float(s.norm())
+    return s * (radius / n) if n > radius else s
+
+
+def find_critical_point_of_index(
+    fun: TorchFun,
+    x0: torch.Tensor | np.ndarray,
+    index: int,
+    *,
+    radius: float = 0.1,
+    max_iter: int = 150,
+    max_growth: float = 1.5,
+    switch_gtol: float = 1e-7,
+    gtol: float = 1e-10,
+    xtol: float = 1e-6,
+    index_rtol: float = 1e-10,
+    polish_iter: int = 60,
+    stall_window: int | None = 20,
+    grad_fn: TorchFun | None = None,
+    hess_fn: TorchFun | None = None,
+) -> CriticalPointSearch:
+    """A critical point of the given index near ``x0`` by eigenvector following with exact
+    float64 Hessians, then Levenberg-Marquardt polishing (:func:`find_critical_point`).
+
+    Each iteration diagonalises H(x) and takes :func:`eigenvector_following_step` (at most
+    ``radius`` long), until |grad f| <= ``switch_gtol`` with exactly ``index`` negative
+    eigenvalues, or ``max_iter`` steps; then :func:`find_critical_point` (gtol, xtol,
+    ``polish_iter``, ``stall_window``) brings |grad f| to round-off and applies the same
+    ``converged`` test (|grad f| <= gtol and Newton step <= xtol). The walk is abandoned when
+    |x| exceeds ``max_growth`` max(|x0|, 1): on losses whose critical points lie at infinity
+    (saturating tanh units) it would otherwise run there; the result then has
+    ``converged = False`` and says so in ``reason``. Used to restart the |grad f|^2 searches
+    that stall at gradient-flat points, aiming at the index they had reached.
+    """
+    _check_options(gtol, max_iter)
+    if int(index) != index or index < 0:
+        raise InputError(f"index must be a non-negative integer, got {index}")
+    for name, v in (("radius", radius), ("switch_gtol", switch_gtol)):
+        if not (v > 0 and math.isfinite(v)):
+            raise InputError(f"{name} must be a positive number, got {v}")
+    if not (max_growth > 1 and math.isfinite(max_growth)):
+        raise InputError(f"max_growth must be a number > 1, got {max_growth}")
+    from torch.func import grad, hessian
+
+    x = _as_start(x0)
+    if index > x.numel():
+        raise InputError(f"index {index} exceeds the dimension {x.numel()}")
+    g_fn = grad(fun) if grad_fn is None else grad_fn
+    h_fn = hessian(fun) if hess_fn is None else hess_fn
+    limit = max_growth * max(float(x.norm()), 1.0)
+    history: list[float] = []
+    it = 0
+    while True:
+        r = g_fn(x)
+        history.append(float(r.norm()))
+        H = h_fn(x)
+        evals, Q = torch.linalg.eigh(0.5 * (H + H.T))
+        if not (torch.isfinite(evals).all() and math.isfinite(history[-1])):
+            return _result(fun, x, r, evals, Q, history[-1], history, gtol, it,
+                           "non-finite gradient or Hessian", index_rtol, xtol)  # fmt: skip
+        scale = float(evals.abs().max()) if evals.numel() else 0.0
+        n_neg = int((evals < -index_rtol * scale).sum())
+        if (history[-1] <= switch_gtol and n_neg == index) or it >= max_iter:
+            break
+        x = x + Q @ eigenvector_following_step(evals, Q.T @ r, int(index), radius)
+        it += 1
+        if float(x.norm()) > limit:
+            r = g_fn(x)
+            H = h_fn(x)
+            evals, Q = torch.linalg.eigh(0.5 * (H + H.T))
+            history.append(float(r.norm()))
+            res = _result(
+                fun, x, r, evals, Q, history[-1], history, gtol, it,
+                f"eigenvector following left the |x| bound (critical point at infinity?): "
+                f"|x| > {limit:.3g}",
+                index_rtol, xtol,
+            )  # fmt: skip
+            return dataclasses.replace(res, converged=False)
+    res = find_critical_point(
+        fun,
+        x,
+        gtol=gtol,
+        xtol=xtol,
+        max_iter=polish_iter,
+        index_rtol=index_rtol,
+        stall_window=stall_window,
+        grad_fn=grad_fn,
+        hess_fn=hess_fn,
+    )
+    history.extend(res.grad_norm_history[1:].tolist())
+    return dataclasses.replace(
+        res,
+        iterations=it + res.iterations,
+        grad_norm_history=np.asarray(history, dtype=float),
+        reason=f"eigenvector following, then {res.reason}",
     )

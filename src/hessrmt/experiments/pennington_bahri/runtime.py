@@ -3,8 +3,9 @@ calibration on the run's own first searches.
 
 * :func:`estimate_seconds` (before any search): the measured cost of one finder iteration
   (closed-form Hessian, eigendecomposition, two gradients) and of one gradient-descent step at
-  each phi, times :data:`MEAN_SEARCH_ITERATIONS` (``min_max_iter`` + 50 for minimisations) and
-  the mean of the log-uniform number of descent steps, plus :data:`SEARCH_OVERHEAD_SECONDS`.
+  each phi, times :data:`MEAN_SEARCH_ITERATIONS` + :data:`MEAN_RESCUE_ITERATIONS` for
+  critical-point searches (``min_max_iter`` + 50 for minimisations) and the mean of the
+  log-uniform number of descent steps, plus :data:`SEARCH_OVERHEAD_SECONDS`.
 * :func:`calibration_order` puts the first ``k`` searches of every (kind, phi) group at the head
   of the plan, and :func:`estimate_from_records` multiplies the mean measured duration of each
   group's finished searches by the group's remaining count. Searches are seeded, so the
@@ -27,6 +28,11 @@ from .config import Config, planned_searches
 #: Mean finder iterations per critical-point search (measured: 97 in the quick run, where most
 #: searches stall after ``stall_window`` = 40 steps without progress; 73 for the successful ones).
 MEAN_SEARCH_ITERATIONS = 100
+#: Mean eigenvector-following iterations per critical-point search that the |grad L|^2 search
+#: leaves unconverged (most walks run to the 150-step limit or leave the |theta| bound; 60
+#: width-5 searches at phi = 50/65 took 14.0 s of CPU with the rescue against 0.116 s each
+#: without, i.e. about as many iterations again).
+MEAN_RESCUE_ITERATIONS = 100
 #: Fixed cost per search in seconds (start, checkpoint, record; spectra of the few kept points):
 #: the quick run took 81 s of CPU for 600 searches against 50 s from the per-iteration costs.
 SEARCH_OVERHEAD_SECONDS = 0.05
@@ -68,7 +74,10 @@ def estimate_seconds(config: Config) -> float:
     total = 0.0
     for kind, phi, _ in planned_searches(config):
         t_iter, t_grad = per_phi[phi]
-        iters = MEAN_SEARCH_ITERATIONS if kind.startswith("critical") else config.min_max_iter + 50
+        iters = config.min_max_iter + 50
+        if kind.startswith("critical"):
+            rescue = min(MEAN_RESCUE_ITERATIONS, config.rescue_iter)
+            iters = MEAN_SEARCH_ITERATIONS + rescue
         total += t_iter * iters + t_grad * mean_gd + SEARCH_OVERHEAD_SECONDS
     return total
 

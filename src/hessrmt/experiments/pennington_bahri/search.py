@@ -5,7 +5,10 @@ A search (:func:`run_search`): a random start (weights N(0, s^2 / fan_in), s ~ U
 a log-uniform random number of full-batch gradient-descent steps (so that starts, hence critical
 points, span many energies down to near the minimisers), then
 :func:`.critical_points.find_critical_point` (Levenberg-Marquardt on |grad L|^2 with exact
-float64 Hessians, the paper's method) or :func:`.critical_points.find_minimum`. Kinds ending in
+float64 Hessians, the paper's method) or :func:`.critical_points.find_minimum`. A critical-point
+search that stalls at a point that is not critical is continued by eigenvector following
+towards the index it reached (:func:`.critical_points.find_critical_point_of_index`; config
+``rescue_*``; ``finder`` = "lm+ef" in the record when that yields the point). Kinds ending in
 ``_wd`` do the same on L + (lam / 2)|theta|^2 (:func:`.task.with_weight_decay`).
 
 A point is kept only when |grad| <= ``accept_gtol`` AND its Newton step <= ``accept_xtol``
@@ -40,7 +43,12 @@ from hessrmt.rmt import pennington_bahri as theory
 
 from . import task as T
 from .config import Config, weight_decay_of
-from .critical_points import CriticalPointSearch, find_critical_point, find_minimum
+from .critical_points import (
+    CriticalPointSearch,
+    find_critical_point,
+    find_critical_point_of_index,
+    find_minimum,
+)
 
 #: Hessian eigenvalues with |l| <= ZERO_MODE_RTOL max|l| count as exact zero modes (none at the
 #: kept critical points of the quick and width-8 runs: their smallest |l| / max|l| >= 3e-7; 4-13 at
@@ -97,6 +105,7 @@ class PointRecord(Result):
     eig_h0: np.ndarray
     eig_h1: np.ndarray
     grad_norm_history: np.ndarray
+    finder: str = "lm"
     meta: Metadata = dataclasses.field(default_factory=Metadata)
 
     @property
@@ -109,7 +118,7 @@ class PointRecord(Result):
             "search weight_decay phi seed energy objective index index_count grad_norm "
             "newton_step theta_norm saturated_fraction zero_modes gradient_flatness accepted "
             "iterations h0_mean h1_mean h1_variance eps_eff alpha_theory alpha_theory_eff "
-            "alpha_free alpha_free_se reason"
+            "alpha_free alpha_free_se reason finder"
         ).split()
         return {k: getattr(self, k) for k in keep}
 
@@ -169,6 +178,48 @@ def _find(config: Config, critical: bool, theta: torch.Tensor, fun, g, h) -> Cri
     )
 
 
+def _zero_modes(res: CriticalPointSearch) -> int:
+    l_abs = np.abs(res.hessian_eigenvalues)
+    return int(np.sum(l_abs <= ZERO_MODE_RTOL * l_abs.max())) if l_abs.size else 0
+
+
+def is_critical(res: CriticalPointSearch, config: Config) -> bool:
+    """The acceptance test of a critical point: |grad| <= ``accept_gtol``, Newton step <=
+    ``accept_xtol``, no exact Hessian zero mode and a finite value (module docstring)."""
+    return bool(
+        res.grad_norm <= config.accept_gtol
+        and res.newton_step <= config.accept_xtol
+        and _zero_modes(res) == 0
+        and math.isfinite(res.value)
+    )
+
+
+def _rescue(
+    config: Config, res: CriticalPointSearch, fun, g, h
+) -> tuple[CriticalPointSearch, bool]:
+    """Eigenvector following from a stalled |grad L|^2 search's end point towards a critical
+    point of the index it reached (:func:`.critical_points.find_critical_point_of_index`):
+    (its result, True) when that passes :func:`is_critical`, else (the stalled search, with
+    the rescue's stop reason appended, False)."""
+    if config.rescue_iter < 1 or not np.all(np.isfinite(res.x)):
+        return res, False
+    ef = find_critical_point_of_index(
+        fun,
+        res.x,
+        res.index,
+        radius=config.rescue_radius,
+        max_iter=config.rescue_iter,
+        max_growth=config.rescue_growth,
+        gtol=config.gtol,
+        xtol=config.accept_xtol,
+        grad_fn=g,
+        hess_fn=h,
+    )
+    if is_critical(ef, config):
+        return ef, True
+    return dataclasses.replace(res, reason=f"{res.reason}; then {ef.reason}"), False
+
+
 def run_search(task: T.MemorisationTask, config: Config, search: str, seed: int) -> PointRecord:
     """One seeded search of kind ``search`` (see the module docstring); never raises on a
     failed search (it is recorded with ``accepted = False`` and its stop reason)."""
@@ -186,14 +237,22 @@ def run_search(task: T.MemorisationTask, config: Config, search: str, seed: int)
     theta, init_scale, gd_steps = _start(task, config, rng, g)
     start_energy = float(loss(theta))
     res = _find(config, search.startswith("critical"), theta, fun, g, h)
-    l_abs = np.abs(res.hessian_eigenvalues)
-    zero_modes = int(np.sum(l_abs <= ZERO_MODE_RTOL * l_abs.max())) if l_abs.size else 0
-    accepted = bool(
-        res.grad_norm <= config.accept_gtol
-        and res.newton_step <= config.accept_xtol
-        and zero_modes == 0
-        and math.isfinite(res.value)
-    )
+    accepted = is_critical(res, config)
+    finder = "lm" if search.startswith("critical") else "minimise"
+    if search.startswith("critical") and not accepted:
+        rescued, ok = _rescue(config, res, fun, g, h)
+        if ok:
+            history = np.concatenate([res.grad_norm_history, rescued.grad_norm_history[1:]])
+            res = dataclasses.replace(
+                rescued,
+                iterations=res.iterations + rescued.iterations,
+                grad_norm_history=history,
+                reason=f"{res.reason.split(':')[0]}, then a critical point by {rescued.reason}",
+            )
+            accepted, finder = True, "lm+ef"
+        else:
+            res = rescued
+    zero_modes = _zero_modes(res)
     if search.startswith("minimum"):
         accepted = accepted and res.index == 0
     nan = float("nan")
@@ -259,6 +318,7 @@ def run_search(task: T.MemorisationTask, config: Config, search: str, seed: int)
         eig_h0=eig["h0"],
         eig_h1=eig["h1"],
         grad_norm_history=res.grad_norm_history,
+        finder=finder,
         meta=Metadata.create(
             seed=config.seed,
             dtype="float64",

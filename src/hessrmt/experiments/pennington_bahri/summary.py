@@ -2,7 +2,8 @@
 
 Per search series (``critical``: the paper's loss; ``critical_wd``: the weight-decay variant):
 
-* yield and stop reasons;
+* yield (overall and per phi, and by finder: ``lm`` = the |grad L|^2 search alone, ``lm+ef`` =
+  rescued by eigenvector following, :mod:`.search`) and stop reasons;
 * ``thresholds`` (paper's series) / ``thresholds_weight_decay`` (variant): one entry per phi
   from the fit alpha = c_phi (eps - eps0_phi)^gamma to the distinct kept saddles with
   0 < alpha <= ``alpha_max`` (:func:`.powerlaw.fit_power_law`; one gamma for all phi; bootstrap
@@ -150,6 +151,11 @@ def _series(records: list[PointRecord], kind: str, config: Config, offset: int) 
                 "phi": rp[0].phi if rp else phi_t,
                 "n_searches": len(rp),
                 "n_kept": sum(r.accepted for r in rp),
+                "n_kept_by_finder": {
+                    f: sum(r.accepted and r.finder == f for r in rp)
+                    for f in sorted({r.finder for r in rp})
+                },
+                "yield": sum(r.accepted for r in rp) / len(rp) if rp else None,
                 "n_distinct": len(kp),
                 "energy_range": [min(r.energy for r in kp), max(r.energy for r in kp)]
                 if kp
@@ -165,6 +171,9 @@ def _series(records: list[PointRecord], kind: str, config: Config, offset: int) 
         "n_kept": len(kept),
         "n_distinct": len(distinct),
         "success_rate": len(kept) / len(rs) if rs else None,
+        "n_kept_by_finder": {
+            f: sum(r.finder == f for r in kept) for f in sorted({r.finder for r in rs})
+        },
         "stop_reasons": {
             reason: sum(r.reason.split(":")[0] == reason for r in rs)
             for reason in sorted({r.reason.split(":")[0] for r in rs})
