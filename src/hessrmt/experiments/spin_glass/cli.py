@@ -33,8 +33,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, threads=args.threads)
     pipeline.validate(config)
     if not args.quick:
-        sys.stderr.write("spin-glass: full run, estimated 2-4 hours on one core; steps are "
-                         "checkpointed (rerun the same command to resume)\n")  # fmt: skip
+        sys.stderr.write("spin-glass: full run, about 1-1.5 hours on one core (91 min measured "
+                         "on a shared 2-core machine, docs/reproductions/spin-glass.md); steps "
+                         "are checkpointed (rerun the same command to resume)\n")  # fmt: skip
     t0 = time.perf_counter()
     s = pipeline.run(config, args.out, overwrite=args.overwrite, progress=not args.quick)
     d = s["pspin_descent"]
