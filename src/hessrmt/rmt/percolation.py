@@ -61,7 +61,55 @@ def percolated_wigner_atom(c: float) -> float:
     return float(min(max(best, 0.0), 1.0))
 
 
-class PercolatedWigner(SpectralLaw):
+def cavity_bulk_table(
+    x: np.ndarray, g: np.ndarray, eta: ArrayLike, atom_mass: float, *, weight: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(rho, cumulative mass, mass before renormalising) of a cavity law tabulated at x + i eta.
+
+    rho = -Im G / pi minus the atom's Lorentzian atom_mass * eta / (pi (x^2 + eta^2)) (clipped at
+    0), its trapezoid cumulative times ``weight`` (2 for a chiral density read in sqrt(lambda)),
+    both rescaled so the continuous part carries 1 - atom_mass (the eta smoothing and the finite
+    grid lose a little mass, recorded as ``mass_before``)."""
+    lor = atom_mass * eta / (np.pi * (x**2 + eta**2))
+    rho = np.clip(-g.imag / np.pi - lor, 0.0, None)
+    cum = weight * np.concatenate([[0.0], np.cumsum(0.5 * (rho[1:] + rho[:-1]) * np.diff(x))])
+    mass_before = float(cum[-1])
+    target = 1.0 - atom_mass
+    if cum[-1] > 0:
+        rho, cum = rho * target / cum[-1], cum * target / cum[-1]
+    return rho, cum, mass_before
+
+
+class CavityLaw(SpectralLaw):
+    """What the cavity laws share: Gaussian couplings of variance v / c, an atom at 0, and
+    G(z) for Im z < 0 by reflection, G(conj z) = conj G(z), from ``cavity_stieltjes``."""
+
+    variance_: float
+    c: float
+    atom_mass: float
+
+    def cavity_stieltjes(self, z: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _coupling_sq(self, gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return gen.standard_normal(shape) ** 2 * (self.variance_ / self.c)
+
+    def atoms(self) -> list[tuple[float, float]]:
+        return [(0.0, self.atom_mass)] if self.atom_mass > 0 else []
+
+    def stieltjes(self, z: ArrayLike) -> np.ndarray:
+        z = np.asarray(z, dtype=complex)
+        flat = z.ravel()
+        up = flat.imag > 0
+        out = np.empty(flat.shape, dtype=complex)
+        if up.any():
+            out[up] = self.cavity_stieltjes(flat[up])[0]
+        if (~up).any():
+            out[~up] = np.conj(self.cavity_stieltjes(np.conj(flat[~up]))[0])
+        return out.reshape(z.shape)
+
+
+class PercolatedWigner(CavityLaw):
     """Limit law of the percolated Wigner matrix at mean degree c and variance v (module doc)."""
 
     def __init__(
@@ -91,9 +139,6 @@ class PercolatedWigner(SpectralLaw):
     def __repr__(self) -> str:
         return f"PercolatedWigner(c={self.c!r}, variance={self.variance_!r})"
 
-    def _coupling_sq(self, gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return gen.standard_normal(shape) ** 2 * (self.variance_ / self.c)
-
     def cavity_stieltjes(self, z: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """(G(z), standard error) by population dynamics (Im z > 0)."""
         return population_dynamics(
@@ -111,13 +156,7 @@ class PercolatedWigner(SpectralLaw):
         if self._table is None:
             x = np.linspace(-self.radius, self.radius, self.grid_size)
             g, _ = self.cavity_stieltjes(x + 1j * self.eta)
-            lor = self.atom_mass * self.eta / (np.pi * (x**2 + self.eta**2))
-            rho = np.clip(-g.imag / np.pi - lor, 0.0, None)
-            cum = np.concatenate([[0.0], np.cumsum(0.5 * (rho[1:] + rho[:-1]) * np.diff(x))])
-            self.mass_before = float(cum[-1])
-            target = 1.0 - self.atom_mass
-            if cum[-1] > 0:
-                rho, cum = rho * target / cum[-1], cum * target / cum[-1]
+            rho, cum, self.mass_before = cavity_bulk_table(x, g, self.eta, self.atom_mass)
             self._table = (x, rho, cum)
         return self._table
 
@@ -133,20 +172,6 @@ class PercolatedWigner(SpectralLaw):
 
     def support(self) -> tuple[float, float]:
         return (-self.radius, self.radius)
-
-    def atoms(self) -> list[tuple[float, float]]:
-        return [(0.0, self.atom_mass)] if self.atom_mass > 0 else []
-
-    def stieltjes(self, z: ArrayLike) -> np.ndarray:
-        z = np.asarray(z, dtype=complex)
-        flat = z.ravel()
-        up = flat.imag > 0
-        out = np.empty(flat.shape, dtype=complex)
-        if up.any():
-            out[up] = self.cavity_stieltjes(flat[up])[0]
-        if (~up).any():
-            out[~up] = np.conj(self.cavity_stieltjes(np.conj(flat[~up]))[0])
-        return out.reshape(z.shape)
 
     def moment(self, k: int) -> float:
         """Exact: odd moments 0; m_2 = v; m_4 = v^2 (2 + 3/c) (closed walks on the tree: two

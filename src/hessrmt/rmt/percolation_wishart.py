@@ -55,8 +55,8 @@ import scipy.optimize
 from numpy.typing import ArrayLike
 
 from hessrmt.rmt.cavity import bipartite_population_dynamics
-from hessrmt.rmt.law import SpectralLaw
 from hessrmt.rmt.laws import MarchenkoPastur
+from hessrmt.rmt.percolation import CavityLaw, cavity_bulk_table
 from hessrmt.rmt.validate import positive as _positive
 from hessrmt.rng import RngLike, as_generator
 
@@ -92,7 +92,7 @@ def percolated_wishart_atom(c: float, phi: float) -> float:
     return float(min(max(best, floor), 1.0))
 
 
-class PercolatedWishart(SpectralLaw):
+class PercolatedWishart(CavityLaw):
     """Limit law of the percolated Wishart matrix (ratio phi = p/n, mean row degree c,
     entry variance v; module docstring)."""
 
@@ -122,9 +122,6 @@ class PercolatedWishart(SpectralLaw):
 
     def __repr__(self) -> str:
         return f"PercolatedWishart(phi={self.phi!r}, c={self.c!r}, variance={self.variance_!r})"
-
-    def _coupling_sq(self, gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return gen.standard_normal(shape) ** 2 * (self.variance_ / self.c)
 
     def cavity_stieltjes(self, z: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """(G_W(z), standard error) by bipartite population dynamics (Im z > 0):
@@ -161,13 +158,7 @@ class PercolatedWishart(SpectralLaw):
             s = np.concatenate([fine, coarse[coarse > edge]])
             eta = np.where(s <= edge, eta_f, self.eta)
             g, _ = self._chiral(s + 1j * eta)
-            lor = self.atom_mass * eta / (np.pi * (s**2 + eta**2))
-            rho = np.clip(-g.imag / np.pi - lor, 0.0, None)
-            cum = 2.0 * np.concatenate([[0.0], np.cumsum(0.5 * (rho[1:] + rho[:-1]) * np.diff(s))])
-            self.mass_before = float(cum[-1])
-            target = 1.0 - self.atom_mass
-            if cum[-1] > 0:
-                rho, cum = rho * target / cum[-1], cum * target / cum[-1]
+            rho, cum, self.mass_before = cavity_bulk_table(s, g, eta, self.atom_mass, weight=2.0)
             self._table = (s, rho, cum)
         return self._table
 
@@ -188,20 +179,6 @@ class PercolatedWishart(SpectralLaw):
 
     def support(self) -> tuple[float, float]:
         return (0.0, self.radius)
-
-    def atoms(self) -> list[tuple[float, float]]:
-        return [(0.0, self.atom_mass)] if self.atom_mass > 0 else []
-
-    def stieltjes(self, z: ArrayLike) -> np.ndarray:
-        z = np.asarray(z, dtype=complex)
-        flat = z.ravel()
-        up = flat.imag > 0
-        out = np.empty(flat.shape, dtype=complex)
-        if up.any():
-            out[up] = self.cavity_stieltjes(flat[up])[0]
-        if (~up).any():
-            out[~up] = np.conj(self.cavity_stieltjes(np.conj(flat[~up]))[0])
-        return out.reshape(z.shape)
 
     def moment(self, k: int) -> float:
         """Exact m0 .. m3 (module docstring); higher moments from the tabulated law (biased upward

@@ -48,7 +48,13 @@ from hessrmt.rmt.batch_noise import mean_se
 from hessrmt.rmt.laws import EmpiricalLaw, Semicircle
 from hessrmt.rmt.local_law import DeformedModel
 
-from .networks import DAMPING_QUANTILES, NetworkSpec, _batch_size_law, fit_noise_scale
+from .networks import (
+    NetworkSpec,
+    _batch_size_law,
+    damping_deltas,
+    damping_record,
+    fit_noise_scale,
+)
 
 
 def trimmed_quadrature_law(nodes: np.ndarray, weights: np.ndarray, top_mass: float) -> EmpiricalLaw:
@@ -93,8 +99,7 @@ def damping_row(
     operator in ``ops``; returns the row and the products spent."""
     from hessrmt.curvature import shifted_minres
 
-    floor = max(-model_b.support()[0], max(-lo for lo in lowest))
-    deltas = np.asarray(DAMPING_QUANTILES, dtype=float) * max(floor, 1e-8)
+    deltas = damping_deltas(model_b, lowest)
     q, res, iters, used = [], [], [], 0
     for op in ops:
         sol = shifted_minres(op, U, deltas, rtol=solve_rtol)
@@ -109,15 +114,8 @@ def damping_row(
     converged = max_res <= 10 * solve_rtol
     q_m[:, ~converged] = np.nan  # a refused delta: no value for any spike
     q_se[:, ~converged] = np.nan
-    dprime = model_b.effective_damping(deltas)
     row = {
-        "b": b,
-        "delta": deltas,
-        "effective_delta": dprime,
-        "measured": q_m,
-        "measured_se": q_se,
-        "predicted": 1.0 / (theta[:, None] + dprime[None, :]),
-        "naive": 1.0 / (theta[:, None] + deltas[None, :]),
+        **damping_record(b, deltas, model_b, theta, q_m, q_se),
         "max_residual": max_res,
         "converged": converged.tolist(),
         "minres_iterations": iters,

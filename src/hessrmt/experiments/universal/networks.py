@@ -57,6 +57,38 @@ from hessrmt.rmt.local_law import DeformedModel
 DAMPING_QUANTILES = (1.1, 1.5, 2.0, 4.0)
 
 
+def damping_deltas(
+    model: DeformedModel, lowest: Sequence[float], quantiles: Sequence[float] = DAMPING_QUANTILES
+) -> np.ndarray:
+    """The damping values tried: ``quantiles`` x max(-(left edge of the model's bulk), -(lowest
+    eigenvalue of every batch Hessian)), so that H_b + delta is positive definite (floor 1e-8)."""
+    floor = max(-model.support()[0], max(-float(lo) for lo in lowest))
+    return np.asarray(quantiles, dtype=float) * max(floor, 1e-8)
+
+
+def damping_record(
+    b: Any,
+    deltas: np.ndarray,
+    model: DeformedModel,
+    theta: np.ndarray,
+    measured: np.ndarray,
+    measured_se: np.ndarray,
+) -> dict[str, Any]:
+    """One batch size's damping row: the measured u^T (H_b + delta)^-1 u (mean, SE over batches)
+    next to the local law's 1 / (theta + delta'), delta' = the model's effective damping, and the
+    naive 1 / (theta + delta)."""
+    dprime = model.effective_damping(deltas)
+    return {
+        "b": b,
+        "delta": deltas,
+        "effective_delta": dprime,
+        "measured": measured,
+        "measured_se": measured_se,
+        "predicted": 1.0 / (theta[:, None] + dprime[None, :]),
+        "naive": 1.0 / (theta[:, None] + deltas[None, :]),
+    }
+
+
 @dataclass(frozen=True)
 class NetworkSpec:
     """One network of the experiment (recorded in the summary)."""
@@ -134,22 +166,9 @@ def analyse_batches(
         out_rows.append(rows["outliers"])
         ov_rows.append(rows["overlaps"])
         # damping: delta above both the model's bulk and every batch Hessian's lowest eigenvalue
-        floor = max(-model.support()[0], max(-he[0] for he, _ in hb_decomp))
-        deltas = np.asarray(damping_quantiles, dtype=float) * max(floor, 1e-8)
+        deltas = damping_deltas(model, [he[0] for he, _ in hb_decomp], damping_quantiles)
         q = np.array([quadratic_forms(he, hv, U, deltas) for he, hv in hb_decomp])
-        q_m, q_se = mean_se(q)
-        dprime = model.effective_damping(deltas)
-        damp_rows.append(
-            {
-                "b": b,
-                "delta": deltas,
-                "effective_delta": dprime,
-                "measured": q_m,
-                "measured_se": q_se,
-                "predicted": 1.0 / (theta[:, None] + dprime[None, :]),
-                "naive": 1.0 / (theta[:, None] + deltas[None, :]),
-            }
-        )
+        damp_rows.append(damping_record(b, deltas, model, theta, *mean_se(q)))
     s = np.array([r["s"] for r in noise_rows])
     fit = fit_noise_scale(bs, s, n_train) if bs.size >= 3 else None
     law = _batch_size_law(bs, s, bulk_law, theta, out_rows)
