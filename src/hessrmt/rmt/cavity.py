@@ -45,6 +45,47 @@ from hessrmt.rng import RngLike, as_generator
 __all__ = ["bipartite_population_dynamics", "population_dynamics"]
 
 
+def _check_run(z: np.ndarray, population: int, burn_in: int, sweeps: int) -> None:
+    if z.size == 0 or np.any(z.imag <= 0):
+        raise InputError("population dynamics needs points z with Im z > 0")
+    if population < 10 or burn_in < 0 or sweeps < 1:
+        raise InputError("population >= 10, burn_in >= 0 and sweeps >= 1 are required")
+
+
+def _max_degree(mean_degree: float) -> int:
+    """Poisson degrees are truncated at c + 8 sqrt(c) + 8 (probability ~1e-15 of more)."""
+    return int(mean_degree + 8 * np.sqrt(mean_degree) + 8)
+
+
+def _resample(
+    sub: np.random.Generator,
+    zc: np.ndarray,
+    pop: np.ndarray,
+    mean_degree: float,
+    kmax: int,
+    coupling_sq: Callable[[np.random.Generator, tuple[int, ...]], np.ndarray],
+) -> np.ndarray:
+    """One cavity update of a population: g_new = 1 / (z - sum_{k <= K} J_k^2 g_{i_k}), with
+    K ~ Poisson(mean_degree) (truncated at ``kmax``) and members i_k drawn from ``pop``."""
+    population = pop.shape[1]
+    deg = np.minimum(sub.poisson(mean_degree, population), kmax)
+    idx = sub.integers(0, population, size=(population, kmax))
+    jsq = coupling_sq(sub, (population, kmax)) * (np.arange(kmax) < deg[:, None])
+    return 1.0 / (zc - np.einsum("pk,cpk->cp", jsq, pop[:, idx]))
+
+
+def _mean_and_block_se(record: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the recorded sweeps and its standard error from blocks of 4 sweeps (successive
+    sweeps are correlated): spread of the block means / sqrt(#blocks); NaN with fewer than 2
+    blocks (fewer than 8 sweeps), where it cannot be estimated."""
+    rec = np.array(record)  # (sweeps, chunk)
+    blocks = rec[: rec.shape[0] // 4 * 4].reshape(-1, 4, rec.shape[1]).mean(axis=1)
+    nb = blocks.shape[0]
+    if nb < 2:
+        return rec.mean(axis=0), np.full(rec.shape[1], np.nan)
+    return rec.mean(axis=0), np.abs(blocks.std(axis=0, ddof=1)) / np.sqrt(nb)
+
+
 def population_dynamics(
     z: ArrayLike,
     mean_degree: float,
@@ -65,14 +106,11 @@ def population_dynamics(
     default 1/z needs far more sweeps near the real axis, where the map contracts only by ~eta).
     """
     z = np.asarray(z, dtype=complex).ravel()
-    if z.size == 0 or np.any(z.imag <= 0):
-        raise InputError("population dynamics needs points z with Im z > 0")
+    _check_run(z, population, burn_in, sweeps)
     if not mean_degree > 0:
         raise InputError(f"mean degree c must be positive, got {mean_degree!r}")
-    if population < 10 or burn_in < 0 or sweeps < 1:
-        raise InputError("population >= 10, burn_in >= 0 and sweeps >= 1 are required")
     gen = as_generator(rng)
-    kmax = int(mean_degree + 8 * np.sqrt(mean_degree) + 8)
+    kmax = _max_degree(mean_degree)
     mean = np.empty(z.size, dtype=complex)
     err = np.empty(z.size)
     for start in range(0, z.size, chunk):
@@ -85,21 +123,10 @@ def population_dynamics(
         pop = np.broadcast_to(start_val, (zc.shape[0], population)).astype(complex)
         record = []
         for sweep in range(burn_in + sweeps):
-            deg = np.minimum(sub.poisson(mean_degree, population), kmax)
-            idx = sub.integers(0, population, size=(population, kmax))
-            jsq = coupling_sq(sub, (population, kmax)) * (np.arange(kmax) < deg[:, None])
-            field = np.einsum("pk,cpk->cp", jsq, pop[:, idx])
-            pop = 1.0 / (zc - field)
+            pop = _resample(sub, zc, pop, mean_degree, kmax, coupling_sq)
             if sweep >= burn_in:
                 record.append(pop.mean(axis=1))
-        rec = np.array(record)  # (sweeps, chunk)
-        mean[start : start + chunk] = rec.mean(axis=0)
-        # sweeps are correlated; use the spread of the per-sweep means over sqrt(#blocks of 4)
-        blocks = rec[: rec.shape[0] // 4 * 4].reshape(-1, 4, rec.shape[1]).mean(axis=1)
-        nb = max(blocks.shape[0], 2)
-        err[start : start + chunk] = np.abs(blocks.std(axis=0, ddof=1) if nb > 1 else 0) / np.sqrt(
-            nb
-        )
+        mean[start : start + chunk], err[start : start + chunk] = _mean_and_block_se(record)
     return mean, err
 
 
@@ -124,17 +151,13 @@ def bipartite_population_dynamics(
     :func:`population_dynamics`.
     """
     zeta = np.asarray(zeta, dtype=complex).ravel()
-    if zeta.size == 0 or np.any(zeta.imag <= 0):
-        raise InputError("population dynamics needs points z with Im z > 0")
+    _check_run(zeta, population, burn_in, sweeps)
     if not (row_degree > 0 and col_degree > 0):
         raise InputError(
             f"mean degrees must be positive, got rows {row_degree!r}, columns {col_degree!r}"
         )
-    if population < 10 or burn_in < 0 or sweeps < 1:
-        raise InputError("population >= 10, burn_in >= 0 and sweeps >= 1 are required")
     gen = as_generator(rng)
-    kr = int(row_degree + 8 * np.sqrt(row_degree) + 8)
-    ka = int(col_degree + 8 * np.sqrt(col_degree) + 8)
+    kr, ka = _max_degree(row_degree), _max_degree(col_degree)
     mean = np.empty(zeta.size, dtype=complex)
     err = np.empty(zeta.size)
     for start in range(0, zeta.size, chunk):
@@ -150,21 +173,9 @@ def bipartite_population_dynamics(
         ga = np.broadcast_to(a0, shape).astype(complex)
         record = []
         for sweep in range(burn_in + sweeps):
-            deg = np.minimum(sub.poisson(col_degree, population), ka)
-            idx = sub.integers(0, population, size=(population, ka))
-            jsq = coupling_sq(sub, (population, ka)) * (np.arange(ka) < deg[:, None])
-            ga = 1.0 / (zc - np.einsum("pk,cpk->cp", jsq, gr[:, idx]))
-            deg = np.minimum(sub.poisson(row_degree, population), kr)
-            idx = sub.integers(0, population, size=(population, kr))
-            jsq = coupling_sq(sub, (population, kr)) * (np.arange(kr) < deg[:, None])
-            gr = 1.0 / (zc - np.einsum("pk,cpk->cp", jsq, ga[:, idx]))
+            ga = _resample(sub, zc, gr, col_degree, ka, coupling_sq)
+            gr = _resample(sub, zc, ga, row_degree, kr, coupling_sq)
             if sweep >= burn_in:
                 record.append(gr.mean(axis=1))
-        rec = np.array(record)
-        mean[start : start + chunk] = rec.mean(axis=0)
-        blocks = rec[: rec.shape[0] // 4 * 4].reshape(-1, 4, rec.shape[1]).mean(axis=1)
-        nb = blocks.shape[0]
-        err[start : start + chunk] = (
-            np.abs(blocks.std(axis=0, ddof=1)) / np.sqrt(nb) if nb > 1 else 0.0
-        )
+        mean[start : start + chunk], err[start : start + chunk] = _mean_and_block_se(record)
     return mean, err
