@@ -181,3 +181,38 @@ def test_cli_errors(tmp_path, capsys) -> None:
     assert len(err) == 1 and "data-root" in err[0]
     rc = main(["reproduce", "applicability", "--out", str(tmp_path / "o2"), "--seed", "-1"])
     assert rc == 2
+
+
+def test_reduced_run_selects_caps_and_says_so() -> None:
+    from hessrmt.experiments.applicability.pipeline import RunConfig, selected_specs
+    from hessrmt.experiments.applicability.report import reduced_run_sentence
+    from hessrmt.experiments.applicability.specs import PAPER_MODELS
+
+    full = RunConfig.create(quick=False)
+    assert [s.key for s in selected_specs(full)] == [s.key for s in PAPER_MODELS]
+    assert [s.max_batches for s in selected_specs(full)] == [s.max_batches for s in PAPER_MODELS]
+    assert reduced_run_sentence({"quick": False, "models": list(full.models)}) == ""
+    cfg = RunConfig.create(quick=False, models=("mlp", "logreg"), max_batches=4)
+    specs = selected_specs(cfg)
+    # the preset's order, not the order asked for; caps only lower the preset's counts
+    assert [s.key for s in specs] == ["logreg", "mlp"]
+    assert [s.max_batches for s in specs] == [4, 4]
+    assert cfg.max_batches == 4 and cfg.models == ("logreg", "mlp")
+    text = reduced_run_sentence({"quick": False, "models": ["logreg"], "max_batches": 4})
+    assert "at most 4 batch Hessians" in text and "deep-mlp" in text and "Reduced run" in text
+    small = RunConfig.create(quick=False, models=("deep-mlp",), max_batches=100)
+    assert [s.max_batches for s in selected_specs(small)] == [3]
+    for bad in ({"models": ("resnet",)}, {"models": ()}, {"max_batches": 0}):
+        with pytest.raises(InputError):
+            RunConfig.create(quick=False, **bad)
+
+
+def test_cli_reduced_run_errors(tmp_path, capsys) -> None:
+    from hessrmt.cli.main import main
+
+    for extra in (["--models", "logreg,nope"], ["--max-batches", "0"]):
+        rc = main(["reproduce", "applicability", "--out", str(tmp_path / "o"), *extra])
+        assert rc == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and extra[0] in err[0]
+    assert not (tmp_path / "o").exists()

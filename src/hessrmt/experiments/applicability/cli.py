@@ -30,6 +30,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "when the run is complete; finished parts are checkpointed in the hidden sibling "
         ".OUT.partial/, so rerunning the same command resumes."
     )
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated models to run (default: all; full run: logreg, mlp, deep-mlp, "
+        "lenet, regression-mlp); a reduced run, recorded and stated in the report",
+    )
+    parser.add_argument(
+        "--max-batches",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N batch Hessians per model (default: the preset's, up to 64 for the "
+        "full logistic model); a reduced run, recorded and stated in the report",
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -46,6 +60,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         overwrite=args.overwrite,
+        models=None if args.models is None else tuple(m.strip() for m in args.models.split(",")),
+        max_batches=args.max_batches,
     )
     n = sum(len(m["variants"]) for m in summary["models"].values())
     sys.stdout.write(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,35 @@ class RunConfig:
     n_null: int = 100
     n_boot: int = 200
     models: tuple[str, ...] = field(default_factory=tuple)
+    max_batches: int | None = None
 
     @classmethod
-    def create(cls, *, quick: bool, seed: int = 0, data_root: str | None = None) -> RunConfig:
-        from_specs = _specs(quick)
+    def create(
+        cls,
+        *,
+        quick: bool,
+        seed: int = 0,
+        data_root: str | None = None,
+        models: tuple[str, ...] | None = None,
+        max_batches: int | None = None,
+    ) -> RunConfig:
+        """The preset of ``quick`` (or the full run), restricted to ``models`` (keys of the
+        preset, in its order; ``None``: all) and with every model's number of batch Hessians
+        capped at ``max_batches`` (``None``: the preset's). Both are recorded; a run with them
+        is a reduced run ("the largest size that fits") and its report says so."""
+        keys = tuple(s.key for s in _specs(quick))
+        if models is not None:
+            unknown = [m for m in models if m not in keys]
+            if unknown or not models:
+                raise InputError(
+                    f"--models: unknown or empty model list {list(models)}; choose from "
+                    f"{', '.join(keys)}"
+                )
+            keys = tuple(k for k in keys if k in models)
+        if max_batches is not None and (
+            isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1
+        ):
+            raise InputError(f"--max-batches must be a positive integer, got {max_batches!r}")
         if quick:
             return cls(
                 quick=True,
@@ -69,13 +94,26 @@ class RunConfig:
                 hardness_boot=200,
                 n_null=30,
                 n_boot=50,
-                models=tuple(s.key for s in from_specs),
+                models=keys,
+                max_batches=max_batches,
             )
-        return cls(seed=seed, data_root=data_root, models=tuple(s.key for s in from_specs))
+        return cls(seed=seed, data_root=data_root, models=keys, max_batches=max_batches)
 
 
 def _specs(quick: bool) -> tuple[ModelSpec, ...]:
     return QUICK_MODELS if quick else PAPER_MODELS
+
+
+def selected_specs(cfg: RunConfig) -> tuple[ModelSpec, ...]:
+    """The preset's model specs that ``cfg`` runs, with its batch cap applied."""
+    out = []
+    for spec in _specs(cfg.quick):
+        if spec.key not in cfg.models:
+            continue
+        if cfg.max_batches is not None and spec.max_batches > cfg.max_batches:
+            spec = replace(spec, max_batches=cfg.max_batches)
+        out.append(spec)
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------------------------
@@ -115,6 +153,8 @@ def run_applicability(
     report: bool = True,
     overwrite: bool = False,
     log: Any = None,
+    models: tuple[str, ...] | None = None,
+    max_batches: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the reproduction into the run folder ``out``; returns the summary dict.
 
@@ -127,12 +167,18 @@ def run_applicability(
     ``threads``: BLAS and torch intra-op threads while the run lasts; ``None`` leaves them as
     they are, except in quick mode, which then uses :data:`QUICK_DEFAULT_THREADS` (recorded as
     ``config.threads`` in the summary; not part of the checkpoints' settings).
+
+    ``models`` / ``max_batches``: run only these models of the preset, with at most this many
+    batch Hessians each (:meth:`RunConfig.create`); recorded in ``config`` and stated in the
+    report. For a full run that does not fit the machine's time.
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
         raise InputError(f"--seed must be an integer in [0, 2^63), got {seed!r}")
     if data_root is not None and not Path(data_root).is_dir():
         raise DataError(f"--data-root {data_root} is not a directory")
-    cfg = RunConfig.create(quick=quick, seed=seed, data_root=data_root)
+    cfg = RunConfig.create(
+        quick=quick, seed=seed, data_root=data_root, models=models, max_batches=max_batches
+    )
     if threads is None and quick:
         threads = QUICK_DEFAULT_THREADS
     if log is None:
@@ -208,7 +254,7 @@ def _run_parts(
     from .networks import ModelSpectra, compute_model_spectra
 
     models = {}
-    for spec in _specs(quick):
+    for spec in selected_specs(cfg):
         models[spec.key] = _part(
             run,
             f"model_{spec.key}",

@@ -23,8 +23,27 @@ from .figures import (  # noqa: F401 - fig_gp_sweep etc.: public names, moved th
     fig_unfolded,
 )
 from .figures import png as _png
+from .specs import PAPER_MODELS, QUICK_MODELS
 from .verdict_rows import HEADER as VERDICT_HEADER
 from .verdict_rows import verdict_caption, verdict_rows
+
+
+def reduced_run_sentence(config: dict[str, Any]) -> str:
+    """A paragraph stating a reduced run (``--models`` / ``--max-batches``), else ''."""
+    parts = []
+    if config.get("max_batches") is not None:
+        parts.append(f"at most {config['max_batches']} batch Hessians per model")
+    all_keys = [s.key for s in (QUICK_MODELS if config.get("quick") else PAPER_MODELS)]
+    left_out = [k for k in all_keys if k not in config.get("models", all_keys)]
+    if left_out:
+        parts.append("models left out: " + ", ".join(left_out))
+    if not parts:
+        return ""
+    return (
+        "<p><b>Reduced run</b> (the largest that fitted the machine's time): "
+        + html.escape("; ".join(parts))
+        + ". Intervals are wider than a complete run's.</p>"
+    )
 
 
 def _fmt(x: Any, nd: int = 3) -> str:
@@ -206,6 +225,7 @@ def write_applicability_report(
             "<p><b>Quick run</b>: narrower networks, fewer epochs and batches, the train split; "
             "numbers are indicative, not the paper's set-up.</p>"
         )
+    intro += reduced_run_sentence(summary["config"])
     sections = [
         Section(
             "Comparison with the paper",
