@@ -165,9 +165,20 @@ def test_statements_change_when_the_numbers_do(template):
     t = copy.deepcopy(s)
     entry = t["series"]["critical"]["thresholds"][0]
     entry.update(eps0=0.1, eps0_interval=[0.05, 0.15], gamma_phi_p_value=1e-4)
+    entry.update(gamma_phi_bootstrap_p_value=None)
     c = conclusions(t)
     assert "interval lies below (1 - phi)^2 / 2 = 0.2812" in c["thresholds"][0]
     assert "1.5 is rejected at the 0.05 level (F test p = 0.0001)" in c["exponent"][0]
+    # the bootstrap test dual to the interval decides; a disagreeing F test is said
+    entry.update(gamma_phi_interval=[0.6, 1.7], gamma_phi_bootstrap_p_value=0.6)
+    text = conclusions(t)["exponent"][0]
+    assert "contains 1.5" in text and "1.5 is not rejected at the 0.05 level" in text
+    assert "F test p = 0.0001, which rejects it" in text
+    entry.update(gamma_phi_interval=[0.6, 1.2], gamma_phi_bootstrap_p_value=0.01)
+    entry.update(gamma_phi_p_value=0.002)
+    text = conclusions(t)["exponent"][0]
+    assert "excludes 1.5" in text and "1.5 is rejected at the 0.05 level" in text
+    assert "which" not in text
     entry.update(eps0=None, n_points=2, reason="too few")
     assert "no threshold fitted (2 saddles" in conclusions(t)["thresholds"][0]
 

@@ -73,6 +73,30 @@ def test_f_test_holds_its_level_under_the_null_and_rejects_a_false_exponent():
         assert fit.p_value < 1e-3
 
 
+def test_bootstrap_test_is_dual_to_the_interval_and_rejects_a_false_exponent():
+    from hessrmt.experiments.pennington_bahri.powerlaw import bootstrap_p_value
+
+    rng = np.random.default_rng(7)
+    fit = fit_power_law(_groups(rng, 1.0, 0.05), bootstrap=200, test_exponent=1.5)
+    lo, hi = fit.exponent_interval
+    assert not lo <= 1.5 <= hi and fit.bootstrap_p_value < 0.05  # power on a false 3/2
+    boots = rng.normal(1.0, 0.1, 399)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    for h in np.linspace(0.6, 1.4, 41):
+        p = bootstrap_p_value(list(boots), h)
+        tail = min(np.sum(boots <= h), np.sum(boots >= h))
+        if abs(tail - 0.025 * boots.size) > 1.5:  # one replicate's slack at the ends
+            assert (p < 0.05) == (not lo <= h <= hi)
+    assert bootstrap_p_value(list(boots), 5.0) == pytest.approx(2 / 400)  # the floor
+    assert bootstrap_p_value([1.0] * 5, 1.0) is None  # too few replicates: no test
+    # level under the null: about 5 % rejections at 0.05 (60 x 0.05 = 3, sd 1.7; allow <= 9)
+    p_null = [
+        fit_power_law(_groups(rng, 1.5, 0.1), bootstrap=60, test_exponent=1.5).bootstrap_p_value
+        for _ in range(60)
+    ]
+    assert sum(p < 0.05 for p in p_null) <= 9
+
+
 def test_fit_reports_why_it_cannot_fit():
     fit = fit_power_law({0.5: (np.array([0.1, 0.2]), np.array([0.01, 0.0]))})
     assert fit.exponent is None and "y > 0" in fit.reason

@@ -85,7 +85,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     print(
         f"pennington-bahri ({summary['mode']}): {summary['n_kept']}/{summary['n_searches']} "
         f"critical points kept on L ({summary['n_distinct']} distinct); one gamma for all phi "
-        f"= {gamma} (95% interval {ex['exponent_interval']}, p(gamma = 1.5) = {ex['p_value']})"
+        f"= {gamma} (95% interval {ex['exponent_interval']}, "
+        f"bootstrap p(gamma = 1.5) = {ex.get('bootstrap_p_value')}, F test p = {ex['p_value']})"
     )
     for name in ("thresholds", "thresholds_weight_decay"):
         for t in summary.get(name, []):

@@ -56,8 +56,14 @@ def threshold_sentence(t: dict[str, Any], label: str = "") -> str:
     return s + "."
 
 
-def gamma_sentence(gamma: Any, interval: Any, p: Any, hyp: float, what: str) -> str:
-    """gamma with its interval and the test decision for gamma = hyp."""
+def gamma_sentence(
+    gamma: Any, interval: Any, p: Any, hyp: float, what: str, p_boot: Any = None
+) -> str:
+    """gamma with its interval and the test decision for gamma = hyp.
+
+    The decision uses ``p_boot``, the bootstrap test dual to the printed interval, when given
+    (:func:`.powerlaw.bootstrap_p_value`), so it never contradicts the interval; the F test's
+    ``p`` is stated beside it, and a disagreement between the two is said."""
     if gamma is None:
         return f"{what}: no exponent fitted."
     s = f"{what}: gamma = {_f(gamma)} ({_iv(interval)}"
@@ -66,6 +72,23 @@ def gamma_sentence(gamma: Any, interval: Any, p: Any, hyp: float, what: str) -> 
         s += "contains" if interval[0] <= hyp <= interval[1] else "excludes"
         s += f" {_f(hyp)}"
     s += ")"
+    if p_boot is not None:
+        decision = "rejected" if p_boot < LEVEL else "not rejected"
+        s += (
+            f"; gamma = {_f(hyp)} is {decision} at the {LEVEL:g} level (bootstrap test dual to "
+            f"the interval, p = {p_boot:.2g}"
+        )
+        if p is None:
+            return s + ")."
+        s += f"; F test p = {p:.2g}"
+        if (p < LEVEL) != (p_boot < LEVEL):
+            s += (
+                ", which "
+                + ("rejects" if p < LEVEL else "does not reject")
+                + " it: the F test assumes independent, equal-variance scatter in log alpha, "
+                "the bootstrap does not"
+            )
+        return s + ")."
     if p is None:
         return s + f"; no test of gamma = {_f(hyp)} (no residual degrees of freedom)."
     decision = "rejected" if p < LEVEL else "not rejected"
@@ -211,11 +234,19 @@ def conclusions(summary: dict[str, Any]) -> dict[str, list[str]]:
             out["thresholds"].append(threshold_sentence(t, f"{label}, "))
             what = f"{label}, phi = {_f(t['phi'])} alone"
             g, iv, p = t.get("gamma_phi"), t.get("gamma_phi_interval"), t.get("gamma_phi_p_value")
-            out["exponent"].append(gamma_sentence(g, iv, p, hyp, what))
+            pb = t.get("gamma_phi_bootstrap_p_value")
+            out["exponent"].append(gamma_sentence(g, iv, p, hyp, what, pb))
         ex = ser["exponent"]
         what = f"{label}, one gamma for all phi"
         out["exponent"].append(
-            gamma_sentence(ex["exponent"], ex["exponent_interval"], ex["p_value"], hyp, what)
+            gamma_sentence(
+                ex["exponent"],
+                ex["exponent_interval"],
+                ex["p_value"],
+                hyp,
+                what,
+                ex.get("bootstrap_p_value"),
+            )
         )
         out["theory"].append(theory_sentence(ser["theory"], f"{label}: "))
     out["minimisers"] = [minimiser_sentence(m) for m in summary.get("minimisers", [])]

@@ -35,6 +35,7 @@ def threshold_rows(entries: list[dict[str, Any]], label: str) -> list[list[Any]]
             t["eps_c_theory"],
             t["gamma"],
             _interval(t["gamma_interval"]),
+            t.get("gamma_bootstrap_p_value"),
             t["gamma_p_value"],
             t["gamma_phi"],
             _interval(t["gamma_phi_interval"]),
@@ -77,7 +78,8 @@ def write(
     columns = [
         "loss searched", "phi", "saddles fitted", "eps0", "eps0 95 % CI", "(1 - phi)^2 / 2",
         "theory eps_c", "gamma (all phi)", "gamma 95 % CI",
-        f"p (gamma = {cfg['hypothesis_gamma']:g})", "gamma (this phi alone)", "its 95 % CI",
+        f"bootstrap p (gamma = {cfg['hypothesis_gamma']:g})",
+        f"F test p (gamma = {cfg['hypothesis_gamma']:g})", "gamma (this phi alone)", "its 95 % CI",
     ]  # fmt: skip
     method = (
         "<p>Method: single-hidden-layer tanh network (width = input = output = "
@@ -88,7 +90,9 @@ def write(
         f"{cfg['accept_xtol']:g} and H has no exact zero mode. Fit: alpha = c (eps - eps0)^gamma "
         f"(one gamma, per-phi c and eps0; also per phi alone) on distinct saddles with 0 &lt; "
         f"alpha &le; {cfg['alpha_max']:g} (least squares "
-        "in log alpha; 95 % percentile bootstrap intervals; F test of the hypothesised gamma). "
+        "in log alpha; 95 % percentile bootstrap intervals; the hypothesised gamma tested by the "
+        "bootstrap test dual to that interval, which decides, and by the F test, which assumes "
+        "independent, equal-variance scatter in log alpha). "
         "The weight-decay variant searches L + (lam/2)|theta|^2 (a different landscape: "
         "labelled separately, its energy is still L).</p>"
     )

@@ -61,7 +61,8 @@ def thresholds(
     joint: PowerLawFit | None = None,
 ) -> list[dict]:
     """One entry per phi: ``eps0`` (with ``eps0_interval``) and ``gamma`` (``gamma_interval``,
-    ``gamma_p_value`` for gamma = 3/2) from the joint fit (one gamma, per-phi c and eps0: the
+    ``gamma_p_value``: F test of gamma = 3/2; ``gamma_bootstrap_p_value``: the bootstrap test dual
+    to ``gamma_interval``, which decides) from the joint fit (one gamma, per-phi c and eps0: the
     paper's common 3/2 law, and the best-determined thresholds), next to (1 - phi)^2 / 2
     (``predicted``) and the theory's eps_c; ``gamma_phi`` (interval, p-value) from that phi's
     points alone."""
@@ -96,11 +97,13 @@ def thresholds(
                 "gamma": joint.exponent if g else None,
                 "gamma_interval": joint.exponent_interval if g else None,
                 "gamma_p_value": joint.p_value if g else None,
+                "gamma_bootstrap_p_value": joint.bootstrap_p_value if g else None,
                 "c": g.c if g else None,
                 "hypothesis_gamma": config.hypothesis_gamma,
                 "gamma_phi": go.exponent if go else None,
                 "gamma_phi_interval": go.exponent_interval if go else None,
                 "gamma_phi_p_value": own.p_value if go else None,
+                "gamma_phi_bootstrap_p_value": own.bootstrap_p_value if go else None,
                 "eps0_phi": go.x0 if go else None,
                 "fit": "joint: one gamma for all phi, per-phi c and eps0",
                 "reason": joint.reason if g is None else None,
