@@ -46,8 +46,9 @@ second backward pass only; :mod:`hessrmt.curvature.kept`; the default on CPU bey
 structured case, within ``graph_memory_budget``), or "forward-over-reverse" (``torch.func``,
 vmapped over the columns). All are exact; they differ in speed and memory only
 (:data:`AUTO_RULE`). Each is an engine of :mod:`hessrmt.curvature.engines`, chosen ONCE when
-the operator is built and probed on the data then: an engine that cannot serve the data (an input the structured rules do not cover; a kernel without forward-mode AD) is
-replaced by double backward at build time, and the reason recorded as ``hvp_note``. Attention
+the operator is built and probed on the data then: an engine that cannot serve the data (an
+input the structured rules do not cover; a kernel without forward-mode AD) is replaced by
+double backward at build time, and the reason recorded as ``hvp_note``. Attention
 runs through the math kernel during products (``attention`` in :meth:`conventions`).
 
 The data loop and the per-batch records are :mod:`hessrmt.curvature.batches`; both construction
