@@ -74,9 +74,11 @@ def products(op, gen_seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return op @ V[:, 0], op @ V.T.contiguous().T, op @ V
 
 
+BUILDERS = [mlp_tanh, batchnorm_mlp, small_cnn, tiny_resnet, multihead_attention]
+
+
 @pytest.mark.parametrize(
-    "builder", [mlp_tanh, batchnorm_mlp, small_cnn, tiny_resnet, multihead_attention,
-                pytest.param(transformer_encoder, marks=pytest.mark.slow)],  # fmt: skip
+    "builder", [*BUILDERS, pytest.param(transformer_encoder, marks=pytest.mark.slow)]
 )
 def test_kept_products_equal_the_dense_hessian(builder) -> None:
     p = builder()

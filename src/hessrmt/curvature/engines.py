@@ -119,6 +119,19 @@ class Target:
             )
         return lambda th: obj.loss_of(th, batch, index)
 
+    def views(
+        self, rows: torch.Tensor, acc: torch.Tensor
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per-parameter views of the rows (k, P) and of ``acc`` for double backward: plain
+        parameter shapes for one row (no copies), else (k, *shape) with the rows made contiguous
+        per parameter (the vmapped second backward is slower on strided blocks)."""
+        k = rows.shape[0]
+        if k == 1:
+            vs = [rows[0, a:b].view(shape) for a, b, shape in self.slices]
+            return vs, [acc[0, a:b].view(shape) for a, b, shape in self.slices]
+        vs = [rows[:, a:b].contiguous().view(k, *shape) for a, b, shape in self.slices]
+        return vs, [acc[:, a:b].view(k, *shape) for a, b, shape in self.slices]
+
     def block(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         """The rows (k, P) as ``{name: (k, *shape)}`` views."""
         k = rows.shape[0]
@@ -214,13 +227,7 @@ class DoubleBackwardEngine(Engine):
         k = rows.shape[0]
         leaves = t.leaves()
         params = dict(zip(t.names, leaves))
-        if k == 1:
-            vs = [rows[0, a:b].view(shape) for a, b, shape in t.slices]
-            outs = [acc[0, a:b].view(shape) for a, b, shape in t.slices]
-        else:
-            # contiguous per parameter: the vmapped second backward is slower on strided blocks
-            vs = [rows[:, a:b].contiguous().view(k, *shape) for a, b, shape in t.slices]
-            outs = [acc[:, a:b].view(k, *shape) for a, b, shape in t.slices]
+        vs, outs = t.views(rows, acc)
         with t.objective.bind(params) as bound, torch.enable_grad():
             for i, batch, w in t.loop.passes():
                 value = t.scalar(batch, i, params, bound)

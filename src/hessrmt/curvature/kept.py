@@ -168,16 +168,6 @@ class KeptGraphEngine(DoubleBackwardEngine):
                     return
         self._build(rows, acc)
 
-    def _views(self, rows: torch.Tensor, acc: torch.Tensor) -> tuple[list[Any], list[Any]]:
-        t, k = self.target, rows.shape[0]
-        if k == 1:
-            vs = [rows[0, a:b].view(shape) for a, b, shape in t.slices]
-            outs = [acc[0, a:b].view(shape) for a, b, shape in t.slices]
-        else:
-            vs = [rows[:, a:b].contiguous().view(k, *shape) for a, b, shape in t.slices]
-            outs = [acc[:, a:b].view(k, *shape) for a, b, shape in t.slices]
-        return vs, outs
-
     def _second_backward(
         self, pairs: list[tuple[int, torch.Tensor]], vs: list[Any], outs: list[Any], k: int,
         w: float, keep: bool,
@@ -198,7 +188,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
                 o.add_(h, alpha=w)
 
     def _products(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
-        vs, outs = self._views(rows, acc)
+        vs, outs = self.target.views(rows, acc)
         assert self._graphs is not None
         for w, pairs in self._graphs:
             self._second_backward(pairs, vs, outs, rows.shape[0], w, keep=True)
@@ -210,7 +200,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
         k = rows.shape[0]
         leaves = t.leaves()
         params = dict(zip(t.names, leaves))
-        vs, outs = self._views(rows, acc)
+        vs, outs = self.target.views(rows, acc)
         key = self._state()
         graphs: list[tuple[float, list[tuple[int, torch.Tensor]]]] = []
         records: list[BatchRecord] = []
