@@ -312,14 +312,17 @@ class GGNEngine(Engine):
 #: affine map (cheaper double backward) changed nothing measurable (3.3 vs 3.4 at batch 64): the
 #: convolutions dominate, and any exact product costs ~8 convolution passes per layer against
 #: the gradient's 3 (forward 1 + tangent 2; backward 1 + tangent 2 + weight tangent 2), a
-#: floor of ~2.6 on ResNet-20 before overheads (``docs/benchmarks.md``, issue 18 section).
-#: Keeping each batch's gradient graph between products (:mod:`hessrmt.curvature.kept`) removes
-#: the forward and first backward passes from every product after the first: measured (same
-#: conditions, products 2-11 amortised) ResNet-20 2.2-2.3 gradients, zoo transformer 1.9, so on
-#: CPU ``auto`` picks it for every Hessian / residual operator that is not structured; it falls
-#: back to recomputing (plain double backward, recorded in ``hvp_graphs``) when the estimated
-#: graphs exceed ``graph_memory_budget``. The structured engine stays first for plain
-#: ``nn.Sequential`` (no graph, no memory).
+#: floor of ~2.6 on ResNet-20 before overheads (``docs/benchmarks.md``, issue 18 section) for a
+#: product computed from scratch. Keeping each batch's gradient graph between products
+#: (:mod:`hessrmt.curvature.kept`) removes the forward and first backward passes from every product
+#: after the first: measured (``bench/bench_kept_graph.py``, one thread, float32, CPU time medians,
+#: loaded machine; the products after the first, amortised) ResNet-20 2.65 gradients (batch 64;
+#: recomputed 3.8), zoo transformer 1.3 (batch 128; recomputed 2.3), the first product as dear as a
+#: recomputed one. Every Krylov method applies its operator many times, so on CPU ``auto`` picks it
+#: for every Hessian / residual operator that is not structured; it falls back to recomputing
+#: (plain double backward, recorded in ``hvp_graphs``) when the estimated graphs exceed
+#: ``graph_memory_budget``. The structured engine stays first for plain ``nn.Sequential`` (no
+#: graph, no memory).
 AUTO_RULE = (
     "structured (per-layer forward-over-reverse) for supported nn.Sequential models and "
     "losses; else double-backward with the gradient graphs kept on CPU (recomputed when over "

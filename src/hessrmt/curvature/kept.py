@@ -6,12 +6,16 @@ at ONE point theta over the SAME batches. :class:`~hessrmt.curvature.engines.Dou
 recomputes, for every product and batch, the forward pass, the first backward pass with
 ``create_graph=True`` and the second backward pass. :class:`KeptGraphEngine` builds each batch's
 gradient graph g_b = grad L_b once, in the first product, keeps it, and every later product runs
-only the second backward ``autograd.grad(g_b, theta, V, retain_graph=True)`` (batched over the k
-columns with ``is_grads_batched``). The products are the same numbers (same graph, same
-operations); only the forward and first backward passes are saved. Measured (CPU time, one
-thread, float32, ``bench/bench_arch_hvp.py``): a product over a plain gradient goes from 3.8-4.0
-to 2.2-2.3 on ResNet-20 and from 3.0-3.5 to 1.9 on the zoo transformer (``docs/benchmarks.md``,
-issue 18 section).
+only the second backward ``autograd.grad(g_b, theta, v, retain_graph=True)``, one column at a
+time (:meth:`KeptGraphEngine._products`). The products are the same numbers (same graph, same
+operations; equal to the last bit in the benchmark); only the forward and first backward passes
+are saved. Measured (``bench/bench_kept_graph.py``: CPU time, one thread, float32, one batch,
+BatchNorm eval, medians, a shared and loaded 2-core machine): one product over one plain
+gradient, amortised over the products after the first, goes from 3.8 (double backward) to 2.65
+on ResNet-20 (batch 64; 2.26 in an earlier, less loaded measurement) and from 2.3 to 1.3 on the
+zoo transformer (batch 128); the first product costs as much as a recomputed one (3.8, 2.5).
+Why it is faster: a recomputed product is forward (1) + first backward with ``create_graph`` (2)
++ second backward; the kept graph leaves the last alone (``docs/benchmarks.md``, issue 18).
 
 Memory. The kept graphs hold every tensor the forward and first backward passes saved, for every
 batch. The first product measures the first batch's graph (unique storages packed by
@@ -29,7 +33,7 @@ class weights, and that every batch of the data is the very same unmodified tens
 (:class:`~hessrmt.curvature.batches.BatchRecord`); anything changed and the graphs are dropped and
 rebuilt in that product, so a stale graph is never used. (Iterating a DataLoader for this check
 loads its batches; a shuffling loader yields new tensors every pass, so its graphs would be
-rebuilt on every product: after the first such rebuild the engine recomputes for good.) Batches
+rebuilt on every product: after the second such rebuild the engine recomputes for good.) Batches
 that are not plain tensors cannot be checked and are never kept.
 
 Randomness. A kept graph fixes whatever random draws (dropout masks) its forward pass made. With
@@ -188,10 +192,15 @@ class KeptGraphEngine(DoubleBackwardEngine):
                 o.add_(h, alpha=w)
 
     def _products(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
-        vs, outs = self.target.views(rows, acc)
+        """The products on the kept graphs, one column at a time: with nothing left to share
+        between the columns, the batched (vmapped) second backward costs more per column than
+        single ones (ResNet-20: 2.78 against 2.65 gradients per column, block of 5; zoo
+        transformer: 1.49 against 1.32, block of 10; ``bench/bench_kept_graph.py``)."""
         assert self._graphs is not None
-        for w, pairs in self._graphs:
-            self._second_backward(pairs, vs, outs, rows.shape[0], w, keep=True)
+        for j in range(rows.shape[0]):
+            vs, outs = self.target.views(rows[j : j + 1], acc[j : j + 1])
+            for w, pairs in self._graphs:
+                self._second_backward(pairs, vs, outs, 1, w, keep=True)
 
     def _build(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
         """One recomputing pass that keeps each batch's gradient graph (within the budget)."""
