@@ -123,6 +123,20 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, di
     }
 
 
+def emit(results: dict[str, Any], name: str, entry: dict[str, Any]) -> None:
+    """Record one model's results and print them (stderr, as they come)."""
+    results[name] = entry
+    print(name, json.dumps(entry, indent=1), file=sys.stderr, flush=True)
+
+
+def save(results: dict[str, Any], path: str | None) -> dict[str, Any]:
+    """Write the results as JSON to ``path`` (if given); returns them."""
+    if path:
+        with open(path, "w") as fh:
+            json.dump(results, fh, indent=1)
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=128)
@@ -151,13 +165,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for k in t
             if k != "gradient"
         }
-        results[name] = {"P": sum(p.numel() for p in model.parameters()), "times": t,
-                         "hvp_over_gradient": ratios, **info}  # fmt: skip
-        print(name, json.dumps(results[name], indent=1), file=sys.stderr, flush=True)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=1)
-    return results
+        P = sum(p.numel() for p in model.parameters())
+        emit(results, name, {"P": P, "times": t, "hvp_over_gradient": ratios, **info})
+    return save(results, args.json)
 
 
 if __name__ == "__main__":

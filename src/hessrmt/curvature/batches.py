@@ -124,6 +124,9 @@ class DataLoop:
         self.total_terms = 0.0
         self._loss_state = objective.loss_state()
         self._params: Params = {}
+        #: the tensors of the raw batch a pass is serving now (None: not plain tensors), so that
+        #: an engine can tell later passes whether they serve the same data (BatchRecord)
+        self.current_leaves: list[torch.Tensor] | None = None
 
     def _remember(self, index: int, leaves: list[torch.Tensor] | None, terms: float) -> None:
         """Record that batch ``index`` (its tensors ``leaves``) was validated, with its c_b
@@ -195,6 +198,7 @@ class DataLoop:
                 if not known:
                     self._remember(i, leaves, terms)
                 seen += terms
+                self.current_leaves = leaves
                 yield i, batch, self.weight(terms)
         if abs(seen - self.total_terms) > 1e-9 * max(1.0, self.total_terms):
             raise DataError(

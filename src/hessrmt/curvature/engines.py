@@ -11,6 +11,9 @@ does not apply and another was chosen) in its conventions. Nothing is switched l
   models (:mod:`hessrmt.curvature.structured`), Hessian only, no autograd graph.
 * :class:`DoubleBackwardEngine`: autograd's reverse-over-reverse on each batch's own graph, the
   parameters bound into the model once per pass.
+* :class:`hessrmt.curvature.kept.KeptGraphEngine`: the same double backward, but each batch's
+  gradient graph is built once (first product) and kept, so later products run the second
+  backward pass only (within a memory budget; :mod:`hessrmt.curvature.kept`).
 * :class:`ForwardOverReverseEngine`: ``torch.func.jvp(grad(f))`` vmapped over the columns.
 * :class:`GGNEngine`: J^T (d^2 l / df^2) J V by jvp, output-space Hessian and vjp.
 
@@ -116,6 +119,19 @@ class Target:
             )
         return lambda th: obj.loss_of(th, batch, index)
 
+    def views(
+        self, rows: torch.Tensor, acc: torch.Tensor
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per-parameter views of the rows (k, P) and of ``acc`` for double backward: plain
+        parameter shapes for one row (no copies), else (k, *shape) with the rows made contiguous
+        per parameter (the vmapped second backward is slower on strided blocks)."""
+        k = rows.shape[0]
+        if k == 1:
+            vs = [rows[0, a:b].view(shape) for a, b, shape in self.slices]
+            return vs, [acc[0, a:b].view(shape) for a, b, shape in self.slices]
+        vs = [rows[:, a:b].contiguous().view(k, *shape) for a, b, shape in self.slices]
+        return vs, [acc[:, a:b].view(k, *shape) for a, b, shape in self.slices]
+
     def block(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         """The rows (k, P) as ``{name: (k, *shape)}`` views."""
         k = rows.shape[0]
@@ -139,6 +155,10 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def _accumulate(self, rows: torch.Tensor, acc: torch.Tensor) -> None: ...
+
+    def details(self) -> dict[str, Any]:
+        """Engine state recorded in the operator's conventions (none by default)."""
+        return {}
 
     def accumulate(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
         """acc += (sum_b w_b C_b V)^T for the rows (k, P) of V^T, in one data pass."""
@@ -207,13 +227,7 @@ class DoubleBackwardEngine(Engine):
         k = rows.shape[0]
         leaves = t.leaves()
         params = dict(zip(t.names, leaves))
-        if k == 1:
-            vs = [rows[0, a:b].view(shape) for a, b, shape in t.slices]
-            outs = [acc[0, a:b].view(shape) for a, b, shape in t.slices]
-        else:
-            # contiguous per parameter: the vmapped second backward is slower on strided blocks
-            vs = [rows[:, a:b].contiguous().view(k, *shape) for a, b, shape in t.slices]
-            outs = [acc[:, a:b].view(k, *shape) for a, b, shape in t.slices]
+        vs, outs = t.views(rows, acc)
         with t.objective.bind(params) as bound, torch.enable_grad():
             for i, batch, w in t.loop.passes():
                 value = t.scalar(batch, i, params, bound)
@@ -294,19 +308,32 @@ class GGNEngine(Engine):
 #: CPU time medians, machine load ~30 on 2 cores): zoo ResNet-20 (P = 272,474, BatchNorm eval)
 #: double backward 3.8 gradients, vmapped forward-over-reverse 4.3, unvmapped
 #: ``torch.func.jvp(grad)`` 4.2; zoo transformer (P = 18,026, digits-rows) 3.0, 5.4 and 4.7.
-#: Double backward stays the CPU engine for such models. Eval-mode BatchNorm rewritten as its
+#: Double backward measured best of the recomputing engines. Eval-mode BatchNorm rewritten as its
 #: affine map (cheaper double backward) changed nothing measurable (3.3 vs 3.4 at batch 64): the
 #: convolutions dominate, and any exact product costs ~8 convolution passes per layer against
 #: the gradient's 3 (forward 1 + tangent 2; backward 1 + tangent 2 + weight tangent 2), a
-#: floor of ~2.6 on ResNet-20 before overheads (``docs/benchmarks.md``, issue 18 section).
+#: floor of ~2.6 on ResNet-20 before overheads (``docs/benchmarks.md``, issue 18 section) for a
+#: product computed from scratch. Keeping each batch's gradient graph between products
+#: (:mod:`hessrmt.curvature.kept`) removes the forward and first backward passes from every product
+#: after the first: measured (``bench/bench_kept_graph.py``, one thread, float32, CPU time medians,
+#: loaded machine; the products after the first, amortised) ResNet-20 2.65 gradients (batch 64;
+#: recomputed 3.8), zoo transformer 1.3 (batch 128; recomputed 2.3), the first product as dear as a
+#: recomputed one. Every Krylov method applies its operator many times, so on CPU ``auto`` picks it
+#: for every Hessian / residual operator that is not structured; it falls back to recomputing
+#: (plain double backward, recorded in ``hvp_graphs``) when the estimated graphs exceed
+#: ``graph_memory_budget``. The structured engine stays first for plain ``nn.Sequential`` (no
+#: graph, no memory).
 AUTO_RULE = (
     "structured (per-layer forward-over-reverse) for supported nn.Sequential models and "
-    "losses; else double-backward on CPU, forward-over-reverse on other devices"
+    "losses; else double-backward with the gradient graphs kept on CPU (recomputed when over "
+    "graph_memory_budget), forward-over-reverse on other devices"
 )
 
 
 _HVP_ALIASES = {
     "double-backward": "double-backward",
+    "kept-graph": "kept-graph",
+    "double-backward-kept": "kept-graph",
     "double_backward": "double-backward",
     "reverse-over-reverse": "double-backward",
     "forward-over-reverse": "forward-over-reverse",
@@ -321,11 +348,11 @@ def resolve_hvp(hvp: str, device: torch.device, plan: Any) -> str:
     if hvp == "auto":
         if plan is not None:
             return "structured"
-        return "double-backward" if device.type == "cpu" else "forward-over-reverse"
+        return "kept-graph" if device.type == "cpu" else "forward-over-reverse"
     if hvp not in _HVP_ALIASES:
         raise InputError(
             f"hvp={hvp!r} is not a known strategy; use 'auto', 'double-backward', "
-            "'forward-over-reverse' or 'structured'"
+            "'kept-graph', 'forward-over-reverse' or 'structured'"
         )
     if _HVP_ALIASES[hvp] == "structured" and plan is None:
         raise InputError(
@@ -337,10 +364,14 @@ def resolve_hvp(hvp: str, device: torch.device, plan: Any) -> str:
 
 
 def choose_engine(
-    target: Target, hvp: str, plan: list[tuple[str, torch.nn.Module]] | None
+    target: Target,
+    hvp: str,
+    plan: list[tuple[str, torch.nn.Module]] | None,
+    graph_memory_budget: int | None = None,
 ) -> Engine:
     """The engine for a resolved strategy ``hvp`` ("auto" already resolved by the device):
-    structured when asked for or when ``auto`` found a plan; GGN for the Gauss-Newton part."""
+    structured when asked for or when ``auto`` found a plan; GGN for the Gauss-Newton part;
+    ``graph_memory_budget`` is the kept-graph engine's (None: its default)."""
     if target.kind == "ggn":
         return GGNEngine(target)
     if hvp == "structured":
@@ -348,6 +379,10 @@ def choose_engine(
         return StructuredEngine(target, plan)
     if hvp == "forward-over-reverse":
         return ForwardOverReverseEngine(target)
+    if hvp == "kept-graph":
+        from hessrmt.curvature.kept import KeptGraphEngine
+
+        return KeptGraphEngine(target, graph_memory_budget)
     return DoubleBackwardEngine(target)
 
 

@@ -40,12 +40,15 @@ How H V is computed (``hvp=``, recorded in :meth:`conventions` as ``hvp``): "str
 default for a plain ``nn.Sequential`` of the layers
 :func:`hessrmt.curvature.structured.sequential_plan` lists, with cross-entropy or MSE:
 per-layer forward-over-reverse without an autograd graph), "double-backward" (autograd on each
-batch's graph, the parameters bound into the model once per data pass), or
-"forward-over-reverse" (``torch.func``, vmapped over the columns). All three are exact; they
-differ in speed only (:data:`AUTO_RULE`). Each is an engine of :mod:`hessrmt.curvature.engines`,
-chosen ONCE when the operator is built and probed on the data then: an engine that cannot serve
-the data (an input the structured rules do not cover; a kernel without forward-mode AD) is
-replaced by double backward at build time, and the reason recorded as ``hvp_note``. Attention
+batch's graph, the parameters bound into the model once per data pass), "kept-graph" (the
+same, each batch's gradient graph built in the first product and kept: later products run the
+second backward pass only; :mod:`hessrmt.curvature.kept`; the default on CPU beyond the
+structured case, within ``graph_memory_budget``), or "forward-over-reverse" (``torch.func``,
+vmapped over the columns). All are exact; they differ in speed and memory only
+(:data:`AUTO_RULE`). Each is an engine of :mod:`hessrmt.curvature.engines`, chosen ONCE when
+the operator is built and probed on the data then: an engine that cannot serve the data (an
+input the structured rules do not cover; a kernel without forward-mode AD) is replaced by
+double backward at build time, and the reason recorded as ``hvp_note``. Attention
 runs through the math kernel during products (``attention`` in :meth:`conventions`).
 
 The data loop and the per-batch records are :mod:`hessrmt.curvature.batches`; both construction
@@ -127,6 +130,7 @@ class EmpiricalRiskOperator(BlockProducts, CurvatureOperator):
         seed: int | None = None,
         batch_size_fn: Callable[[Any], float] | None = None,
         block_columns: int | None = None,
+        graph_memory_budget: int | None = None,
         params: ParamSpec = None,
         _functions: dict[str, Any] | None = None,
     ) -> None:
@@ -153,6 +157,14 @@ class EmpiricalRiskOperator(BlockProducts, CurvatureOperator):
             or block_columns < 1
         ):
             raise InputError(f"block_columns must be a positive int or None, got {block_columns!r}")
+        if graph_memory_budget is not None and (
+            isinstance(graph_memory_budget, bool)
+            or not isinstance(graph_memory_budget, int)
+            or graph_memory_budget < 0
+        ):
+            raise InputError(
+                f"graph_memory_budget must be an int >= 0 or None: {graph_memory_budget!r}"
+            )
         check_reiterable(data)
         fns = _functions or {}
         if model is not None or "point" not in fns:
@@ -256,7 +268,9 @@ class EmpiricalRiskOperator(BlockProducts, CurvatureOperator):
         self.hvp = hvp
         self.loop = DataLoop(data, self.objective)
         target = Target(self._kind, self.objective, self.loop, theta, names, self._slices)
-        engine = choose_engine(target, resolve_hvp(hvp, self.device, plan), plan)
+        engine = choose_engine(
+            target, resolve_hvp(hvp, self.device, plan), plan, graph_memory_budget
+        )
 
         # One pass over the data: sizes, normalisers, loss; validates every batch and probes
         # the engine on it; the engine is settled here, once.
@@ -352,6 +366,7 @@ class EmpiricalRiskOperator(BlockProducts, CurvatureOperator):
             "mode": self.mode if self.model is not None else "n/a (functional objective)",
             "hvp": self.hvp_strategy,
             **({"hvp_note": self.hvp_note} if self.hvp_note else {}),
+            **self.engine.details(),
             "attention": ATTENTION_KERNEL,
             "select": spec,
             "param_names": list(self.param_names),
@@ -410,7 +425,8 @@ _ARGS_DOC = """
         mode: "eval" (default) or "train" (BatchNorm batch statistics without touching the
             running statistics; dropout layers need ``seed``). Dropout called functionally
             inside ``forward`` cannot be detected: pass ``seed`` for such models in train mode.
-        hvp: "auto" (:data:`AUTO_RULE`), "structured", "double-backward" or
+        hvp: "auto" (:data:`AUTO_RULE`), "structured", "double-backward", "kept-graph"
+            (double backward on gradient graphs kept between products) or
             "forward-over-reverse"; chosen once at build time (see the module docstring).
         reduction: for a plain callable ``loss_fn``: "mean" (default) or "sum".
         seed: fixes dropout masks in train mode (required then), one realisation per batch.
@@ -418,6 +434,9 @@ _ARGS_DOC = """
         block_columns: the most columns of a block one data pass serves (the block is then
             applied in column chunks; same result up to rounding). None (default):
             :data:`BLOCK_RULE`.
+        graph_memory_budget: bytes the "kept-graph" engine may keep in gradient graphs
+            (estimated in the first product; over it, every product recomputes). None:
+            :data:`hessrmt.curvature.kept.GRAPH_MEMORY_BUDGET` (2 GiB).
 """
 
 
