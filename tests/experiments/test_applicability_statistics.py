@@ -156,3 +156,23 @@ def test_paper_values_transcription_and_rank_identity() -> None:
     assert row is not None and row["row"] == "MNIST logistic, train, batches"
     assert row["mean_r_lt10"] == 1.542
     assert pv.paper_row_for(None, "trained", "hessian", "batch") is None
+
+
+def test_nonzero_count_by_gap_keeps_a_tiny_genuine_eigenvalue():
+    from hessrmt.experiments.applicability.statistics import count_nonzero, count_nonzero_by_gap
+
+    rng = np.random.default_rng(3)
+    genuine = np.concatenate([rng.uniform(1e-4, 1.0, 574), [2.4e-12, 8.5e-13]])
+    zeros = rng.uniform(1e-17, 2e-15, 7000) * rng.choice([-1, 1], 7000)
+    deep = np.concatenate([np.geomspace(1e-20, 1e-40, 30), np.full(20, 1e-50)])  # the floor's tail
+    eigs = rng.permutation(np.concatenate([genuine, zeros, deep, np.zeros(5)]))
+    # the measured MNIST case: the 1e-12 cut loses the 8.5e-13 level, the gap count does not
+    assert count_nonzero(eigs, rtol=1e-12) == 575
+    assert count_nonzero_by_gap(eigs) == 576
+    # no small values at all: every eigenvalue counts; all zero: none
+    assert count_nonzero_by_gap(rng.uniform(0.1, 1.0, 50)) == 50
+    assert count_nonzero_by_gap(np.zeros(10)) == 0
+    # a spectrum whose smallest genuine levels sit just above the search cut is not cut inside
+    # its continuous part: the gap to the round-off floor is the largest
+    cont = np.concatenate([np.geomspace(1.0, 1e-10, 300), rng.uniform(1e-18, 1e-16, 100)])
+    assert count_nonzero_by_gap(cont) == 300

@@ -349,11 +349,14 @@ def variant_statistics(
         # softmax Hessians on MNIST reach 1e-11 max|lambda|, below the 1e-9 zero cut
         rank_rtol = min(rtol, 1e-12) if precision == "float64" else rtol
         nz = [st.count_nonzero(r, rtol=rank_rtol) for r in spectra]
+        gap = [st.count_nonzero_by_gap(r) for r in spectra]
         out["rank"] = {
             "bound_per_spectrum": bounds[ok].tolist(),
             "nonzero_per_spectrum": nz,
             "rtol": rank_rtol,
             "all_equal_bound": bool(np.all(np.asarray(nz) == bounds[ok])),
+            "nonzero_by_gap_per_spectrum": gap,
+            "all_equal_bound_by_gap": bool(np.all(np.asarray(gap) == bounds[ok])),
         }
     return out
 
@@ -401,6 +404,8 @@ def model_statistics(m: Any, *, n_null: int = 100, n_boot: int = 200, seed: int 
                     "bound_per_batch": v["rank"]["bound_per_spectrum"],
                     "nonzero_per_batch": v["rank"]["nonzero_per_spectrum"],
                     "all_equal": v["rank"]["all_equal_bound"],
+                    "nonzero_by_gap_per_batch": v["rank"].get("nonzero_by_gap_per_spectrum"),
+                    "all_equal_by_gap": v["rank"].get("all_equal_bound_by_gap"),
                 }
     return {
         "n_params": m.n_params,

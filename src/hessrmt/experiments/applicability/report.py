@@ -192,10 +192,17 @@ def write_applicability_report(
     for key, rc in (summary["rank_check"].get("models") or {}).items():
         for vk, v in rc.items():
             ok = "holds" if v["all_equal"] else "FAILS"
+            gap = ""
+            if v.get("nonzero_by_gap_per_batch") is not None:
+                gap = (
+                    f"; counted above the largest gap of the sorted |λ| instead (no fixed cut): "
+                    f"{v['nonzero_by_gap_per_batch'][:8]}, "
+                    + ("equal to the bounds" if v.get("all_equal_by_gap") else "not the bounds")
+                )
             rank_lines.append(
                 f"<li><b>{html.escape(key)} {html.escape(vk)}</b>: {html.escape(v['statement'])}"
                 f" — check {ok}: non-zero counts {v['nonzero_per_batch'][:8]} vs bounds "
-                f"{v['bound_per_batch'][:8]}.</li>"
+                f"{v['bound_per_batch'][:8]}{html.escape(gap)}.</li>"
             )
     for key, ms in (summary.get("models") or {}).items():
         for kv in (ms.get("kronecker") or {}).values():
