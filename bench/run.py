@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -245,8 +246,10 @@ def make_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         cfg.repeats = cfg.repeats_slow = args.repeats
     if args.no_anchors:
         cfg.anchors = ()
-    if args.suite == "arch" and args.quick:  # P = 272k: fewer, shorter SLQ runs; no exact W1
+    if args.suite == "arch" and args.quick:  # P = 272k on a shared 2-core CPU: small budgets
         cfg.slq_probes, cfg.slq_steps, cfg.slq_seeds, cfg.trace_probes = 4, 30, 1, 20
+        cfg.topk_tol, cfg.power_max_iter, cfg.eigenthings_max_steps = 1e-4, 20, 80
+        cfg.topk_extra_variants, cfg.hvp_block_max_params = False, 5_000_000
     return cfg
 
 
@@ -307,8 +310,18 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
             results["tasks"].append(task_hvp(problem(name), cfg, available))
         elif task == "topk":
             results["tasks"].append(task_topk(problem(name), cfg, available, reference(name)))
+        elif task == "slq" and reference(name) is None:  # no exact spectrum: equal-W1 task
+            from hessbench.slq_w1 import task_slq_w1
+
+            results["tasks"].append(
+                task_slq_w1(problem(name), cfg, available, cache_dir=Path(args.out_dir))
+            )
         elif task == "slq":
             results["tasks"].append(task_slq(problem(name), cfg, available, reference(name)))
+        elif task == "topk" and args.suite == "arch":  # the top eigenvalue, then the top 10
+            for k in (1, cfg.k):
+                sub = dataclasses.replace(cfg, k=k)
+                results["tasks"].append(task_topk(problem(name), sub, available, reference(name)))
         elif task == "trace":
             results["tasks"].append(task_trace(problem(name), cfg, available, reference(name)))
         elif task == "rmt":
