@@ -167,8 +167,10 @@ def curvlinops_runner(problem: Problem) -> tuple[str, Run]:
         cached.approximate_spectrum(num_repeats=p)
         mv = counter.count - c0
         iters = cached._get_lanczos_iters(p)
-        nodes = np.stack([np.asarray(ev, dtype=np.float64) for ev, _ in iters])
-        weights = np.stack([np.asarray(V[0, :], dtype=np.float64) ** 2 for _, V in iters])
+        nodes = np.stack([torch.as_tensor(ev).double().cpu().numpy() for ev, _ in iters])
+        weights = np.stack(
+            [(torch.as_tensor(V)[0, :] ** 2).double().cpu().numpy() for _, V in iters]
+        )
         return nodes, weights, mv
 
     return "LanczosApproximateSpectrumCached (eigsh boundaries + Papyan Lanczos, no reorth.)", call

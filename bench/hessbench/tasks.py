@@ -507,7 +507,6 @@ def task_slq(
     p, m = cfg.slq_probes, cfg.slq_steps
     seeds = list(range(max(1, cfg.slq_seeds)))
     log(f"slq {p}x{m} on {problem.name} (P={problem.num_params}), W1 over {len(seeds)} seeds")
-    from hessrmt.curvature import slq
 
     eigs = None if exact is None else exact["eigenvalues"]
     width = None if eigs is None else float(eigs.max() - eigs.min())
@@ -538,82 +537,17 @@ def task_slq(
             w1_stderr=se,
         )
 
-    def run_hessrmt() -> dict[str, Any]:
-        op = hessrmt_operator(problem)
+    def run_tool(tool: str) -> dict[str, Any]:
+        from hessbench.slq_w1 import RUNNERS
 
-        def call(seed: int) -> tuple[Any, Any, int]:
-            res = slq(op, p, m, seed=seed)
-            return res.nodes, res.weights, res.num_matvecs
+        variant, run = RUNNERS[tool](problem)
+        return judge(tool, variant, lambda seed: run(p, m, seed))
 
-        return judge(
-            "hessrmt",
-            "probes batched through one matmat per step, full reorth., eigh_tridiagonal",
-            call,
+    for tool in TOOLS:
+        why = _unavailable(cfg, available, tool) if tool != "hessrmt" else None
+        rows.append(
+            _row(tool, status=why) if why else _guard(tool, "slq", lambda t=tool: run_tool(t))
         )
-
-    def run_pyhessian() -> dict[str, Any]:
-        h, counter = A.pyhessian_setup(problem)
-
-        def call(seed: int) -> tuple[Any, Any, int]:
-            c0 = counter.count
-            torch.manual_seed(seed)
-            with A.default_dtype(problem.dtype), A.pyhessian_eig_shim():
-                nodes, weights = h.density(iter=m, n_v=p)
-            return np.asarray(nodes), np.asarray(weights), counter.count - c0
-
-        return judge(
-            "pyhessian",
-            "density(); SHIM: removed torch.eig replaced by eigh (as upstream PR #23)",
-            call,
-        )
-
-    def run_curvlinops() -> dict[str, Any]:
-        from curvlinops import LanczosApproximateSpectrumCached
-
-        op, counter = A.curvlinops_setup(problem)
-
-        def call(seed: int) -> tuple[Any, Any, int]:
-            c0 = counter.count
-            torch.manual_seed(seed)
-            cached = LanczosApproximateSpectrumCached(op, ncv=m)
-            cached.approximate_spectrum(num_repeats=p)
-            mv = counter.count - c0
-            iters = cached._get_lanczos_iters(p)
-            nodes = np.stack([ev.double().cpu().numpy() for ev, _ in iters])
-            weights = np.stack([(V[0, :] ** 2).double().cpu().numpy() for _, V in iters])
-            return nodes, weights, mv
-
-        return judge(
-            "curvlinops",
-            "LanczosApproximateSpectrumCached (eigsh boundaries + Papyan Lanczos, no reorth.)",
-            call,
-        )
-
-    def run_eigenthings() -> dict[str, Any]:
-        from hessian_eigenthings import spectral_density
-
-        op, counter = A.eigenthings_setup(problem)
-
-        def call(seed: int) -> tuple[Any, Any, int]:
-            c0 = counter.count
-            # its probe j uses seed + j: space the seeds so no probe is shared between runs
-            res = spectral_density(op, num_runs=p, lanczos_steps=m, seed=1000 * seed)
-            return (
-                res.raw_eigenvalues.double().cpu().numpy(),
-                res.raw_weights.double().cpu().numpy(),
-                counter.count - c0,
-            )
-
-        return judge("eigenthings", "spectral_density (sequential probes, full reorth.)", call)
-
-    rows.append(_guard("hessrmt", "slq", run_hessrmt))
-    for tool, fn in (
-        ("pyhessian", run_pyhessian),
-        ("curvlinops", run_curvlinops),
-        ("eigenthings", run_eigenthings),
-    ):
-        why = _unavailable(cfg, available, tool)
-        rows.append(_row(tool, status=why) if why else _guard(tool, "", fn))
     return {
         "task": "slq",
         "problem": problem.describe(),
