@@ -62,9 +62,9 @@ PLAN = {
 ARCH_PLAN = {
     "quick": {
         "hvp": ["cifar-resnet20", "digits-transformer", "cifar-resnet18"],
-        "topk": ["cifar-resnet20"],
-        "trace": ["cifar-resnet20"],
-        "slq": ["cifar-resnet20"],
+        "topk": ["cifar-resnet20", "digits-transformer"],
+        "trace": ["cifar-resnet20", "digits-transformer"],
+        "slq": ["cifar-resnet20", "digits-transformer"],
     },
     "full": {
         "hvp": ["cifar-resnet20", "digits-transformer", "cifar-resnet18"],

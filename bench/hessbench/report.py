@@ -428,7 +428,7 @@ def render(results: dict[str, Any]) -> str:
         "`lanczos` drops reorthogonalisation above 50 steps — both settings are reported; "
         "hessian-eigenthings averages batches with equal weights — all batches have equal size.",
         "",
-        "## Goals (issue 7)",
+        "## Goals (issues 7 and 18)",
         "",
     ]
     goals = check_goals(results)
