@@ -420,7 +420,8 @@ def render(results: dict[str, Any]) -> str:
         "* Accuracy is measured by the harness, never taken from a tool: HVPs against a plain "
         "autograd double backward; eigenpairs by true residuals and, on the small models, against "
         "`eigvalsh` of the dense float64 Hessian; densities by the 1-Wasserstein distance of each "
-        "tool's quadrature measure to the exact spectrum; traces against the exact trace.",
+        "tool's quadrature measure to the exact spectrum (where there is none, to a long-Lanczos "
+        "reference: see that section); traces against the exact trace.",
         "* Known anchor defects handled (see `bench/hessbench/anchors.py`): PyHessian 0.1 calls "
         "the removed `torch.eig` in `density()` — run through a labelled shim that uses `eigh` "
         "(as its repository later did); PyHessian allocates vectors in the global default dtype — "
