@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -61,9 +62,9 @@ PLAN = {
 ARCH_PLAN = {
     "quick": {
         "hvp": ["cifar-resnet20", "digits-transformer", "cifar-resnet18"],
-        "topk": ["cifar-resnet20"],
-        "trace": ["cifar-resnet20"],
-        "slq": ["cifar-resnet20"],
+        "topk": ["cifar-resnet20", "digits-transformer"],
+        "trace": ["cifar-resnet20", "digits-transformer"],
+        "slq": ["cifar-resnet20", "digits-transformer"],
     },
     "full": {
         "hvp": ["cifar-resnet20", "digits-transformer", "cifar-resnet18"],
@@ -245,8 +246,11 @@ def make_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         cfg.repeats = cfg.repeats_slow = args.repeats
     if args.no_anchors:
         cfg.anchors = ()
-    if args.suite == "arch" and args.quick:  # P = 272k: fewer, shorter SLQ runs; no exact W1
+    if args.suite == "arch" and args.quick:  # P = 272k on a shared 2-core CPU: small budgets
         cfg.slq_probes, cfg.slq_steps, cfg.slq_seeds, cfg.trace_probes = 4, 30, 1, 20
+        cfg.topk_tol, cfg.power_max_iter, cfg.eigenthings_max_steps = 1e-4, 20, 80
+        cfg.topk_extra_variants, cfg.hvp_block_max_params = False, 5_000_000
+        cfg.slq_ref, cfg.slq_settings = (2, 120), ((1, 10), (1, 30))
     return cfg
 
 
@@ -305,8 +309,18 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
     def _run_task(task: str, name: str) -> None:
         if task == "hvp":
             results["tasks"].append(task_hvp(problem(name), cfg, available))
+        elif task == "topk" and args.suite == "arch":  # the top 10, then the top eigenvalue
+            for k in (cfg.k, 1):
+                sub = dataclasses.replace(cfg, k=k)
+                results["tasks"].append(task_topk(problem(name), sub, available, reference(name)))
         elif task == "topk":
             results["tasks"].append(task_topk(problem(name), cfg, available, reference(name)))
+        elif task == "slq" and reference(name) is None:  # no exact spectrum: equal-W1 task
+            from hessbench.slq_w1 import task_slq_w1
+
+            results["tasks"].append(
+                task_slq_w1(problem(name), cfg, available, cache_dir=Path(args.out_dir))
+            )
         elif task == "slq":
             results["tasks"].append(task_slq(problem(name), cfg, available, reference(name)))
         elif task == "trace":

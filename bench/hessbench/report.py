@@ -117,7 +117,7 @@ TIMED_COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
 
 #: The sentence after the problem line of each such task.
 TIMED_EXTRA: dict[str, Callable[[dict[str, Any]], str]] = {
-    "topk": lambda t: f"Target: {t['settings']['target']}.",
+    "topk": lambda t: f"k = {t['settings']['k']}; target: {t['settings']['target']}.",
     "slq": lambda t: (
         f"{t['settings']['probes']} probes x {t['settings']['steps']} steps; "
         f"{t['settings']['accuracy']}."
@@ -134,6 +134,10 @@ def render_task(t: dict[str, Any]) -> str:
             f"{t['seconds']:.1f} s):"
         )
         return "\n".join([head, "", "```", t["stdout"].rstrip(), "```", ""])
+    if t["task"] == "slq-w1":
+        from hessbench.slq_w1 import render_slq_w1
+
+        return render_slq_w1(t, _problem_line(t["problem"]))
     rows = t["rows"]
     ref = _first_ok(rows, "hessrmt")
     task = t["task"]
@@ -200,8 +204,9 @@ def render_task(t: dict[str, Any]) -> str:
 
 TASK_TITLES = {
     "hvp": "Hessian-vector products",
-    "topk": "Top-10 eigenvalues to a residual of 1e-6",
+    "topk": "Top-k eigenpairs to a residual target (k and target in each problem line)",
     "slq": "SLQ spectral density",
+    "slq-w1": "SLQ spectral density at equal W1 against a long-Lanczos reference",
     "trace": "Hutchinson trace",
     "dense": "Dense Hessian",
     "rmt": "RMT layer (bench/bench_rmt_*.py, owned by the RMT engineers)",
@@ -256,6 +261,11 @@ def check_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     goals: list[dict[str, Any]] = []
     for t in results["tasks"]:
         rows, name = t["rows"], t["problem"].get("name")
+        if t["task"] == "slq-w1":
+            from hessbench.slq_w1 import goals_slq_w1
+
+            goals += goals_slq_w1(t)
+            continue
         h = _first_ok(rows, "hessrmt")
         if h is None:
             continue
@@ -410,7 +420,8 @@ def render(results: dict[str, Any]) -> str:
         "* Accuracy is measured by the harness, never taken from a tool: HVPs against a plain "
         "autograd double backward; eigenpairs by true residuals and, on the small models, against "
         "`eigvalsh` of the dense float64 Hessian; densities by the 1-Wasserstein distance of each "
-        "tool's quadrature measure to the exact spectrum; traces against the exact trace.",
+        "tool's quadrature measure to the exact spectrum (where there is none, to a long-Lanczos "
+        "reference: see that section); traces against the exact trace.",
         "* Known anchor defects handled (see `bench/hessbench/anchors.py`): PyHessian 0.1 calls "
         "the removed `torch.eig` in `density()` — run through a labelled shim that uses `eigh` "
         "(as its repository later did); PyHessian allocates vectors in the global default dtype — "
@@ -418,7 +429,7 @@ def render(results: dict[str, Any]) -> str:
         "`lanczos` drops reorthogonalisation above 50 steps — both settings are reported; "
         "hessian-eigenthings averages batches with equal weights — all batches have equal size.",
         "",
-        "## Goals (issue 7)",
+        "## Goals (issues 7 and 18)",
         "",
     ]
     goals = check_goals(results)
@@ -434,7 +445,7 @@ def render(results: dict[str, Any]) -> str:
     out.append("")
     if meta.get("findings"):
         out += ["### Findings", ""] + [f"* {f}" for f in meta["findings"]] + [""]
-    for task in ("hvp", "topk", "slq", "trace", "dense", "rmt"):
+    for task in ("hvp", "topk", "slq", "slq-w1", "trace", "dense", "rmt"):
         ts = [t for t in results["tasks"] if t["task"] == task]
         if not ts:
             continue

@@ -53,6 +53,15 @@ class Config:
     trace_probes: int = 100
     power_max_iter: int = 200
     eigenthings_max_steps: int = 640
+    #: top-k variants that cost many products (PyHessian with 5x hessrmt's budget, eigenthings
+    #: without reorthogonalisation); off in the arch suite's quick mode
+    topk_extra_variants: bool = True
+    #: problems above this many parameters time one HVP only (no block of 10)
+    hvp_block_max_params: int | None = None
+    #: SLQ at equal W1 (problems without an exact spectrum): the reference (probes, steps) and
+    #: the (probes, steps) settings each tool is run at
+    slq_ref: tuple[int, int] = (4, 200)
+    slq_settings: tuple[tuple[int, int], ...] = ((1, 20), (2, 40))
     anchors: tuple[str, ...] = ("pyhessian", "curvlinops", "eigenthings")
     verbose: bool = True
 
@@ -218,11 +227,16 @@ def task_hvp(problem: Problem, cfg: Config, available: dict[str, str | None]) ->
     ones = {key: f1 for key, (f1, _) in entries.items()}
     ones[("gradient", "")] = lambda: reference_gradient(problem)
     t_one, out_one = measure_interleaved(ones, repeats=cfg.repeats, max_total_s=cfg.max_total_s)
-    t_ten, _ = measure_interleaved(
-        {key: f10 for key, (_, f10) in entries.items()},
-        repeats=cfg.repeats,
-        max_total_s=cfg.max_total_s,
+    skip_block = cfg.hvp_block_max_params is not None and (
+        problem.num_params > cfg.hvp_block_max_params
     )
+    t_ten: dict[Any, Timing] = {key: Timing() for key in entries}
+    if not skip_block:
+        t_ten, _ = measure_interleaved(
+            {key: f10 for key, (_, f10) in entries.items()},
+            repeats=cfg.repeats,
+            max_total_s=cfg.max_total_s,
+        )
     t_grad = t_one[("gradient", "")]
     for key in entries:
         tool, variant = key
@@ -235,9 +249,9 @@ def task_hvp(problem: Problem, cfg: Config, available: dict[str, str | None]) ->
                 tool,
                 variant,
                 time_1=t1.to_dict(),
-                time_10=t10.to_dict(),
+                time_10=t10.to_dict() if t10.samples else None,
                 hvp_over_grad=t1.median / t_grad.median,
-                block10_over_hvp=t10.median / t1.median,
+                block10_over_hvp=t10.median / t1.median if t10.samples else None,
                 rel_err=_rel(out_one[key], ref),
             )
         )
@@ -245,7 +259,7 @@ def task_hvp(problem: Problem, cfg: Config, available: dict[str, str | None]) ->
         "task": "hvp",
         "problem": problem.describe(),
         "settings": {
-            "block": 10,
+            "block": None if skip_block else 10,
             "gradient_baseline": "plain reverse mode, batch by batch",
             "timing": "round-robin: each repeat calls every tool once, in turn",
         },
@@ -433,7 +447,7 @@ def task_topk(
             res.eigenvectors.double().cpu().numpy().T,
         )
 
-    for tool, variant, fn in (
+    variants = [
         ("curvlinops", "eigsh", run_arpack),
         ("pyhessian", "power", run_pyhessian),
         ("pyhessian", "power, 5x budget", lambda: run_pyhessian(state["power_budget"])),
@@ -443,7 +457,10 @@ def task_topk(
             "no reorth",
             lambda: eigenthings_run(False, state.get("eigenthings_steps", 4 * k)),
         ),
-    ):
+    ]
+    if not cfg.topk_extra_variants:
+        variants = [v for v in variants if v[1] not in ("power, 5x budget", "no reorth")]
+    for tool, variant, fn in variants:
         why = _unavailable(cfg, available, tool)
         rows.append(_row(tool, variant, status=why) if why else _guard(tool, variant, fn))
     return {
@@ -490,7 +507,6 @@ def task_slq(
     p, m = cfg.slq_probes, cfg.slq_steps
     seeds = list(range(max(1, cfg.slq_seeds)))
     log(f"slq {p}x{m} on {problem.name} (P={problem.num_params}), W1 over {len(seeds)} seeds")
-    from hessrmt.curvature import slq
 
     eigs = None if exact is None else exact["eigenvalues"]
     width = None if eigs is None else float(eigs.max() - eigs.min())
@@ -521,82 +537,17 @@ def task_slq(
             w1_stderr=se,
         )
 
-    def run_hessrmt() -> dict[str, Any]:
-        op = hessrmt_operator(problem)
+    def run_tool(tool: str) -> dict[str, Any]:
+        from hessbench.slq_w1 import RUNNERS
 
-        def call(seed: int) -> tuple[Any, Any, int]:
-            res = slq(op, p, m, seed=seed)
-            return res.nodes, res.weights, res.num_matvecs
+        variant, run = RUNNERS[tool](problem)
+        return judge(tool, variant, lambda seed: run(p, m, seed))
 
-        return judge(
-            "hessrmt",
-            "probes batched through one matmat per step, full reorth., eigh_tridiagonal",
-            call,
+    for tool in TOOLS:
+        why = _unavailable(cfg, available, tool) if tool != "hessrmt" else None
+        rows.append(
+            _row(tool, status=why) if why else _guard(tool, "slq", lambda t=tool: run_tool(t))
         )
-
-    def run_pyhessian() -> dict[str, Any]:
-        h, counter = A.pyhessian_setup(problem)
-
-        def call(seed: int) -> tuple[Any, Any, int]:
-            c0 = counter.count
-            torch.manual_seed(seed)
-            with A.default_dtype(problem.dtype), A.pyhessian_eig_shim():
-                nodes, weights = h.density(iter=m, n_v=p)
-            return np.asarray(nodes), np.asarray(weights), counter.count - c0
-
-        return judge(
-            "pyhessian",
-            "density(); SHIM: removed torch.eig replaced by eigh (as upstream PR #23)",
-            call,
-        )
-
-    def run_curvlinops() -> dict[str, Any]:
-        from curvlinops import LanczosApproximateSpectrumCached
-
-        op, counter = A.curvlinops_setup(problem)
-
-        def call(seed: int) -> tuple[Any, Any, int]:
-            c0 = counter.count
-            torch.manual_seed(seed)
-            cached = LanczosApproximateSpectrumCached(op, ncv=m)
-            cached.approximate_spectrum(num_repeats=p)
-            mv = counter.count - c0
-            iters = cached._get_lanczos_iters(p)
-            nodes = np.stack([ev.double().cpu().numpy() for ev, _ in iters])
-            weights = np.stack([(V[0, :] ** 2).double().cpu().numpy() for _, V in iters])
-            return nodes, weights, mv
-
-        return judge(
-            "curvlinops",
-            "LanczosApproximateSpectrumCached (eigsh boundaries + Papyan Lanczos, no reorth.)",
-            call,
-        )
-
-    def run_eigenthings() -> dict[str, Any]:
-        from hessian_eigenthings import spectral_density
-
-        op, counter = A.eigenthings_setup(problem)
-
-        def call(seed: int) -> tuple[Any, Any, int]:
-            c0 = counter.count
-            # its probe j uses seed + j: space the seeds so no probe is shared between runs
-            res = spectral_density(op, num_runs=p, lanczos_steps=m, seed=1000 * seed)
-            return (
-                res.raw_eigenvalues.double().cpu().numpy(),
-                res.raw_weights.double().cpu().numpy(),
-                counter.count - c0,
-            )
-
-        return judge("eigenthings", "spectral_density (sequential probes, full reorth.)", call)
-
-    rows.append(_guard("hessrmt", "slq", run_hessrmt))
-    for tool, fn in (
-        ("pyhessian", run_pyhessian),
-        ("curvlinops", run_curvlinops),
-        ("eigenthings", run_eigenthings),
-    ):
-        why = _unavailable(cfg, available, tool)
-        rows.append(_row(tool, status=why) if why else _guard(tool, "", fn))
     return {
         "task": "slq",
         "problem": problem.describe(),
