@@ -14,7 +14,7 @@ from hessrmt.cli.reproduce import EXPERIMENTS, add_run_arguments
 #: Every option of each command (the shared ones and its own), as before the helper.
 OPTIONS = {
     "applicability": ["--quick", "--out", "--seed", "--data-root", "--threads", "--overwrite",
-                      "--no-progress"],
+                      "--no-progress", "--models", "--max-batches"],
     "beyond-rmt": ["--quick", "--out", "--seed", "--data-root", "--threads", "--overwrite",
                    "--no-progress"],
     "gan": ["--quick", "--out", "--seed", "--overwrite", "--data-root", "--no-progress"],
