@@ -109,6 +109,45 @@ def test_plan_states_the_cost() -> None:
     lz = MethodChoice("lanczos", 5000, None, "")
     text = plan_text(lz, 10**6, dtype="float32", dense_hessians=9, lanczos_runs=4, lanczos_k=20,
                      max_restarts=100, slq_products=640)  # fmt: skip
-    # Krylov basis max(4k, 40) = 80 vectors of 4 * 1e6 bytes; 2 ends x 4 runs x 100 x 80
-    assert "basis 80 vectors of 305 MiB" in text and "64,000 Hessian-vector" in text
+    # Krylov basis max(4k, 40) = 80 vectors and their products, float64 whatever the model's
+    # dtype: 2 x 80 x 8e6 bytes; 2 ends x 4 runs x (100 restarts + the first fill) x 80
+    assert "basis 80 vectors and their products, 1.19 GiB in float64" in text
+    assert "64,640 Hessian-vector" in text
     assert "no P x P matrix" in text
+
+
+def test_memory_record_is_what_the_krylov_solvers_allocate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """summary.json['memory'] states the Lanczos and SLQ bases the solvers really allocate: in
+    float64 (the recurrences' dtype) for a float32 model, the Lanczos basis with its kept
+    products, all SLQ probes at once (measured by wrapping ``start_state``)."""
+    import numpy as np
+
+    from hessrmt.analysis.config import AnalysisConfig
+    from hessrmt.analysis.method import MethodChoice, memory_record
+    from hessrmt.analysis.spectra import lanczos_spectrum, slq_density
+    from hessrmt.curvature.adapters import as_linear_operator
+    from hessrmt.curvature.krylov import eigensolver, quadrature, recurrence
+
+    peak: dict[str, int] = {}
+
+    def spy(name: str, module: object) -> None:
+        def start_state(*args: object, **kwargs: object) -> recurrence.KrylovState:
+            st = recurrence.start_state(*args, **kwargs)
+            used = sum(t.numel() * t.element_size() for t in (st.V, st.AV) if t is not None)
+            peak[name] = max(peak.get(name, 0), used)
+            return st
+
+        monkeypatch.setattr(module, "start_state", start_state)
+
+    spy("lanczos", eigensolver)
+    spy("slq", quadrature)
+    P = 300
+    A = np.random.default_rng(0).standard_normal((P, P)).astype(np.float32)
+    A = (A + A.T) / 2
+    cfg = AnalysisConfig(dtype="float32", lanczos_k=2, lanczos_restarts=1, slq_probes=3,
+                         slq_steps=16)  # fmt: skip
+    lanczos_spectrum(as_linear_operator(A), cfg.lanczos_k, max_iter=cfg.lanczos_restarts)
+    slq_density(as_linear_operator(A), num_probes=cfg.slq_probes, num_steps=cfg.slq_steps, seed=0)
+    rec = memory_record(P, MethodChoice("lanczos", 0, None, ""), cfg, {})
+    assert rec["lanczos_basis_mib"] * 2**20 == peak["lanczos"] == 2 * 40 * P * 8
+    assert rec["slq_basis_mib"] * 2**20 == peak["slq"] == 3 * 16 * P * 8

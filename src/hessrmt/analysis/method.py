@@ -147,8 +147,10 @@ def plan_text(
 
     Dense path: ``dense_hessians`` P x P matrices of ``b P^2`` bytes, each built from P
     Hessian-vector products (peak about ``DENSE_COPIES`` matrices with the eigensolver).
-    Lanczos path: ``lanczos_runs`` runs (two ends each) of at most ``max_restarts`` restarts of a
-    Krylov basis of ``max(4k, 40)`` vectors. Both add the SLQ products.
+    Lanczos path: ``lanczos_runs`` runs (two ends each) of a Krylov basis of ncv = ``max(4k, 40)``
+    vectors, kept with their products in the recurrence's float64 (two ncv x P arrays); each end
+    fills the basis once and then at most ``max_restarts`` times more, so at most
+    ``(max_restarts + 1) ncv`` products per end. Both add the SLQ products.
     """
     P = int(n_params)
     if choice.method == "dense":
@@ -164,11 +166,14 @@ def plan_text(
             f"{format_bytes(one)} each (peak about {format_bytes(DENSE_COPIES * one)}{avail}), "
             f"{products:,} Hessian-vector products in all"
         )
+    from hessrmt.curvature.krylov.numerics import WORK_DTYPE
+
     ncv = min(P, max(4 * lanczos_k, 40))
+    basis = 2 * WORK_DTYPE.itemsize * P * ncv  # basis and its products, float64
     return (
         f"plan: Lanczos, {lanczos_runs} spectra x 2 ends of {lanczos_k} eigenvalues (Krylov "
-        f"basis {ncv} vectors of {format_bytes(_itemsize(dtype) * P * ncv)}; at most "
-        f"{2 * lanczos_runs * max_restarts * ncv:,} Hessian-vector products) and "
+        f"basis {ncv} vectors and their products, {format_bytes(basis)} in float64; at most "
+        f"{2 * lanczos_runs * (max_restarts + 1) * ncv:,} Hessian-vector products) and "
         f"{slq_products:,} SLQ products; no P x P matrix is formed"
     )
 
@@ -189,24 +194,35 @@ def memory_record(
 ) -> dict[str, Any]:
     """The memory the curvature steps need (by formula) and the peak measured.
 
-    Dense path: ``DENSE_COPIES`` P x P matrices. Lanczos path: the Krylov basis (ncv + 1
-    P-vectors, ncv = max(4k, 40)), the SLQ basis (steps + 1 P-vectors per probe, one at a time),
-    the operator's kept product workspace (at most ``WORKSPACE_MAX_BYTES``); sub-blocks: one chunk
-    of unit vectors and products (``SUBBLOCK_MEMORY_BUDGET``) and the largest m x m block. The
-    autograd activations of one data batch come on top (not counted).
+    Dense path: ``DENSE_COPIES`` P x P matrices. Lanczos path: the Krylov basis and its kept
+    products (two ncv x P arrays, ncv = max(4k, 40)), the SLQ bases (all probes at once:
+    probes x steps x P when fully reorthogonalised, else three P-vectors per probe), both in the
+    recurrence's float64 whatever the model's dtype (``WORK_DTYPE``), and the operator's kept
+    product workspace (at most ``WORKSPACE_MAX_BYTES``); sub-blocks: one chunk of unit vectors
+    and products (``SUBBLOCK_MEMORY_BUDGET``) and the largest m x m block. The autograd
+    activations of one data batch come on top (not counted).
     """
     from hessrmt.curvature.blocks import WORKSPACE_MAX_BYTES
+    from hessrmt.curvature.krylov.numerics import WORK_DTYPE
+    from hessrmt.curvature.krylov.stochastic_quadrature import (
+        REORTH_MAX_STEPS,
+        REORTH_MEMORY_BUDGET,
+    )
     from hessrmt.curvature.subblocks import SUBBLOCK_MEMORY_BUDGET
 
     item = 8 if config.dtype == "float64" else 4
+    work = WORK_DTYPE.itemsize  # the Krylov recurrences' dtype (float64)
     mib = 1 << 20
     rec: dict[str, Any] = {"n_params": int(n_params), "method": choice.method}
     if choice.method == "dense":
         rec["dense_matrices_mib"] = DENSE_COPIES * item * n_params**2 / mib
     else:
         ncv = min(n_params, max(4 * config.lanczos_k, 40))
-        rec["lanczos_basis_mib"] = (ncv + 1) * n_params * item / mib
-        rec["slq_basis_mib"] = (config.slq_steps + 1) * n_params * item / mib
+        rec["lanczos_basis_mib"] = 2 * ncv * n_params * work / mib  # basis V and products AV
+        steps = max(2, min(config.slq_steps, n_params))  # as analysis.spectra.slq_density
+        bases = config.slq_probes * steps * n_params * work
+        reorth = steps <= REORTH_MAX_STEPS and bases <= REORTH_MEMORY_BUDGET
+        rec["slq_basis_mib"] = (bases if reorth else 3 * config.slq_probes * n_params * work) / mib
         rec["product_workspace_max_mib"] = WORKSPACE_MAX_BYTES / mib
     sizes = [v.size for k, v in subblocks.items() if not k.endswith("_indices")]
     if sizes:

@@ -52,6 +52,11 @@ from hessrmt.curvature.krylov.quadrature import lanczos_quadrature
 from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
 
+#: Default bytes allowed for the reorthogonalisation bases (num_probes x num_steps x P float64).
+REORTH_MEMORY_BUDGET = 2 * 1024**3
+#: Most Lanczos steps per probe that keep full reorthogonalisation on by default.
+REORTH_MAX_STEPS = 300
+
 
 @dataclass(frozen=True)
 class SLQResult(Result):
@@ -129,7 +134,7 @@ def slq(
     width: float | None = None,
     probes: str | np.ndarray | torch.Tensor = "rademacher",
     reorthogonalize: bool | None = None,
-    memory_budget: int = 2 * 1024**3,
+    memory_budget: int = REORTH_MEMORY_BUDGET,
     size: int | None = None,
     seed: Any = UNSET,
 ) -> SLQResult:
@@ -199,7 +204,7 @@ def slq(
     m = int(min(num_steps, n))
     basis_bytes = p * m * n * 8
     if reorthogonalize is None:
-        reorth = m <= 300 and basis_bytes <= memory_budget
+        reorth = m <= REORTH_MAX_STEPS and basis_bytes <= memory_budget
         if not reorth:
             warnings.warn(
                 f"slq: full reorthogonalisation off ({m} steps > 300, or bases of "
