@@ -29,7 +29,7 @@ def _pennington_bahri(out: Path) -> Any:
 def _applicability(out: Path) -> Any:
     from hessrmt.experiments.applicability import pipeline
 
-    def create(*, quick: bool, seed: int = 0, data_root: str | None = None) -> Any:
+    def create(*, quick: bool, seed: int = 0, data_root: str | None = None, **_: Any) -> Any:
         return pipeline.RunConfig(
             quick=True, seed=seed, gp_n=30, gp_size=10, decorrelation_epochs=2,
             decorrelation_directions=2, hardness_boot=10, n_null=5, n_boot=5, models=(),

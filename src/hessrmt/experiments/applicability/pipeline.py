@@ -28,7 +28,7 @@ from hessrmt.runfolder import RunFolder, limit_threads
 
 from . import statistics as st
 from .paper_values import PAPER_DEGENERACY, PAPER_RATIOS, paper_row_for
-from .specs import PAPER_MODELS, QUICK_MODELS, ModelSpec
+from .specs import PAPER_MODELS, QUICK_MODELS, ModelSpec, check_selection
 
 SUMMARY_SECTIONS = ("models", "gp_toy", "gradient_decorrelation", "hardness")
 
@@ -70,19 +70,7 @@ class RunConfig:
         preset, in its order; ``None``: all) and with every model's number of batch Hessians
         capped at ``max_batches`` (``None``: the preset's). Both are recorded; a run with them
         is a reduced run ("the largest size that fits") and its report says so."""
-        keys = tuple(s.key for s in _specs(quick))
-        if models is not None:
-            unknown = [m for m in models if m not in keys]
-            if unknown or not models:
-                raise InputError(
-                    f"--models: unknown or empty model list {list(models)}; choose from "
-                    f"{', '.join(keys)}"
-                )
-            keys = tuple(k for k in keys if k in models)
-        if max_batches is not None and (
-            isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1
-        ):
-            raise InputError(f"--max-batches must be a positive integer, got {max_batches!r}")
+        keys = check_selection(tuple(s.key for s in _specs(quick)), models, max_batches)
         if quick:
             return cls(
                 quick=True,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hessrmt.errors import InputError
+
 _HERE = "hessrmt.experiments.applicability.networks"
 
 
@@ -164,3 +166,24 @@ QUICK_MODELS: tuple[ModelSpec, ...] = (
         "Bike MLP GGN",
     ),
 )
+
+
+def check_selection(
+    keys: tuple[str, ...], models: tuple[str, ...] | None, max_batches: int | None
+) -> tuple[str, ...]:
+    """The preset's model ``keys`` restricted to ``models`` (in the preset's order; None: all),
+    after checking ``models`` and ``max_batches`` (a positive int or None); InputError naming
+    the option otherwise."""
+    if models is not None:
+        unknown = [m for m in models if m not in keys]
+        if unknown or not models:
+            raise InputError(
+                f"--models: unknown or empty model list {list(models)}; choose from "
+                f"{', '.join(keys)}"
+            )
+        keys = tuple(k for k in keys if k in models)
+    if max_batches is not None and (
+        isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1
+    ):
+        raise InputError(f"--max-batches must be a positive integer, got {max_batches!r}")
+    return keys
