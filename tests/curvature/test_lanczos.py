@@ -226,6 +226,47 @@ def test_multiplicity_check_costs_verify_steps() -> None:
             np.testing.assert_array_equal(checked.eigenvalues, plain.eigenvalues)
 
 
+@pytest.mark.parametrize("mult", [2, 3])
+def test_default_check_finds_a_copy_at_every_top_position(mult: int) -> None:
+    """A doubled or tripled eigenvalue at each of the top-10 positions (well separated from a
+    Gaussian bulk): the default check (6 steps on the complement of the whole Krylov basis)
+    exposes every copy single-vector Lanczos skips, so the answer is the true top 10. With 1 step
+    it does not (the test can fail): the check's steps are what finds them."""
+    weak = 0
+    for pos in range(10):
+        rng = np.random.default_rng(10 * mult + pos)
+        top = np.sort(rng.uniform(1.0, 3.0, 10))[::-1]
+        eigs = np.r_[top, [top[pos]] * (mult - 1), 0.3 * rng.standard_normal(290 - mult + 1)]
+        A = with_spectrum(eigs, seed=pos)
+        want = np.sort(eigs)[::-1][:10]
+        res = lanczos(A, 10, "LA", tol=1e-8, seed=pos)
+        np.testing.assert_allclose(res.eigenvalues, want, atol=1e-6)
+        one = lanczos(A, 10, "LA", tol=1e-8, seed=pos, verify_steps=1, warn=False)
+        weak += not np.allclose(one.eigenvalues, want, atol=1e-6)
+    assert weak >= 1
+
+
+def test_check_deflates_the_krylov_basis() -> None:
+    """The check's start vector and its Lanczos vectors are orthogonal to the whole final basis,
+    not only to the returned vectors: a stand-in operator records what it is applied to."""
+    eigs = np.r_[[5.0, 4.0, 3.5], np.linspace(-1, 1, 200)]
+    A = with_spectrum(eigs, seed=7)
+    At = torch.tensor(A)
+    seen: list[np.ndarray] = []
+
+    def matvec(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.double().numpy().ravel().copy())
+        return At @ x.double()
+
+    res = lanczos(matvec, 3, "LA", tol=1e-10, size=A.shape[0], verify_steps=4)
+    assert res.meta.conventions["multiplicity_check"] == "passed"
+    plain = lanczos(A, 3, "LA", tol=1e-10, verify=False)
+    main, check = np.array(seen[: plain.num_matvecs]), np.array(seen[plain.num_matvecs :])
+    assert len(check) == 4
+    Q, _ = np.linalg.qr(main.T)  # the main run's vectors span its final basis
+    assert np.abs(Q.T @ (check / np.linalg.norm(check, axis=1)[:, None]).T).max() < 1e-8
+
+
 def test_default_basis_size_rule() -> None:
     """ncv = 2k + 20 by default (capped at P), recorded in the metadata."""
     A = with_spectrum(np.linspace(0.0, 1.0, 100), seed=5)
@@ -259,6 +300,10 @@ def test_matvecs_no_more_than_arpack_on_a_network_hessian() -> None:
         count = op.num_matvecs - start
         np.testing.assert_allclose(np.sort(res.eigenvalues), np.sort(ref), atol=1e-9 * anorm)
         assert res.num_matvecs <= count, (which, res.num_matvecs, count)
+        # the default call, multiplicity check included, also stays within ARPACK's count
+        checked = lanczos(op, 10, which, tol=1e-6, v0=v0)
+        assert checked.meta.conventions["multiplicity_check"] == "passed"
+        assert checked.num_matvecs <= count, (which, checked.num_matvecs, count)
 
 
 def _power_iteration_converged(A: np.ndarray, k: int, tol: float, budget: int) -> int:

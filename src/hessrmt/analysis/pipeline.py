@@ -413,7 +413,13 @@ def _run_steps(
             "hessian", ctx.model, ctx.loss_fn, ctx.full_batches, dtype=ctx.dtype, device=ctx.device
         )
         op = ctx.ranks.wrap(op)
-        return slq_density(op, num_probes=cfg.slq_probes, num_steps=cfg.slq_steps, seed=cfg.seed)
+        return slq_density(
+            op,
+            num_probes=cfg.slq_probes,
+            num_steps=cfg.slq_steps,
+            seed=cfg.seed,
+            progress=cfg.progress,
+        )
 
     slq_arrays, infos["slq"] = store.step("slq", _slq)
     return spectra, infos, slq_arrays, state

@@ -123,26 +123,36 @@ LANCZOS_MAX_RESTARTS = 100
 
 
 def lanczos_spectrum(
-    op: Any, k: int, *, seed: int = 0, tol: float = 1e-8, max_iter: int = LANCZOS_MAX_RESTARTS
+    op: Any,
+    k: int,
+    *,
+    seed: int = 0,
+    tol: float = 1e-8,
+    max_iter: int = LANCZOS_MAX_RESTARTS,
+    progress: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The ``k`` largest and ``k`` smallest eigenvalues of ``op`` by thick-restart Lanczos.
 
     Each end gets at most ``max_iter`` restarts (Krylov basis ``max(4k, 40)``); the number of
     pairs that reached the relative residual ``tol`` is recorded (``n_converged``) rather than
     warned about, so that a slowly converging end (often the bottom of a Hessian, next to a
-    dense cluster at zero) bounds the run time instead of stopping it.
+    dense cluster at zero) bounds the run time instead of stopping it. ``progress``: a bar over
+    the products of each end (stderr).
     """
+    from hessrmt.analysis.progress import product_progress
     from hessrmt.curvature import lanczos
 
     t0 = time.perf_counter()
     n = int(op.shape[0])
     k = max(1, min(k, n // 2))
     ncv = min(n, max(4 * k, 40))
-    runs = [
-        lanczos(op, k, which=which, tol=tol, max_iter=max_iter, ncv=ncv, seed=seed + i,
-                vectors=False, warn=False)
-        for i, which in enumerate(("SA", "LA"))
-    ]  # fmt: skip
+    runs = []
+    for i, (which, end) in enumerate((("SA", "bottom"), ("LA", "top"))):
+        with product_progress(op, f"Lanczos, {k} at the {end}", enabled=progress):
+            runs.append(
+                lanczos(op, k, which=which, tol=tol, max_iter=max_iter, ncv=ncv, seed=seed + i,
+                        vectors=False, warn=False)
+            )  # fmt: skip
     vals = np.concatenate([np.asarray(r.eigenvalues, dtype=np.float64) for r in runs])
     converged = np.concatenate([np.asarray(r.converged, dtype=bool) for r in runs])
     info = {
@@ -161,14 +171,18 @@ def lanczos_spectrum(
 
 
 def slq_density(
-    op: Any, *, num_probes: int, num_steps: int, seed: int
+    op: Any, *, num_probes: int, num_steps: int, seed: int, progress: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Stochastic Lanczos quadrature density of ``op`` (grid, density, band, nodes, weights)."""
+    """Stochastic Lanczos quadrature density of ``op`` (grid, density, band, nodes, weights);
+    ``progress``: a bar over its ``num_probes x num_steps`` products (stderr)."""
+    from hessrmt.analysis.progress import product_progress
     from hessrmt.curvature import slq
 
     t0 = time.perf_counter()
     steps = max(2, min(num_steps, int(op.shape[0])))
-    res = slq(op, num_probes=num_probes, num_steps=steps, seed=seed)
+    total = num_probes * steps
+    with product_progress(op, "SLQ density", enabled=progress, total=total):
+        res = slq(op, num_probes=num_probes, num_steps=steps, seed=seed)
     arrays = {
         "grid": np.asarray(res.grid, dtype=np.float64),
         "density": np.asarray(res.density, dtype=np.float64),

@@ -154,7 +154,11 @@ def spectrum_step(
         eigs, info = dense_spectrum(op, progress=ctx.config.progress)
     else:
         eigs, info = lanczos_spectrum(
-            op, ctx.config.lanczos_k, seed=ctx.config.seed, max_iter=ctx.config.lanczos_restarts
+            op,
+            ctx.config.lanczos_k,
+            seed=ctx.config.seed,
+            max_iter=ctx.config.lanczos_restarts,
+            progress=ctx.config.progress,
         )
     info["seconds"] = time.perf_counter() - t0
     info["what"] = desc

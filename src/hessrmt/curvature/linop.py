@@ -58,6 +58,7 @@ class CurvatureOperator(abc.ABC):
         dtype: torch dtype of inputs and outputs (float32 or float64).
         device: torch device of inputs and outputs.
         num_matvecs: number of operator-vector products applied so far (k per P x k block).
+        on_products: optional callable, called with k after each P x k block (progress bars).
         param_shapes: the shapes of the parameter blocks of a vector (for ``A @ list``);
             one block (P,) unless a subclass sets it.
     """
@@ -69,6 +70,8 @@ class CurvatureOperator(abc.ABC):
     #: NumPy defers to the operator's reflected methods (``x @ A``, ``x + A``) instead of
     #: broadcasting over it element by element
     __array_ufunc__ = None
+    #: called with the number of products after each block (e.g. a progress bar); None: nothing
+    on_products: Any = None
 
     def __init__(self, size: int, dtype: torch.dtype, device: torch.device | str) -> None:
         if size <= 0:
@@ -117,6 +120,8 @@ class CurvatureOperator(abc.ABC):
         V = V.to(device=self.device, dtype=self.dtype)
         out = self._matmat(V)
         self.num_matvecs += V.shape[1]
+        if self.on_products is not None:
+            self.on_products(V.shape[1])
         return self._finish(out, numpy)
 
     def matvec(self, v: Any, *, numpy: bool = False) -> Any:

@@ -69,7 +69,10 @@ def missed_direction(
     margin: float,
     rng: np.random.Generator,
 ) -> torch.Tensor | None:
-    """Look for a wanted eigenvalue outside the span of the returned Ritz vectors ``Xt`` (rows).
+    """Look for a wanted eigenvalue outside the span of the orthonormal rows ``Xt``: the
+    returned Ritz vectors, or any basis that spans them (the eigensolver passes its final Krylov
+    basis, which deflates more; a vector orthogonal to it is orthogonal to the Ritz vectors, so
+    the margin argument of the module doc is unchanged).
 
     Runs ``steps`` Lanczos steps (full CGS2, ``Xt`` as the deflated basis prefix) from a random
     start orthogonal to ``Xt``; stops early at a breakdown (``beta <= 100 eps ||A||_est``). A Ritz
