@@ -120,7 +120,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a previous results JSON: its tasks not rerun now are kept (dates recorded)",
     )
     ap.add_argument("--render", default=None, help="only re-render a saved results JSON")
+    ap.add_argument(
+        "--sizes",
+        default="",
+        help="comma-separated NAME=BxS overrides of a problem's batches B and batch size S "
+        "(e.g. cifar-resnet20=2x32); recorded in each problem's description",
+    )
     return ap.parse_args(argv)
+
+
+def parse_sizes(text: str) -> dict[str, tuple[int, int]]:
+    """``"a=2x32,b=1x8"`` as ``{"a": (2, 32), "b": (1, 8)}`` (``--sizes``)."""
+    out: dict[str, tuple[int, int]] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, size = item.partition("=")
+        b, _, n = size.partition("x")
+        if not (name and b.isdigit() and n.isdigit() and int(b) > 0 and int(n) > 0):
+            raise SystemExit(f"--sizes: expected NAME=BxS with positive B and S, got {item!r}")
+        out[name] = (int(b), int(n))
+    return out
 
 
 def _anchors_importable() -> bool:
@@ -291,9 +309,13 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
     problems: dict = {}
     exact: dict = {}
 
+    sizes = parse_sizes(args.sizes)
+
     def problem(name: str):  # type: ignore[no-untyped-def]
         if name not in problems:
-            problems[name] = build_problem(name, mode=mode, device=args.device)
+            problems[name] = build_problem(
+                name, mode=mode, device=args.device, sizes=sizes.get(name)
+            )
         return problems[name]
 
     def reference(name: str):  # type: ignore[no-untyped-def]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-# Deterministic, contention-free numerics on the 2-core CI machine.
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Deterministic, contention-free numerics on the 2-core CI machine: two threads in a plain run,
+# one per worker when pytest-xdist runs the suite in two processes (`make test`).
+os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np

@@ -393,3 +393,20 @@ def test_arch_docs_section_is_kept_and_replaced(tmp_path):
     bench_run.write_docs(docs, "# T\n\n## B\narch two\n", js, "arch")
     text = (docs / "benchmarks.md").read_text()
     assert "arch two" in text and "arch one" not in text and "new default" in text
+
+
+def test_sizes_option_parses_and_refuses_bad_items():
+    """``--sizes NAME=BxS`` overrides a problem's batches and batch size; bad items stop the run
+    with a message naming the item."""
+    import run as bench_run
+
+    assert bench_run.parse_sizes("") == {}
+    assert bench_run.parse_sizes("cifar-resnet20=2x32, digits-mlp=1x8") == {
+        "cifar-resnet20": (2, 32),
+        "digits-mlp": (1, 8),
+    }
+    for bad in ("cifar-resnet20=2", "=2x3", "a=0x8", "a=2xb"):
+        with pytest.raises(SystemExit, match="--sizes"):
+            bench_run.parse_sizes(bad)
+    p = build_problem("tiny-mlp", mode="quick", sizes=(1, 4))
+    assert p.describe()["num_batches"] == 1 and p.describe()["batch_size"] == 4

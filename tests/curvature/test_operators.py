@@ -649,7 +649,10 @@ def test_structured_hvp_mse_and_weighted_cross_entropy(reduction: str) -> None:
 
 
 def test_structured_hvp_falls_back_exactly_where_it_does_not_apply() -> None:
-    # a Linear on 3-D inputs (sequences) is not covered: the operator switches to double backward
+    # a Linear on 3-D inputs (sequences) is not covered: ``auto`` switches on CPU to double
+    # backward with the graphs kept (what it picks for any other uncovered model), within the
+    # memory budget estimated from the build pass's data counts; an explicit request for the
+    # structured engine falls back to plain double backward
     gen = torch.Generator().manual_seed(2)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double().eval()
     data = [
@@ -659,11 +662,20 @@ def test_structured_hvp_falls_back_exactly_where_it_does_not_apply() -> None:
     ]  # fmt: skip
     # found when the operator is built (the engine is probed on every batch), chosen once
     op = HessianOperator(model, nn.MSELoss(), data)
-    assert op.hvp_strategy == "double-backward" and "not applicable" in op.conventions()["hvp_note"]
+    assert op.hvp_strategy == KEPT and "not applicable" in op.conventions()["hvp_note"]
+    assert "graphs kept" in op.conventions()["hvp_note"]
     M = dense(op)
-    assert op.hvp_strategy == "double-backward"
+    assert op.hvp_strategy == KEPT and op.engine.builds == 1
+    assert op.engine._num_data == 10 and op.engine._num_batches == 2
+    assert "kept" in op.conventions()["hvp_graphs"]
     p = Problem("seq", model, nn.MSELoss(), data, "regression")
     assert rel(M, reference_hessian(p)) < TOL
+    tight = HessianOperator(model, nn.MSELoss(), data, graph_memory_budget=0)
+    assert rel(dense(tight), reference_hessian(p)) < TOL
+    assert "exceed graph_memory_budget" in tight.conventions()["hvp_graphs"]
+    plain = HessianOperator(model, nn.MSELoss(), data, hvp="structured")
+    assert plain.hvp_strategy == "double-backward" and "not applicable" in plain.hvp_note
+    assert rel(dense(plain), reference_hessian(p)) < TOL
     # models the structured HVP does not cover never use it
     bn = batchnorm_mlp()
     assert HessianOperator(bn.model, bn.loss_fn, bn.batches).hvp_strategy == KEPT
