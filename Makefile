@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The suite runs in two worker processes (pytest-xdist; one BLAS/torch thread each, see
+# tests/conftest.py), grouped by module so module fixtures are built once: about half the
+# wall time of one process on the 2-core CI machine. PYTEST_ARGS= runs it in one process.
+PYTEST_ARGS ?= -n 2 --dist loadscope
 
 .PHONY: setup analyze test test-fast lint browser bench bench-quick clean
 

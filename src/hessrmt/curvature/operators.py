@@ -48,9 +48,8 @@ vmapped over the columns). All are exact; they differ in speed and memory only
 (:data:`AUTO_RULE`). Each is an engine of :mod:`hessrmt.curvature.engines`, chosen ONCE when
 the operator is built and probed on the data then: an engine that cannot serve the data (an
 input the structured rules do not cover; a kernel without forward-mode AD) is replaced by
-double backward at build time (with the graphs kept where ``auto`` had picked the structured
-engine on CPU), and the reason recorded as ``hvp_note``. Attention
-runs through the math kernel during products (``attention`` in :meth:`conventions`).
+double backward at build time (graphs kept where ``auto`` is on CPU), the reason in ``hvp_note``.
+Attention runs through the math kernel during products (``attention`` in :meth:`conventions`).
 
 The data loop and the per-batch records are :mod:`hessrmt.curvature.batches`; both construction
 modes (model + loss, or functions) are normalised to one pair of functions at build time by
@@ -276,9 +275,7 @@ class EmpiricalRiskOperator(BlockProducts, CurvatureOperator):
         # One pass over the data: sizes, normalisers, loss; validates every batch and probes
         # the engine on it; the engine is settled here, once.
         summary = self.loop.build(theta, probe=engine.probe)
-        self.engine, self.hvp_note = settle(
-            engine, graph_memory_budget, summary, auto=hvp == "auto"
-        )
+        self.engine, self.hvp_note = settle(engine, graph_memory_budget, summary, hvp == "auto")
         self.num_data = summary.num_data
         self.num_batches = summary.num_batches
         self.total_terms = summary.total_terms
