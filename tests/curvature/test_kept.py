@@ -269,3 +269,30 @@ def test_auto_picks_the_kept_engine_beyond_the_structured_case() -> None:
     recompute = HessianOperator(p.model, p.loss_fn, p.batches, hvp="double-backward")
     assert recompute.hvp_strategy == "double-backward"
     assert "hvp_graphs" not in recompute.conventions()
+
+
+@pytest.mark.parametrize("budget", [None, 0])
+def test_blocks_run_one_column_at_a_time(budget: int | None, monkeypatch) -> None:
+    """A block of columns is served one column at a time on each batch's graph, in the build
+    pass and in the recomputing mode (budget 0) alike: the memory of one graph whatever the block
+    width (a vmapped second backward over k columns holds about k graphs' worth: 14.5 GB on
+    ResNet-20 with 64 CIFAR-shaped samples and ~120 columns). The products stay exact."""
+    p = small_cnn()
+    H = reference_hessian(p)
+    op = HessianOperator(
+        p.model, p.loss_fn, p.batches, hvp="kept-graph", graph_memory_budget=budget
+    )
+    widths: list[int] = []
+    inner = KeptGraphEngine._second_backward
+
+    def spy(self, pairs, vs, outs, k, w, keep):  # type: ignore[no-untyped-def]
+        widths.append(k)
+        return inner(self, pairs, vs, outs, k, w, keep)
+
+    monkeypatch.setattr(KeptGraphEngine, "_second_backward", spy)
+    V = torch.randn(op.shape[0], 6, generator=torch.Generator().manual_seed(0), dtype=H.dtype)
+    for _ in range(2):  # the build pass (or a recomputing pass), then the kept graphs
+        assert rel(op.matmat(V), H @ V) < 1e-10
+    assert widths and set(widths) == {1}
+    assert len(widths) == 2 * 6 * len(p.batches)
+    assert ("exceed" in op.conventions()["hvp_graphs"]) == (budget == 0)
