@@ -285,9 +285,10 @@ def test_blocks_run_one_column_at_a_time(budget: int | None, monkeypatch) -> Non
     widths: list[int] = []
     inner = KeptGraphEngine._second_backward
 
-    def spy(self, pairs, vs, outs, k, w, keep):  # type: ignore[no-untyped-def]
-        widths.append(k)
-        return inner(self, pairs, vs, outs, k, w, keep)
+    def spy(self, pairs, vs, outs, w, keep):  # type: ignore[no-untyped-def]
+        # one column: the vectors have the parameters' shapes; k columns: (k, *shape)
+        widths.append(1 if vs[0].shape == op.param_shapes[0] else vs[0].shape[0])
+        return inner(self, pairs, vs, outs, w, keep)
 
     monkeypatch.setattr(KeptGraphEngine, "_second_backward", spy)
     V = torch.randn(op.shape[0], 6, generator=torch.Generator().manual_seed(0), dtype=H.dtype)

@@ -4,7 +4,7 @@ The Lanczos extremes and the SLQ density spend their time in operator products (
 CIFAR-shaped data one product is a pass over all the data, minutes on a CPU), so the bar counts
 products: it shows the rate after the first one and how many the step has spent. The SLQ total
 is known (probes x steps, fewer on an early breakdown); a Lanczos run stops when it converges, so
-its bar shows the count and the rate against the step's bound when one is given.
+its bar has no total: it shows the count and the rate.
 """
 
 from __future__ import annotations

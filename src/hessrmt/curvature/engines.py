@@ -392,23 +392,23 @@ def settle(
     """After the build pass: the engine itself, or a fallback with a note (and, for an
     explicitly chosen forward-over-reverse, a warning) when the probe found it cannot serve.
 
-    The fallback is plain double backward, except where ``auto`` picked the structured engine on
-    CPU: there it is the kept-graph engine (:data:`AUTO_RULE`'s choice for every model the
-    structured engine does not cover), given the data counts of the build pass (``summary``:
-    ``num_data``, ``num_batches``) for its memory estimate and ``kept_budget``.
+    The fallback is plain double backward, except where ``auto`` picked the structured engine and
+    resolves to the kept-graph engine without it (:func:`resolve_hvp`: on CPU): there it is that
+    engine, given the data counts of the build pass (``summary``: ``num_data``, ``num_batches``)
+    for its memory estimate and ``kept_budget``.
     """
     if engine.failure is None:
         return engine, None
+    device = engine.target.objective.device
     if (
         auto
         and isinstance(engine, StructuredEngine)
-        and engine.target.objective.device.type == "cpu"
+        and resolve_hvp("auto", device, None) == "kept-graph"
     ):
         from hessrmt.curvature.kept import KeptGraphEngine
 
-        kept = KeptGraphEngine(engine.target, kept_budget)
-        if summary is not None:
-            kept._num_data, kept._num_batches = summary.num_data, summary.num_batches
+        counts = (0, 0) if summary is None else (summary.num_data, summary.num_batches)
+        kept = KeptGraphEngine(engine.target, kept_budget, *counts)
         return kept, f"{engine.failure}; double backward with the gradient graphs kept"
     note = f"{engine.failure}; double backward"
     if isinstance(engine, ForwardOverReverseEngine):

@@ -105,7 +105,9 @@ class KeptGraphEngine(DoubleBackwardEngine):
 
     name = "double-backward, gradient graph kept"
 
-    def __init__(self, target: Target, budget: int | None = None) -> None:
+    def __init__(
+        self, target: Target, budget: int | None = None, num_data: int = 0, num_batches: int = 0
+    ) -> None:
         super().__init__(target)
         self.budget = GRAPH_MEMORY_BUDGET if budget is None else int(budget)
         #: (weight, [(leaf index, gradient)], ...) per batch, or None when nothing is kept
@@ -116,7 +118,8 @@ class KeptGraphEngine(DoubleBackwardEngine):
         self.estimate: int | None = None  # estimated bytes of all kept graphs
         self.builds = 0  # how many times the graphs were built (1 unless something changed)
         self._data_rebuilds = 0
-        self._num_data = self._num_batches = 0  # counted by probe in the build pass
+        # counted by probe in the build pass (given when the engine replaces one after it)
+        self._num_data, self._num_batches = num_data, num_batches
 
     def probe(self, batch: Any, index: int) -> None:
         """Counts the samples and batches (for the memory estimate); serves every batch."""
@@ -173,9 +176,10 @@ class KeptGraphEngine(DoubleBackwardEngine):
         self._build(rows, acc)
 
     def _second_backward(
-        self, pairs: list[tuple[int, torch.Tensor]], vs: list[Any], outs: list[Any], k: int,
-        w: float, keep: bool,
+        self, pairs: list[tuple[int, torch.Tensor]], vs: list[Any], outs: list[Any], w: float,
+        keep: bool,
     ) -> None:  # fmt: skip
+        """outs += w * (second backward of one column ``vs`` through the gradients ``pairs``)."""
         if not pairs:
             return
         leaves = self.target.leaves()
@@ -184,7 +188,6 @@ class KeptGraphEngine(DoubleBackwardEngine):
             leaves,
             grad_outputs=[vs[j] for j, _ in pairs],
             retain_graph=keep,
-            is_grads_batched=k > 1,
             allow_unused=True,
         )
         for o, h in zip(outs, hv):
@@ -200,7 +203,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
         for j in range(rows.shape[0]):
             vs, outs = self.target.views(rows[j : j + 1], acc[j : j + 1])
             for w, pairs in self._graphs:
-                self._second_backward(pairs, vs, outs, 1, w, keep=True)
+                self._second_backward(pairs, vs, outs, w, keep=True)
 
     def _build(self, rows: torch.Tensor, acc: torch.Tensor, keep: bool = True) -> None:
         """One recomputing pass that keeps each batch's gradient graph (within the budget;
@@ -236,7 +239,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
                     raw = t.loop.current_leaves
                     keep = self._may_keep(batch, raw, counter, pairs, rng, records)
                 for j, (vs, outs) in enumerate(columns):
-                    self._second_backward(pairs, vs, outs, 1, w, keep=keep or j < k - 1)
+                    self._second_backward(pairs, vs, outs, w, keep=keep or j < k - 1)
                 if keep:
                     graphs.append((w, pairs))
         self.builds += building

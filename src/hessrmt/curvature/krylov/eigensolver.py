@@ -309,9 +309,8 @@ def _thick_restart(
     AXt = SwT @ state.AV[0, :j]
     lam = theta[wanted]
     est = np.zeros(k) if ritz["exact"] else ritz["res_est"][wanted]
-    run = _Run(lam, Xt, AXt, est, ritz["anorm"], restarts, ritz["exact"], missed)
-    run.basis = state.V[0, :j]
-    return run
+    basis = state.V[0, :j]
+    return _Run(lam, Xt, AXt, est, ritz["anorm"], restarts, ritz["exact"], missed, basis)
 
 
 def _true_residuals(run: _Run) -> np.ndarray:
