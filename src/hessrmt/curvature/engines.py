@@ -36,7 +36,13 @@ import torch
 
 from hessrmt.curvature import functional as F
 from hessrmt.curvature import structured as S
-from hessrmt.curvature.batches import DataLoop, is_tensor_pair
+from hessrmt.curvature.batches import DataLoop, is_tensor_pair, tensor_leaves
+from hessrmt.curvature.graph_memory import (
+    GRAPH_MEMORY_BUDGET,
+    ColumnBudget,
+    column_budget,
+    measure_graph,
+)
 from hessrmt.curvature.objective import Objective, Params
 from hessrmt.errors import DataError, InputError
 
@@ -132,6 +138,10 @@ class Target:
         vs = [rows[:, a:b].contiguous().view(k, *shape) for a, b, shape in self.slices]
         return vs, [acc[:, a:b].view(k, *shape) for a, b, shape in self.slices]
 
+    def unkept(self, batch: Any) -> list[torch.Tensor]:
+        """Tensors that exist whether or not a graph is kept (left out of its measured size)."""
+        return [*self.leaves(), *self.objective.frozen.values(), *(tensor_leaves(batch) or [])]
+
     def block(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         """The rows (k, P) as ``{name: (k, *shape)}`` views."""
         k = rows.shape[0]
@@ -217,27 +227,94 @@ class DoubleBackwardEngine(Engine):
     :func:`hessrmt.curvature.functional.double_backward_products`).
 
     The rows are viewed per parameter (no copies for one column), the batch products are added
-    into ``acc`` in place, and the parameters are bound into the model once per pass.
+    into ``acc`` in place, and the parameters are bound into the model once per pass. Each
+    batch's forward and first backward passes run once; its columns go through the second
+    backward vmapped (``is_grads_batched``) in chunks that fit ``budget``
+    (:class:`~hessrmt.curvature.graph_memory.ColumnBudget`), the first graph retained between
+    chunks.
     """
 
     name = "double-backward"
 
+    def __init__(self, target: Target, budget: int | None = None) -> None:
+        super().__init__(target)
+        self.budget = GRAPH_MEMORY_BUDGET if budget is None else int(budget)
+        self.columns = ColumnBudget(column_budget(budget))
+
+    def details(self) -> dict[str, Any]:
+        return {"hvp_columns": self.columns.describe()}
+
+    def _second_backward(
+        self, pairs: list[tuple[int, torch.Tensor]], vs: list[Any], outs: list[Any], w: float,
+        keep: bool, batched: bool = False,
+    ) -> None:  # fmt: skip
+        """outs += w * (second backward of the columns ``vs`` through the gradients ``pairs``:
+        one column in the parameters' shapes, or ``batched`` ones with a leading column axis)."""
+        if not pairs:
+            return
+        hv = torch.autograd.grad(
+            [g for _, g in pairs],
+            self.target.leaves(),
+            grad_outputs=[vs[j] for j, _ in pairs],
+            retain_graph=keep,
+            is_grads_batched=batched,
+            allow_unused=True,
+        )
+        for o, h in zip(outs, hv):
+            if h is not None:
+                o.add_(h, alpha=w)
+
     def _accumulate(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
         t = self.target
+        obj = t.objective
         k = rows.shape[0]
         leaves = t.leaves()
         params = dict(zip(t.names, leaves))
-        vs, outs = t.views(rows, acc)
-        with t.objective.bind(params) as bound, torch.enable_grad():
+        with obj.bind(params) as bound, torch.enable_grad():
             for i, batch, w in t.loop.passes():
-                value = t.scalar(batch, i, params, bound)
-                for o, h in zip(outs, F.double_backward_products(value, leaves, vs, k)):
-                    if h is not None:
-                        o.add_(h, alpha=w)
+                n = obj.batch_length(batch)
+                if k > 1 and not self.columns.measured:
+                    value_fn = lambda b=batch, j=i: t.scalar(b, j, params, bound)  # noqa: E731
+                    gs = measure_graph(self.columns, value_fn, leaves, t.unkept(batch), n)
+                else:
+                    value = t.scalar(batch, i, params, bound)
+                    gs = torch.autograd.grad(value, leaves, create_graph=True, allow_unused=True)
+                pairs = [(j, g) for j, g in enumerate(gs) if g is not None and g.requires_grad]
+                c = self.columns.columns(n, k) if k > 1 else 1
+                for j0 in range(0, k, c):
+                    j1 = min(k, j0 + c)
+                    vs, outs = t.views(rows[j0:j1], acc[j0:j1])
+                    self._second_backward(pairs, vs, outs, w, keep=j1 < k, batched=j1 - j0 > 1)
 
 
-class ForwardOverReverseEngine(Engine):
-    """``torch.func.jvp(grad(f))`` per batch, vmapped over the columns."""
+class _ChunkedEngine(Engine):
+    """An engine that vmaps a block's columns through ``torch.func``: in chunks whose
+    estimated memory fits ``budget`` (:class:`~hessrmt.curvature.graph_memory.ColumnBudget`;
+    measured once, on a plain double-backward graph of the first multi-column batch, as a proxy)."""
+
+    def __init__(self, target: Target, budget: int | None = None) -> None:
+        super().__init__(target)
+        self.columns = ColumnBudget(column_budget(budget))
+
+    def details(self) -> dict[str, Any]:
+        return {"hvp_columns": self.columns.describe()}
+
+    def _chunks(self, batch: Any, index: int, k: int) -> list[tuple[int, int]]:
+        """The (start, stop) column ranges of one batch's passes."""
+        t = self.target
+        obj = t.objective
+        n = obj.batch_length(batch)
+        if k > 1 and not self.columns.measured:
+            params = dict(zip(t.names, t.leaves()))
+            with obj.bind(params) as bound:
+                value_fn = lambda: t.scalar(batch, index, params, bound)  # noqa: E731
+                measure_graph(self.columns, value_fn, t.leaves(), t.unkept(batch), n)
+        c = self.columns.columns(n, k) if k > 1 else 1
+        return [(j, min(k, j + c)) for j in range(0, k, c)]
+
+
+class ForwardOverReverseEngine(_ChunkedEngine):
+    """``torch.func.jvp(grad(f))`` per batch, vmapped over the columns (in chunks)."""
 
     name = "forward-over-reverse"
 
@@ -264,15 +341,16 @@ class ForwardOverReverseEngine(Engine):
 
     def _accumulate(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
         t = self.target
-        Vd = F.unflatten_block(rows.T, t.names, [s for _, _, s in t.slices])
         for i, batch, w in t.loop.passes():
-            out = F.hvp_forward_over_reverse(
-                t.scalar_fn(batch, i), t.theta, Vd, randomness=t.objective.randomness
-            )
-            acc.add_(F.flatten_block(out, t.names), alpha=w)
+            for j0, j1 in self._chunks(batch, i, rows.shape[0]):
+                Vd = F.unflatten_block(rows[j0:j1].T, t.names, [s for _, _, s in t.slices])
+                out = F.hvp_forward_over_reverse(
+                    t.scalar_fn(batch, i), t.theta, Vd, randomness=t.objective.randomness
+                )
+                acc[j0:j1].add_(F.flatten_block(out, t.names), alpha=w)
 
 
-class GGNEngine(Engine):
+class GGNEngine(_ChunkedEngine):
     """G V = J^T (d^2 l / df^2) J V per batch (:func:`hessrmt.curvature.functional.ggn_product`)."""
 
     name = "jvp / output-space Hessian / vjp"
@@ -280,16 +358,17 @@ class GGNEngine(Engine):
     def _accumulate(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
         t = self.target
         obj = t.objective
-        Vd = F.unflatten_block(rows.T, t.names, [s for _, _, s in t.slices])
         for i, batch, w in t.loop.passes():
-            out = F.ggn_product(
-                lambda th, b=batch, j=i: obj.output_of(th, b, j),
-                lambda o, b=batch: obj.loss_of_output(o, b),
-                t.theta,
-                Vd,
-                randomness=obj.randomness,
-            )
-            acc.add_(F.flatten_block(out, t.names), alpha=w)
+            for j0, j1 in self._chunks(batch, i, rows.shape[0]):
+                Vd = F.unflatten_block(rows[j0:j1].T, t.names, [s for _, _, s in t.slices])
+                out = F.ggn_product(
+                    lambda th, b=batch, j=i: obj.output_of(th, b, j),
+                    lambda o, b=batch: obj.loss_of_output(o, b),
+                    t.theta,
+                    Vd,
+                    randomness=obj.randomness,
+                )
+                acc[j0:j1].add_(F.flatten_block(out, t.names), alpha=w)
 
 
 #: Documented rule for ``hvp="auto"``. The Hessian of a plain ``nn.Sequential`` of the layers
@@ -373,17 +452,17 @@ def choose_engine(
     structured when asked for or when ``auto`` found a plan; GGN for the Gauss-Newton part;
     ``graph_memory_budget`` is the kept-graph engine's (None: its default)."""
     if target.kind == "ggn":
-        return GGNEngine(target)
+        return GGNEngine(target, graph_memory_budget)
     if hvp == "structured":
         assert plan is not None
         return StructuredEngine(target, plan)
     if hvp == "forward-over-reverse":
-        return ForwardOverReverseEngine(target)
+        return ForwardOverReverseEngine(target, graph_memory_budget)
     if hvp == "kept-graph":
         from hessrmt.curvature.kept import KeptGraphEngine
 
         return KeptGraphEngine(target, graph_memory_budget)
-    return DoubleBackwardEngine(target)
+    return DoubleBackwardEngine(target, graph_memory_budget)
 
 
 def settle(
@@ -415,4 +494,4 @@ def settle(
         warnings.warn(
             f"{engine.failure}; falling back to double backward", UserWarning, stacklevel=3
         )
-    return DoubleBackwardEngine(engine.target), note
+    return DoubleBackwardEngine(engine.target, kept_budget), note

@@ -53,43 +53,9 @@ import torch
 
 from hessrmt.curvature.batches import BatchRecord, tensor_leaves
 from hessrmt.curvature.engines import DoubleBackwardEngine, Target
+from hessrmt.curvature.graph_memory import GRAPH_MEMORY_BUDGET, SavedBytes
 
-#: Default ``graph_memory_budget``: the most bytes of kept gradient graphs (estimated).
-GRAPH_MEMORY_BUDGET = 2 << 30
-
-
-def _storage_key(t: torch.Tensor) -> tuple[Any, int]:
-    s = t.untyped_storage()
-    return (t.device, s.data_ptr()), s.nbytes()
-
-
-class _SavedBytes:
-    """Counts the unique storages autograd saves while active (``saved_tensors_hooks``),
-    leaving out those of ``exclude`` (tensors that exist whether or not a graph is kept)."""
-
-    def __init__(self, exclude: list[torch.Tensor]) -> None:
-        self.seen: dict[Any, int] = {}
-        self.skip = {_storage_key(t)[0] for t in exclude}
-        self.hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
-
-    def _pack(self, t: torch.Tensor) -> torch.Tensor:
-        try:
-            key, n = _storage_key(t)
-        except (RuntimeError, NotImplementedError):  # no storage (e.g. a wrapper): not counted
-            return t
-        if key not in self.skip:
-            self.seen[key] = n
-        return t
-
-    def add(self, tensors: list[torch.Tensor]) -> None:
-        for t in tensors:
-            key, n = _storage_key(t)
-            if key not in self.skip:
-                self.seen[key] = n
-
-    @property
-    def total(self) -> int:
-        return sum(self.seen.values())
+__all__ = ["GRAPH_MEMORY_BUDGET", "KeptGraphEngine"]
 
 
 def _rng_state(device: torch.device) -> list[torch.Tensor]:
@@ -108,8 +74,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
     def __init__(
         self, target: Target, budget: int | None = None, num_data: int = 0, num_batches: int = 0
     ) -> None:
-        super().__init__(target)
-        self.budget = GRAPH_MEMORY_BUDGET if budget is None else int(budget)
+        super().__init__(target, budget)
         #: (weight, [(leaf index, gradient)], ...) per batch, or None when nothing is kept
         self._graphs: list[tuple[float, list[tuple[int, torch.Tensor]]]] | None = None
         self._records: list[BatchRecord] = []
@@ -175,25 +140,6 @@ class KeptGraphEngine(DoubleBackwardEngine):
                     return
         self._build(rows, acc)
 
-    def _second_backward(
-        self, pairs: list[tuple[int, torch.Tensor]], vs: list[Any], outs: list[Any], w: float,
-        keep: bool,
-    ) -> None:  # fmt: skip
-        """outs += w * (second backward of one column ``vs`` through the gradients ``pairs``)."""
-        if not pairs:
-            return
-        leaves = self.target.leaves()
-        hv = torch.autograd.grad(
-            [g for _, g in pairs],
-            leaves,
-            grad_outputs=[vs[j] for j, _ in pairs],
-            retain_graph=keep,
-            allow_unused=True,
-        )
-        for o, h in zip(outs, hv):
-            if h is not None:
-                o.add_(h, alpha=w)
-
     def _products(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
         """The products on the kept graphs, one column at a time: with nothing left to share
         between the columns, the batched (vmapped) second backward costs more per column than
@@ -228,8 +174,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
             for i, batch, w in t.loop.passes():
                 counter = None
                 if keep and i == 0:
-                    exclude = [*leaves, *obj.frozen.values(), *(tensor_leaves(batch) or [])]
-                    counter = _SavedBytes(exclude)
+                    counter = SavedBytes(t.unkept(batch))
                 rng = _rng_state(obj.device) if keep and obj.seed is None else None
                 with counter.hooks if counter is not None else contextlib.nullcontext():
                     value = t.scalar(batch, i, params, bound)
@@ -247,7 +192,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
             self._graphs, self._records, self._key = graphs, records, key
 
     def _may_keep(
-        self, batch: Any, raw: list[torch.Tensor] | None, counter: _SavedBytes | None,
+        self, batch: Any, raw: list[torch.Tensor] | None, counter: SavedBytes | None,
         pairs: list[tuple[int, torch.Tensor]], rng: list[torch.Tensor] | None,
         records: list[BatchRecord],
     ) -> bool:  # fmt: skip

@@ -434,9 +434,9 @@ _ARGS_DOC = """
         block_columns: the most columns of a block one data pass serves (the block is then
             applied in column chunks; same result up to rounding). None (default):
             :data:`BLOCK_RULE`.
-        graph_memory_budget: bytes the "kept-graph" engine may keep in gradient graphs
-            (estimated in the first product; over it, every product recomputes). None:
-            :data:`hessrmt.curvature.kept.GRAPH_MEMORY_BUDGET` (2 GiB).
+        graph_memory_budget: bytes of gradient graphs (estimated): kept by "kept-graph" (over
+            it, every product recomputes; None: 2 GiB, :mod:`hessrmt.curvature.graph_memory`),
+            and held by one vmapped pass of the other engines (at most 256 MiB, the rest chunked).
 """
 
 
