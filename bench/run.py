@@ -269,6 +269,7 @@ def make_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         cfg.topk_tol, cfg.power_max_iter, cfg.eigenthings_max_steps = 1e-4, 20, 80
         cfg.topk_extra_variants, cfg.hvp_block_max_params = False, 5_000_000
         cfg.slq_ref, cfg.slq_settings = (2, 120), ((1, 10), (1, 30))
+        cfg.slq_w1_seeds = 3
     return cfg
 
 

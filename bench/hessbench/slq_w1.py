@@ -11,7 +11,11 @@ resolution is measured two ways from the one run:
   rules of those shorter runs, so they cost no product).
 
 Every tool is then run at a few ``(probes, steps)`` settings and scored by the 1-Wasserstein
-distance of its quadrature measure ``(1/p) sum_ik w_ik delta(theta_ik)`` to the reference. The
+distance of its quadrature measure ``(1/p) sum_ik w_ik delta(theta_ik)`` to the reference. Each
+setting runs with ``cfg.slq_w1_seeds`` probe seeds (3 in the arch suite): its W1 is their mean,
+reported with its range, its time their median. One seed is not enough: on ResNet-20 a
+single probe's W1 at 30 steps ranged over 2.5-3.7e-4 between seeds
+(``docs/slq-estimators.json``), wider than the gaps between tools. The
 comparison at equal W1 (:func:`equal_w1`) takes as target the loosest W1 that every tool reaches
 at one of its settings, and compares, for each tool, the least time among its settings that reach
 that target (equal-or-better W1). Times are CPU seconds of the calling thread (robust to the load
@@ -205,6 +209,22 @@ RUNNERS: dict[str, Callable[[Problem], tuple[str, Run]]] = {
 # -- scoring -------------------------------------------------------------------------------------
 
 
+def setting_point(p: int, m: int, runs: list[tuple[float, float, int, float]]) -> dict[str, Any]:
+    """One (probes, steps) setting over its seeds' runs (cpu s, wall s, products, W1): W1 the
+    mean (with the per-seed values and their range), times the medians, products of seed 0."""
+    cpu, wall, mv, w1 = (np.array(x, dtype=float) for x in zip(*runs))
+    return {
+        "probes": p,
+        "steps": m,
+        "cpu_s": float(np.median(cpu)),
+        "wall_s": float(np.median(wall)),
+        "matvecs": int(mv[0]),
+        "w1": float(w1.mean()),
+        "w1_seeds": [float(x) for x in w1],
+        "w1_range": [float(w1.min()), float(w1.max())],
+    }
+
+
 def time_to_target(points: list[dict[str, Any]], target: float, key: str = "cpu_s") -> Any:
     """The point (a setting's dict with ``w1`` and ``key``) of least time among those with
     ``w1 <= target``; None when no setting reaches the target."""
@@ -264,7 +284,8 @@ def task_slq_w1(
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Every tool at each of ``cfg.slq_settings`` (probes, steps), scored by W1 to the
-    reference of ``cfg.slq_ref`` (probes, steps); each setting is timed once (seed 0)."""
+    reference of ``cfg.slq_ref`` (probes, steps); each setting runs once per seed of
+    ``cfg.slq_w1_seeds`` (:func:`setting_point`)."""
     from hessbench.tasks import _guard, _row, _unavailable, log
 
     rp, rm = cfg.slq_ref
@@ -275,25 +296,25 @@ def task_slq_w1(
     rows: list[dict[str, Any]] = []
     points: dict[str, list[dict[str, Any]]] = {}
 
+    seeds = list(range(max(1, int(getattr(cfg, "slq_w1_seeds", 1)))))
+
     def run_tool(tool: str) -> dict[str, Any]:
         variant, call = RUNNERS[tool](problem)
         pts = []
         for p, m in cfg.slq_settings:
-            c0, w0 = time.thread_time(), time.perf_counter()
-            nodes, weights, mv = call(p, m, 0)
-            cpu, wall = time.thread_time() - c0, time.perf_counter() - w0
-            w1 = w1_between(nodes, weights, ref["nodes"], ref["weights"])
-            pts.append(
-                {
-                    "probes": p,
-                    "steps": m,
-                    "cpu_s": cpu,
-                    "wall_s": wall,
-                    "matvecs": int(mv),
-                    "w1": w1,
-                }
+            runs = []
+            for seed in seeds:
+                c0, w0 = time.thread_time(), time.perf_counter()
+                nodes, weights, mv = call(p, m, seed)
+                cpu, wall = time.thread_time() - c0, time.perf_counter() - w0
+                w1 = w1_between(nodes, weights, ref["nodes"], ref["weights"])
+                runs.append((cpu, wall, int(mv), w1))
+            pts.append(setting_point(p, m, runs))
+            pt = pts[-1]
+            log(
+                f"    {tool} {p}x{m}: W1 {pt['w1']:.3g} (mean of {len(runs)} seeds), "
+                f"{pt['matvecs']} products, cpu {pt['cpu_s']:.1f} s"
             )
-            log(f"    {tool} {p}x{m}: W1 {w1:.3g}, {mv} products, cpu {cpu:.1f} s")
         points[tool] = pts
         return _row(tool, variant, points=pts)
 
@@ -305,8 +326,9 @@ def task_slq_w1(
         "problem": problem.describe(),
         "settings": {
             "settings": [list(s) for s in cfg.slq_settings],
-            "seed": 0,
-            "timing": "each setting once; CPU seconds of this thread (1 torch thread) and wall",
+            "seeds": seeds,
+            "timing": "each setting once per seed; median CPU seconds of this thread (1 torch "
+            "thread) and wall; W1 the mean over the seeds",
         },
         "reference": {
             **{k: v for k, v in ref.items() if not isinstance(v, np.ndarray)},
@@ -322,6 +344,13 @@ def task_slq_w1(
     }
 
 
+def _w1_cell(pt: dict[str, Any]) -> str:
+    rng, n = pt.get("w1_range"), len(pt.get("w1_seeds") or [1])
+    if not rng or n < 2:
+        return f"{pt['w1']:.3g}"
+    return f"{pt['w1']:.3g} [{rng[0]:.3g}-{rng[1]:.3g}] (n={n})"
+
+
 def render_slq_w1(t: dict[str, Any], problem_line: str) -> str:
     """Markdown for :func:`task_slq_w1`: the reference, every (tool, setting), equal-W1 table."""
     ref = t["reference"]
@@ -332,7 +361,8 @@ def render_slq_w1(t: dict[str, Any], problem_line: str) -> str:
         + f"). Its resolution: W1 between its probe halves {ref['halves_w1']:.3g}, between "
         f"its {ref['steps']} and {ref['steps'] // 2} steps {ref['half_steps_w1']:.3g}.",
         "",
-        "| tool | variant | probes x steps | products | CPU s | wall s | W1 to reference |",
+        "| tool | variant | probes x steps | products | CPU s | wall s | W1 to reference "
+        "(mean [min-max] over seeds) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in t["rows"]:
@@ -343,7 +373,7 @@ def render_slq_w1(t: dict[str, Any], problem_line: str) -> str:
         for pt in r["points"]:
             out.append(
                 f"| {r['tool']} | {r['variant']} | {pt['probes']} x {pt['steps']} | "
-                f"{pt['matvecs']} | {pt['cpu_s']:.1f} | {pt['wall_s']:.1f} | {pt['w1']:.3g} |"
+                f"{pt['matvecs']} | {pt['cpu_s']:.1f} | {pt['wall_s']:.1f} | {_w1_cell(pt)} |"
             )
     eq = t["equal_w1"]["cpu"]
     if eq.get("target_w1") is not None:

@@ -62,6 +62,9 @@ class Config:
     #: the (probes, steps) settings each tool is run at
     slq_ref: tuple[int, int] = (4, 200)
     slq_settings: tuple[tuple[int, int], ...] = ((1, 20), (2, 40))
+    #: seeds (0..n-1) each equal-W1 setting runs with: W1 is their mean (with its range), time
+    #: their median; one probe's W1 varies by ~1.5x between seeds on ResNet-20
+    slq_w1_seeds: int = 1
     anchors: tuple[str, ...] = ("pyhessian", "curvlinops", "eigenthings")
     verbose: bool = True
 

@@ -18,6 +18,7 @@ from hessbench.report import check_goals, render_task  # noqa: E402
 from hessbench.slq_w1 import (  # noqa: E402
     equal_w1,
     reference_resolution,
+    setting_point,
     task_slq_w1,
     time_to_target,
     truncated_rules,
@@ -97,3 +98,22 @@ def test_task_slq_w1_on_the_tiny_mlp_caches_its_reference_and_renders(tmp_path):
     text = render_task(t)
     assert "W1 to reference" in text and "hessrmt speed-up" in text
     assert check_goals({"tasks": [t]}) == []  # no anchor rows: no SLQ goal is claimed
+
+
+def test_setting_point_averages_w1_over_seeds_and_takes_median_times():
+    pt = setting_point(1, 30, [(3.0, 3.1, 30, 0.2), (1.0, 1.2, 30, 0.4), (2.0, 2.0, 31, 0.3)])
+    assert pt["w1"] == pytest.approx(0.3) and pt["w1_range"] == [0.2, 0.4]
+    assert pt["w1_seeds"] == [0.2, 0.4, 0.3]
+    assert pt["cpu_s"] == 2.0 and pt["wall_s"] == 2.0 and pt["matvecs"] == 30
+
+
+def test_task_slq_w1_runs_every_seed_and_scores_by_the_mean(tmp_path):
+    tiny = build_problem("tiny-mlp", mode="quick")
+    cfg = Config(mode="quick", anchors=(), slq_ref=(4, 60), slq_settings=((1, 5),))
+    cfg.slq_w1_seeds = 3
+    t = task_slq_w1(tiny, cfg, {}, cache_dir=tmp_path)
+    (pt,) = t["rows"][0]["points"]
+    assert len(pt["w1_seeds"]) == 3 and len(set(pt["w1_seeds"])) == 3  # different probes
+    assert pt["w1"] == pytest.approx(np.mean(pt["w1_seeds"]))
+    assert t["settings"]["seeds"] == [0, 1, 2]
+    assert "(n=3)" in render_task(t)
