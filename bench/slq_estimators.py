@@ -134,7 +134,7 @@ def check_zero_atom_moments(a: np.ndarray, b: np.ndarray) -> float:
     return float(max(errs))
 
 
-def test_tridiagonals(problem, probes: int, steps: int, cache_dir: Path) -> dict:
+def probe_tridiagonals(problem, probes: int, steps: int, cache_dir: Path) -> dict:
     d = problem.describe()
     key = f"slq-test-{problem.name}-{d['num_batches']}x{d['batch_size']}-{d['dtype']}"
     path = cache_dir / f"{key}-{probes}x{steps}-seed0.npz"
@@ -159,7 +159,7 @@ def study(name: str, sizes: tuple[int, int], probes: int, steps: int, at: list[i
     problem = build_problem(name, mode="quick", sizes=sizes)
     ref = slq_reference(problem, 2, 120, cache_dir)
     xr, wr = measure_points(ref["nodes"], ref["weights"])
-    tst = test_tridiagonals(problem, probes, steps, cache_dir)
+    tst = probe_tridiagonals(problem, probes, steps, cache_dir)
     A, B = tst["alphas"], tst["betas"]
     lo, hi = xr.min(), xr.max()
     span = hi - lo

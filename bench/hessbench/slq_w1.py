@@ -296,7 +296,7 @@ def task_slq_w1(
     rows: list[dict[str, Any]] = []
     points: dict[str, list[dict[str, Any]]] = {}
 
-    seeds = list(range(max(1, int(getattr(cfg, "slq_w1_seeds", 1)))))
+    seeds = list(range(max(1, cfg.slq_w1_seeds)))
 
     def run_tool(tool: str) -> dict[str, Any]:
         variant, call = RUNNERS[tool](problem)

@@ -121,11 +121,19 @@ def test_ggn_chunks_equal_the_whole_block() -> None:
     assert tight.engine.columns.widest == 1 and whole.engine.columns.widest == 4
 
 
-def test_curvature_kernels_still_wrap_the_measurement() -> None:
-    """The first multi-column product measures the graph inside the math attention kernel
-    (a fused kernel would fail its double backward)."""
+def test_forward_over_reverse_measures_its_proxy_inside_the_curvature_kernels() -> None:
+    """The first multi-column product measures a plain double-backward graph of the first batch
+    (the proxy of the vmapped passes' memory), inside :func:`curvature_kernels` like every
+    product: the attention fast path is off in every forward pass the operator runs."""
     p = transformer_encoder()
     op = HessianOperator(p.model, p.loss_fn, p.batches, hvp="forward-over-reverse",
                          dtype=torch.float64)  # fmt: skip
+    fastpath: list[bool] = []
+    p.model.register_forward_hook(
+        lambda *a: fastpath.append(torch.backends.mha.get_fastpath_enabled())
+    )
+    assert not op.engine.columns.measured
     op.matmat(block(op.shape[0], 2))
     assert op.engine.columns.measured and op.engine.columns.per_sample > 0
+    assert fastpath and not any(fastpath)
+    assert len(fastpath) == len(p.batches) + 1  # one pass per batch, plus the measured one

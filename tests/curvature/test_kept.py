@@ -274,9 +274,10 @@ def test_auto_picks_the_kept_engine_beyond_the_structured_case() -> None:
 @pytest.mark.parametrize("budget", [None, 0])
 def test_blocks_run_one_column_at_a_time(budget: int | None, monkeypatch) -> None:
     """A block of columns is served one column at a time on each batch's graph, in the build
-    pass and in the recomputing mode (budget 0) alike: the memory of one graph whatever the block
-    width (a vmapped second backward over k columns holds about k graphs' worth: 14.5 GB on
-    ResNet-20 with 64 CIFAR-shaped samples and ~120 columns). The products stay exact."""
+    pass and in the recomputing mode (budget 0, which also bounds plain double backward's vmapped
+    chunks to one column) alike: the memory of one graph whatever the block width (a vmapped
+    second backward over k columns holds about k graphs' worth: 14.5 GB on ResNet-20 with 64
+    CIFAR-shaped samples and ~120 columns). The products stay exact."""
     p = small_cnn()
     H = reference_hessian(p)
     op = HessianOperator(
@@ -285,10 +286,10 @@ def test_blocks_run_one_column_at_a_time(budget: int | None, monkeypatch) -> Non
     widths: list[int] = []
     inner = KeptGraphEngine._second_backward
 
-    def spy(self, pairs, vs, outs, w, keep):  # type: ignore[no-untyped-def]
+    def spy(self, pairs, vs, outs, w, keep, batched=False):  # type: ignore[no-untyped-def]
         # one column: the vectors have the parameters' shapes; k columns: (k, *shape)
         widths.append(1 if vs[0].shape == op.param_shapes[0] else vs[0].shape[0])
-        return inner(self, pairs, vs, outs, w, keep)
+        return inner(self, pairs, vs, outs, w, keep, batched)
 
     monkeypatch.setattr(KeptGraphEngine, "_second_backward", spy)
     V = torch.randn(op.shape[0], 6, generator=torch.Generator().manual_seed(0), dtype=H.dtype)

@@ -37,12 +37,7 @@ import torch
 from hessrmt.curvature import functional as F
 from hessrmt.curvature import structured as S
 from hessrmt.curvature.batches import DataLoop, is_tensor_pair, tensor_leaves
-from hessrmt.curvature.graph_memory import (
-    GRAPH_MEMORY_BUDGET,
-    ColumnBudget,
-    column_budget,
-    measure_graph,
-)
+from hessrmt.curvature.graph_memory import ColumnBudget, column_budget, measure_graph
 from hessrmt.curvature.objective import Objective, Params
 from hessrmt.errors import DataError, InputError
 
@@ -222,27 +217,50 @@ class StructuredEngine(Engine):
             passes.close()
 
 
-class DoubleBackwardEngine(Engine):
+class _ChunkedEngine(Engine):
+    """An engine that pushes a block's columns through vmapped passes per batch, in chunks whose
+    estimated memory fits its budget (:class:`~hessrmt.curvature.graph_memory.ColumnBudget`).
+    The graph is measured once, on the first multi-column batch: double backward measures the
+    graph it builds anyway; the ``torch.func`` engines measure a plain double-backward graph of
+    that batch, as a proxy (:meth:`_chunks`)."""
+
+    def __init__(self, target: Target, budget: int | None = None) -> None:
+        super().__init__(target)
+        self.columns = ColumnBudget(column_budget(budget))
+
+    def details(self) -> dict[str, Any]:
+        return {"hvp_columns": self.columns.describe()}
+
+    def _ranges(self, samples: int, k: int) -> list[tuple[int, int]]:
+        """The (start, stop) column ranges of one batch of ``samples`` samples."""
+        c = self.columns.columns(samples, k) if k > 1 else 1
+        return [(j, min(k, j + c)) for j in range(0, k, c)]
+
+    def _chunks(self, batch: Any, index: int, k: int) -> list[tuple[int, int]]:
+        """:meth:`_ranges` of one batch, measuring the proxy graph first if still unmeasured."""
+        t = self.target
+        obj = t.objective
+        n = obj.batch_length(batch)
+        if k > 1 and not self.columns.measured:
+            params = dict(zip(t.names, t.leaves()))
+            with obj.bind(params) as bound:
+                value_fn = lambda: t.scalar(batch, index, params, bound)  # noqa: E731
+                measure_graph(self.columns, value_fn, t.leaves(), t.unkept(batch), n)
+        return self._ranges(n, k)
+
+
+class DoubleBackwardEngine(_ChunkedEngine):
     """Double backward on each batch's own graph (see
     :func:`hessrmt.curvature.functional.double_backward_products`).
 
     The rows are viewed per parameter (no copies for one column), the batch products are added
     into ``acc`` in place, and the parameters are bound into the model once per pass. Each
     batch's forward and first backward passes run once; its columns go through the second
-    backward vmapped (``is_grads_batched``) in chunks that fit ``budget``
-    (:class:`~hessrmt.curvature.graph_memory.ColumnBudget`), the first graph retained between
-    chunks.
+    backward vmapped (``is_grads_batched``) in chunks that fit the budget, the first graph
+    retained between chunks.
     """
 
     name = "double-backward"
-
-    def __init__(self, target: Target, budget: int | None = None) -> None:
-        super().__init__(target)
-        self.budget = GRAPH_MEMORY_BUDGET if budget is None else int(budget)
-        self.columns = ColumnBudget(column_budget(budget))
-
-    def details(self) -> dict[str, Any]:
-        return {"hvp_columns": self.columns.describe()}
 
     def _second_backward(
         self, pairs: list[tuple[int, torch.Tensor]], vs: list[Any], outs: list[Any], w: float,
@@ -272,7 +290,7 @@ class DoubleBackwardEngine(Engine):
         params = dict(zip(t.names, leaves))
         with obj.bind(params) as bound, torch.enable_grad():
             for i, batch, w in t.loop.passes():
-                n = obj.batch_length(batch)
+                n = obj.batch_length(batch) if k > 1 else 1
                 if k > 1 and not self.columns.measured:
                     value_fn = lambda b=batch, j=i: t.scalar(b, j, params, bound)  # noqa: E731
                     gs = measure_graph(self.columns, value_fn, leaves, t.unkept(batch), n)
@@ -280,37 +298,9 @@ class DoubleBackwardEngine(Engine):
                     value = t.scalar(batch, i, params, bound)
                     gs = torch.autograd.grad(value, leaves, create_graph=True, allow_unused=True)
                 pairs = [(j, g) for j, g in enumerate(gs) if g is not None and g.requires_grad]
-                c = self.columns.columns(n, k) if k > 1 else 1
-                for j0 in range(0, k, c):
-                    j1 = min(k, j0 + c)
+                for j0, j1 in self._ranges(n, k):
                     vs, outs = t.views(rows[j0:j1], acc[j0:j1])
                     self._second_backward(pairs, vs, outs, w, keep=j1 < k, batched=j1 - j0 > 1)
-
-
-class _ChunkedEngine(Engine):
-    """An engine that vmaps a block's columns through ``torch.func``: in chunks whose
-    estimated memory fits ``budget`` (:class:`~hessrmt.curvature.graph_memory.ColumnBudget`;
-    measured once, on a plain double-backward graph of the first multi-column batch, as a proxy)."""
-
-    def __init__(self, target: Target, budget: int | None = None) -> None:
-        super().__init__(target)
-        self.columns = ColumnBudget(column_budget(budget))
-
-    def details(self) -> dict[str, Any]:
-        return {"hvp_columns": self.columns.describe()}
-
-    def _chunks(self, batch: Any, index: int, k: int) -> list[tuple[int, int]]:
-        """The (start, stop) column ranges of one batch's passes."""
-        t = self.target
-        obj = t.objective
-        n = obj.batch_length(batch)
-        if k > 1 and not self.columns.measured:
-            params = dict(zip(t.names, t.leaves()))
-            with obj.bind(params) as bound:
-                value_fn = lambda: t.scalar(batch, index, params, bound)  # noqa: E731
-                measure_graph(self.columns, value_fn, t.leaves(), t.unkept(batch), n)
-        c = self.columns.columns(n, k) if k > 1 else 1
-        return [(j, min(k, j + c)) for j in range(0, k, c)]
 
 
 class ForwardOverReverseEngine(_ChunkedEngine):

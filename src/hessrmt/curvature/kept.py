@@ -75,6 +75,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
         self, target: Target, budget: int | None = None, num_data: int = 0, num_batches: int = 0
     ) -> None:
         super().__init__(target, budget)
+        self.budget = GRAPH_MEMORY_BUDGET if budget is None else int(budget)
         #: (weight, [(leaf index, gradient)], ...) per batch, or None when nothing is kept
         self._graphs: list[tuple[float, list[tuple[int, torch.Tensor]]]] | None = None
         self._records: list[BatchRecord] = []
@@ -119,13 +120,14 @@ class KeptGraphEngine(DoubleBackwardEngine):
             state = "built by the first product, kept if within the budget"
         else:
             state = "kept"
-        return {"hvp_graphs": f"{state} (estimate {mib}, budget {budget}, builds {self.builds})"}
+        out = {"hvp_graphs": f"{state} (estimate {mib}, budget {budget}, builds {self.builds})"}
+        return {**out, **super().details()} if self.recompute is not None else out
 
     # -- products -----------------------------------------------------------------------------
 
     def _accumulate(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
         if self.recompute is not None:
-            self._build(rows, acc, keep=False)
+            super()._accumulate(rows, acc)
             return
         if self._graphs is not None:
             if self._key == self._state() and self._data_unchanged():
@@ -136,7 +138,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
                 self._data_rebuilds += 1
                 if self._data_rebuilds >= 2:  # the data keeps changing (e.g. a shuffling loader)
                     self.recompute = "the batches changed between products (new tensors or edits)"
-                    self._build(rows, acc, keep=False)
+                    super()._accumulate(rows, acc)
                     return
         self._build(rows, acc)
 
@@ -151,14 +153,15 @@ class KeptGraphEngine(DoubleBackwardEngine):
             for w, pairs in self._graphs:
                 self._second_backward(pairs, vs, outs, w, keep=True)
 
-    def _build(self, rows: torch.Tensor, acc: torch.Tensor, keep: bool = True) -> None:
-        """One recomputing pass that keeps each batch's gradient graph (within the budget;
-        ``keep=False``: keeps none, the engine's recomputing mode).
+    def _build(self, rows: torch.Tensor, acc: torch.Tensor) -> None:
+        """One recomputing pass that keeps each batch's gradient graph (within the budget).
 
         Each batch's columns run one at a time on its graph (retained between them), as in
-        :meth:`_products`: the memory of one graph whatever the block width. A vmapped second
+        :meth:`_products`: the memory of one graph whatever the block width (a vmapped second
         backward over k columns needs about k times the graph's memory: on ResNet-20 with 64
-        CIFAR-shaped samples, the sub-block step's chunks of ~120 unit vectors peaked at 14.5 GB.
+        CIFAR-shaped samples, the sub-block step's chunks of ~120 unit vectors peaked at
+        14.5 GB). Once the engine recomputes for good, products are plain double backward, whose
+        vmapped chunks :class:`~hessrmt.curvature.graph_memory.ColumnBudget` bounds.
         """
         t = self.target
         obj = t.objective
@@ -169,7 +172,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
         key = self._state()
         graphs: list[tuple[float, list[tuple[int, torch.Tensor]]]] = []
         records: list[BatchRecord] = []
-        building = keep
+        keep = True
         with obj.bind(params) as bound, torch.enable_grad():
             for i, batch, w in t.loop.passes():
                 counter = None
@@ -187,7 +190,7 @@ class KeptGraphEngine(DoubleBackwardEngine):
                     self._second_backward(pairs, vs, outs, w, keep=keep or j < k - 1)
                 if keep:
                     graphs.append((w, pairs))
-        self.builds += building
+        self.builds += 1
         if keep:
             self._graphs, self._records, self._key = graphs, records, key
 
