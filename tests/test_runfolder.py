@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -214,6 +215,86 @@ def test_other_settings_are_refused_then_discarded_with_overwrite(tmp_path: Path
         run.step("a", compute)
     assert calls == [1]
     assert any("discarded" in m for m in messages)
+
+
+def _keyed(settings: Settings, out: Path, **kw: Any) -> RunFolder:
+    """A run folder whose step ``a`` reads only ``seed`` (every other step reads everything)."""
+    return RunFolder(
+        out,
+        kind="test",
+        settings=settings,
+        step_settings=lambda name: {"seed": settings.seed} if name == "a" else None,
+        **kw,
+    )
+
+
+def test_steps_keyed_by_their_own_settings_survive_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    toy = Toy(np.ones(2), "n", Metadata.create(seed=1))
+    with pytest.raises(RuntimeError):
+        with _keyed(Settings(width=4), out=out) as run:
+            run.step("a", lambda: ({"x": np.arange(3.0)}, {"k": 1}))
+            run.step("b", lambda: ({"y": np.ones(2)}, {}))
+            run.result("toy", Toy, lambda: toy)
+            raise RuntimeError
+    with pytest.raises(InputError, match="other settings"):  # still refused without overwrite
+        with _keyed(Settings(width=5), out=out):
+            pass
+    messages: list[str] = []
+    a, a_calls = _compute(2.0)
+    b, b_calls = _compute(3.0)
+    with pytest.raises(RuntimeError):
+        with _keyed(Settings(width=5), out=out, overwrite=True, log=messages.append) as run:
+            arrays, info = run.step("a", a)  # reads only the seed: reused
+            run.step("b", b)  # reads the width: recomputed
+            got = run.result("toy", Toy, lambda: Toy(np.zeros(2), "new"))  # results: discarded
+            assert run.resumed_steps == ["a"] and run.computed_steps == ["b", "toy"]
+            raise RuntimeError
+    assert a_calls == [] and b_calls == [1] and got.note == "new"
+    np.testing.assert_array_equal(arrays["x"], np.arange(3.0))
+    assert info == {"k": 1}
+    assert any("except 1 step(s)" in m and m.endswith(": a") for m in messages)
+    # the seed, which step a reads, changes: nothing survives
+    with _keyed(Settings(seed=7, width=5), out=out, overwrite=True, log=messages.append) as run:
+        run.step("a", a)
+        assert run.computed_steps == ["a"]
+    assert a_calls == [1]
+
+
+def test_same_settings_resume_steps_saved_without_a_key(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        with RunFolder(out, kind="test", settings=Settings()) as run:  # no step_settings
+            run.step("a", lambda: ({"x": np.ones(3)}, {}))
+            raise RuntimeError
+    doc = json.loads((partial_dir_for(out) / "a.json").read_text())
+    assert "key" not in doc
+    with _keyed(Settings(), out=out) as run:  # same settings: valid by the run's fingerprint
+        run.step("a", lambda: pytest.fail("must resume"))
+        assert run.has("a") and not run.has("b")
+    # a keyed step, adopted by a run WITHOUT per-step settings, is discarded with the rest
+    with pytest.raises(RuntimeError):
+        with _keyed(Settings(), out=out) as run:
+            run.step("k", lambda: ({"x": np.ones(1)}, {}))
+            raise RuntimeError
+    compute, calls = _compute(1.0)
+    with RunFolder(out, kind="test", settings=Settings(width=9), overwrite=True) as run:
+        run.step("a", compute)
+        assert not run.has("k")
+    assert calls == [1]
+
+
+def test_a_damaged_keyed_step_is_recomputed(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        with _keyed(Settings(), out=out) as run:
+            run.step("a", lambda: ({"x": np.ones(3)}, {}))
+            raise RuntimeError
+    (partial_dir_for(out) / "a.npz").write_bytes(b"truncated")
+    compute, calls = _compute(1.0)
+    with _keyed(Settings(width=8), out=out, overwrite=True) as run:
+        run.step("a", compute)
+    assert calls == [1]
 
 
 def test_finished_folder_is_refused_and_replaced_only_on_success(tmp_path: Path) -> None:

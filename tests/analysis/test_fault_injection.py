@@ -4,28 +4,17 @@ arrays byte-identical to an uninterrupted run, and nothing else is left in the p
 
 from __future__ import annotations
 
-import io
 import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from tests.analysis.tiny import TINY, output_bytes
+
 SRC = str(Path(__file__).resolve().parents[2] / "src")
-TINY = dict(
-    model="logreg",
-    data="wine",
-    n_samples=40,
-    epochs=1,
-    batch_hessians=2,
-    batch_size=16,
-    slq_probes=2,
-    slq_steps=8,
-    progress=False,
-)
 
 SCRIPT = textwrap.dedent(
     """
@@ -72,27 +61,13 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _arrays(run: Path) -> dict[str, bytes]:
-    import torch
-
-    got: dict[str, bytes] = {}
-    for name in ("spectrum.npz", "slq.npz"):
-        with np.load(run / name) as z:
-            for key in z.files:
-                got[f"{name}/{key}"] = z[key].dtype.str.encode() + z[key].tobytes()
-    state = torch.load(io.BytesIO((run / "model.pt").read_bytes()), weights_only=True)
-    for key, value in state.items():
-        got[f"model.pt/{key}"] = value.numpy().tobytes()
-    return got
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     from hessrmt.analysis import AnalysisConfig, analyze
 
     out = tmp_path_factory.mktemp("reference") / "run"
     analyze(AnalysisConfig(**TINY), out=str(out))  # type: ignore[arg-type]
-    return _arrays(out)
+    return output_bytes(out)
 
 
 KILLS = [
@@ -125,6 +100,6 @@ def test_kill_9_then_resume_is_byte_identical(
     assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
     assert not out.exists()  # a killed run never leaves a (half-written) run folder
     res = analyze(AnalysisConfig(**TINY), out=str(out))  # type: ignore[arg-type]
-    assert _arrays(out) == reference
+    assert output_bytes(out) == reference
     assert res.summary["n_params"] == 42
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # temporaries cleaned up

@@ -36,6 +36,42 @@ _MODEL_RE = re.compile(r"^[A-Za-z_][\w-]*$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _NOT_NUMERIC = frozenset(
     {"out", "progress", "overwrite", "device", "max_dense_params", "collective_timeout"}
 )
+#: Groups of numeric settings by the checkpointed steps that read them (:func:`unread_settings`).
+#: The statistics settings are read only after the last step, from the stored spectra.
+_STATISTICS = frozenset({"zero_rtol", "fit_null", "family_fit", "family_boot"})
+_SLQ = frozenset({"slq_probes", "slq_steps"})
+_SUBBLOCKS = frozenset({"subblocks", "subblock_size", "subblock_count"})
+_LANCZOS = frozenset({"lanczos_k", "lanczos_restarts"})
+_BATCH_SIZE = frozenset({"batch_size"})
+_BATCH_COUNT = frozenset({"batch_hessians"})
+
+
+def unread_settings(step: str) -> frozenset[str]:
+    """Numeric settings that the checkpointed step ``step`` of ``hessrmt analyze`` does not read,
+    neither itself nor through the steps before it whose results it uses (left out of the
+    step's own settings, so that an ``--overwrite`` run that changes only them reuses it).
+
+    Every step uses the trained model, which depends on none of these groups. ``slq`` reads only
+    its probes and steps; ``subblock_*`` only the sub-block options; the spectra (``init``,
+    ``trained``, ``ggn``, ``residual``, ``batch_*``) the Lanczos options; ``batch_*`` the batch
+    size (batch i is the same prefix batch whatever the number of batches); ``batch_noise``
+    both batch settings. The statistics settings are read by no step. Anything not listed
+    here (model, data, training, method, dtype, seed...) is read by every step.
+    """
+    everything = _STATISTICS | _SLQ | _SUBBLOCKS | _LANCZOS | _BATCH_SIZE | _BATCH_COUNT
+    if step == "slq":
+        return everything - _SLQ
+    if step.startswith("subblock_"):
+        return everything - _SUBBLOCKS
+    if step == "batch_noise":
+        return everything - _BATCH_SIZE - _BATCH_COUNT
+    if step.startswith("batch_"):
+        return everything - _LANCZOS - _BATCH_SIZE
+    if step == "train":
+        return everything
+    return everything - _LANCZOS  # init, trained, ggn, residual
+
+
 #: Seconds a collective waits for the other processes of a torchrun launch (the value of
 #: :data:`hessrmt.curvature.distributed.DEFAULT_TIMEOUT_S`; not imported: no torch here).
 DEFAULT_COLLECTIVE_TIMEOUT = 600.0

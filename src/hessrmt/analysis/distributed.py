@@ -202,7 +202,7 @@ class SyncedRun:
             return self.folder.step(name, compute)
         main = self.ranks.is_main
         resumed = self.ranks.broadcast(
-            bool(self.folder.store.has(name)) if main else None, f"step {name}'s checkpoint state"
+            bool(self.folder.has(name)) if main else None, f"step {name}'s checkpoint state"
         )
         if resumed:
             stored = self.folder.step(name, compute) if main else None

@@ -24,8 +24,11 @@ default ``runs/analyze-<UTC timestamp>``): built under a temporary sibling name 
 place, so it is either complete or absent; checkpoints live in the hidden sibling
 ``.<name>.partial`` until the run folder exists; a second run on the same folder is refused while
 one runs; checkpoints of other settings and a finished folder are refused unless ``overwrite``
-(which replaces only folders hessrmt made). :func:`analyze` changes no process-wide state (the
-allocator tuning of the command line is :func:`hessrmt.cli.analyze.retain_freed_memory`).
+(which replaces only folders hessrmt made). Each step is also keyed by the settings it reads
+(:func:`step_settings`): an ``overwrite`` run that changes, say, only the sub-block, SLQ or
+statistics options of an interrupted run reuses the steps those options do not touch.
+:func:`analyze` changes no process-wide state (the allocator tuning of the command line is
+:func:`hessrmt.cli.analyze.retain_freed_memory`).
 
 With ``method="lanczos"`` (or ``auto`` above the memory-derived limit) the spectra (full data and
 batches) are the ``lanczos_k`` largest and smallest eigenvalues only and the density comes from
@@ -56,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from hessrmt.analysis.config import AnalysisConfig
+from hessrmt.analysis.config import AnalysisConfig, unread_settings
 from hessrmt.analysis.distributed import DISTRIBUTED_CONVENTION, Ranks, SyncedRun, open_run
 from hessrmt.analysis.method import MethodChoice, choose_method, plan_text
 from hessrmt.analysis.steps import (
@@ -122,6 +125,14 @@ def run_settings(config: AnalysisConfig, method: str | None = None) -> dict[str,
                 h.update(block)
         settings["checkpoint_sha256"] = h.hexdigest()
     return settings
+
+
+def step_settings(settings: dict[str, Any], step: str) -> dict[str, Any]:
+    """The part of :func:`run_settings` that checkpointed step ``step`` reads (its own settings,
+    see :func:`hessrmt.analysis.config.unread_settings`); the run folder keys the step by it."""
+    unread = unread_settings(step)
+    own = {k: v for k, v in settings["analysis"].items() if k not in unread}
+    return {**settings, "analysis": own}
 
 
 def _analysis_conventions(ctx: _Context, choice: MethodChoice) -> dict[str, str]:
@@ -198,13 +209,16 @@ def analyze(config: AnalysisConfig | None = None, /, **settings: Any) -> Analysi
         max_dense_params=config.max_dense_params,
     )
 
+    keyed = run_settings(config, choice.method)
+
     def folder() -> RunFolder:
         return RunFolder(
             out,
             kind="analyze",
-            settings=run_settings(config, choice.method),
+            settings=keyed,
             overwrite=config.overwrite,
             log=lambda message: _log(config, message),
+            step_settings=lambda step: step_settings(keyed, step),
         )
 
     with open_run(ranks, out, folder) as run:

@@ -184,8 +184,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="discard checkpoints of other settings and replace an earlier run folder (only "
-        "folders hessrmt made; anything else is refused)",
+        help="discard checkpoints of other settings (steps whose own settings are unchanged "
+        "are reused) and replace an earlier run folder (only folders hessrmt made; anything "
+        "else is refused)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars or step messages")
     p.add_argument(

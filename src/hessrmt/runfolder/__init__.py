@@ -30,6 +30,13 @@ Behaviour (the same for every pipeline):
   the log says so) and a finished run folder is replaced when the new one is complete (the old one
   stays in place if the run fails). A non-empty folder without the marker is never deleted, with
   or without ``overwrite``: it is refused.
+* **Per-step settings.** With ``step_settings`` (a function of the step name giving the part of
+  ``settings`` that step reads), each step is also saved with the fingerprint of its own
+  settings. ``overwrite`` of checkpoints with other settings then keeps those steps, and a step
+  is reused whenever its own settings are unchanged (the log names them); results and steps
+  saved without their own settings are discarded as before. ``hessrmt analyze`` uses it, so
+  changing only, say, the sub-block options of an interrupted run recomputes the sub-blocks,
+  not the spectra before them.
 * **Resume.** Checkpoints with the same fingerprint are reused: :meth:`RunFolder.step` and
   :meth:`RunFolder.result` load a finished step instead of computing it, and always return what
   was stored (also right after computing), so a resumed run gives byte-identical arrays to an

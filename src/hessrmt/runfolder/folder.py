@@ -26,7 +26,7 @@ from hessrmt.runfolder.markers import (
     share,
 )
 from hessrmt.runfolder.settings import fingerprint
-from hessrmt.runfolder.store import _STEP_RE, Compute, StepStore
+from hessrmt.runfolder.store import _STEP_RE, Compute, StepStore, keep_keyed_steps
 
 R = TypeVar("R")
 
@@ -109,8 +109,15 @@ class RunFolder:
         settings: a dataclass or mapping of everything that determines the numbers; its
             :func:`fingerprint` guards resumption.
         overwrite: discard checkpoints made with other settings and replace a finished run
-            folder (only folders carrying hessrmt's marker, never anything else).
+            folder (only folders carrying hessrmt's marker, never anything else). Steps saved
+            with their own settings (``step_settings``) survive it: each is reused when its
+            own settings are unchanged.
         log: called with one-line progress messages (None: silent).
+        step_settings: ``step_settings(name)`` is the JSON-able part of ``settings`` that step
+            ``name`` reads (None: all of it). A step is saved with the fingerprint of its own
+            settings too, and is reused by a run with other settings (``overwrite``) whose
+            ``step_settings(name)`` is the same. The pipeline must leave out only settings the
+            step and every step before it that it uses provably do not read.
     """
 
     def __init__(
@@ -121,6 +128,7 @@ class RunFolder:
         settings: Any = None,
         overwrite: bool = False,
         log: Callable[[str], None] | None = None,
+        step_settings: Callable[[str], Any] | None = None,
     ) -> None:
         if not isinstance(kind, str) or not _STEP_RE.match(kind):
             raise InputError(f"run kind {kind!r} must be letters, digits, '_', '-' or '.'")
@@ -129,6 +137,7 @@ class RunFolder:
         self.fingerprint = fingerprint(settings if settings is not None else {})
         self.overwrite = bool(overwrite)
         self._log = log or (lambda message: None)
+        self._step_settings = step_settings
         raw = Path(out) if out is not None else default_out(kind)
         self.out = Path(os.path.abspath(raw))
         if not self.out.name or self.out == self.out.parent:
@@ -222,8 +231,23 @@ class RunFolder:
                         "with the same settings to resume, pass --overwrite to discard them, or "
                         "choose another --out"
                     )
-                remove_marked(self.partial)
-                self._log(f"--overwrite: discarded checkpoints of other settings in {self.partial}")
+                self._adopt_partial()
+
+    def _adopt_partial(self) -> None:
+        """``overwrite`` of checkpoints with other settings: keep the steps saved with their own
+        settings (when this run has ``step_settings``), discard everything else."""
+        if self._step_settings is None:
+            remove_marked(self.partial)
+            kept: list[str] = []
+        else:
+            kept = keep_keyed_steps(self.partial, self.fingerprint, self.kind)
+        if not kept:
+            self._log(f"--overwrite: discarded checkpoints of other settings in {self.partial}")
+            return
+        self._log(
+            f"--overwrite: discarded checkpoints of other settings in {self.partial}, except "
+            f"{len(kept)} step(s) reused where their own settings are unchanged: " + ", ".join(kept)
+        )
 
     def _clean_orphans(self) -> None:
         """Delete marked temporaries of earlier killed runs on this ``out`` (we hold the lock)."""
@@ -251,6 +275,17 @@ class RunFolder:
             raise RuntimeError("use RunFolder inside a with block")
         return self.store
 
+    def step_key(self, name: str) -> str | None:
+        """Fingerprint of step ``name``'s own settings (None without ``step_settings``)."""
+        if self._step_settings is None:
+            return None
+        own = self._step_settings(name)
+        return None if own is None else fingerprint(own)
+
+    def has(self, name: str) -> bool:
+        """Whether step ``name`` is checkpointed and valid for this run."""
+        return self._store().has(name, self.step_key(name))
+
     def step(self, name: str, compute: Compute) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Arrays and info of step ``name``: loaded if checkpointed, else computed and saved.
 
@@ -258,14 +293,15 @@ class RunFolder:
         back from the checkpoint in both cases (NaN/inf in ``info`` become None).
         """
         store = self._store()
-        if store.has(name):
+        key = self.step_key(name)
+        if store.has(name, key):
             self.resumed_steps.append(name)
-            return store.load(name)
+            return store.load(name, key)
         arrays, info = compute()
-        store.save(name, arrays, info)
+        store.save(name, arrays, info, key=key)
         self.computed_steps.append(name)
         _fault_point(f"after-step:{len(self.computed_steps)}", f"after-step:{name}")
-        return store.load(name)
+        return store.load(name, key)
 
     def result(self, name: str, cls: type[R], compute: Callable[[], R]) -> R:
         """A :class:`hessrmt.results.Result` of class ``cls``: loaded if checkpointed, else

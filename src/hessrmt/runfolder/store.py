@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,12 @@ class StepStore:
     """Completed steps of one run, keyed by step name, in one checkpoint folder.
 
     Each step is ``<name>.npz`` (arrays) then ``<name>.json`` (info, the NPZ's
-    SHA-256 and the fingerprint); both writes are atomic and the JSON goes last, so a step is
-    either complete or absent. Results (:class:`hessrmt.results.Result`) go to
-    ``results/<name>.{npz,json}``. The folder is created on the first save, with the marker.
+    SHA-256, the run's fingerprint and, when the step was saved with one, its own ``key``: the
+    fingerprint of the settings that step reads); both writes are atomic and the JSON goes last,
+    so a step is either complete or absent. A step is valid for a run with the same fingerprint,
+    or for a request with the same ``key`` (see :func:`keep_keyed_steps`). Results
+    (:class:`hessrmt.results.Result`) go to ``results/<name>.{npz,json}``. The folder is
+    created on the first save, with the marker.
 
     For backwards compatibility, constructing a store on a folder whose marker has another
     fingerprint discards it (``discarded`` is then True); :class:`RunFolder` checks first and
@@ -84,8 +88,9 @@ class StepStore:
         names += [p.stem for p in (self.directory / "results").glob("*.json")]
         return sorted(names)
 
-    def has(self, name: str) -> bool:
-        """Whether step ``name`` completed (its JSON exists and its NPZ checksum matches)."""
+    def has(self, name: str, key: str | None = None) -> bool:
+        """Whether step ``name`` completed (its JSON exists and its NPZ checksum matches) with
+        this run's fingerprint, or with the step's own settings ``key`` (when given)."""
         js, npz = self._paths(name)
         if not js.is_file() or not npz.is_file():
             return False
@@ -93,27 +98,36 @@ class StepStore:
             doc = json.loads(js.read_text(encoding="utf-8"))
         except (OSError, ValueError, UnicodeDecodeError):
             return False
-        return (
-            isinstance(doc, dict)
-            and doc.get("fingerprint") == self.fingerprint
-            and doc.get("npz_sha256") == _sha256(npz)
-        )
+        if not isinstance(doc, dict):
+            return False
+        same = doc.get("fingerprint") == self.fingerprint
+        if not same and (key is None or doc.get("key") != key):
+            return False
+        return doc.get("npz_sha256") == _sha256(npz)
 
     def save(
-        self, name: str, arrays: Mapping[str, np.ndarray], info: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        arrays: Mapping[str, np.ndarray],
+        info: Mapping[str, Any] | None = None,
+        key: str | None = None,
     ) -> None:
-        """Record step ``name`` as complete with its arrays and JSON-able ``info``."""
+        """Record step ``name`` as complete with its arrays, JSON-able ``info`` and, when given,
+        its own settings ``key``."""
         self._ensure()
         js, npz = self._paths(name)
         atomic_save_npz(npz, arrays)
-        atomic_write_json(
-            js,
-            {"fingerprint": self.fingerprint, "npz_sha256": _sha256(npz), "info": dict(info or {})},
-        )
+        doc: dict[str, Any] = {"fingerprint": self.fingerprint, "npz_sha256": _sha256(npz)}
+        if key is not None:
+            doc["key"] = key
+        doc["info"] = dict(info or {})
+        atomic_write_json(js, doc)
 
-    def load(self, name: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Arrays and info of completed step ``name``."""
-        if not self.has(name):
+    def load(
+        self, name: str, key: str | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays and info of completed step ``name`` (valid as in :meth:`has`)."""
+        if not self.has(name, key):
             raise DataError(f"checkpoint step {name!r} is missing or damaged in {self.directory}")
         js, npz = self._paths(name)
         with np.load(npz, allow_pickle=False) as z:
@@ -136,3 +150,32 @@ class StepStore:
     def remove(self) -> None:
         """Delete the store (after the run folder has been written)."""
         remove_marked(self.directory)
+
+
+def keep_keyed_steps(directory: Path, fingerprint: str, kind: str) -> list[str]:
+    """Adopt the checkpoint folder of a run with other settings for a run with ``fingerprint``:
+    keep the steps saved with their own settings ``key`` (each stays valid only for a request
+    with the same key, :meth:`StepStore.has`), delete every other step and every result (valid
+    only for the old fingerprint) and re-mark the folder with ``fingerprint``. Returns the names
+    of the kept steps; with none kept the folder is removed."""
+    kept: list[str] = []
+    for js in sorted(directory.glob("*.json")):
+        if js.name == MARKER:
+            continue
+        try:
+            doc = json.loads(js.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("key"), str):
+            kept.append(js.stem)
+            continue
+        js.unlink(missing_ok=True)
+    for npz in directory.glob("*.npz"):
+        if npz.stem not in kept:
+            npz.unlink(missing_ok=True)
+    shutil.rmtree(directory / "results", ignore_errors=True)
+    if not kept:
+        remove_marked(directory)
+        return kept
+    atomic_write_json(directory / MARKER, _marker_doc(kind, fingerprint, "partial"))
+    return kept
