@@ -56,6 +56,7 @@ def test_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         ("abc def\n", [], "cannot parse"),
         ("\n".join(str(i) for i in range(20)), ["--method", "ml"], "unknown fitting method"),
         ("\n".join(str(i) for i in range(20)), ["--atom", "free"], "atom must be"),
+        ("\n".join(str(i) for i in range(20)), ["--zero-rtol", "2"], "--zero-rtol must be"),
     ],
 )
 def test_errors_one_line_exit_2(
@@ -89,3 +90,49 @@ def test_pvalue_at_the_bootstrap_floor(tmp_path: Path, capsys: pytest.CaptureFix
     code, out, _ = run(["fit", str(f), "--n-boot", "20", "--family", "marchenko-pastur"], capsys)
     line = next(x for x in out.splitlines() if x.startswith("marchenko-pastur"))
     assert "p <=" not in line and " p " in line
+
+
+def _float32_wishart() -> np.ndarray:
+    """A rank-deficient Wishart spectrum (40 % exact zeros) as float32 eigenvalues: its zeros
+    are round-off of ~1e-7 max|l|, as a float32 eigensolver leaves them."""
+    x = np.linalg.eigvalsh(E.wishart(300, 180, rng=4))
+    zeros = np.abs(x) < 1e-9 * np.abs(x).max()
+    noise = np.random.default_rng(0).standard_normal(x.size) * 1e-7 * np.abs(x).max()
+    return np.where(zeros, noise, x).astype(np.float32)
+
+
+def test_zero_tolerance_follows_the_precision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    eigs = _float32_wishart()
+    true_zeros = 120 / 300
+    f = tmp_path / "e.npy"
+    np.save(f, eigs)
+    argv = ["fit", str(f), "--json", "--n-boot", "0", "--family", "marchenko-pastur"]
+    code, out, _ = run(argv, capsys)  # the file's float32: zeros |l| <= 1e-4 max|l|
+    assert code == 0
+    d = json.loads(out)
+    assert d["conventions"]["zero_tolerance"] == "|l| <= 0.0001 max|l| set to 0"
+    assert d["families"][0]["params"]["zero_mass"] == pytest.approx(true_zeros, abs=1e-9)
+    # declared float64 (the float32 trap): the round-off zeros are not zeros, the atom is lost
+    code, out, _ = run([*argv, "--dtype", "float64"], capsys)
+    d64 = json.loads(out)
+    assert d64["conventions"]["zero_tolerance"].startswith("|l| < 1e-9")
+    assert d64["families"][0]["params"]["zero_mass"] < 0.05
+    assert d64["families"][0]["w1"] > d["families"][0]["w1"]
+    code, out, _ = run([*argv, "--dtype", "float64", "--zero-rtol", "1e-5"], capsys)
+    assert json.loads(out)["families"][0]["params"]["zero_mass"] == pytest.approx(true_zeros)
+    code, out, _ = run([a for a in argv if a != "--json"], capsys)  # the table says it too
+    assert code == 0 and "zeros: |l| <= 0.0001 max|l|" in out.splitlines()[0]
+
+
+def test_family_fit_record_uses_the_run_precision() -> None:
+    from hessrmt.analysis.statistics import family_fit_record
+
+    eigs = _float32_wishart().astype(np.float64)
+    f32 = family_fit_record(eigs, n_boot=0, dtype="float32")
+    f64 = family_fit_record(eigs, n_boot=0, dtype="float64")
+    assert f32["conventions"]["zero_tolerance"] == "|l| <= 0.0001 max|l| set to 0"
+    assert f64["conventions"]["zero_tolerance"].startswith("|l| < 1e-9")
+    mp32 = next(f for f in f32["families"] if f["family"] == "marchenko-pastur")
+    assert mp32["params"]["zero_mass"] == pytest.approx(120 / 300, abs=1e-9)

@@ -9,6 +9,7 @@ import pytest
 import scipy.stats
 import torch
 
+from hessrmt.curvature.krylov.numerics import probe_block
 from hessrmt.curvature.krylov.traces import TraceResult, hutchinson_trace, hutchpp_trace
 from hessrmt.curvature.linop import CurvatureOperator, DenseOperator
 from hessrmt.errors import InputError
@@ -164,6 +165,22 @@ def test_hutchpp_exact_when_sketch_spans_everything() -> None:
     assert res.estimate == pytest.approx(np.trace(A), abs=1e-10)
     assert res.stderr == 0.0
     assert res.low_rank_part == pytest.approx(np.trace(A), abs=1e-10)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_hutchpp_exact_with_a_singular_rademacher_sketch(n: int) -> None:
+    """num_matvecs >= 3P, full-rank A, and a Rademacher sketch that is singular (often, in few
+    dimensions): the sketch is completed to a basis, so the estimate is still exact."""
+    A = sym(n, seed=n) + 5 * n * np.eye(n)  # full rank
+    singular = 0
+    for seed in range(12):
+        S = probe_block(n, n, np.random.default_rng(seed), "rademacher", torch.device("cpu"))
+        singular += int(np.linalg.matrix_rank(S.numpy()) < n)
+        res = hutchpp_trace(A, 3 * n, rng=np.random.default_rng(seed))
+        assert res.estimate == pytest.approx(np.trace(A), abs=1e-10)
+        assert res.stderr == 0.0 and res.num_matvecs <= 2 * n
+        assert res.meta.conventions["sketch_size"] == n
+    assert singular > 0  # the case occurred
 
 
 def test_float32_operator_accumulates_in_float64() -> None:

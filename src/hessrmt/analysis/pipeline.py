@@ -298,7 +298,11 @@ def _analyze_in(
 
             _log(config, "fitting the random-matrix families to the trained spectrum")
             summary["trained"]["family_fits"] = family_fit_record(
-                spectra["trained"], n_boot=config.family_boot, seed=config.seed
+                spectra["trained"],
+                n_boot=config.family_boot,
+                seed=config.seed,
+                zero_rtol=config.zero_rtol,
+                dtype=config.dtype,
             )
     else:
         tr, se = _slq_trace(slq_arrays, ctx.n_params)

@@ -58,17 +58,27 @@ def fit_laws(values: np.ndarray, *, n_null: int = 0, seed: int = 0) -> dict[str,
     return out
 
 
-def family_fit_record(values: np.ndarray, *, n_boot: int, seed: int = 0) -> dict[str, Any]:
+def family_fit_record(
+    values: np.ndarray,
+    *,
+    n_boot: int,
+    seed: int = 0,
+    zero_rtol: float | None = None,
+    dtype: str | None = None,
+) -> dict[str, Any]:
     """Every family of :mod:`hessrmt.rmt.family_fit` fitted to ``values`` by W1 with the atom
     matched to the measured zero fraction, outliers kept apart, ranked by W1 (best first), with
     ``n_boot`` refitting parametric-bootstrap replicates; ``{"error": why}`` when no family can
-    be fitted (e.g. fewer than 10 nonzero eigenvalues)."""
+    be fitted (e.g. fewer than 10 nonzero eigenvalues). Zeros as for the spectrum's record:
+    ``zero_rtol``, else the default of the precision ``dtype`` the eigenvalues were computed in
+    (:func:`hessrmt.rmt.bulk.fit_zero_rtol`)."""
+    from hessrmt.rmt.bulk import fit_zero_rtol
     from hessrmt.rmt.family_fit import fit_families
 
     try:
         res = fit_families(
             np.asarray(values, dtype=np.float64).ravel(), n_boot=n_boot, rng=seed,
-            outliers="remove",
+            outliers="remove", zero_rtol=fit_zero_rtol(zero_rtol, dtype),
         )  # fmt: skip
     except InputError as exc:
         return {"error": str(exc)}

@@ -59,6 +59,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="keep outliers apart (found by the bulk/outlier split of hessrmt stats) and fit the "
         "families to the rest",
     )
+    parser.add_argument(
+        "--zero-rtol",
+        type=float,
+        default=None,
+        help="eigenvalues with |l| <= RTOL max|l| are zeros (default from --dtype; float64: "
+        "|l| < 1e-9 max(1, max|l|))",
+    )
+    parser.add_argument(
+        "--dtype",
+        default=None,
+        choices=["float64", "float32", "float16", "bfloat16"],
+        help="precision the eigenvalues were computed in (default: the file's dtype); sets "
+        "the zero tolerance as in hessrmt stats",
+    )
     parser.add_argument("--n-boot", type=int, default=50, help="bootstrap replicates (>= 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.set_defaults(handler=run)
@@ -75,6 +89,7 @@ def _fmt_params(params: dict[str, float], intervals: dict[str, list[float]]) -> 
 def run(args: argparse.Namespace) -> int:
     from hessrmt.errors import InputError
     from hessrmt.io import to_jsonable
+    from hessrmt.rmt.bulk import fit_zero_rtol
     from hessrmt.rmt.family_fit import FAMILIES, fit_families, format_pvalue
     from hessrmt.rmt.spectrum_io import load_spectrum
 
@@ -83,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"unknown family {name!r}; choose from {', '.join(FAMILIES)}")
     if args.n_boot < 0:
         raise InputError(f"--n-boot must be >= 0, got {args.n_boot}")
+    if args.zero_rtol is not None and not 0 <= args.zero_rtol < 1:
+        raise InputError(f"--zero-rtol must be in [0, 1), got {args.zero_rtol}")
     eigs = load_spectrum(args.file, key=args.key)
     res = fit_families(
         eigs.ravel(),
@@ -92,12 +109,16 @@ def run(args: argparse.Namespace) -> int:
         outliers="remove" if args.remove_outliers else "keep",
         method=args.method,
         atom=args.atom,
+        zero_rtol=fit_zero_rtol(args.zero_rtol, args.dtype or eigs.dtype),
     )
     res["seed"] = args.seed
     if args.json:
         sys.stdout.write(json.dumps(to_jsonable(res), allow_nan=False) + "\n")
         return 0
-    lines = [f"{res['n_eigenvalues']} eigenvalues; families ranked by W1 (best first)"]
+    lines = [
+        f"{res['n_eigenvalues']} eigenvalues (zeros: {res['conventions']['zero_tolerance']}); "
+        "families ranked by W1 (best first)"
+    ]
     if res["outliers"]:
         lines.append(f"{len(res['outliers'])} outliers kept apart: {res['outliers']}")
     for f in res["families"]:

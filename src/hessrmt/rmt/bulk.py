@@ -54,6 +54,16 @@ def default_zero_rtol(dtype: object) -> float:
     return ZERO_RTOL.get(dtype_name(dtype), ZERO_RTOL["float64"])
 
 
+def fit_zero_rtol(zero_rtol: float | None, dtype: object) -> float | None:
+    """The ``zero_rtol`` of :func:`hessrmt.rmt.family_fit.fit_families` for eigenvalues
+    computed in ``dtype``: the one given, else :func:`default_zero_rtol` of a lower precision
+    than float64, else None (the fits' own float64 rule)."""
+    if zero_rtol is not None:
+        return float(zero_rtol)
+    name = dtype_name(dtype) if dtype is not None else "float64"
+    return None if name == "float64" else default_zero_rtol(name)
+
+
 @dataclass(frozen=True)
 class SpectrumParts:
     """Zeros, outliers and bulk of one spectrum or of a batch (rows = spectra).

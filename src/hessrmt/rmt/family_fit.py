@@ -364,8 +364,15 @@ def fit_families(
     outliers: str = "keep",
     method: str = "w1",
     atom: str = "matched",
+    zero_rtol: float | None = None,
 ) -> dict[str, Any]:
     """Fit every family in ``families`` (default: :data:`DEFAULT_FAMILIES`) and rank by W1.
+
+    ``zero_rtol``: eigenvalues with ``|l| <= zero_rtol max|l|`` are zeros (set to 0, so the
+    matched atom is their fraction), the rule of :func:`hessrmt.rmt.bulk.split_spectrum`; pass
+    :func:`hessrmt.rmt.bulk.default_zero_rtol` of the precision the eigenvalues were computed in
+    (float32 round-off zeros sit at ~1e-7 max|l|, far above the float64 default). None: the
+    float64 rule of the module docstring.
 
     ``outliers="remove"`` keeps outliers apart explicitly (the spiked versions of the families):
     :func:`hessrmt.rmt.bulk.split_spectrum` (default rules) finds them, every family is fitted to
@@ -380,6 +387,11 @@ def fit_families(
     for name in names:
         _check_family(name)
     _check_method(method, atom)
+    if zero_rtol is not None:
+        if not (isinstance(zero_rtol, (int, float)) and 0 <= zero_rtol < 1):
+            raise InputError(f"zero_rtol must be a number in [0, 1), got {zero_rtol!r}")
+        eigs = clean_eigenvalues(eigs, "a family").copy()
+        eigs[np.abs(eigs) <= zero_rtol * float(np.max(np.abs(eigs)))] = 0.0
     x = _clean(eigs)
     if outliers not in ("keep", "remove"):
         raise InputError(f"outliers must be 'keep' or 'remove', got {outliers!r}")
@@ -387,7 +399,8 @@ def fit_families(
     if outliers == "remove":
         from hessrmt.rmt.bulk import split_spectrum
 
-        mask = split_spectrum(x, dtype="float64").outlier_mask
+        split = {"dtype": "float64"} if zero_rtol is None else {"zero_rtol": zero_rtol}
+        mask = split_spectrum(x, **split).outlier_mask
         removed = x[mask]
         x = _clean(x[~mask])
     gen = as_generator(rng)
@@ -427,7 +440,9 @@ def fit_families(
             if method == "w1"
             else "parametric bootstrap, iid draws from the fitted law, KS to the fitted "
             "law (no refit): conservative",
-            "zero_tolerance": "|l| < 1e-9 max(1, max|l|) set to 0",
+            "zero_tolerance": "|l| < 1e-9 max(1, max|l|) set to 0"
+            if zero_rtol is None
+            else f"|l| <= {zero_rtol:g} max|l| set to 0",
             "n_boot": n_boot,
             "outliers": "removed by split_spectrum before fitting (listed apart)"
             if outliers == "remove"

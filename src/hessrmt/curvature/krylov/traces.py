@@ -219,7 +219,10 @@ def hutchpp_trace(
     ``s = num_matvecs // 3`` (at most P) sketch vectors give ``Q = orth(A S)``; ``s`` more give
     ``A Q``; the remaining ``num_matvecs - 2 s`` (>= 2) are Hutchinson probes of the deflated
     operator ``(I - QQ^T) A (I - QQ^T)``. When ``Q`` spans the whole space the estimate is exact
-    and the remaining budget is not spent.
+    and the remaining budget is not spent. With ``s = P`` (``num_matvecs >= 3 P``) ``Q`` is
+    completed to a basis of the whole space when ``A S`` lost directions (a singular sketch,
+    which Rademacher probes give often in few dimensions, or a singular ``A``), so the estimate
+    is then always exact, with at most ``2 P`` products.
 
     ``op``, ``rng`` (alias ``seed``), ``probes``, ``batch_size`` and ``size`` are as for
     :func:`hutchinson_trace`.
@@ -246,6 +249,13 @@ def hutchpp_trace(
     diag = torch.diagonal(R).abs()
     tiny = 100 * n * float(np.finfo(np.float64).eps) * float(diag.max()) if diag.numel() else 0.0
     Q = Q[:, diag > tiny]
+    if s == n and Q.shape[1] < n:
+        # A S lost directions (a singular sketch, e.g. Rademacher in few dimensions, or a
+        # singular A): complete Q to a basis of the whole space, so that the estimate is exact
+        # (s + n <= num_matvecs products in all).
+        full, _ = torch.linalg.qr(Q, mode="complete") if Q.shape[1] else (None, None)
+        extra = full[:, Q.shape[1] :] if full is not None else torch.eye(n, dtype=Q.dtype)
+        Q = torch.cat([Q, extra.to(Q.device)], dim=1)
     AQ = apply64(op, Q) if Q.shape[1] else Q
     low = float((Q * AQ).sum())
     if Q.shape[1] >= n:
