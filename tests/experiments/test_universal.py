@@ -170,7 +170,7 @@ def test_conclusions_follow_the_numbers():
     bad["synthetic"]["goe"]["sizes"][1]["outlier_error"] = [0.9, 0.01]
     bad["noise_scale"]["n"]["fit"].update(alpha=0.8, alpha_interval=[0.7, 0.9])
     bad["noise_scale"]["n"]["fit"]["fpc_rms_log_residual"] = 0.2
-    bad["delocalisation"]["n"]["rows"][0]["ipr_over_goe"] = 20.0
+    bad["delocalisation"]["n"]["rows"][0].update(ipr_over_goe=20.0, ipr_over_goe_se=0.5, b=16)
     bad["delocalisation"]["n"]["rows"][0]["mean_ratio"] = 0.45
     bad["outliers"]["n"]["rows"][0]["measured"] = [4.0]
     bad["damping"]["local_law"]["n"]["rows"][0]["predicted"] = [[0.5]]
@@ -181,6 +181,7 @@ def test_conclusions_follow_the_numbers():
     assert "not consistent with 1/sqrt(b)" in text
     assert "free power law fits better" in text
     assert "far more localised than GOE" in text
+    assert "up to 20.00 +- 0.50 x GOE's, at b = 16" in text  # the run's number, and where
     assert "differs from GOE's 0.5307 by up to 8.1 standard errors" in text
     assert "disagree at b = [16]" in text
     assert "no closer to" in text

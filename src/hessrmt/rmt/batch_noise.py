@@ -10,7 +10,12 @@ and then as mean +- standard error over batches (ddof = 1):
 * **noise scale** s = ||X_b||_F / sqrt(P) (the RMS eigenvalue of X_b);
 * **localisation** of X_b's eigenvectors (central half of the spectrum): inverse participation
   ratio sum_i v_i^4 over GOE's E = 3 / (P + 2) (1: delocalised, Haar vectors), and the kurtosis
-  of the components sqrt(P) v_i (Porter-Thomas, Gaussian components: 3);
+  of the components sqrt(P) v_i (Porter-Thomas, Gaussian components: 3), which equals
+  P sum_i v_i^4 averaged over the vectors. Within a (near-)degenerate eigenspace (e.g. the null
+  space of a low-rank X_b) the eigenvectors are not unique and LAPACK's choice depends on the
+  BLAS threads, so both use the eigenspace's projector Pi = V V^T instead
+  (:func:`cluster_ipr_ratio`): sum_i Pi_ii^2 / m over a Haar m-space's (m + 2) / (P + 2), the
+  same number for m = 1 and independent of the basis;
 * **local statistics**: the mean reduced spacing ratio <r~> of X_b's central half against GOE
   0.5307 and Poisson 2 ln 2 - 1 (Atas et al. 2013; ``docs/reference/oracles.md`` §4.3);
 * **outliers**: the r largest eigenvalues theta of A are the spikes, A's other eigenvalues the
@@ -64,6 +69,36 @@ def ipr_ratio(vectors: np.ndarray) -> np.ndarray:
     return (vectors**4).sum(axis=0) / (3.0 / (p + 2))
 
 
+#: Relative gap (of max |eigenvalue|) below which eigenvalues form one eigenspace in
+#: :func:`cluster_ipr_ratio`: float64 ``eigh`` leaves ~P eps ||X|| of round-off, and vectors of
+#: eigenvalues further apart than this are determined to ~1e-7.
+DEGENERATE_RTOL = 1e-9
+
+
+def cluster_ipr_ratio(
+    values: np.ndarray, vectors: np.ndarray, rtol: float = DEGENERATE_RTOL
+) -> np.ndarray:
+    """Basis-independent IPR over a Haar vector's, per eigenvector (column of ``vectors``).
+
+    ``values`` ascending (as ``numpy.linalg.eigh`` returns them). Consecutive eigenvalues closer
+    than ``rtol max|values|`` form one eigenspace with orthonormal basis V (P x m) and projector
+    Pi = V V^T; each of its vectors gets sum_i Pi_ii^2 / m over (m + 2) / (P + 2), the mean of
+    that quantity for a Haar-random m-dimensional subspace (E Pi_ii^2 = m (m + 2) / (P (P + 2))).
+    For m = 1 it is the plain IPR sum_i v_i^4 over 3 / (P + 2) (:func:`ipr_ratio`); for any m it
+    does not change when V is rotated within the eigenspace.
+    """
+    values = np.asarray(values, dtype=float)
+    P, n = vectors.shape
+    scale = float(np.abs(values).max(initial=0.0))
+    cuts = np.flatnonzero(np.diff(values) > rtol * scale) + 1
+    out = np.empty(n)
+    for a, b in zip([0, *cuts], [*cuts, n]):
+        m = b - a
+        diag = (vectors[:, a:b] ** 2).sum(axis=1)
+        out[a:b] = (diag**2).sum() / m / ((m + 2.0) / (P + 2.0))
+    return out
+
+
 def mean_reduced_ratio(eigs: np.ndarray, central: float = 0.5) -> float:
     """Mean reduced spacing ratio over the central fraction ``central`` of the sorted levels."""
     ev = np.sort(eigs)
@@ -102,9 +137,9 @@ def batch_noise_rows(
         xe, xv = np.linalg.eigh(X)
         scales.append(np.sqrt((xe**2).mean()))
         mid = slice(P // 4, P - P // 4)
-        iprs.append(ipr_ratio(xv[:, mid]).mean())
-        comp = (np.sqrt(P) * xv[:, mid]).ravel()
-        kurts.append(float((comp**4).mean() / (comp**2).mean() ** 2))
+        ipr = float(cluster_ipr_ratio(xe, xv)[mid].mean())
+        iprs.append(ipr)
+        kurts.append(ipr * 3.0 * P / (P + 2.0))  # = mean over components of (sqrt(P) v_i)^4
         ratios.append(mean_reduced_ratio(xe))
         he, hv = np.linalg.eigh(Hb)
         hb_decomp.append((he, hv))

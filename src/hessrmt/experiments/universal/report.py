@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 import numpy as np
@@ -45,8 +46,11 @@ def synthetic_sentences(name: str, syn: dict[str, Any]) -> list[str]:
 
 
 def _delocalisation_sentence(key: str, deloc: list[dict[str, Any]]) -> str:
-    ipr = max(r["ipr_over_goe"] for r in deloc)
+    top = max(deloc, key=lambda r: r["ipr_over_goe"])
+    ipr, ipr_se = top["ipr_over_goe"], top.get("ipr_over_goe_se")
     kind = "delocalised like GOE" if ipr < 1.5 else "far more localised than GOE"
+    se_text = f" +- {ipr_se:.2f}" if ipr_se is not None and math.isfinite(ipr_se) else ""
+    where = f", at b = {top['b']}" if top.get("b") is not None else ""
     zs = [
         abs(r["mean_ratio"] - 0.5307) / max(r["mean_ratio_se"] or 0.0, 1e-12)
         for r in deloc
@@ -66,7 +70,8 @@ def _delocalisation_sentence(key: str, deloc: list[dict[str, Any]]) -> str:
         )
     return (
         f"{key}: the noise eigenvectors are {kind} (inverse participation ratio up to "
-        f"{ipr:.2f} x GOE's); {ratio_text}."
+        f"{ipr:.2f}{se_text} x GOE's{where}; per eigenspace, independent of the eigenvector "
+        f"basis); {ratio_text}."
     )
 
 
