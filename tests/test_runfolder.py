@@ -218,12 +218,13 @@ def test_other_settings_are_refused_then_discarded_with_overwrite(tmp_path: Path
 
 
 def _keyed(settings: Settings, out: Path, **kw: Any) -> RunFolder:
-    """A run folder whose step ``a`` reads only ``seed`` (every other step reads everything)."""
+    """A run folder whose step ``a`` and result ``ra`` read only ``seed`` (every other step and
+    result reads everything)."""
     return RunFolder(
         out,
         kind="test",
         settings=settings,
-        step_settings=lambda name: {"seed": settings.seed} if name == "a" else None,
+        step_settings=lambda name: {"seed": settings.seed} if name in ("a", "ra") else None,
         **kw,
     )
 
@@ -236,6 +237,7 @@ def test_steps_keyed_by_their_own_settings_survive_overwrite(tmp_path: Path) -> 
             run.step("a", lambda: ({"x": np.arange(3.0)}, {"k": 1}))
             run.step("b", lambda: ({"y": np.ones(2)}, {}))
             run.result("toy", Toy, lambda: toy)
+            run.result("ra", Toy, lambda: toy)
             raise RuntimeError
     with pytest.raises(InputError, match="other settings"):  # still refused without overwrite
         with _keyed(Settings(width=5), out=out):
@@ -247,17 +249,20 @@ def test_steps_keyed_by_their_own_settings_survive_overwrite(tmp_path: Path) -> 
         with _keyed(Settings(width=5), out=out, overwrite=True, log=messages.append) as run:
             arrays, info = run.step("a", a)  # reads only the seed: reused
             run.step("b", b)  # reads the width: recomputed
-            got = run.result("toy", Toy, lambda: Toy(np.zeros(2), "new"))  # results: discarded
-            assert run.resumed_steps == ["a"] and run.computed_steps == ["b", "toy"]
+            got = run.result("toy", Toy, lambda: Toy(np.zeros(2), "new"))  # reads the width
+            kept = run.result("ra", Toy, lambda: pytest.fail("result ra must be reused"))
+            assert run.resumed_steps == ["a", "ra"] and run.computed_steps == ["b", "toy"]
+            assert sorted(run.store.completed()) == ["a", "b", "ra", "toy"]
             raise RuntimeError
-    assert a_calls == [] and b_calls == [1] and got.note == "new"
+    assert a_calls == [] and b_calls == [1] and got.note == "new" and kept.note == "n"
     np.testing.assert_array_equal(arrays["x"], np.arange(3.0))
     assert info == {"k": 1}
-    assert any("except 1 step(s)" in m and m.endswith(": a") for m in messages)
+    assert any("except 2 step(s)" in m and m.endswith(": a, ra") for m in messages)
     # the seed, which step a reads, changes: nothing survives
     with _keyed(Settings(seed=7, width=5), out=out, overwrite=True, log=messages.append) as run:
         run.step("a", a)
-        assert run.computed_steps == ["a"]
+        run.result("ra", Toy, lambda: Toy(np.zeros(1), "seed 7"))
+        assert run.computed_steps == ["a", "ra"]
     assert a_calls == [1]
 
 

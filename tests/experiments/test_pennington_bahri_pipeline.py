@@ -22,6 +22,9 @@ def test_config_key_plan_and_validation():
     a = C.quick_config(0)
     assert a.key() == C.quick_config(0).key() != C.quick_config(1).key()
     assert a.key() == dataclasses.replace(a, bootstrap=7, threads=2).key()  # analysis-only
+    assert a.key() == dataclasses.replace(a, starts=9, phis=(0.5,), autoencoder=False).key()
+    assert a.key() != dataclasses.replace(a, max_iter=7).key()
+    assert a.key() != dataclasses.replace(a, gtol=1.0).key()
     plan = C.planned_searches(a)
     kinds = {k for k, _, _ in plan}
     assert kinds == set(C.KINDS)
@@ -273,3 +276,48 @@ def test_threshold_statement_at_the_fit_bound():
     assert "bound 0" in s and "times" not in s
     s = threshold_sentence(t | {"eps0": 0.113})
     assert "bound 0" not in s and "10 times smaller than eps0" in s
+
+
+def test_more_starts_with_overwrite_reuse_every_search_done(tmp_path, capsys, monkeypatch):
+    """An interrupted run rerun with more --starts and --overwrite keeps the searches it did
+    (their own settings are unchanged) and gives the records of an uninterrupted run; a finder
+    setting (--max-iter) invalidates them all."""
+    from hessrmt.experiments.pennington_bahri import pipeline
+
+    base = ["reproduce", "pennington-bahri", "--quick", "--variant-starts", "2", "--max-iter",
+            "30", "--no-autoencoder"]  # fmt: skip
+    out = tmp_path / "pb"
+    real = search.run_search
+    calls = {"n": 0}
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 10:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(pipeline, "run_search", counting)
+    assert main([*base, "--starts", "3", "--out", str(out)]) == 130
+    calls["n"] = -(10**6)  # no more interruptions; count the searches computed
+    assert main([*base, "--starts", "4", "--out", str(out)]) == 2  # other settings: refused
+    assert main([*base, "--starts", "4", "--out", str(out), "--overwrite"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["run"]["resumed_steps"] == 10
+    assert calls["n"] == -(10**6) + s["run"]["computed_steps"]  # only those were searched
+    monkeypatch.setattr(pipeline, "run_search", real)
+    assert main([*base, "--starts", "4", "--out", str(tmp_path / "fresh")]) == 0
+    fresh = json.loads((tmp_path / "fresh" / "summary.json").read_text())
+    assert fresh["run"]["computed_steps"] == 10 + s["run"]["computed_steps"]
+    assert fresh["critical_points"] == s["critical_points"]
+    assert fresh["thresholds"] == s["thresholds"]
+    capsys.readouterr()
+    # a setting every search reads (interrupted again, then rerun with another --width):
+    # nothing is reused
+    out2 = tmp_path / "pb2"
+    calls["n"] = 5
+    monkeypatch.setattr(pipeline, "run_search", counting)
+    assert main([*base, "--starts", "2", "--out", str(out2)]) == 130
+    monkeypatch.setattr(pipeline, "run_search", real)
+    argv = [*base, "--starts", "2", "--out", str(out2), "--overwrite", "--width", "4"]
+    assert main(argv) == 0
+    assert json.loads((out2 / "summary.json").read_text())["run"]["resumed_steps"] == 0

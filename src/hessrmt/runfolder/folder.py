@@ -308,7 +308,8 @@ class RunFolder:
         ``compute()``-d, saved and read back."""
         store = self._store()
         stem = store.result_stem(name)
-        if stem.with_name(name + ".json").exists():
+        key = self.step_key(name)
+        if stem.with_name(name + ".json").exists() and store.result_valid(name, key):
             try:
                 res = cls.load(stem)  # type: ignore[attr-defined]
                 self.resumed_steps.append(name)
@@ -320,6 +321,7 @@ class RunFolder:
             raise TypeError(f"step {name!r} returned {type(res).__name__}, not {cls.__name__}")
         store._ensure()
         res.save(stem)  # type: ignore[attr-defined]
+        store.record_result(name, key)
         self.computed_steps.append(name)
         _fault_point(f"after-step:{len(self.computed_steps)}", f"after-step:{name}")
         return cls.load(stem)  # type: ignore[attr-defined]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,10 @@ import numpy as np
 from hessrmt.errors import DataError, InputError
 from hessrmt.io import atomic_save_npz, atomic_write_json
 from hessrmt.runfolder.markers import MARKER, _marker_doc, read_marker, remove_marked
+
+#: Suffix of the record (JSON) saying which settings a result was computed with (``results/``;
+#: not ``.json``, so that ``results/*.json`` are the results alone).
+RESULT_RECORD = ".settings"
 
 #: Step names: letters, digits, ``_``, ``-`` and ``.`` (they become file names).
 _STEP_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
@@ -147,17 +150,65 @@ class StepStore:
         _check_step_name(name)
         return self.directory / "results" / name
 
+    def _result_record(self, name: str) -> Path:
+        return self.result_stem(name).with_name(name + RESULT_RECORD)
+
+    def result_valid(self, name: str, key: str | None = None) -> bool:
+        """Whether the saved result ``name`` belongs to this run: its record (written after
+        the result) names this run's fingerprint or the result's own settings ``key``; a result
+        without a record was saved by a run of this folder's settings before it was recorded."""
+        rec = self._result_record(name)
+        if not rec.exists():
+            return True
+        try:
+            doc = json.loads(rec.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return False
+        if not isinstance(doc, dict):
+            return False
+        return doc.get("fingerprint") == self.fingerprint or (
+            key is not None and doc.get("key") == key
+        )
+
+    def record_result(self, name: str, key: str | None = None) -> None:
+        """Record which settings the result ``name`` (just saved) was computed with."""
+        doc: dict[str, Any] = {"fingerprint": self.fingerprint}
+        if key is not None:
+            doc["key"] = key
+        atomic_write_json(self._result_record(name), doc)
+
     def remove(self) -> None:
         """Delete the store (after the run folder has been written)."""
         remove_marked(self.directory)
 
 
+def _keep_keyed_results(results: Path) -> list[str]:
+    """Delete the results of ``results/`` not recorded with their own settings key; return
+    the names of the others."""
+    if not results.is_dir():
+        return []
+    kept: list[str] = []
+    for rec in results.glob("*" + RESULT_RECORD):
+        try:
+            doc = json.loads(rec.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("key"), str):
+            kept.append(rec.name[: -len(RESULT_RECORD)])
+    keep = {n + suffix for n in kept for suffix in (".json", ".npz", RESULT_RECORD)}
+    for path in results.iterdir():
+        if path.name not in keep and path.is_file():
+            path.unlink(missing_ok=True)
+    return sorted(kept)
+
+
 def keep_keyed_steps(directory: Path, fingerprint: str, kind: str) -> list[str]:
     """Adopt the checkpoint folder of a run with other settings for a run with ``fingerprint``:
-    keep the steps saved with their own settings ``key`` (each stays valid only for a request
-    with the same key, :meth:`StepStore.has`), delete every other step and every result (valid
-    only for the old fingerprint) and re-mark the folder with ``fingerprint``. Returns the names
-    of the kept steps; with none kept the folder is removed."""
+    keep the steps and results saved with their own settings ``key`` (each stays valid only for
+    a request with the same key, :meth:`StepStore.has`, :meth:`StepStore.result_valid`), delete
+    every other step and result (valid only for the old fingerprint) and re-mark the folder
+    with ``fingerprint``. Returns the names of the kept steps and results; with none kept the
+    folder is removed."""
     kept: list[str] = []
     for js in sorted(directory.glob("*.json")):
         if js.name == MARKER:
@@ -173,7 +224,7 @@ def keep_keyed_steps(directory: Path, fingerprint: str, kind: str) -> list[str]:
     for npz in directory.glob("*.npz"):
         if npz.stem not in kept:
             npz.unlink(missing_ok=True)
-    shutil.rmtree(directory / "results", ignore_errors=True)
+    kept += _keep_keyed_results(directory / "results")
     if not kept:
         remove_marked(directory)
         return kept

@@ -68,11 +68,21 @@ class Config:
     threads: int = 1
 
     def key(self) -> str:
-        """A hash of the settings that change search results (checkpoints are tied to it)."""
+        """A hash of the settings one search reads (each search's checkpoint is tied to it, with
+        its kind, phi and seed in its name): everything but :data:`NOT_READ_BY_A_SEARCH`."""
         d = dataclasses.asdict(self)
-        for name in ("bootstrap", "threads", "alpha_max", "hypothesis_gamma", "autoencoder"):
+        for name in NOT_READ_BY_A_SEARCH:
             d.pop(name)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: Settings no single search reads: which searches run (the plan: phis, numbers of starts), the
+#: analysis of their records, the autoencoder and the presets' label (``quick`` itself; its
+#: values are the other fields). Changing them (e.g. more ``--starts``) keeps every search done.
+NOT_READ_BY_A_SEARCH = (
+    "phis", "starts", "variant_starts", "min_phis", "min_starts", "bootstrap", "threads",
+    "alpha_max", "hypothesis_gamma", "autoencoder", "quick",
+)  # fmt: skip
 
 
 def quick_config(seed: int = 0) -> Config:

@@ -58,6 +58,17 @@ def settings_of(config: Config, data_root: str | Path | None) -> dict[str, Any]:
     return d | {"data_root": None if data_root is None else str(Path(data_root).resolve())}
 
 
+def step_settings_of(config: Config, data_root: str | Path | None, name: str) -> dict[str, Any]:
+    """The settings the checkpoint ``name`` reads: the autoencoder its data, seed and preset
+    (``quick``: the number of null replicates); a search :meth:`Config.key` (the task and the
+    finder's settings; its kind, phi and seed are in its name). An ``--overwrite`` run that
+    changes only other settings (more starts or phis, the analysis) reuses them."""
+    if name == "autoencoder":
+        root = None if data_root is None else str(Path(data_root).resolve())
+        return {"autoencoder": {"data_root": root, "seed": config.seed, "quick": config.quick}}
+    return {"search": config.key()}
+
+
 def _autoencoder_step(config: Config, data_root: str | Path | None):
     from .autoencoder import run_autoencoder
 
@@ -134,6 +145,7 @@ def run(
             settings=settings_of(config, data_root),
             overwrite=overwrite,
             log=log,
+            step_settings=lambda name: step_settings_of(config, data_root, name),
         ) as folder,
     ):
         if announce is not None:
