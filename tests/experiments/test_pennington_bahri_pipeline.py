@@ -192,19 +192,28 @@ def test_statements_change_when_the_numbers_do(template):
 
 
 @pytest.mark.slow
+def _interrupted_after(n: int):
+    """``run_search`` that raises KeyboardInterrupt from its (n + 1)-th call on; the call count
+    is ``calls["n"]`` (set it to change when the interruption comes)."""
+    real = search.run_search
+    calls = {"n": 0}
+
+    def run_search(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > n:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    return run_search, calls
+
+
 def test_reduced_quick_reproduction_resumes_identically(tmp_path, capsys, monkeypatch):
     args = ["reproduce", "pennington-bahri", "--quick", "--starts", "16", "--variant-starts",
             "8", "--max-iter", "40"]  # fmt: skip
     out = tmp_path / "pb"
     # interrupt after 20 searches: the checkpoints stay, the run folder does not appear
     real = search.run_search
-    calls = {"n": 0}
-
-    def flaky(*a, **k):
-        calls["n"] += 1
-        if calls["n"] > 20:
-            raise KeyboardInterrupt
-        return real(*a, **k)
+    flaky, _ = _interrupted_after(20)
 
     from hessrmt.experiments.pennington_bahri import pipeline
 
@@ -288,14 +297,7 @@ def test_more_starts_with_overwrite_reuse_every_search_done(tmp_path, capsys, mo
             "30", "--no-autoencoder"]  # fmt: skip
     out = tmp_path / "pb"
     real = search.run_search
-    calls = {"n": 0}
-
-    def counting(*a, **k):
-        calls["n"] += 1
-        if calls["n"] > 10:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
+    counting, calls = _interrupted_after(10)
     monkeypatch.setattr(pipeline, "run_search", counting)
     assert main([*base, "--starts", "3", "--out", str(out)]) == 130
     calls["n"] = -(10**6)  # no more interruptions; count the searches computed
@@ -314,7 +316,7 @@ def test_more_starts_with_overwrite_reuse_every_search_done(tmp_path, capsys, mo
     # a setting every search reads (interrupted again, then rerun with another --width):
     # nothing is reused
     out2 = tmp_path / "pb2"
-    calls["n"] = 5
+    calls["n"] = 5  # five more searches, then interrupted
     monkeypatch.setattr(pipeline, "run_search", counting)
     assert main([*base, "--starts", "2", "--out", str(out2)]) == 130
     monkeypatch.setattr(pipeline, "run_search", real)
