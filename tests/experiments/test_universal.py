@@ -2,6 +2,7 @@
 the numbers."""
 
 import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -265,3 +266,36 @@ def test_damped_newton_minres_steps_match_dense_solves():
     assert "solved matrix-free by MINRES (P = 650 > dense_max_params = 100)" in text
     assert "0 of 4 solves above 10 x 1e-10" in text
     assert "MINRES" not in " ".join(training_sentences(to_jsonable(dense)))
+
+
+@pytest.mark.slow
+def test_overwrite_with_other_damping_reuses_synthetic_and_network_steps(tmp_path, monkeypatch):
+    """An interrupted run (every step but the last done) rerun with more damping seeds and
+    --overwrite recomputes only the damping step, and gives the numbers of an uninterrupted
+    run; other synthetic sizes recompute only the synthetic steps."""
+    from hessrmt.experiments.universal import damping
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(damping, "run_damped_newton", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run_universal(out, config=TINY, progress=False)
+    more = dataclasses.replace(TINY, damping_seeds=3)
+    s = run_universal(out, config=more, progress=False, overwrite=True)
+    assert sorted(s["resumed_steps"]) == ["network_tiny", "synthetic_goe", "synthetic_wishart"]
+    assert sorted(s["step_timings"]) == ["damped_newton"]
+    fresh = run_universal(tmp_path / "fresh", config=more, progress=False)
+    for key in ("noise_scale", "delocalisation", "outliers", "synthetic", "damping"):
+        assert s[key] == fresh[key], key
+    # synthetic sizes are read by the synthetic steps alone
+    assert TINY.step_settings("network_tiny") == more.step_settings("network_tiny")
+    other = dataclasses.replace(more, synthetic_sizes=(100, 200))
+    assert other.step_settings("synthetic_goe") != more.step_settings("synthetic_goe")
+    assert other.step_settings("network_tiny") == more.step_settings("network_tiny")
+    assert other.step_settings("damped_newton") == more.step_settings("damped_newton")
+    assert dataclasses.replace(more, seed=1).step_settings("damped_newton") != more.step_settings(
+        "damped_newton"
+    )

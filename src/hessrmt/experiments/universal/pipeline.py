@@ -68,6 +68,28 @@ class UniversalConfig:
                 del d[name]
         return d
 
+    def step_settings(self, step: str) -> dict[str, Any] | None:
+        """The settings checkpoint ``step`` reads (the arguments its computation is given), so
+        that an ``--overwrite`` run changing only others reuses it: ``synthetic_*`` the sizes,
+        draws and seed; ``network_<key>`` its spec and the batch and matrix-free settings;
+        ``damped_newton`` the damping settings. None (every setting) for anything else."""
+        d = asdict(self)
+        pick = lambda *names: {n: d[n] for n in names}  # noqa: E731
+        if step.startswith("synthetic_"):
+            return pick("seed", "synthetic_sizes", "synthetic_reps")
+        if step.startswith("network_"):
+            spec = [asdict(s) for s in self.networks if f"network_{s.key}" == step]
+            return {"spec": spec} | pick(
+                "seed", "batch_sizes", "n_batches", "dense_max_params", "lanczos_probes",
+                "slq_probes", "slq_steps", "data_root",
+            )  # fmt: skip
+        if step == "damped_newton":
+            return pick(
+                "seed", "damping_seeds", "damping_steps", "damping_batch",
+                "damping_target_over_noise", "dense_max_params",
+            )  # fmt: skip
+        return None
+
     @classmethod
     def create(
         cls,
@@ -214,7 +236,12 @@ def run_universal(
     with (
         limit_threads(threads),
         RunFolder(
-            out, kind="universal", settings=cfg.run_settings(), overwrite=overwrite, log=log
+            out,
+            kind="universal",
+            settings=cfg.run_settings(),
+            overwrite=overwrite,
+            log=log,
+            step_settings=cfg.step_settings,
         ) as run,
     ):
         from .damping import run_damped_newton
