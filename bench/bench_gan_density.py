@@ -28,7 +28,7 @@ def main() -> None:
     x = np.linspace(*cx.PAPER_X[:2], cx.PAPER_X[2])
     x1 = np.linspace(*cx.PAPER_X1[:2], cx.PAPER_X1[2])
     t0 = time.process_time()
-    grid = cx.exponent_grid(c, x, x1, nodes=200)
+    grid = cx.exponent_grid(c, x, x1)
     t_batch = time.process_time() - t0
     sub = x1[:: max(1, x1.size // args.scalar_x1)]
     t0 = time.process_time()

@@ -14,7 +14,7 @@ from hessrmt.experiments.gan import pipeline
 def _tiny() -> pipeline.GanConfig:
     return dataclasses.replace(
         pipeline.quick_config(0), n=40, n_samples=6, n_null=5, logdet_sizes=(20, 40),
-        logdet_samples=6, logdet_x=(-4.0, 1.5), x_points=40, x1_points=3, u_points=20, nodes=60,
+        logdet_samples=6, logdet_x=(-4.0, 1.5), x_points=40, x1_points=3, u_points=20,
         sigma_grid=(1e-3, 1.0, 100.0), kappa_grid=(0.3, 0.7), max_index=1,
         gan_repetitions=2, gan_epochs=1, gan_images=256, gan_features=8,
     )  # fmt: skip

@@ -115,7 +115,7 @@ def test_bad_parameters(args: tuple, match: str) -> None:
 @pytest.fixture(scope="module")
 def small_grid() -> cx.ExponentGrid:
     c = cx.GanConstants.of(3, 3, 1e-3, 0.7)
-    return cx.exponent_grid(c, np.linspace(-40.0, 5.0, 60), np.linspace(-6.0, 8.0, 7), nodes=100)
+    return cx.exponent_grid(c, np.linspace(-40.0, 5.0, 60), np.linspace(-6.0, 8.0, 7))
 
 
 def test_theta_map_and_thresholds_match_brute_force(small_grid: cx.ExponentGrid) -> None:
@@ -194,3 +194,14 @@ def test_scalar_log_determinant_sees_the_narrow_component_at_small_b() -> None:
     )
     with pytest.raises(InputError, match="method"):
         cg.log_determinant(wide, xs, method="simpson")
+
+
+def test_nodes_is_deprecated_and_ignored():
+    c = cx.GanConstants.of(5, 5, 1.0, 0.9)
+    x, x1 = np.linspace(-20.0, 5.0, 12), np.linspace(-3.0, 3.0, 3)
+    plain = cx.exponent_grid(c, x, x1)
+    with pytest.warns(DeprecationWarning, match="nodes is ignored"):
+        old = cx.exponent_grid(c, x, x1, nodes=100)
+    np.testing.assert_array_equal(old.values, plain.values)
+    with pytest.warns(DeprecationWarning, match="nodes is ignored"):
+        cx.threshold_sweep(5, 5, kappa=0.9, sigma_z=np.array([1.0, 2.0]), x=x, x1=x1, nodes=50)

@@ -80,7 +80,6 @@ class GanConfig:
     x_points: int
     x1_points: int
     u_points: int
-    nodes: int
     sigma_grid: tuple[float, ...]
     kappa_grid: tuple[float, ...]
     pq_variants: tuple[tuple[int, int], ...]
@@ -96,7 +95,7 @@ def quick_config(seed: int = 0) -> GanConfig:
     return GanConfig(
         mode="quick", seed=seed, n=160, n_samples=30, n_null=30,
         logdet_sizes=(40, 80, 160), logdet_samples=30, logdet_x=(-4.0, -1.0, 1.5),
-        p=5, q=5, kappa=0.9, sigma_z=1.0, x_points=300, x1_points=8, u_points=120, nodes=120,
+        p=5, q=5, kappa=0.9, sigma_z=1.0, x_points=300, x1_points=8, u_points=120,
         sigma_grid=tuple(np.logspace(-5, 2, 5).tolist()), kappa_grid=(0.1, 0.5, 0.9),
         pq_variants=(), gan_repetitions=3, gan_epochs=2, gan_images=512,
     )  # fmt: skip
@@ -107,7 +106,7 @@ def full_config(seed: int = 0) -> GanConfig:
         mode="full", seed=seed, n=300, n_samples=100, n_null=100,
         logdet_sizes=(50, 100, 200, 400), logdet_samples=100,
         logdet_x=(-4.0, -2.0, -1.0, 0.0, 1.5),
-        p=5, q=5, kappa=0.9, sigma_z=1.0, x_points=2000, x1_points=100, u_points=500, nodes=200,
+        p=5, q=5, kappa=0.9, sigma_z=1.0, x_points=2000, x1_points=100, u_points=500,
         sigma_grid=tuple(np.logspace(-5, 2, 60).tolist()),
         kappa_grid=tuple(np.linspace(0.05, 0.95, 19).tolist()),
         pq_variants=((3, 3), (3, 7), (7, 3), (7, 7)), gan_repetitions=5, gan_epochs=5,
@@ -172,7 +171,7 @@ def _logdet_checks(cfg: GanConfig) -> dict[str, Any]:
 def _thresholds(cfg: GanConfig, wrap: Callable | None) -> dict[str, Any]:
     c = cx.GanConstants.of(cfg.p, cfg.q, cfg.sigma_z, cfg.kappa)
     x, x1 = _x_grids(cfg)
-    grid = cx.exponent_grid(c, x, x1, nodes=cfg.nodes, progress=wrap)
+    grid = cx.exponent_grid(c, x, x1, progress=wrap)
     td, tg = cx.thresholds(grid)
     tmap = cx.theta_map(grid, points=cfg.u_points)
     bands = []
@@ -265,16 +264,13 @@ def _sweeps(cfg: GanConfig, wrap: Callable | None) -> dict[str, Any]:
     sig = np.asarray(cfg.sigma_grid)
     out: dict[str, Any] = {
         "sigma_z": {f"p={cfg.p},q={cfg.q}": _sweep_dict(cx.threshold_sweep(
-            cfg.p, cfg.q, kappa=cfg.kappa, sigma_z=sig, x=x, x1=x1, nodes=cfg.nodes,
-            progress=wrap))},
+            cfg.p, cfg.q, kappa=cfg.kappa, sigma_z=sig, x=x, x1=x1, progress=wrap))},
         "kappa": {f"p={cfg.p},q={cfg.q}": _sweep_dict(cx.threshold_sweep(
             cfg.p, cfg.q, kappa=np.asarray(cfg.kappa_grid), sigma_z=cfg.sigma_z, x=x, x1=x1,
-            nodes=cfg.nodes, progress=wrap))},
+            progress=wrap))},
     }  # fmt: skip
     for p, q in cfg.pq_variants:
-        sweep = cx.threshold_sweep(
-            p, q, kappa=cfg.kappa, sigma_z=sig, x=x, x1=x1, nodes=cfg.nodes, progress=wrap
-        )
+        sweep = cx.threshold_sweep(p, q, kappa=cfg.kappa, sigma_z=sig, x=x, x1=x1, progress=wrap)
         out["sigma_z"][f"p={p},q={q}"] = _sweep_dict(sweep)
     return out
 

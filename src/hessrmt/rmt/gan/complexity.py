@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -144,12 +145,22 @@ class ExponentGrid:
         return out
 
 
+def _deprecated_nodes(nodes: int | None) -> None:
+    if nodes is not None:
+        warnings.warn(
+            "nodes is ignored since the exponent grid is solved in closed form (no quadrature); "
+            "drop the argument",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
 def exponent_grid(
     constants: GanConstants,
     x: np.ndarray | None = None,
     x1: np.ndarray | None = None,
     *,
-    nodes: int = 200,
+    nodes: int | None = None,
     progress: Iterable | None = None,
     chunk: int = 25,
 ) -> ExponentGrid:
@@ -158,7 +169,9 @@ def exponent_grid(
     (:func:`hessrmt.rmt.gan.batch.log_determinant`: one batched solve of G(x + i0) at every
     (x, x1) and the closed-form subordination log-potential; no quadrature, so the narrow
     (1 - kappa)-mass component near 0 at small sigma_z is not missed); ``progress`` wraps the
-    chunk loop (e.g. ``tqdm``). ``nodes`` is unused (kept for compatibility)."""
+    chunk loop (e.g. ``tqdm``). ``nodes`` (the quadrature nodes of an earlier version) is
+    deprecated and ignored: passing it warns."""
+    _deprecated_nodes(nodes)
     xs = np.linspace(*PAPER_X[:2], PAPER_X[2]) if x is None else np.asarray(x, dtype=float)
     x1s = np.linspace(*PAPER_X1[:2], PAPER_X1[2]) if x1 is None else np.asarray(x1, dtype=float)
     ld = np.empty((x1s.size, xs.size))
@@ -241,12 +254,14 @@ def threshold_sweep(
     sigma_z: float | np.ndarray,
     x: np.ndarray,
     x1: np.ndarray,
-    nodes: int = 200,
+    nodes: int | None = None,
     progress: Iterable | None = None,
 ) -> ThresholdSweep:
     """Thresholds along sigma_z (array ``sigma_z``, scalar ``kappa``) or along kappa (array
     ``kappa``, scalar ``sigma_z``). For each value: one exponent grid (all x1 and x in
-    one batched solve, :func:`exponent_grid`) and the grid-free minima of :func:`thresholds`."""
+    one batched solve, :func:`exponent_grid`) and the grid-free minima of :func:`thresholds`.
+    ``nodes`` is deprecated and ignored (as for :func:`exponent_grid`)."""
+    _deprecated_nodes(nodes)
     s_arr, k_arr = np.atleast_1d(sigma_z), np.atleast_1d(kappa)
     if s_arr.size > 1 and k_arr.size > 1:
         raise InputError("sweep either sigma_z or kappa, not both")
@@ -257,7 +272,7 @@ def threshold_sweep(
         s = float(s_arr[0] if parameter == "kappa" else values[i])
         k = float(values[i] if parameter == "kappa" else k_arr[0])
         c = GanConstants.of(p, q, s, k)
-        grid = exponent_grid(c, x, x1, nodes=nodes)
+        grid = exponent_grid(c, x, x1)
         td, tg = thresholds(grid)
         out[:, i] = (
             td,
