@@ -118,4 +118,5 @@ def test_unread_settings_name_real_numeric_fields() -> None:
     assert "batch_size" not in unread_settings("batch_001")
     assert "lanczos_k" not in unread_settings("trained")
     assert "batch_hessians" in unread_settings("batch_001")  # batch i is a prefix batch
+    assert unread_settings("a_new_step") == frozenset()  # unknown steps read everything
     assert dataclasses.is_dataclass(AnalysisConfig)

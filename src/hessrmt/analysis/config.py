@@ -56,7 +56,8 @@ def unread_settings(step: str) -> frozenset[str]:
     ``trained``, ``ggn``, ``residual``, ``batch_*``) the Lanczos options; ``batch_*`` the batch
     size (batch i is the same prefix batch whatever the number of batches); ``batch_noise``
     both batch settings. The statistics settings are read by no step. Anything not listed
-    here (model, data, training, method, dtype, seed...) is read by every step.
+    here (model, data, training, method, dtype, seed...) is read by every step, and a step not
+    named here reads every setting.
     """
     everything = _STATISTICS | _SLQ | _SUBBLOCKS | _LANCZOS | _BATCH_SIZE | _BATCH_COUNT
     if step == "slq":
@@ -69,7 +70,9 @@ def unread_settings(step: str) -> frozenset[str]:
         return everything - _LANCZOS - _BATCH_SIZE
     if step == "train":
         return everything
-    return everything - _LANCZOS  # init, trained, ggn, residual
+    if step in ("init", "trained", "ggn", "residual"):
+        return everything - _LANCZOS
+    return frozenset()  # a step not listed here reads everything
 
 
 #: Seconds a collective waits for the other processes of a torchrun launch (the value of
