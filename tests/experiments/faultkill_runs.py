@@ -85,7 +85,7 @@ def _gan(out: Path) -> Any:
 
     cfg = dataclasses.replace(
         pipeline.quick_config(0), n=20, n_samples=3, n_null=2, logdet_sizes=(10, 20),
-        logdet_samples=3, logdet_x=(-4.0, 1.5), x_points=20, x1_points=2, u_points=10, nodes=30,
+        logdet_samples=3, logdet_x=(-4.0, 1.5), x_points=20, x1_points=2, u_points=10,
         sigma_grid=(1e-3, 1.0), kappa_grid=(0.3, 0.7), max_index=1,
         gan_repetitions=2, gan_epochs=1, gan_images=64, gan_features=4,
     )  # fmt: skip
