@@ -119,3 +119,57 @@ def test_rank_correlation_resamples_the_shared_seeds_together() -> None:
         flat = offsets[None, :] + 0.005 * r.standard_normal((30, 5))
         c = rank_correlation(theta, flat, rng, n_boot=400)
         assert c["low"] < 0 < c["high"], c
+
+
+def _cfg_fields_read(step_function: str) -> set[str]:
+    """Every ``cfg.<field>`` the pipeline function reads, itself or through the module's other
+    functions it calls (a step receives ``cfg`` and passes it to this module's functions only)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(pipeline))
+    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    seen: set[str] = set()
+    out: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen or name not in funcs:
+            return
+        seen.add(name)
+        for node in ast.walk(funcs[name]):
+            if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "cfg":
+                out.add(node.attr)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                for arg in node.args:  # cfg handed to another module's function: unknown reads
+                    if getattr(arg, "id", None) == "cfg" and node.func.id not in funcs:
+                        out.add(f"<all: cfg passed to {node.func.id}>")
+                visit(node.func.id)
+
+    visit(step_function)
+    return out
+
+
+@pytest.mark.parametrize("step", sorted(pipeline.STEP_SETTINGS))
+def test_step_settings_cover_every_field_the_step_reads(step: str) -> None:
+    assert _cfg_fields_read(f"_{step}") == set(pipeline.STEP_SETTINGS[step])
+
+
+@pytest.mark.slow
+def test_overwrite_with_more_repetitions_recomputes_only_the_gan_runs(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "_gan_runs", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run(_tiny(), out, progress=False)
+    more = dataclasses.replace(_tiny(), gan_repetitions=3)
+    steps: list[str] = []
+    s = pipeline.run(more, out, progress=False, overwrite=True, log=steps.append)
+    resumed = sorted(m.split(":")[0] for m in steps if "resumed from checkpoint" in m)
+    assert resumed == ["density_checks", "logdet_checks", "sweeps", "thresholds"]
+    fresh = pipeline.run(more, tmp_path / "fresh", progress=False)
+    for key in ("density_checks", "logdet_checks", "thresholds", "sweeps", "gan_runs"):
+        assert s[key] == fresh[key], key

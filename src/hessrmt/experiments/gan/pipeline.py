@@ -30,6 +30,7 @@ energy grid is available through ``hessrmt theory gan``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -89,6 +90,27 @@ class GanConfig:
     gan_features: int = 32
     data_root: str | None = None
     gan_images: int | None = None
+
+
+#: The settings each checkpointed step reads (its checkpoint is keyed by them, so that an
+#: ``--overwrite`` run changing only others, e.g. more GAN repetitions, reuses it). A step
+#: reads ``cfg`` only through this module's functions; ``tests/experiments/test_gan_pipeline.py``
+#: checks these lists against every ``cfg.<field>`` those functions read.
+STEP_SETTINGS: dict[str, tuple[str, ...]] = {
+    "density_checks": ("seed", "n", "n_samples", "n_null"),
+    "logdet_checks": ("seed", "logdet_sizes", "logdet_samples", "logdet_x"),
+    "thresholds": ("p", "q", "kappa", "sigma_z", "x_points", "x1_points", "u_points", "max_index"),
+    "sweeps": ("p", "q", "kappa", "sigma_z", "x_points", "x1_points", "sigma_grid", "kappa_grid",
+               "pq_variants"),
+    "gan_runs": ("seed", "data_root", "gan_epochs", "gan_features", "gan_images",
+                 "gan_repetitions", "kappa", "kappa_grid", "sigma_grid", "sigma_z"),
+}  # fmt: skip
+
+
+def step_settings(cfg: GanConfig, step: str) -> dict[str, Any] | None:
+    """The settings step ``step`` reads (:data:`STEP_SETTINGS`; None: every setting)."""
+    names = STEP_SETTINGS.get(step)
+    return None if names is None else {n: getattr(cfg, n) for n in names}
 
 
 def quick_config(seed: int = 0) -> GanConfig:
@@ -360,8 +382,9 @@ def run(
             return tqdm(it, file=sys.stderr, leave=False)
 
     t0 = time.perf_counter()
+    keyed = functools.partial(step_settings, cfg)
     with limit_threads(threads), RunFolder(out, kind="gan", settings=cfg, overwrite=overwrite,
-                                           log=log) as run_:  # fmt: skip
+                                           log=log, step_settings=keyed) as run_:  # fmt: skip
         parts = {
             "density_checks": _step(run_, "density_checks", lambda: _density_checks(cfg), log),
             "logdet_checks": _step(run_, "logdet_checks", lambda: _logdet_checks(cfg), log),
