@@ -121,37 +121,10 @@ def test_rank_correlation_resamples_the_shared_seeds_together() -> None:
         assert c["low"] < 0 < c["high"], c
 
 
-def _cfg_fields_read(step_function: str) -> set[str]:
-    """Every ``cfg.<field>`` the pipeline function reads, itself or through the module's other
-    functions it calls (a step receives ``cfg`` and passes it to this module's functions only)."""
-    import ast
-    import inspect
+def test_step_settings_cover_every_field_the_steps_read() -> None:
+    from tests.experiments.step_reads import assert_declared_settings_match
 
-    tree = ast.parse(inspect.getsource(pipeline))
-    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    seen: set[str] = set()
-    out: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen or name not in funcs:
-            return
-        seen.add(name)
-        for node in ast.walk(funcs[name]):
-            if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "cfg":
-                out.add(node.attr)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                for arg in node.args:  # cfg handed to another module's function: unknown reads
-                    if getattr(arg, "id", None) == "cfg" and node.func.id not in funcs:
-                        out.add(f"<all: cfg passed to {node.func.id}>")
-                visit(node.func.id)
-
-    visit(step_function)
-    return out
-
-
-@pytest.mark.parametrize("step", sorted(pipeline.STEP_SETTINGS))
-def test_step_settings_cover_every_field_the_step_reads(step: str) -> None:
-    assert _cfg_fields_read(f"_{step}") == set(pipeline.STEP_SETTINGS[step])
+    assert_declared_settings_match(pipeline, "cfg")
 
 
 @pytest.mark.slow

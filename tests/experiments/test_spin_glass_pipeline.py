@@ -76,3 +76,31 @@ def test_bad_settings(tmp_path):
         pipeline.validate(dataclasses.replace(_tiny(), descent_ns=(2000,)))
     with pytest.raises(Exception, match="not usable"):
         pipeline.validate(dataclasses.replace(_tiny(), descent_p4_ns=(200,)))
+
+
+def test_step_settings_cover_every_field_the_steps_read() -> None:
+    from tests.experiments.step_reads import assert_declared_settings_match
+
+    assert_declared_settings_match(pipeline, "config")
+
+
+@pytest.mark.slow
+def test_overwrite_with_more_network_runs_recomputes_only_the_networks(tmp_path, monkeypatch):
+    cfg = dataclasses.replace(_tiny(1), net_activations=("tanh",), widths=(2,), runs=2,
+                              law_specs=("semicircle",), descent_ns=(8,),
+                              descent_p4_ns=())  # fmt: skip
+    out = tmp_path / "run"
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "_networks", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run(cfg, out, log=None)
+    more = dataclasses.replace(cfg, runs=3)
+    s = pipeline.run(more, out, log=None, overwrite=True)
+    assert sorted(s["resumed_steps"]) == ["abc", "activations", "laws", "pspin_descent"]
+    fresh = pipeline.run(more, tmp_path / "fresh", log=None)
+    for key in ("abc", "laws", "activations", "pspin_descent", "networks"):
+        assert s[key] == fresh[key], key

@@ -107,6 +107,29 @@ def validate(config: SpinGlassConfig) -> None:
                 raise InputError(f"N = {n} is not usable for p = {p} (3 <= N, N^p <= 5e8)")
 
 
+#: The settings each checkpointed step reads (its checkpoint is keyed by them, so that an
+#: ``--overwrite`` run changing only others, e.g. more network runs, reuses the rest). Checked
+#: against the code by ``tests/experiments/test_spin_glass_pipeline.py``.
+STEP_SETTINGS: dict[str, tuple[str, ...]] = {
+    "abc": ("table_ps", "kmax", "curve_ps", "finite_ns", "finite_samples", "rate_u_bulk",
+            "seed"),
+    "laws": ("law_specs", "band_p", "band_kmax"),
+    "activations": ("activations", "pieces", "band_p", "band_kmax"),
+    "pspin_descent": ("descent_p", "descent_ns", "disorder", "starts", "lr", "max_steps", "gtol",
+                      "band", "seed"),
+    "pspin_descent_p4": ("descent_p4_ns", "disorder", "starts", "lr", "max_steps", "gtol",
+                         "band", "seed"),
+    "networks": ("net_activations", "widths", "runs", "n_samples", "train_steps", "seed",
+                 "threads"),
+}  # fmt: skip
+
+
+def step_settings(config: SpinGlassConfig, step: str) -> dict[str, Any] | None:
+    """The settings step ``step`` reads (:data:`STEP_SETTINGS`; None: every setting)."""
+    names = STEP_SETTINGS.get(step)
+    return None if names is None else {n: getattr(config, n) for n in names}
+
+
 def _log(msg: str) -> None:
     sys.stderr.write(f"spin-glass: {msg}\n")
 
@@ -126,7 +149,14 @@ def run(
     timings: dict[str, float] = {}
     with (
         limit_threads(config.threads),
-        RunFolder(out, kind=KIND, settings=config, overwrite=overwrite, log=log) as run_,
+        RunFolder(
+            out,
+            kind=KIND,
+            settings=config,
+            overwrite=overwrite,
+            log=log,
+            step_settings=lambda name: step_settings(config, name),
+        ) as run_,
     ):
 
         def step(name: str, fn):
