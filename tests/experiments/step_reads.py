@@ -14,6 +14,25 @@ def step_reads(module: ModuleType, var: str, steps: set[str]) -> dict[str, set[s
     module's own functions it calls (followed by name). A call that hands ``var`` itself to a
     function of another module is reported as ``"<all: ...>"`` (its reads are unknown)."""
     tree = ast.parse(inspect.getsource(module))
+    found: dict[str, set[str]] = {}
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call):
+            continue
+        names = [a.value for a in call.args if isinstance(a, ast.Constant) and a.value in steps]
+        lams = [a for a in call.args if isinstance(a, ast.Lambda)]
+        if names and lams:
+            found[names[0]] = _reads(tree, var, lams[0])
+    return found
+
+
+def function_reads(module: ModuleType, var: str, function: str) -> set[str]:
+    """The ``<var>.<field>`` that ``module.<function>`` reads, as in :func:`step_reads`."""
+    tree = ast.parse(inspect.getsource(module))
+    (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    return _reads(tree, var, node)
+
+
+def _reads(tree: ast.Module, var: str, start: ast.AST) -> set[str]:
     funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
 
     def reads(node: ast.AST, seen: set[str]) -> set[str]:
@@ -28,19 +47,13 @@ def step_reads(module: ModuleType, var: str, steps: set[str]) -> dict[str, set[s
                 if callee not in seen:
                     seen.add(callee)
                     out |= reads(funcs[callee], seen)
-            elif any(getattr(a, "id", None) == var for a in n.args):
+            elif any(
+                getattr(a, "id", None) == var for a in [*n.args, *(k.value for k in n.keywords)]
+            ):
                 out.add(f"<all: {var} passed to {callee}>")
         return out
 
-    found: dict[str, set[str]] = {}
-    for call in ast.walk(tree):
-        if not isinstance(call, ast.Call):
-            continue
-        names = [a.value for a in call.args if isinstance(a, ast.Constant) and a.value in steps]
-        lams = [a for a in call.args if isinstance(a, ast.Lambda)]
-        if names and lams:
-            found[names[0]] = reads(lams[0], set())
-    return found
+    return reads(start, {getattr(start, "name", "")})
 
 
 def assert_declared_settings_match(module: ModuleType, var: str) -> None:

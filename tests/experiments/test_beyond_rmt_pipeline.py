@@ -103,3 +103,36 @@ def test_verdict_at_the_bootstrap_floor_says_so() -> None:
     v = _verdict(fits(0.03))["net"]
     assert v["best_rejected"] and not v["best_pvalue_at_floor"]
     assert "p = 0.03" in v["sentence"] and "resolution" not in v["sentence"]
+
+
+def test_step_settings_cover_every_field_the_steps_read() -> None:
+    from hessrmt.experiments.beyond_rmt import pipeline
+    from tests.experiments.step_reads import function_reads
+
+    for step, names in pipeline.STEP_SETTINGS.items():
+        assert function_reads(pipeline, "cfg", f"_{step}_step") == set(names), step
+
+
+@pytest.mark.slow
+def test_overwrite_with_more_replicates_recomputes_only_the_fits(tmp_path, monkeypatch) -> None:
+    import dataclasses
+
+    from hessrmt.experiments.beyond_rmt import pipeline
+
+    out = tmp_path / "run"
+    cfg = dataclasses.replace(TINY, cnns=())
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "_fits_step", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run_beyond_rmt(out, progress=False, config=cfg)
+    more = dataclasses.replace(cfg, n_boot=6)
+    s = run_beyond_rmt(out, progress=False, config=more, overwrite=True)
+    assert sorted(s["resumed_steps"]) == ["atoms_ensemble", "atoms_network", "laws"]
+    assert s["computed_steps"] == ["fits"]
+    fresh = run_beyond_rmt(tmp_path / "fresh", progress=False, config=more)
+    for key in ("laws", "atoms", "fits"):
+        assert s[key] == fresh[key], key

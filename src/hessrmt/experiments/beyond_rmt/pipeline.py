@@ -127,6 +127,27 @@ def quick_config(seed: int = 0) -> BeyondConfig:
     )
 
 
+#: The settings each checkpointed step reads (``_<step>_step(cfg)`` and the functions it calls;
+#: its checkpoint is keyed by them, so that an ``--overwrite`` run changing only others, e.g.
+#: more bootstrap replicates for the fits, reuses the rest). Checked against the code by
+#: ``tests/experiments/test_beyond_rmt_pipeline.py``.
+STEP_SETTINGS: dict[str, tuple[str, ...]] = {
+    "laws": ("seed", "law_n", "law_n_sim", "law_degrees", "law_wishart", "cavity_population"),
+    "atoms_ensemble": ("seed", "product_n", "percolated_n", "percolated_degrees",
+                       "percolated_samples", "wishart_atom_p", "wishart_atom_cases"),
+    "atoms_network": ("seed", "networks"),
+    "fits": ("seed", "fit_networks", "n_boot", "families", "extra_families", "cnns", "cnn_width",
+             "cnn_samples", "cnn_epochs", "lanczos_steps", "lanczos_probes", "lanczos_repeats",
+             "data_root", "cifar_sets", "cifar_samples", "cifar_width"),
+}  # fmt: skip
+
+
+def step_settings(cfg: BeyondConfig, step: str) -> dict[str, Any] | None:
+    """The settings step ``step`` reads (:data:`STEP_SETTINGS`; None: every setting)."""
+    names = STEP_SETTINGS.get(step)
+    return None if names is None else {n: getattr(cfg, n) for n in names}
+
+
 def _laws_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     from hessrmt.rmt import ensembles as E
     from hessrmt.rmt.goodness import ks_pvalue_simulated, zero_fraction
@@ -373,7 +394,14 @@ def run_beyond_rmt(
     ]
     with (
         limit_threads(threads),
-        RunFolder(out, kind="beyond-rmt", settings=cfg, overwrite=overwrite, log=log) as run,
+        RunFolder(
+            out,
+            kind="beyond-rmt",
+            settings=cfg,
+            overwrite=overwrite,
+            log=log,
+            step_settings=lambda name: step_settings(cfg, name),
+        ) as run,
     ):
         infos: dict[str, Any] = {}
         arrays: dict[str, np.ndarray] = {}
