@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import inspect
 from types import ModuleType
+from typing import Any
 
 
 def step_reads(module: ModuleType, var: str, steps: set[str]) -> dict[str, set[str]]:
@@ -63,3 +64,17 @@ def assert_declared_settings_match(module: ModuleType, var: str) -> None:
     assert set(reads) == set(declared), "steps without a lambda found: check step_reads"
     for step, names in declared.items():
         assert reads[step] == set(names), (step, reads[step] ^ set(names))
+
+
+def run_interrupted_at(monkeypatch: Any, module: ModuleType, attr: str, run: Any) -> None:
+    """``run()`` with ``module.<attr>`` raising KeyboardInterrupt: a run interrupted at that
+    step, its earlier steps checkpointed."""
+    import pytest
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(module, attr, interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run()

@@ -118,17 +118,13 @@ def test_overwrite_with_more_replicates_recomputes_only_the_fits(tmp_path, monke
     import dataclasses
 
     from hessrmt.experiments.beyond_rmt import pipeline
+    from tests.experiments.step_reads import run_interrupted_at
 
     out = tmp_path / "run"
     cfg = dataclasses.replace(TINY, cnns=())
-
-    def interrupted(*a, **k):
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(pipeline, "_fits_step", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            run_beyond_rmt(out, progress=False, config=cfg)
+    run_interrupted_at(
+        monkeypatch, pipeline, "_fits_step", lambda: run_beyond_rmt(out, progress=False, config=cfg)
+    )
     more = dataclasses.replace(cfg, n_boot=6)
     s = run_beyond_rmt(out, progress=False, config=more, overwrite=True)
     assert sorted(s["resumed_steps"]) == ["atoms_ensemble", "atoms_network", "laws"]

@@ -129,15 +129,12 @@ def test_step_settings_cover_every_field_the_steps_read() -> None:
 
 @pytest.mark.slow
 def test_overwrite_with_more_repetitions_recomputes_only_the_gan_runs(tmp_path, monkeypatch):
+    from tests.experiments.step_reads import run_interrupted_at
+
     out = tmp_path / "run"
-
-    def interrupted(*a, **k):
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(pipeline, "_gan_runs", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            pipeline.run(_tiny(), out, progress=False)
+    run_interrupted_at(
+        monkeypatch, pipeline, "_gan_runs", lambda: pipeline.run(_tiny(), out, progress=False)
+    )
     more = dataclasses.replace(_tiny(), gan_repetitions=3)
     steps: list[str] = []
     s = pipeline.run(more, out, progress=False, overwrite=True, log=steps.append)

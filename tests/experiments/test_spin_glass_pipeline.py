@@ -89,15 +89,10 @@ def test_overwrite_with_more_network_runs_recomputes_only_the_networks(tmp_path,
     cfg = dataclasses.replace(_tiny(1), net_activations=("tanh",), widths=(2,), runs=2,
                               law_specs=("semicircle",), descent_ns=(8,),
                               descent_p4_ns=())  # fmt: skip
+    from tests.experiments.step_reads import run_interrupted_at
+
     out = tmp_path / "run"
-
-    def interrupted(*a, **k):
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(pipeline, "_networks", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            pipeline.run(cfg, out, log=None)
+    run_interrupted_at(monkeypatch, pipeline, "_networks", lambda: pipeline.run(cfg, out, log=None))
     more = dataclasses.replace(cfg, runs=3)
     s = pipeline.run(more, out, log=None, overwrite=True)
     assert sorted(s["resumed_steps"]) == ["abc", "activations", "laws", "pspin_descent"]

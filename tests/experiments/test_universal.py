@@ -274,15 +274,13 @@ def test_overwrite_with_other_damping_reuses_synthetic_and_network_steps(tmp_pat
     --overwrite recomputes only the damping step, and gives the numbers of an uninterrupted
     run; other synthetic sizes recompute only the synthetic steps."""
     from hessrmt.experiments.universal import damping
-
-    def interrupted(*a, **k):
-        raise KeyboardInterrupt
+    from tests.experiments.step_reads import run_interrupted_at
 
     out = tmp_path / "run"
-    with monkeypatch.context() as m:
-        m.setattr(damping, "run_damped_newton", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            run_universal(out, config=TINY, progress=False)
+    run_interrupted_at(
+        monkeypatch, damping, "run_damped_newton",
+        lambda: run_universal(out, config=TINY, progress=False),
+    )  # fmt: skip
     more = dataclasses.replace(TINY, damping_seeds=3)
     s = run_universal(out, config=more, progress=False, overwrite=True)
     assert sorted(s["resumed_steps"]) == ["network_tiny", "synthetic_goe", "synthetic_wishart"]
