@@ -152,7 +152,9 @@ def test_resume_and_config_guard(quick) -> None:
     for name in ("hardness_loss", "gp_toy", "decorrelation", "model_logreg", "model_mlp"):
         assert f"{name}: resumed from checkpoint" in log
     assert any(m.startswith("model_regression-mlp: done in") for m in log)
-    assert {"gp_toy.json", "model_logreg.npz"} <= {p.name for p in (out / "parts").iterdir()}
+    parts = {p.name for p in (out / "parts").iterdir()}
+    assert {"gp_toy.json", "model_logreg.npz"} <= parts
+    assert all(n.endswith((".json", ".npz")) for n in parts), parts  # results only
     assert not (out.parent / f".{out.name}.partial").exists()
     # a finished run folder is refused (other settings or not) unless --overwrite
     for seed in (0, 1):

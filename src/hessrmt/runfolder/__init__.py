@@ -71,10 +71,11 @@ from hessrmt.runfolder.markers import (
     share,
 )
 from hessrmt.runfolder.settings import canonical_json, fingerprint, limit_threads
-from hessrmt.runfolder.store import StepStore
+from hessrmt.runfolder.store import RESULT_RECORD, StepStore
 
 __all__ = [
     "MARKER",
+    "RESULT_RECORD",
     "RunFolder",
     "StepStore",
     "atomic_directory",

@@ -24,7 +24,7 @@ import numpy as np
 
 from hessrmt.errors import DataError, InputError
 from hessrmt.io import atomic_write_json, to_jsonable
-from hessrmt.runfolder import RunFolder, limit_threads
+from hessrmt.runfolder import RESULT_RECORD, RunFolder, limit_threads
 
 from . import statistics as st
 from .paper_values import PAPER_DEGENERACY, PAPER_RATIOS, paper_row_for
@@ -185,7 +185,8 @@ def run_applicability(
         summary["config"]["threads"] = threads
         with run.finalize() as tmp:
             atomic_write_json(tmp / "summary.json", summary)
-            shutil.copytree(run.partial / "results", tmp / "parts")
+            records = shutil.ignore_patterns("*" + RESULT_RECORD)  # the folder's, not results
+            shutil.copytree(run.partial / "results", tmp / "parts", ignore=records)
             if report:
                 from .report import write_applicability_report
 
