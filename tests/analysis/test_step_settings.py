@@ -4,7 +4,6 @@ uninterrupted run with the new settings (the oracle that the step really does no
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -119,4 +118,3 @@ def test_unread_settings_name_real_numeric_fields() -> None:
     assert "lanczos_k" not in unread_settings("trained")
     assert "batch_hessians" in unread_settings("batch_001")  # batch i is a prefix batch
     assert unread_settings("a_new_step") == frozenset()  # unknown steps read everything
-    assert dataclasses.is_dataclass(AnalysisConfig)

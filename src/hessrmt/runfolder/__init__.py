@@ -70,7 +70,12 @@ from hessrmt.runfolder.markers import (
     remove_marked,
     share,
 )
-from hessrmt.runfolder.settings import canonical_json, fingerprint, limit_threads
+from hessrmt.runfolder.settings import (
+    canonical_json,
+    declared_step_settings,
+    fingerprint,
+    limit_threads,
+)
 from hessrmt.runfolder.store import RESULT_RECORD, StepStore
 
 __all__ = [
@@ -81,6 +86,7 @@ __all__ = [
     "atomic_directory",
     "canonical_json",
     "creation_modes",
+    "declared_step_settings",
     "default_out",
     "fingerprint",
     "is_run_folder",

@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from hessrmt.errors import InputError
@@ -61,3 +61,17 @@ def limit_threads(threads: int | None) -> Iterator[None]:
         finally:
             if torch is not None and old is not None:
                 torch.set_num_threads(old)
+
+
+def declared_step_settings(
+    table: Mapping[str, Sequence[str]], config: Any
+) -> Callable[[str], dict[str, Any] | None]:
+    """The ``step_settings`` of a :class:`~hessrmt.runfolder.RunFolder` from a pipeline's table
+    ``{step: names of the config fields it reads}``: step -> ``{name: config.<name>}``, None
+    (every setting) for a step the table does not list."""
+
+    def step_settings(step: str) -> dict[str, Any] | None:
+        names = table.get(step)
+        return None if names is None else {n: getattr(config, n) for n in names}
+
+    return step_settings

@@ -33,6 +33,15 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _read_doc(path: Path) -> dict[str, Any]:
+    """A checkpoint's JSON record; an empty dict when unreadable or not an object."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def _check_step_name(name: str) -> None:
     if not isinstance(name, str) or not _STEP_RE.match(name):
         raise InputError(f"step name {name!r} must be letters, digits, '_', '-' or '.'")
@@ -97,16 +106,15 @@ class StepStore:
         js, npz = self._paths(name)
         if not js.is_file() or not npz.is_file():
             return False
-        try:
-            doc = json.loads(js.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
-            return False
-        if not isinstance(doc, dict):
-            return False
-        same = doc.get("fingerprint") == self.fingerprint
-        if not same and (key is None or doc.get("key") != key):
-            return False
-        return doc.get("npz_sha256") == _sha256(npz)
+        doc = _read_doc(js)
+        return self._belongs(doc, key) and doc.get("npz_sha256") == _sha256(npz)
+
+    def _belongs(self, doc: dict[str, Any], key: str | None) -> bool:
+        """Whether a checkpoint's record names this run's fingerprint or the own settings
+        ``key`` requested."""
+        return doc.get("fingerprint") == self.fingerprint or (
+            key is not None and doc.get("key") == key
+        )
 
     def save(
         self,
@@ -158,17 +166,7 @@ class StepStore:
         the result) names this run's fingerprint or the result's own settings ``key``; a result
         without a record was saved by a run of this folder's settings before it was recorded."""
         rec = self._result_record(name)
-        if not rec.exists():
-            return True
-        try:
-            doc = json.loads(rec.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
-            return False
-        if not isinstance(doc, dict):
-            return False
-        return doc.get("fingerprint") == self.fingerprint or (
-            key is not None and doc.get("key") == key
-        )
+        return not rec.exists() or self._belongs(_read_doc(rec), key)
 
     def record_result(self, name: str, key: str | None = None) -> None:
         """Record which settings the result ``name`` (just saved) was computed with."""
@@ -189,11 +187,7 @@ def _keep_keyed_results(results: Path) -> list[str]:
         return []
     kept: list[str] = []
     for rec in results.glob("*" + RESULT_RECORD):
-        try:
-            doc = json.loads(rec.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
-            doc = None
-        if isinstance(doc, dict) and isinstance(doc.get("key"), str):
+        if isinstance(_read_doc(rec).get("key"), str):
             kept.append(rec.name[: -len(RESULT_RECORD)])
     keep = {n + suffix for n in kept for suffix in (".json", ".npz", RESULT_RECORD)}
     for path in results.iterdir():
@@ -213,11 +207,7 @@ def keep_keyed_steps(directory: Path, fingerprint: str, kind: str) -> list[str]:
     for js in sorted(directory.glob("*.json")):
         if js.name == MARKER:
             continue
-        try:
-            doc = json.loads(js.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
-            doc = None
-        if isinstance(doc, dict) and isinstance(doc.get("key"), str):
+        if isinstance(_read_doc(js).get("key"), str):
             kept.append(js.stem)
             continue
         js.unlink(missing_ok=True)

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from hessrmt.io import atomic_write_json, atomic_write_text, to_jsonable
-from hessrmt.runfolder import RunFolder, limit_threads
+from hessrmt.runfolder import RunFolder, declared_step_settings, limit_threads
 
 from .report import beyond_report
 from .verdict import _details, _verdict  # noqa: F401  (_details: old import path)
@@ -140,12 +140,6 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
              "cnn_samples", "cnn_epochs", "lanczos_steps", "lanczos_probes", "lanczos_repeats",
              "data_root", "cifar_sets", "cifar_samples", "cifar_width"),
 }  # fmt: skip
-
-
-def step_settings(cfg: BeyondConfig, step: str) -> dict[str, Any] | None:
-    """The settings step ``step`` reads (:data:`STEP_SETTINGS`; None: every setting)."""
-    names = STEP_SETTINGS.get(step)
-    return None if names is None else {n: getattr(cfg, n) for n in names}
 
 
 def _laws_step(cfg: BeyondConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -400,7 +394,7 @@ def run_beyond_rmt(
             settings=cfg,
             overwrite=overwrite,
             log=log,
-            step_settings=lambda name: step_settings(cfg, name),
+            step_settings=declared_step_settings(STEP_SETTINGS, cfg),
         ) as run,
     ):
         infos: dict[str, Any] = {}

@@ -30,7 +30,6 @@ energy grid is available through ``hessrmt theory gan``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 from collections.abc import Callable
@@ -46,7 +45,7 @@ from hessrmt.rmt.gan import complexity as cx
 from hessrmt.rmt.gan import density as gd
 from hessrmt.rmt.gan.coulomb import finite_n_trend
 from hessrmt.rmt.gan.model import CONVENTIONS, GanHessianModel, sample_spectra
-from hessrmt.runfolder import RunFolder, limit_threads
+from hessrmt.runfolder import RunFolder, declared_step_settings, limit_threads
 
 #: The paper's spectrum cases (notebooks/rmt.ipynb) and the issue's balanced case.
 CASES: dict[str, tuple[float, float, float, float]] = {
@@ -105,12 +104,6 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "gan_runs": ("seed", "data_root", "gan_epochs", "gan_features", "gan_images",
                  "gan_repetitions", "kappa", "kappa_grid", "sigma_grid", "sigma_z"),
 }  # fmt: skip
-
-
-def step_settings(cfg: GanConfig, step: str) -> dict[str, Any] | None:
-    """The settings step ``step`` reads (:data:`STEP_SETTINGS`; None: every setting)."""
-    names = STEP_SETTINGS.get(step)
-    return None if names is None else {n: getattr(cfg, n) for n in names}
 
 
 def quick_config(seed: int = 0) -> GanConfig:
@@ -382,7 +375,7 @@ def run(
             return tqdm(it, file=sys.stderr, leave=False)
 
     t0 = time.perf_counter()
-    keyed = functools.partial(step_settings, cfg)
+    keyed = declared_step_settings(STEP_SETTINGS, cfg)
     with limit_threads(threads), RunFolder(out, kind="gan", settings=cfg, overwrite=overwrite,
                                            log=log, step_settings=keyed) as run_:  # fmt: skip
         parts = {

@@ -37,7 +37,7 @@ import numpy as np
 from hessrmt.errors import InputError
 from hessrmt.io import atomic_save_npz, atomic_write_json, to_jsonable
 from hessrmt.results import versions
-from hessrmt.runfolder import RunFolder, limit_threads
+from hessrmt.runfolder import RunFolder, declared_step_settings, limit_threads
 
 KIND = "spin-glass"
 
@@ -124,12 +124,6 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def step_settings(config: SpinGlassConfig, step: str) -> dict[str, Any] | None:
-    """The settings step ``step`` reads (:data:`STEP_SETTINGS`; None: every setting)."""
-    names = STEP_SETTINGS.get(step)
-    return None if names is None else {n: getattr(config, n) for n in names}
-
-
 def _log(msg: str) -> None:
     sys.stderr.write(f"spin-glass: {msg}\n")
 
@@ -155,7 +149,7 @@ def run(
             settings=config,
             overwrite=overwrite,
             log=log,
-            step_settings=lambda name: step_settings(config, name),
+            step_settings=declared_step_settings(STEP_SETTINGS, config),
         ) as run_,
     ):
 
