@@ -19,6 +19,9 @@ the benchmark (2 probes x 120 steps, seed 12345, cached like the benchmark's):
   [L(x), L(x) + rho_n(x)], rho_n(x) = 1 / sum_{j<=n} p_j(x)^2 the Christoffel function
   (Akhiezer, "The classical moment problem", 1965, ch. 3; Golub & Meurant 2010, ch. 6). The
   estimate is L + rho / 2, scored as a piecewise-linear CDF on a fine grid.
+* ``radau0``: the (n+1)-node Gauss-Radau rule with a node prescribed at 0
+  (:func:`hessrmt.curvature.krylov.quadrature.radau_rules`, ``slq(quadrature="radau")``): exact
+  to degree 2n from the same n products, using beta_n as well.
 * ``zero-atom``: an atom placed at exactly 0 plus the (n-1)-node Gauss rule of lambda^2 dmu
   (a Christoffel modification; its Jacobi matrix by n-1 Lanczos steps on diag(theta) from
   sqrt(w) theta / ||.||), masses m_k = m_2 w'_k / theta'_k^2 and the atom 1 - sum m_k. Exact
@@ -43,6 +46,7 @@ from scipy.stats import wasserstein_distance
 
 from hessbench.problems import build_problem
 from hessbench.slq_w1 import REFERENCE_SEED, measure_points, slq_reference
+from hessrmt.curvature.krylov.quadrature import radau_rules
 
 
 def gauss(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,12 +169,16 @@ def study(name: str, sizes: tuple[int, int], probes: int, steps: int, at: list[i
     span = hi - lo
     rows = []
     for n in [n for n in at if n <= steps - 1]:
-        scores: dict[str, list[float | None]] = {"gauss": [], "cms-mid": [], "zero-atom": []}
+        scores: dict[str, list[float | None]] = {
+            "gauss": [], "radau0": [], "cms-mid": [], "zero-atom": []
+        }  # fmt: skip
         worst_moment = 0.0
         for i in range(A.shape[0]):
             a, b = A[i, :n], B[i, :n]
             theta, w = gauss(a, b)
             scores["gauss"].append(float(wasserstein_distance(theta, xr, w, wr)))
+            rn, rw = radau_rules(a[None], b[None, : n - 1], b[n - 1 : n], np.array([n]), 0.0)
+            scores["radau0"].append(float(wasserstein_distance(rn[0], xr, rw[0], wr)))
             grid = np.unique(np.concatenate([
                 np.linspace(lo - 0.05 * span, hi + 0.05 * span, 4000),
                 (theta[:, None] + np.linspace(-1, 1, 201)[None, :] * span * 0.01).ravel(), xr,
@@ -188,7 +196,8 @@ def study(name: str, sizes: tuple[int, int], probes: int, steps: int, at: list[i
             row[f"{k}_failed"] = len(v) - len(good)
         rows.append(row)
         print(
-            f"{name} n={n:3d}  gauss {row['gauss_mean']:.3g}  cms-mid {row['cms-mid_mean']:.3g}  "
+            f"{name} n={n:3d}  gauss {row['gauss_mean']:.3g}  radau0 {row['radau0_mean']:.3g}  "
+            f"cms-mid {row['cms-mid_mean']:.3g}  "
             f"zero-atom {row['zero-atom_mean'] or float('nan'):.3g} "
             f"({row['zero-atom_failed']} of {len(v)} failed; moment check "
             f"{worst_moment:.1e})",
@@ -212,7 +221,7 @@ def main() -> None:
     ap.add_argument("--problems", default="cifar-resnet20=2x32,digits-transformer=2x64")
     ap.add_argument("--probes", type=int, default=4)
     ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--at", default="5,8,10,15,20,30")
+    ap.add_argument("--at", default="5,8,10,12,15,18,20,25,30,40,50")
     ap.add_argument("--cache-dir", default="bench/results")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()

@@ -30,6 +30,7 @@ def test_defaults_are_the_documented_default_run() -> None:
         ("lanczos_restarts", 0, "lanczos_restarts"),  # no command-line option: the field
         ("model", "not a model!", "--model"),
         ("zero_rtol", 2.0, "--zero-rtol"),
+        ("slq_quadrature", "lobatto", "--slq-quadrature"),
     ],
 )
 def test_bad_settings_name_the_setting(field: str, value: object, fragment: str) -> None:
@@ -53,3 +54,13 @@ def test_fingerprint_tracks_numbers_not_output() -> None:
 def test_dict_round_trip() -> None:
     cfg = AnalysisConfig(epochs=3, batch_hessians=2, out="x")
     assert AnalysisConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_a_setting_added_later_keeps_older_fingerprints_at_its_old_value() -> None:
+    """slq_quadrature came after run folders existed: at "gauss" (what every run did before)
+    it is not part of the numeric settings, so an older folder still resumes; "radau" is."""
+    base = AnalysisConfig()
+    assert "slq_quadrature" not in base.numeric_settings()
+    radau = base.replace(slq_quadrature="radau")
+    assert radau.numeric_settings()["slq_quadrature"] == "radau"
+    assert radau.fingerprint() != base.fingerprint()

@@ -199,6 +199,28 @@ def test_bad_option_values(tmp_path: Path, capsys) -> None:  # type: ignore[no-u
     assert "unknown loss" in err
 
 
+def test_radau_quadrature_records_the_null_mass(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """--slq-quadrature radau: the SLQ step records its rule and the mass at 0, close to the
+    exact spectrum's zero fraction (softmax regression: at least 14 of 42); a bad rule is one
+    line and exit 2 (argparse choices)."""
+    out = tmp_path / "radau"
+    code, _, _ = run_cli(
+        ["analyze", "--model", "logreg", "--data", "wine", *TINY, "--batch-hessians", "0",
+         "--slq-quadrature", "radau", "--out", str(out)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    info = summary["steps"]["slq"]
+    assert info["quadrature"].startswith("gauss-radau")
+    zero = summary["trained"]["zero_fraction"]
+    assert zero >= 14 / 42 - 1e-9
+    assert abs(info["node_mass"] - zero) < 0.15 and info["node_mass_se"] > 0
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", "--slq-quadrature", "lobatto"])
+    assert exc.value.code == 2
+
+
 def test_float32_run_counts_roundoff_zeros(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "r32"
     code, stdout, _ = run_cli(

@@ -30,6 +30,8 @@ DEFAULT_BATCH_HESSIANS = 6
 METHODS = ("auto", "dense", "lanczos")
 SUBBLOCK_MODES = ("auto", "none", "layers", "random")
 DTYPES = ("float64", "float32")
+#: Quadrature rules of the SLQ density (:func:`hessrmt.curvature.slq`'s ``quadrature``).
+SLQ_QUADRATURES = ("gauss", "radau")
 _MODEL_RE = re.compile(r"^[A-Za-z_][\w-]*$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 #: Fields that do not change the numbers of a run (excluded from the fingerprint).
@@ -39,7 +41,11 @@ _NOT_NUMERIC = frozenset(
 #: Groups of numeric settings by the checkpointed steps that read them (:func:`unread_settings`).
 #: The statistics settings are read only after the last step, from the stored spectra.
 _STATISTICS = frozenset({"zero_rtol", "fit_null", "family_fit", "family_boot"})
-_SLQ = frozenset({"slq_probes", "slq_steps"})
+_SLQ = frozenset({"slq_probes", "slq_steps", "slq_quadrature"})
+#: Settings added after run folders existed, with the value they had implicitly before: left out
+#: of :meth:`AnalysisConfig.numeric_settings` at that value, so older folders keep their
+#: fingerprint (and resume).
+_ADDED_LATER = {"slq_quadrature": "gauss"}
 _SUBBLOCKS = frozenset({"subblocks", "subblock_size", "subblock_count"})
 _LANCZOS = frozenset({"lanczos_k", "lanczos_restarts"})
 _BATCH_SIZE = frozenset({"batch_size"})
@@ -83,7 +89,7 @@ DEFAULT_COLLECTIVE_TIMEOUT = 600.0
 #: Settings that ``hessrmt analyze`` exposes as options (messages name the option).
 _CLI_OPTIONS = frozenset(
     {"epochs", "batch_hessians", "seed", "fit_null", "batch_size", "slq_probes", "slq_steps",
-     "lanczos_k", "n_samples", "zero_rtol"}
+     "lanczos_k", "n_samples", "zero_rtol", "slq_quadrature"}
 )  # fmt: skip
 
 
@@ -118,6 +124,9 @@ class AnalysisConfig:
         device: torch device (``cpu``, ``cuda``...).
         seed: seed of data split, initialisation, training order, SLQ probes and statistics.
         slq_probes, slq_steps: stochastic Lanczos quadrature settings.
+        slq_quadrature: ``gauss`` (the Gauss rule every SLQ tool uses) or ``radau`` (the
+            Gauss-Radau rule with a node at 0, from the same products: it keeps the Hessian's
+            near-null mass at 0 and records that mass; see :func:`hessrmt.curvature.slq`).
         lanczos_k: extremal eigenvalues per end computed by the Lanczos method.
         lanczos_restarts: restart cycles allowed per Lanczos run (convergence is recorded).
         zero_rtol: relative tolerance for eigenvalues counted as zero (None: the default of
@@ -165,6 +174,7 @@ class AnalysisConfig:
     seed: int = 0
     slq_probes: int = 8
     slq_steps: int = 80
+    slq_quadrature: str = "gauss"
     lanczos_k: int = 20
     lanczos_restarts: int = 100
     zero_rtol: float | None = None
@@ -195,6 +205,11 @@ class AnalysisConfig:
         if self.subblocks not in SUBBLOCK_MODES:
             raise InputError(
                 f"--subblocks must be one of {', '.join(SUBBLOCK_MODES)}, got {self.subblocks!r}"
+            )
+        if self.slq_quadrature not in SLQ_QUADRATURES:
+            raise InputError(
+                f"--slq-quadrature must be one of {', '.join(SLQ_QUADRATURES)}, "
+                f"got {self.slq_quadrature!r}"
             )
         if self.dtype not in DTYPES:
             raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
@@ -245,6 +260,9 @@ class AnalysisConfig:
     def numeric_settings(self) -> dict[str, Any]:
         """The settings that determine the numbers (everything but output and display)."""
         d = {k: v for k, v in self.to_dict().items() if k not in _NOT_NUMERIC}
+        for name, before in _ADDED_LATER.items():
+            if d.get(name) == before:
+                del d[name]
         if self.checkpoint is not None:
             d["checkpoint"] = str(Path(self.checkpoint).resolve())
         if self.data_root is not None:

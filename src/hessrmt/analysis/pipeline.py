@@ -168,8 +168,14 @@ def _analysis_conventions(ctx: _Context, choice: MethodChoice) -> dict[str, str]
         if cfg.family_fit
         else "not computed (family_fit off)",
         "slq": "stochastic Lanczos quadrature of the trained full-data Hessian "
-        f"({cfg.slq_probes} probes, {cfg.slq_steps} steps, seed {cfg.seed}); "
-        "wasserstein_to_exact = W1 between its quadrature measure and the exact spectrum",
+        f"({cfg.slq_probes} probes, {cfg.slq_steps} steps, seed {cfg.seed}, "
+        + (
+            "Gauss rule"
+            if cfg.slq_quadrature == "gauss"
+            else "Gauss-Radau rule with a node at 0: node_mass = its weight there, mean over "
+            "probes with standard error node_mass_se"
+        )
+        + "); wasserstein_to_exact = W1 between its quadrature measure and the exact spectrum",
         "distributed": DISTRIBUTED_CONVENTION,
     }
 
@@ -437,6 +443,7 @@ def _run_steps(
             num_steps=cfg.slq_steps,
             seed=cfg.seed,
             progress=cfg.progress,
+            quadrature=cfg.slq_quadrature,
         )
 
     slq_arrays, infos["slq"] = store.step("slq", _slq)

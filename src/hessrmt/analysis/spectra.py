@@ -171,10 +171,18 @@ def lanczos_spectrum(
 
 
 def slq_density(
-    op: Any, *, num_probes: int, num_steps: int, seed: int, progress: bool = False
+    op: Any,
+    *,
+    num_probes: int,
+    num_steps: int,
+    seed: int,
+    progress: bool = False,
+    quadrature: str = "gauss",
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Stochastic Lanczos quadrature density of ``op`` (grid, density, band, nodes, weights);
-    ``progress``: a bar over its ``num_probes x num_steps`` products (stderr)."""
+    ``progress``: a bar over its ``num_probes x num_steps`` products (stderr); ``quadrature``:
+    ``gauss`` or ``radau`` (node at 0; its mass there and standard error are recorded as
+    ``node_mass``, ``node_mass_se``)."""
     from hessrmt.analysis.progress import product_progress
     from hessrmt.curvature import slq
 
@@ -182,7 +190,7 @@ def slq_density(
     steps = max(2, min(num_steps, int(op.shape[0])))
     total = num_probes * steps
     with product_progress(op, "SLQ density", enabled=progress, total=total):
-        res = slq(op, num_probes=num_probes, num_steps=steps, seed=seed)
+        res = slq(op, num_probes=num_probes, num_steps=steps, seed=seed, quadrature=quadrature)
     arrays = {
         "grid": np.asarray(res.grid, dtype=np.float64),
         "density": np.asarray(res.density, dtype=np.float64),
@@ -196,7 +204,10 @@ def slq_density(
         "seed": seed,
         "num_matvecs": int(res.num_matvecs),
         "seconds": time.perf_counter() - t0,
+        "quadrature": res.meta.conventions["quadrature"],
     }
+    if quadrature == "radau":
+        info["node_mass"], info["node_mass_se"] = res.node_mass()
     width = getattr(res, "width", None)
     if isinstance(width, (int, float)):
         info["width"] = float(width)

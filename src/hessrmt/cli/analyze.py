@@ -16,6 +16,7 @@ from hessrmt.analysis.config import (
     DEFAULT_EPOCHS,
     DTYPES,
     METHODS,
+    SLQ_QUADRATURES,
     SUBBLOCK_MODES,
     AnalysisConfig,
 )
@@ -109,6 +110,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--slq-probes", type=int, default=8, help="SLQ probe vectors (default: 8)")
     p.add_argument("--slq-steps", type=int, default=80, help="SLQ Lanczos steps (default: 80)")
+    p.add_argument(
+        "--slq-quadrature",
+        choices=SLQ_QUADRATURES,
+        default="gauss",
+        help="SLQ rule: gauss (as every SLQ tool), or radau (a node at 0, same products: keeps "
+        "the near-null mass at 0 and reports it; default: gauss)",
+    )
     p.add_argument(
         "--fit-null",
         type=_nonneg_int,
@@ -233,6 +241,7 @@ def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         zero_rtol=args.zero_rtol,
         slq_probes=args.slq_probes,
         slq_steps=args.slq_steps,
+        slq_quadrature=args.slq_quadrature,
         lanczos_k=args.lanczos_k,
         lanczos_restarts=args.lanczos_restarts,
         fit_null=args.fit_null,

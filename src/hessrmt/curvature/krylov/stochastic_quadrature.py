@@ -22,6 +22,16 @@ converged Ritz values appear (Paige): the quadrature moments stay accurate, the 
 less so; a probe whose ``beta_j`` falls below ``max(1e-10, 10 eps_op) ||A q||_max`` stops early
 with its unused nodes padded with weight 0). The broadening onto a grid (Gaussian kernels, width
 rule, band) is :func:`~hessrmt.curvature.krylov.density.broaden`.
+
+``quadrature="radau"`` replaces each Gauss rule by the ``m + 1``-node Gauss-Radau rule with a
+node prescribed at ``radau_node`` (default 0), from the same ``m`` products
+(:func:`~hessrmt.curvature.krylov.quadrature.radau_rules`): exact to degree 2m, and with a node at
+exactly 0 it keeps a Hessian's near-null mass at 0 where the Gauss rule moves it to its node
+nearest 0, a fraction of the bulk's width away, differently for odd and even ``m``. On the
+network Hessians of ``docs/slq-estimators.md`` it reaches the Gauss rule's W1 to a long
+reference with about half the steps; on spectra without a null mass it matches the Gauss rule.
+The weight at the prescribed node is then the rule's estimate of the mass there
+(:meth:`SLQResult.node_mass`).
 """
 
 from __future__ import annotations
@@ -48,12 +58,14 @@ from hessrmt.curvature.krylov.numerics import (
     probe_block,
     resolve_rng,
 )
-from hessrmt.curvature.krylov.quadrature import lanczos_quadrature
+from hessrmt.curvature.krylov.quadrature import lanczos_quadrature, radau_rules
 from hessrmt.errors import InputError
 from hessrmt.results import Metadata, Result
 
 #: Default bytes allowed for the reorthogonalisation bases (num_probes x num_steps x P float64).
 REORTH_MEMORY_BUDGET = 2 * 1024**3
+#: Quadrature rules of :func:`slq` (module doc).
+QUADRATURES = ("gauss", "radau")
 #: Most Lanczos steps per probe that keep full reorthogonalisation on by default.
 REORTH_MAX_STEPS = 300
 
@@ -63,8 +75,10 @@ class SLQResult(Result):
     """A stochastic Lanczos quadrature estimate of a spectral density.
 
     Attributes:
-        nodes: (num_probes, num_steps) Gauss quadrature nodes (Ritz values of each probe).
-        weights: (num_probes, num_steps) quadrature weights (squared first components; each row
+        nodes: (num_probes, num_steps) Gauss quadrature nodes (Ritz values of each probe), or
+            (num_probes, num_steps + 1) Gauss-Radau nodes (``quadrature="radau"``; sorted, one
+            of them the prescribed node).
+        weights: quadrature weights, the shape of ``nodes`` (squared first components; each row
             sums to 1; padded entries of early-terminated probes have weight 0).
         grid: (G,) evaluation points of the broadened density.
         density: (G,) mean over probes of the Gaussian-broadened quadrature measures, an
@@ -77,7 +91,14 @@ class SLQResult(Result):
         num_steps_used: (num_probes,) Lanczos steps per probe (< num_steps after a breakdown).
         dimension: P, the operator size.
         num_matvecs: operator-vector products spent.
-        meta: seed, dtype, conventions (probe, steps, reorthogonalisation, kernel, width rule).
+        meta: seed, dtype, conventions (probe, steps, reorthogonalisation, quadrature, kernel,
+            width rule).
+        last_betas: (num_probes,) ``beta_m``, each probe's last residual norm (0 after a
+            breakdown): with ``alphas`` and ``betas`` it gives the Gauss-Radau rule at any node
+            (:func:`~hessrmt.curvature.krylov.quadrature.radau_rules`). None in results saved
+            before it was recorded.
+        quadrature: ``"gauss"`` or ``"radau"``.
+        radau_node: the prescribed node of the Gauss-Radau rule (None for Gauss).
     """
 
     nodes: np.ndarray
@@ -93,6 +114,9 @@ class SLQResult(Result):
     dimension: int
     num_matvecs: int
     meta: Metadata = field(default_factory=Metadata)
+    last_betas: np.ndarray | None = None
+    quadrature: str = "gauss"
+    radau_node: float | None = None
 
     kind = "slq"
 
@@ -113,6 +137,19 @@ class SLQResult(Result):
         return float(
             scipy.stats.wasserstein_distance(self.nodes.ravel(), lam, self.weights.ravel(), None)
         )
+
+    def node_mass(self) -> tuple[float, float]:
+        """The Gauss-Radau rule's mass at its prescribed node: the mean over probes of the
+        weight there and its standard error (NaN for one probe). It estimates the fraction of
+        eigenvalues at (or, unresolved by ``m`` steps, near) ``radau_node``; an exact atom of
+        mass ``f`` gives at least ``f`` up to the probe noise (Christoffel bound). Needs
+        ``quadrature="radau"``."""
+        if self.quadrature != "radau" or self.radau_node is None:
+            raise InputError("node_mass needs an SLQ result with quadrature='radau'")
+        per_probe = np.where(self.nodes == self.radau_node, self.weights, 0.0).sum(axis=1)
+        p = per_probe.size
+        se = float(per_probe.std(ddof=1) / np.sqrt(p)) if p > 1 else float("nan")
+        return float(per_probe.mean()), se
 
     def moment(self, j: int) -> float:
         """Estimate of tr(A^j) / P: the probe average of sum_k w_k theta_k^j."""
@@ -137,6 +174,8 @@ def slq(
     memory_budget: int = REORTH_MEMORY_BUDGET,
     size: int | None = None,
     seed: Any = UNSET,
+    quadrature: str = "gauss",
+    radau_node: float = 0.0,
 ) -> SLQResult:
     """Stochastic Lanczos quadrature estimate of the spectral density of ``op``.
 
@@ -161,6 +200,10 @@ def slq(
         memory_budget: bytes allowed for the reorthogonalisation bases under the default.
         size: ``P``, needed only when ``op`` is a plain ``matvec`` callable.
         seed: alias of ``rng`` (the name used before).
+        quadrature: ``"gauss"`` (the m-node Gauss rule every SLQ tool uses) or ``"radau"``
+            (the m + 1-node Gauss-Radau rule with a node at ``radau_node``, same products; module
+            doc).
+        radau_node: the prescribed node of ``quadrature="radau"`` (default 0: the null mass).
 
     Returns:
         An :class:`SLQResult`.
@@ -200,6 +243,12 @@ def slq(
         num_probes = int(user_probes.shape[1])
     if width is not None and not (np.isfinite(width) and width > 0):
         raise InputError(f"width must be a positive finite number, got {width!r}")
+    if quadrature not in QUADRATURES:
+        raise InputError(f"quadrature must be one of {QUADRATURES}, got {quadrature!r}")
+    if quadrature == "radau" and not (
+        isinstance(radau_node, (int, float, np.floating, np.integer)) and np.isfinite(radau_node)
+    ):
+        raise InputError(f"radau_node must be a finite number, got {radau_node!r}")
     p = int(num_probes)
     m = int(min(num_steps, n))
     basis_bytes = p * m * n * 8
@@ -221,7 +270,12 @@ def slq(
     Z = probe_block(n, p, rng, probes, op.device) if user_probes is None else user_probes
     Q0 = Z / torch.linalg.vector_norm(Z, dim=0)
     rules = lanczos_quadrature(op, Q0, m, reorth=reorth)
-    dens = broaden(rules.nodes, rules.weights, m, grid=grid, width=width)
+    nodes, weights = rules.nodes, rules.weights
+    if quadrature == "radau":
+        nodes, weights = radau_rules(
+            rules.alphas, rules.betas, rules.last_betas, rules.num_steps_used, float(radau_node)
+        )
+    dens = broaden(nodes, weights, m, grid=grid, width=width)
 
     conventions = operator_conventions(op)
     conventions.update(
@@ -232,6 +286,9 @@ def slq(
             "num_steps": m,
             "reorthogonalisation": "full (CGS2) per probe" if reorth else "none",
             "tridiagonal_solver": "scipy.linalg.eigh_tridiagonal",
+            "quadrature": "gauss (m nodes, exact to degree 2m - 1)"
+            if quadrature == "gauss"
+            else f"gauss-radau (m + 1 nodes, one at {float(radau_node)!r}, exact to degree 2m)",
             "weights": "squared first components of the tridiagonal eigenvectors",
             "kernel": "gaussian",
             "width": dens.width,
@@ -247,8 +304,8 @@ def slq(
         conventions=conventions,
     )
     return SLQResult(
-        nodes=rules.nodes,
-        weights=rules.weights,
+        nodes=nodes,
+        weights=weights,
         grid=dens.grid,
         density=dens.density,
         band=dens.band,
@@ -260,4 +317,7 @@ def slq(
         dimension=int(n),
         num_matvecs=int(op.num_matvecs - start_mv),
         meta=meta,
+        last_betas=rules.last_betas,
+        quadrature=quadrature,
+        radau_node=float(radau_node) if quadrature == "radau" else None,
     )
