@@ -107,6 +107,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--no-anchors", action="store_true", help="hessrmt and torch only")
     ap.add_argument("--no-setup", action="store_true", help="never create the anchors venv")
+    ap.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="leave glibc's allocator defaults (by default the process is tuned as the hessrmt "
+        "command tunes it, hessrmt.allocator; every tool runs in that one process)",
+    )
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.*")
     ap.add_argument("--repeats", type=int, default=None, help="override the repeat count")
     ap.add_argument("--out-dir", default=str(HERE / "results"), help="where the JSON goes")
@@ -225,6 +231,7 @@ def _meta(args, cfg, machine, available, anchors_note, argv, start, mode):  # ty
     """Run metadata (refreshed after every task, so partial results are renderable)."""
     from hessbench.report import load_note
     from hessbench.timing import load_average, package_versions
+    from hessrmt.allocator import allocator_state
 
     machine["load_average_end"] = load_average()
     return {
@@ -236,6 +243,7 @@ def _meta(args, cfg, machine, available, anchors_note, argv, start, mode):  # ty
         "versions": package_versions(),
         "anchors": available,
         "anchors_note": anchors_note,
+        "allocator": allocator_state(),
         "config": {k: v for k, v in vars(cfg).items()},
         "wall_s": time.perf_counter() - start,
         "load_note": load_note(machine),
@@ -268,8 +276,11 @@ def make_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         cfg.slq_probes, cfg.slq_steps, cfg.slq_seeds, cfg.trace_probes = 4, 30, 1, 20
         cfg.topk_tol, cfg.power_max_iter, cfg.eigenthings_max_steps = 1e-4, 20, 80
         cfg.topk_extra_variants, cfg.hvp_block_max_params = False, 5_000_000
-        cfg.slq_ref, cfg.slq_settings = (2, 120), ((1, 10), (1, 30))
+        cfg.slq_ref, cfg.slq_settings = (2, 120), ((1, 10), (1, 15), (1, 20), (1, 30))
         cfg.slq_w1_seeds = 3
+        # the transformer's products are cheap: a reference long enough that the 1 x 30 settings'
+        # W1 is above twice its resolution (with 2 x 120 its 120-vs-60-step W1 was 0.0094)
+        cfg.slq_ref_by_problem = {"digits-transformer": (4, 240)}
     return cfg
 
 
@@ -289,6 +300,10 @@ def run(args: argparse.Namespace, anchors_note: str, argv: list[str]) -> dict:
     )
     from hessbench.timing import machine_info
 
+    if not args.default_malloc:  # process-wide: every tool runs with the same allocator
+        from hessrmt.allocator import tune_cpu_allocator
+
+        tune_cpu_allocator()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the dense-Hessian subprocesses

@@ -398,6 +398,19 @@ def render(results: dict[str, Any]) -> str:
         "* Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".",
         f"* Anchors: {meta['anchors_note']}",
     ]
+    alloc = meta.get("allocator")
+    if alloc:
+        out.append(
+            "* Allocator (the whole process, every tool): "
+            + (
+                f"glibc mmap threshold {alloc['mmap_threshold'] // 2**20} MiB, trim threshold "
+                f"{alloc['trim_threshold'] // 2**20} MiB (`hessrmt.allocator`, as the `hessrmt` "
+                "command sets it)"
+                if alloc.get("applied")
+                else f"defaults ({alloc.get('reason')})"
+            )
+            + "."
+        )
     merged = meta.get("merged_from")
     if merged:
         runs = merged.get("runs") or {  # results merged by an older harness: one earlier run

@@ -24,7 +24,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,8 @@ class Config:
     #: SLQ at equal W1 (problems without an exact spectrum): the reference (probes, steps) and
     #: the (probes, steps) settings each tool is run at
     slq_ref: tuple[int, int] = (4, 200)
+    #: per-problem references (problem name -> (probes, steps)) overriding ``slq_ref``
+    slq_ref_by_problem: dict[str, tuple[int, int]] = field(default_factory=dict)
     slq_settings: tuple[tuple[int, int], ...] = ((1, 20), (2, 40))
     #: seeds (0..n-1) each equal-W1 setting runs with: W1 is their mean (with its range), time
     #: their median; one probe's W1 varies by ~1.5x between seeds on ResNet-20

@@ -17,6 +17,7 @@ from hessbench.problems import build_problem  # noqa: E402
 from hessbench.report import check_goals, render_task  # noqa: E402
 from hessbench.slq_w1 import (  # noqa: E402
     equal_w1,
+    goals_slq_w1,
     reference_resolution,
     setting_point,
     task_slq_w1,
@@ -76,6 +77,20 @@ def test_equal_w1_target_is_the_loosest_best_and_times_are_at_equal_or_better_w1
     assert t["pyhessian"]["base_speedup"] == pytest.approx(4.0)
     assert t["curvlinops"]["base_speedup"] == pytest.approx(5.0 / 3.0)
     assert equal_w1(points, resolution=0.2)["resolved"] is False
+    # a second hessrmt row (the Radau rule) gets its own speed-ups over every tool
+    points["hessrmt-radau"] = [_pt(1, 20, 1.5, 0.18), _pt(2, 40, 3.0, 0.05)]
+    eq2 = equal_w1(points, resolution=0.05)
+    assert eq2["target_w1"] == pytest.approx(0.20)
+    t2 = eq2["tools"]
+    assert t2["hessrmt-radau"]["setting"] == [1, 20]  # 0.18 <= target at the cheaper setting
+    assert t2["pyhessian"]["speedup_of"] == {"hessrmt": pytest.approx(4.0), "hessrmt-radau": 8.0}
+    assert t2["pyhessian"]["base_speedup"] == pytest.approx(4.0)
+    goals = goals_slq_w1({"problem": {"name": "x"}, "equal_w1": {"cpu": eq2}})
+    by = {(g["goal"].split(" >=")[0], g["goal"].split("than ")[1].split()[0]): g for g in goals}
+    assert by["SLQ", "pyhessian"]["met"] is True and "4.00x" in by["SLQ", "pyhessian"]["measured"]
+    r = by["SLQ (Gauss-Radau rule at 0)", "pyhessian"]
+    assert r["met"] is True and "8.00x" in r["measured"]
+    assert by["SLQ (Gauss-Radau rule at 0)", "curvlinops"]["measured"].startswith("3.33x")
     assert time_to_target(points["pyhessian"], 0.1) is None
     # the fastest qualifying setting, not the first
     assert time_to_target([_pt(2, 40, 3.0, 0.1), _pt(1, 20, 1.0, 0.1)], 0.1)["cpu_s"] == 1.0
@@ -90,13 +105,17 @@ def test_task_slq_w1_on_the_tiny_mlp_caches_its_reference_and_renders(tmp_path):
     assert h["tool"] == "hessrmt" and h["status"] == "ok"
     w1s = [pt["w1"] for pt in h["points"]]
     assert w1s[1] < w1s[0]  # more probes and steps: closer to the reference
-    assert [r["status"] for r in t["rows"][1:]] == ["skipped"] * 3
+    radau = t["rows"][1]
+    assert radau["tool"] == "hessrmt-radau" and radau["status"] == "ok"
+    assert [pt["matvecs"] for pt in radau["points"]] == [pt["matvecs"] for pt in h["points"]]
+    assert [r["status"] for r in t["rows"][2:]] == ["skipped"] * 3
     assert t["equal_w1"]["cpu"]["tools"]["hessrmt"]["setting"] == [2, 30]
     again = task_slq_w1(tiny, cfg, {}, cache_dir=tmp_path)
     assert again["reference"]["cached"]
     assert again["reference"]["halves_w1"] == pytest.approx(t["reference"]["halves_w1"])
     text = render_task(t)
     assert "W1 to reference" in text and "hessrmt speed-up" in text
+    assert "hessrmt-radau speed-up" in text
     assert check_goals({"tasks": [t]}) == []  # no anchor rows: no SLQ goal is claimed
 
 
