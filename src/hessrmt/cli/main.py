@@ -113,6 +113,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return 2
     try:
         check_common(args)
+        from hessrmt.allocator import tune_from_environment
+
+        tune_from_environment()  # repeated products allocate alike: keep glibc's pages
         return int(handler(args) or 0)
     except HessrmtError as exc:
         if os.environ.get("HESSRMT_DEBUG"):
