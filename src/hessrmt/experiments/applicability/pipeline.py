@@ -3,9 +3,9 @@
 Parts (each checkpointed in the run folder's hidden sibling ``.<name>.partial/`` as soon as it
 finishes, so an interrupted run resumes where it stopped; see :mod:`hessrmt.runfolder`):
 ``hardness`` (NumPy), ``gp_toy`` (NumPy), ``decorrelation`` (torch), ``model_<key>`` per network
-(torch). Then the statistics are computed from the saved spectra, and ``OUT/summary.json``,
-``OUT/report.html`` and ``OUT/parts/`` (every part's result files) appear together when the run
-folder is finalised.
+(torch), ``stats_<key>``. Each is keyed by the settings it reads (:mod:`.parts`).
+``OUT/summary.json``, ``OUT/report.html`` and ``OUT/parts/`` (every part's result files) appear
+together when the run folder is finalised.
 
 ``summary.json`` sections: ``models`` (per model and variant), ``gp_toy``,
 ``gradient_decorrelation``, ``hardness``, plus ``rank_check``, ``comparison`` (the report's table)
@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 
 from hessrmt.errors import DataError, InputError
-from hessrmt.io import atomic_write_json, to_jsonable
+from hessrmt.io import atomic_write_json
 from hessrmt.runfolder import RESULT_RECORD, RunFolder, limit_threads
 
 from . import statistics as st
 from .paper_values import PAPER_DEGENERACY, PAPER_RATIOS, paper_row_for
+from .parts import json_part, result_part, step_settings_of
 from .specs import PAPER_MODELS, QUICK_MODELS, ModelSpec, check_selection
 
 SUMMARY_SECTIONS = ("models", "gp_toy", "gradient_decorrelation", "hardness")
@@ -108,28 +109,6 @@ def selected_specs(cfg: RunConfig) -> tuple[ModelSpec, ...]:
 # parts
 
 
-def _part(run: RunFolder, name: str, cls: type, compute: Any, log: Any) -> Any:
-    """A Result part through the run folder's checkpoints, with a one-line log."""
-    t = time.perf_counter()
-    res = run.result(name, cls, compute)
-    if name in run.resumed_steps:
-        log(f"{name}: resumed from checkpoint")
-    else:
-        log(f"{name}: done in {time.perf_counter() - t:.1f} s")
-    return res
-
-
-def _json_part(run: RunFolder, name: str, compute: Any, log: Any) -> dict[str, Any]:
-    """A JSON-only part (a dict) through the run folder's checkpoints."""
-    t = time.perf_counter()
-    _, info = run.step(name, lambda: ({}, to_jsonable(compute())))
-    if name in run.resumed_steps:
-        log(f"{name}: resumed from checkpoint")
-    else:
-        log(f"{name}: done in {time.perf_counter() - t:.1f} s")
-    return info
-
-
 def run_applicability(
     out: str | Path,
     *,
@@ -179,7 +158,14 @@ def run_applicability(
 
     with (
         limit_threads(threads),
-        RunFolder(out, kind="applicability", settings=cfg, overwrite=overwrite, log=log) as run,
+        RunFolder(
+            out,
+            kind="applicability",
+            settings=cfg,
+            overwrite=overwrite,
+            log=log,
+            step_settings=step_settings_of(cfg, selected_specs(cfg)),
+        ) as run,  # fmt: skip
     ):
         summary, parts = _run_parts(run, cfg, quick, seed, data_root, progress, log)
         summary["config"]["threads"] = threads
@@ -210,7 +196,7 @@ def _run_parts(
     from .hardness import ExpFit, fit_hardness
 
     fits = {
-        name: _part(
+        name: result_part(
             run,
             f"hardness_{name}",
             ExpFit,
@@ -219,7 +205,7 @@ def _run_parts(
         )
         for name in ("loss", "error")
     }
-    gp = _part(
+    gp = result_part(
         run,
         "gp_toy",
         GPToyResult,
@@ -228,7 +214,7 @@ def _run_parts(
     )
     from .decorrelation import DecorrelationResult, run_decorrelation
 
-    dec = _part(
+    dec = result_part(
         run,
         "decorrelation",
         DecorrelationResult,
@@ -244,7 +230,7 @@ def _run_parts(
 
     models = {}
     for spec in selected_specs(cfg):
-        models[spec.key] = _part(
+        models[spec.key] = result_part(
             run,
             f"model_{spec.key}",
             ModelSpectra,
@@ -254,7 +240,7 @@ def _run_parts(
             log,
         )
     model_stats = {
-        key: _json_part(
+        key: json_part(
             run,
             f"stats_{key}",
             lambda m=m: model_statistics(m, n_null=cfg.n_null, n_boot=cfg.n_boot, seed=seed),
@@ -262,7 +248,7 @@ def _run_parts(
         )
         for key, m in models.items()
     }
-    at3 = _json_part(run, "rank_check_at3", lambda: st.rank_check_synthetic(seed=seed), log)
+    at3 = json_part(run, "rank_check_at3", lambda: st.rank_check_synthetic(seed=seed), log)
     from .hardness import hardness_summary
 
     summary: dict[str, Any] = {
