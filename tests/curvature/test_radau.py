@@ -197,3 +197,19 @@ def test_bad_quadrature_input(kwargs: dict, match: str) -> None:
         slq(np.eye(20), **kwargs)
     with pytest.raises(InputError, match="Gauss-Radau node must be finite"):
         radau_rules(np.ones((1, 2)), np.ones((1, 1)), np.ones(1), np.array([2]), float("inf"))
+
+
+def test_radau_density_uses_the_gauss_grid_and_width() -> None:
+    """The broadened Radau density lives on the Gauss rule's default grid with its width (a
+    Radau node outside the Gauss range must not stretch it), extended to a prescribed node
+    beyond it; it integrates to 1 over a grid that holds every node."""
+    A = goe(300, seed=18)
+    g = slq(A, num_probes=4, num_steps=12, rng=19)
+    r = slq(A, num_probes=4, num_steps=12, rng=19, quadrature="radau")
+    np.testing.assert_array_equal(r.grid, g.grid)
+    assert r.width == g.width
+    far = slq(A, num_probes=4, num_steps=12, rng=19, quadrature="radau", radau_node=6.0)
+    assert far.grid[-1] == pytest.approx(6.0 + 5 * g.width) and far.grid.size == g.grid.size
+    assert np.trapezoid(far.density, far.grid) == pytest.approx(1.0, abs=1e-3)
+    given = np.linspace(-3, 3, 500)
+    np.testing.assert_array_equal(slq(A, 2, 8, rng=1, quadrature="radau", grid=given).grid, given)

@@ -119,6 +119,8 @@ def radau_rules(
     Radau rule is that Gauss rule too (its extra node at infinity has weight 0). In these two
     cases a Gauss node within ``snap_rtol * max|theta|`` of ``node`` (an eigenvalue there, seen
     through the operator's round-off) is set to ``node``, so the mass there is found at it.
+    With ``node`` inside the spectrum one other node may lie outside the Gauss nodes' range, with
+    a small weight (:mod:`~hessrmt.curvature.krylov.stochastic_quadrature` doc); it is kept.
     """
     x0 = float(node)
     if not np.isfinite(x0):
