@@ -216,6 +216,9 @@ def test_radau_quadrature_records_the_null_mass(tmp_path: Path, capsys) -> None:
     zero = summary["trained"]["zero_fraction"]
     assert zero >= 14 / 42 - 1e-9
     assert abs(info["node_mass"] - zero) < 0.15 and info["node_mass_se"] > 0
+    report = (out / "report.html").read_text()
+    assert f"its mass at 0 is {info['node_mass']:.3g}" in report
+    assert f"zero fraction is {zero:.3g}" in report
     with pytest.raises(SystemExit) as exc:
         main(["analyze", "--slq-quadrature", "lobatto"])
     assert exc.value.code == 2

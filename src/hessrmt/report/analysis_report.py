@@ -222,6 +222,19 @@ def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path])
         if isinstance(slq_info.get("wasserstein_to_exact"), float)
         else ""
     )
+    if isinstance(slq_info.get("node_mass"), float):
+        zero = _get(summary, "trained", "zero_fraction")
+        slq_note += (
+            f"<p>SLQ with the Gauss-Radau rule (a node at 0): its mass at 0 is "
+            f"{slq_info['node_mass']:.3g} +- {slq_info.get('node_mass_se', float('nan')):.2g} "
+            "(mean over probes +- SE; per probe it cannot be below the probe's own null mass)"
+            + (
+                f"; the exact spectrum's zero fraction is {zero:.3g}."
+                if isinstance(zero, float)
+                else "."
+            )
+            + "</p>"
+        )
     sections = [
         Section("Verdict", html=_intro(summary), tables=[verdict_table(summary)]),
         Section(
