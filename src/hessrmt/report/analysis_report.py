@@ -227,7 +227,9 @@ def _write_html(run: Path, summary: Mapping[str, Any], pngs: Mapping[str, Path])
         slq_note += (
             f"<p>SLQ with the Gauss-Radau rule (a node at 0): its mass at 0 is "
             f"{slq_info['node_mass']:.3g} +- {slq_info.get('node_mass_se', float('nan')):.2g} "
-            "(mean over probes +- SE; per probe it cannot be below the probe's own null mass)"
+            "(mean over probes +- SE). It counts the mass at and near 0 that "
+            f"{slq_info.get('num_steps')} steps cannot resolve, so per probe it is never below "
+            "that probe's exact null mass"
             + (
                 f"; the exact spectrum's zero fraction is {zero:.3g}."
                 if isinstance(zero, float)
