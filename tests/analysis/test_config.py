@@ -64,3 +64,11 @@ def test_a_setting_added_later_keeps_older_fingerprints_at_its_old_value() -> No
     radau = base.replace(slq_quadrature="radau")
     assert radau.numeric_settings()["slq_quadrature"] == "radau"
     assert radau.fingerprint() != base.fingerprint()
+
+
+def test_the_quadrature_choices_are_slqs() -> None:
+    """config.py cannot import the torch layer: its copy of slq's rules must match it."""
+    from hessrmt.analysis.config import SLQ_QUADRATURES
+    from hessrmt.curvature.krylov.stochastic_quadrature import QUADRATURES
+
+    assert SLQ_QUADRATURES == QUADRATURES

@@ -23,22 +23,22 @@ less so; a probe whose ``beta_j`` falls below ``max(1e-10, 10 eps_op) ||A q||_ma
 with its unused nodes padded with weight 0). The broadening onto a grid (Gaussian kernels, width
 rule, band) is :func:`~hessrmt.curvature.krylov.density.broaden`.
 
-``quadrature="radau"`` replaces each Gauss rule by the ``m + 1``-node Gauss-Radau rule with a
-node prescribed at ``radau_node`` (default 0), from the same ``m`` products
+``quadrature="radau"`` replaces each Gauss rule by the ``m + 1``-node Gauss-Radau rule with a node
+prescribed at ``radau_node`` (default 0), from the same ``m`` products
 (:func:`~hessrmt.curvature.krylov.quadrature.radau_rules`): exact to degree 2m, and with a node at
 exactly 0 it keeps a Hessian's near-null mass at 0 where the Gauss rule moves it to its node
-nearest 0, a fraction of the bulk's width away, differently for odd and even ``m``. On the
-network Hessians of ``docs/slq-estimators.md`` it reaches the Gauss rule's W1 to a long
-reference with about half the steps; on spectra without a null mass it matches the Gauss rule.
-The weight at the prescribed node is then the rule's estimate of the mass there
-(:meth:`SLQResult.node_mass`). With a prescribed node inside the spectrum, one other node may lie
-outside the range of the Gauss nodes, with a small weight (a quasi-orthogonal polynomial has at
-most one zero outside the support's hull; Chihara, "An Introduction to Orthogonal Polynomials",
-1978, ch. II): on the Hessians above, at m >= 10, up to 8x (ResNet-20) and 21x (transformer) the
-largest |Gauss node|, with weights at most 1.6e-5 and 1.3e-4; moving it to the Gauss range changed
-no W1 in the third digit. So that such a node does not stretch the density's grid, the Radau
-rule is broadened with the Gauss rule's kernel width and default grid (extended to the prescribed
-node when that lies beyond it); its rules (``nodes``, ``weights``) are kept exact.
+nearest 0, a fraction of the bulk's width away, differently for odd and even ``m``. On the network
+Hessians of ``docs/slq-estimators.md`` it reaches the Gauss rule's W1 to a long reference with
+about half the steps; on spectra without a null mass it matches the Gauss rule. The weight at the
+prescribed node bounds the mass there from above: it also counts the mass near it that ``m`` steps
+cannot resolve (:meth:`SLQResult.node_mass`). With a prescribed node inside the spectrum, one other
+node may lie outside the range of the Gauss nodes, with a small weight (a quasi-orthogonal
+polynomial has at most one zero outside the support's hull; Chihara, "An Introduction to Orthogonal
+Polynomials", 1978, ch. II): on the Hessians above, at m >= 10, up to 8x (ResNet-20) and 21x
+(transformer) the largest |Gauss node|, with weights at most 1.6e-5 and 1.3e-4; moving it to the
+Gauss range changed no W1 in the third digit. So that such a node does not stretch the density's
+grid, the Radau rule is broadened with the Gauss rule's kernel width and default grid (extended to
+the prescribed node when that lies beyond it); its rules (``nodes``, ``weights``) are kept exact.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ import scipy.linalg
 import scipy.stats
 import torch
 
-from hessrmt.curvature.krylov.density import broaden
+from hessrmt.curvature.krylov.density import DEFAULT_GRID_POINTS, broaden, default_width
 from hessrmt.curvature.krylov.numerics import (
     DEFAULT_SEED,
     PROBE_KINDS,
@@ -147,9 +147,10 @@ class SLQResult(Result):
 
     def node_mass(self) -> tuple[float, float]:
         """The Gauss-Radau rule's mass at its prescribed node: the mean over probes of the
-        weight there and its standard error (NaN for one probe). It estimates the fraction of
-        eigenvalues at (or, unresolved by ``m`` steps, near) ``radau_node``; an exact atom of
-        mass ``f`` gives at least ``f`` up to the probe noise (Christoffel bound). Needs
+        weight there and its standard error (NaN for one probe). Per probe it is the Christoffel
+        function at ``radau_node``, never below the probe's mass there and including the mass
+        near it that ``m`` steps cannot resolve: an upper bound of the fraction of eigenvalues
+        at ``radau_node``, close to it when the rest of the spectrum is away from it. Needs
         ``quadrature="radau"``."""
         if self.quadrature != "radau" or self.radau_node is None:
             raise InputError("node_mass needs an SLQ result with quadrature='radau'")
@@ -168,15 +169,17 @@ class SLQResult(Result):
         return float(self.dimension * np.mean(np.sum(self.weights * values, axis=1)))
 
 
-def _radau_grid(gauss_grid: np.ndarray, width: float, grid: Any, x0: float) -> np.ndarray:
-    """The Radau rule's grid: the caller's, else the Gauss rule's default grid, extended to
-    ``x0 +- 5 width`` when the prescribed node lies beyond it (module doc)."""
+def _radau_grid(
+    gauss_nodes: np.ndarray, gauss_weights: np.ndarray, width: float, grid: Any, x0: float
+) -> Any:
+    """The Radau rule's grid: the caller's array, else the Gauss rule's default grid (its live
+    nodes' range +- 5 widths, ``grid`` or 1024 points), extended to ``x0 +- 5 width`` when the
+    prescribed node lies beyond it (module doc)."""
     if grid is not None and not isinstance(grid, (int, np.integer)):
-        return gauss_grid
-    lo, hi = float(gauss_grid[0]), float(gauss_grid[-1])
-    if lo <= x0 <= hi:
-        return gauss_grid
-    return np.linspace(min(lo, x0 - 5 * width), max(hi, x0 + 5 * width), gauss_grid.size)
+        return grid
+    live = gauss_nodes[gauss_weights > 0]
+    lo, hi = min(float(live.min()), x0) - 5 * width, max(float(live.max()), x0) + 5 * width
+    return np.linspace(lo, hi, DEFAULT_GRID_POINTS if grid is None else int(grid))
 
 
 def slq(
@@ -289,13 +292,16 @@ def slq(
     Q0 = Z / torch.linalg.vector_norm(Z, dim=0)
     rules = lanczos_quadrature(op, Q0, m, reorth=reorth)
     nodes, weights = rules.nodes, rules.weights
-    dens = broaden(nodes, weights, m, grid=grid, width=width)
     if quadrature == "radau":
+        x0 = float(radau_node)
+        sigma = float(width) if width is not None else default_width(nodes, weights, m)
+        radau_grid = _radau_grid(nodes, weights, sigma, grid, x0)
         nodes, weights = radau_rules(
-            rules.alphas, rules.betas, rules.last_betas, rules.num_steps_used, float(radau_node)
+            rules.alphas, rules.betas, rules.last_betas, rules.num_steps_used, x0
         )
-        radau_grid = _radau_grid(dens.grid, dens.width, grid, float(radau_node))
-        dens = broaden(nodes, weights, m, grid=radau_grid, width=dens.width)
+        dens = broaden(nodes, weights, m, grid=radau_grid, width=sigma)
+    else:
+        dens = broaden(nodes, weights, m, grid=grid, width=width)
 
     conventions = operator_conventions(op)
     conventions.update(

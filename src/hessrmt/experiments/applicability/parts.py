@@ -55,23 +55,22 @@ def step_settings_of(cfg: Any, specs: Sequence[Any]) -> Callable[[str], dict[str
     return own
 
 
-def result_part(run: RunFolder, name: str, cls: type, compute: Any, log: Any) -> Any:
-    """A Result part through the run folder's checkpoints, with a one-line log."""
+def _logged(name: str, run: RunFolder, compute: Any, log: Any) -> Any:
+    """``compute()`` with a one-line log: resumed from the checkpoint, or done in how long."""
     t = time.perf_counter()
-    res = run.result(name, cls, compute)
+    out = compute()
     if name in run.resumed_steps:
         log(f"{name}: resumed from checkpoint")
     else:
         log(f"{name}: done in {time.perf_counter() - t:.1f} s")
-    return res
+    return out
+
+
+def result_part(run: RunFolder, name: str, cls: type, compute: Any, log: Any) -> Any:
+    """A Result part through the run folder's checkpoints, with a one-line log."""
+    return _logged(name, run, lambda: run.result(name, cls, compute), log)
 
 
 def json_part(run: RunFolder, name: str, compute: Any, log: Any) -> dict[str, Any]:
     """A JSON-only part (a dict) through the run folder's checkpoints."""
-    t = time.perf_counter()
-    _, info = run.step(name, lambda: ({}, to_jsonable(compute())))
-    if name in run.resumed_steps:
-        log(f"{name}: resumed from checkpoint")
-    else:
-        log(f"{name}: done in {time.perf_counter() - t:.1f} s")
-    return info
+    return _logged(name, run, lambda: run.step(name, lambda: ({}, to_jsonable(compute())))[1], log)
